@@ -1,0 +1,134 @@
+//! Broadcasting binary ops. The backward of each reduces the gradient back to each operand's
+//! shape with [`Tensor::sum_to_shape`].
+
+use crate::{with_float, Float, Result, Tensor};
+
+impl Tensor {
+    /// Records a binary op whose input gradients are computed from (a, b, g) by `grads`, then
+    /// summed down to each operand's shape.
+    fn record_binary(
+        out: Tensor,
+        op: &'static str,
+        a: &Tensor,
+        b: &Tensor,
+        grads: impl FnOnce(&Tensor, &Tensor, &Tensor, &[bool]) -> Result<(Option<Tensor>, Option<Tensor>)>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Tensor {
+        let (sa, sb) = (a.detach(), b.detach());
+        out.record(op, &[a, b], move |g, needs| {
+            let (ga, gb) = grads(&sa, &sb, g, needs)?;
+            let ga = ga.map(|t| t.sum_to_shape(sa.shape())).transpose()?;
+            let gb = gb.map(|t| t.sum_to_shape(sb.shape())).transpose()?;
+            Ok(vec![ga, gb])
+        })
+    }
+
+    /// `self + rhs` with broadcasting.
+    pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "add", |T| self.zip_values::<T>(rhs, "add", |a, b| a + b)?);
+        Ok(Self::record_binary(out, "add", self, rhs, |_, _, g, n| {
+            Ok((n[0].then(|| g.clone()), n[1].then(|| g.clone())))
+        }))
+    }
+
+    /// `self - rhs` with broadcasting.
+    pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "sub", |T| self.zip_values::<T>(rhs, "sub", |a, b| a - b)?);
+        Ok(Self::record_binary(out, "sub", self, rhs, |_, _, g, n| {
+            Ok((n[0].then(|| g.clone()), if n[1] { Some(g.neg()?) } else { None }))
+        }))
+    }
+
+    /// `self * rhs` with broadcasting.
+    pub fn mul(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "mul", |T| self.zip_values::<T>(rhs, "mul", |a, b| a * b)?);
+        Ok(Self::record_binary(out, "mul", self, rhs, |a, b, g, n| {
+            let ga = if n[0] { Some(g.mul(b)?) } else { None };
+            let gb = if n[1] { Some(g.mul(a)?) } else { None };
+            Ok((ga, gb))
+        }))
+    }
+
+    /// `self / rhs` with broadcasting.
+    pub fn div(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "div", |T| self.zip_values::<T>(rhs, "div", |a, b| a / b)?);
+        Ok(Self::record_binary(out, "div", self, rhs, |a, b, g, n| {
+            let ga = if n[0] { Some(g.div(b)?) } else { None };
+            // d(a/b)/db = -a / b^2
+            let gb = if n[1] { Some(g.mul(a)?.div(&b.square()?)?.neg()?) } else { None };
+            Ok((ga, gb))
+        }))
+    }
+
+    /// `self ^ rhs` elementwise with broadcasting (self > 0 where rhs is not an integer).
+    pub fn pow(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "pow", |T| self.zip_values::<T>(rhs, "pow", |a, b| a.powf(b))?);
+        let y = out.detach();
+        Ok(Self::record_binary(out, "pow", self, rhs, move |a, b, g, n| {
+            let ga = if n[0] {
+                // b * a^(b-1)
+                Some(g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?)
+            } else {
+                None
+            };
+            let gb = if n[1] { Some(g.mul(&y.mul(&a.log()?)?)?) } else { None };
+            Ok((ga, gb))
+        }))
+    }
+
+    /// Elementwise maximum; where equal, the gradient goes to `self`.
+    pub fn maximum(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "maximum", |T| self.zip_values::<T>(rhs, "maximum", |a, b| if a >= b { a } else { b })?);
+        Ok(Self::record_binary(out, "maximum", self, rhs, |a, b, g, n| {
+            let mask = a.ge(b)?;
+            Self::split_by_mask(g, &mask, n)
+        }))
+    }
+
+    /// Elementwise minimum; where equal, the gradient goes to `self`.
+    pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
+        let out = with_float!(self, "minimum", |T| self.zip_values::<T>(rhs, "minimum", |a, b| if a <= b { a } else { b })?);
+        Ok(Self::record_binary(out, "minimum", self, rhs, |a, b, g, n| {
+            let mask = a.le(b)?;
+            Self::split_by_mask(g, &mask, n)
+        }))
+    }
+
+    /// `(g * mask, g * (1 - mask))`: routes a gradient to whichever operand was selected.
+    fn split_by_mask(g: &Tensor, mask: &Tensor, needs: &[bool]) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let ga = if needs[0] { Some(g.mul(mask)?) } else { None };
+        let gb = if needs[1] { Some(g.mul(&mask.rsub_scalar(1.0)?)?) } else { None };
+        Ok((ga, gb))
+    }
+}
+
+/// Comparison ops: 1.0 where the relation holds, else 0.0, broadcast; no history.
+macro_rules! comparison {
+    ($($(#[$doc:meta])* $name:ident: $rel:tt;)*) => {
+        impl Tensor {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
+                    with_float!(self, stringify!($name), |T| self.zip_values::<T>(rhs, stringify!($name), |a, b| {
+                        if a $rel b { T::ONE } else { T::ZERO }
+                    }))
+                }
+            )*
+        }
+    };
+}
+
+comparison! {
+    /// `self > rhs` as a 0/1 mask.
+    gt: >;
+    /// `self >= rhs` as a 0/1 mask.
+    ge: >=;
+    /// `self < rhs` as a 0/1 mask.
+    lt: <;
+    /// `self <= rhs` as a 0/1 mask.
+    le: <=;
+    /// `self == rhs` as a 0/1 mask.
+    eq: ==;
+}

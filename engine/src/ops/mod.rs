@@ -1,0 +1,129 @@
+//! The op set. Each file holds one family of ops; every op has its backward beside its forward.
+//!
+//! Conventions: ops take `&self` and return `Result<Tensor>`; an error names the op and the
+//! shapes. Backward closures capture detached copies of what they need (never the output itself
+//! with its history, which would make a reference cycle).
+
+mod binary;
+mod matmul;
+mod reduce;
+mod unary;
+mod views;
+
+
+use crate::layout::broadcast_shapes;
+use crate::{Element, Error, Result, Tensor};
+use saddle_kernels::cpu::elementwise::{self, Strided};
+use std::sync::Arc;
+
+impl Tensor {
+    /// Checks that `self` and `rhs` share dtype and device.
+    pub(crate) fn check_same(&self, op: &'static str, rhs: &Tensor) -> Result<()> {
+        if self.dtype() != rhs.dtype() {
+            return Err(Error::DTypeMismatch { op, lhs: self.dtype(), rhs: rhs.dtype() });
+        }
+        if self.device() != rhs.device() {
+            return Err(Error::DeviceMismatch { op, lhs: self.device(), rhs: rhs.device() });
+        }
+        Ok(())
+    }
+
+    /// A new tensor with `f` applied to every value (no history).
+    pub(crate) fn map_values<T: Element>(&self, op: &'static str, f: impl Fn(T) -> T + Sync) -> Result<Tensor> {
+        let data = self.with_contiguous(op, |x: &[T]| elementwise::map(x, &f))?;
+        Ok(Tensor::from_data(data, self.shape()))
+    }
+
+    /// Runs `f` on the raw storage of two tensors and their layouts. Takes one lock when both
+    /// share storage (a second read lock on the same RwLock could deadlock behind a writer).
+    pub(crate) fn with_two_strided<T: Element, R>(
+        &self,
+        other: &Tensor,
+        op: &'static str,
+        f: impl FnOnce(&[T], &[T]) -> R,
+    ) -> Result<R> {
+        if Arc::ptr_eq(&self.0.storage, &other.0.storage) {
+            return self.with_strided(op, |d: &[T], _| f(d, d));
+        }
+        self.with_strided(op, |a: &[T], _| other.with_strided(op, |b: &[T], _| f(a, b)))?
+    }
+
+    /// A new tensor `f(self, rhs)` elementwise with numpy broadcasting (no history).
+    pub(crate) fn zip_values<T: Element>(
+        &self,
+        rhs: &Tensor,
+        op: &'static str,
+        f: impl Fn(T, T) -> T + Sync,
+    ) -> Result<Tensor> {
+        self.check_same(op, rhs)?;
+        let shape = broadcast_shapes(op, self.shape(), rhs.shape())?;
+        if self.shape() == rhs.shape() && self.is_contiguous() && rhs.is_contiguous() {
+            let (oa, ob, n) = (self.layout().offset(), rhs.layout().offset(), self.numel());
+            let data = self.with_two_strided(rhs, op, |a: &[T], b: &[T]| {
+                elementwise::zip(&a[oa..oa + n], &b[ob..ob + n], &f)
+            })?;
+            return Ok(Tensor::from_data(data, &shape));
+        }
+        let la = self.layout().broadcast_to(op, &shape)?;
+        let lb = rhs.layout().broadcast_to(op, &shape)?;
+        let data = self.with_two_strided(rhs, op, |a: &[T], b: &[T]| {
+            elementwise::zip_strided(
+                &shape,
+                Strided { data: a, strides: la.strides(), offset: la.offset() },
+                Strided { data: b, strides: lb.strides(), offset: lb.offset() },
+                &f,
+            )
+        })?;
+        Ok(Tensor::from_data(data, &shape))
+    }
+
+    /// `f(x, y, g)` elementwise over three tensors of one shape (backward of unary ops).
+    pub(crate) fn map3_values<T: Element>(
+        x: &Tensor,
+        y: &Tensor,
+        g: &Tensor,
+        op: &'static str,
+        f: impl Fn(T, T, T) -> T + Sync,
+    ) -> Result<Tensor> {
+        let xs = x.to_vec::<T>()?;
+        let ys = y.to_vec::<T>()?;
+        let gs = g.to_vec::<T>()?;
+        if xs.len() != gs.len() || ys.len() != gs.len() {
+            return Err(Error::shape(op, x.shape(), g.shape(), "gradient shape must match"));
+        }
+        let idx: Vec<usize> = (0..gs.len()).collect();
+        let data = elementwise::map(&idx, |i| f(xs[i], ys[i], gs[i]));
+        Ok(Tensor::from_data(data, g.shape()))
+    }
+
+    /// Sums a broadcast gradient back down to `shape` (the inverse of broadcasting to
+    /// `self.shape()`).
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let lead = self.rank().checked_sub(shape.len()).ok_or_else(|| {
+            Error::shape("sum_to_shape", self.shape(), shape, "target has more dimensions")
+        })?;
+        let mut dims: Vec<usize> = (0..lead).collect();
+        for (i, &n) in shape.iter().enumerate() {
+            let own = self.shape()[lead + i];
+            if n == 1 && own != 1 {
+                dims.push(lead + i);
+            } else if n != own {
+                return Err(Error::shape("sum_to_shape", self.shape(), shape, format!("dimension {i}")));
+            }
+        }
+        self.sum(&dims, true)?.reshape(shape)
+    }
+}
+
+/// Normalises a possibly negative axis against `rank`.
+pub(crate) fn axis(op: &'static str, shape: &[usize], dim: isize) -> Result<usize> {
+    let rank = shape.len() as isize;
+    let d = if dim < 0 { dim + rank } else { dim };
+    if d < 0 || d >= rank {
+        return Err(Error::bad_shape(op, shape, format!("axis {dim} out of range for rank {rank}")));
+    }
+    Ok(d as usize)
+}

@@ -1,0 +1,365 @@
+use crate::autograd::{self, Node};
+use crate::layout::{contiguous_strides, Layout};
+use crate::storage::{CpuStorage, Storage};
+use crate::{with_float, DType, Device, Element, Error, Float, Result, Rng};
+use saddle_kernels::cpu::strided;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Identity of a tensor (not of its storage): gradients are keyed by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+pub(crate) struct TensorImpl {
+    pub(crate) id: TensorId,
+    pub(crate) storage: Arc<RwLock<Storage>>,
+    pub(crate) layout: Layout,
+    pub(crate) dtype: DType,
+    pub(crate) device: Device,
+    pub(crate) requires_grad: bool,
+    /// How this tensor was computed; `None` for leaves and for results built without grad.
+    pub(crate) grad_fn: Option<Arc<Node>>,
+}
+
+/// An n-dimensional array on a device, cheap to clone (clones share storage).
+///
+/// Views (reshape of contiguous data, permute/transpose, narrow, broadcast) share storage with
+/// their source; ops return new tensors. A tensor built from tensors that require gradients
+/// records how it was made, and [`Tensor::backward`] walks that record.
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorImpl>);
+
+impl Tensor {
+    // ---------------------------------------------------------------- construction
+
+    pub(crate) fn from_parts(storage: Arc<RwLock<Storage>>, layout: Layout, dtype: DType, device: Device) -> Tensor {
+        Tensor(Arc::new(TensorImpl {
+            id: TensorId::fresh(),
+            storage,
+            layout,
+            dtype,
+            device,
+            requires_grad: false,
+            grad_fn: None,
+        }))
+    }
+
+    /// A new contiguous CPU tensor owning `data`.
+    pub(crate) fn from_cpu(data: CpuStorage, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(data.len(), shape.iter().product::<usize>());
+        let dtype = data.dtype();
+        Tensor::from_parts(Arc::new(RwLock::new(Storage::Cpu(data))), Layout::contiguous(shape), dtype, Device::Cpu)
+    }
+
+    /// A new contiguous tensor from typed data (internal: no checks beyond debug asserts).
+    pub(crate) fn from_data<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
+        Tensor::from_cpu(T::into_storage(data), shape)
+    }
+
+    fn check_device(op: &'static str, device: Device) -> Result<()> {
+        match device {
+            Device::Cpu => Ok(()),
+            other => Err(Error::Unsupported { op, dtype: DType::F32, device: other }),
+        }
+    }
+
+    /// A tensor holding `data` with the given shape.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: Device) -> Result<Tensor> {
+        Self::check_device("from_vec", device)?;
+        let numel: usize = shape.iter().product();
+        if numel != data.len() {
+            return Err(Error::bad_shape("from_vec", shape, format!("needs {numel} elements, got {}", data.len())));
+        }
+        Ok(Tensor::from_data(data, shape))
+    }
+
+    /// A 0-dimensional tensor.
+    pub fn scalar<T: Element>(value: T) -> Tensor {
+        Tensor::from_data(vec![value], &[])
+    }
+
+    pub fn full(value: f64, shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        Self::check_device("full", device)?;
+        let n = shape.iter().product();
+        Ok(match dtype {
+            DType::F32 => Tensor::from_data(vec![value as f32; n], shape),
+            DType::F64 => Tensor::from_data(vec![value; n], shape),
+            other => return Err(Error::Unsupported { op: "full", dtype: other, device }),
+        })
+    }
+
+    pub fn zeros(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        Self::full(0.0, shape, dtype, device)
+    }
+
+    pub fn ones(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        Self::full(1.0, shape, dtype, device)
+    }
+
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Self::zeros(self.shape(), self.dtype(), self.device())
+    }
+
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Self::ones(self.shape(), self.dtype(), self.device())
+    }
+
+    pub fn full_like(&self, value: f64) -> Result<Tensor> {
+        Self::full(value, self.shape(), self.dtype(), self.device())
+    }
+
+    /// `start, start+step, ...` below `end` (1-D).
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType, device: Device) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || (end - start) / step < 0.0 {
+            return Err(Error::arg("arange", format!("empty or endless range {start}..{end} step {step}")));
+        }
+        let n = ((end - start) / step).ceil() as usize;
+        let values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
+        Tensor::from_vec(values, &[n], device)?.to_dtype(dtype)
+    }
+
+    /// Samples from N(mean, std^2).
+    pub fn randn(shape: &[usize], mean: f64, std: f64, dtype: DType, device: Device, rng: &mut Rng) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let values: Vec<f64> = (0..n).map(|_| mean + std * rng.normal_f64()).collect();
+        Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
+    }
+
+    /// Samples from U[low, high).
+    pub fn rand(shape: &[usize], low: f64, high: f64, dtype: DType, device: Device, rng: &mut Rng) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let values: Vec<f64> = (0..n).map(|_| low + (high - low) * rng.uniform_f64()).collect();
+        Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+    pub fn shape(&self) -> &[usize] {
+        self.0.layout.shape()
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+    pub fn rank(&self) -> usize {
+        self.0.layout.rank()
+    }
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    pub fn device(&self) -> Device {
+        self.0.device
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+    /// A leaf was created by the user, not computed by an op that recorded its history.
+    pub fn is_leaf(&self) -> bool {
+        self.0.grad_fn.is_none()
+    }
+    pub(crate) fn grad_fn(&self) -> Option<&Arc<Node>> {
+        self.0.grad_fn.as_ref()
+    }
+
+    /// Size of dimension `dim`, with a clear error when it is out of range.
+    pub fn dim(&self, op: &'static str, dim: usize) -> Result<usize> {
+        self.shape().get(dim).copied().ok_or_else(|| {
+            Error::bad_shape(op, self.shape(), format!("dimension {dim} out of range for rank {}", self.rank()))
+        })
+    }
+
+    /// Marks a leaf as needing gradients (or not). The returned tensor shares storage with `self`
+    /// and keeps its id when `self` was the only handle.
+    pub fn with_requires_grad(self, on: bool) -> Tensor {
+        let mut this = self;
+        match Arc::get_mut(&mut this.0) {
+            Some(inner) => {
+                inner.requires_grad = on;
+                this
+            }
+            None => {
+                let mut t = this.detach();
+                Arc::get_mut(&mut t.0).expect("fresh tensor").requires_grad = on;
+                t
+            }
+        }
+    }
+
+    /// The same values, cut off from the autodiff graph (shares storage).
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone(), self.0.dtype, self.0.device)
+    }
+
+    /// A view sharing storage with `self` and a new layout; records `backward` when needed.
+    pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.0.device)
+    }
+
+    /// Attaches an autodiff node to a freshly made `out` when grad mode is on and any input
+    /// requires a gradient. `backward(grad_out, needs)` returns one gradient per input (None
+    /// where `needs[i]` is false or the input has no gradient).
+    pub(crate) fn record(
+        self,
+        op: &'static str,
+        inputs: &[&Tensor],
+        backward: impl FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Tensor {
+        if !autograd::is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+            return self;
+        }
+        let node = Arc::new(Node::new(op, inputs.iter().map(|t| (*t).clone()).collect(), Box::new(backward)));
+        let mut out = self;
+        match Arc::get_mut(&mut out.0) {
+            Some(inner) => {
+                inner.requires_grad = true;
+                inner.grad_fn = Some(node);
+                out
+            }
+            None => {
+                let mut t = out.detach();
+                let inner = Arc::get_mut(&mut t.0).expect("fresh tensor");
+                inner.requires_grad = true;
+                inner.grad_fn = Some(node);
+                t
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- data access
+
+    /// Runs `f` on the CPU storage behind this tensor (read lock held during `f`).
+    pub(crate) fn with_storage<R>(&self, op: &'static str, f: impl FnOnce(&CpuStorage) -> Result<R>) -> Result<R> {
+        let guard = self.0.storage.read().map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
+        match &*guard {
+            Storage::Cpu(s) => f(s),
+        }
+    }
+
+    /// Runs `f` on the values in row-major order: borrowed when the view is contiguous, gathered
+    /// into a temporary buffer otherwise.
+    pub(crate) fn with_contiguous<T: Element, R>(&self, op: &'static str, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+        let layout = &self.0.layout;
+        self.with_storage(op, |s| {
+            let data = T::slice(s).ok_or(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: s.dtype() })?;
+            if layout.is_contiguous() {
+                Ok(f(&data[layout.offset()..layout.offset() + layout.numel()]))
+            } else {
+                Ok(f(&strided::to_contiguous(data, layout.shape(), layout.strides(), layout.offset())))
+            }
+        })
+    }
+
+    /// Runs `f` on the raw storage slice and the layout (for kernels that take strides).
+    pub(crate) fn with_strided<T: Element, R>(&self, op: &'static str, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {
+        let layout = &self.0.layout;
+        self.with_storage(op, |s| {
+            let data = T::slice(s).ok_or(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: s.dtype() })?;
+            Ok(f(data, layout))
+        })
+    }
+
+    /// The values in row-major order as a `Vec<T>`; `T` must match the dtype.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.with_contiguous("to_vec", |d: &[T]| d.to_vec())
+    }
+
+    /// The values converted to f64, whatever the dtype.
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        with_float!(self, "to_vec_f64", |T| self.with_contiguous("to_vec_f64", |d: &[T]| d.iter().map(|v| v.to_f64()).collect()))
+    }
+
+    /// The single value of a one-element tensor, as f64.
+    pub fn to_scalar(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            return Err(Error::bad_shape("to_scalar", self.shape(), "needs exactly one element"));
+        }
+        Ok(self.to_vec_f64()?[0])
+    }
+
+    /// A contiguous tensor with the same values (no copy when already contiguous).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() && self.0.layout.offset() == 0 {
+            return Ok(self.clone());
+        }
+        let out = with_float!(self, "contiguous", |T| Tensor::from_data(self.to_vec::<T>()?, self.shape()));
+        // Gradient of a copy is the identity.
+        Ok(out.record("contiguous", &[self], |g, _| Ok(vec![Some(g.clone())])))
+    }
+
+    /// Converts to another dtype (differentiable; the gradient is converted back).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let values = self.to_vec_f64()?;
+        let out = match dtype {
+            DType::F32 => Tensor::from_data(values.into_iter().map(|v| v as f32).collect(), self.shape()),
+            DType::F64 => Tensor::from_data(values, self.shape()),
+            other => return Err(Error::Unsupported { op: "to_dtype", dtype: other, device: self.device() }),
+        };
+        let src = self.dtype();
+        Ok(out.record("to_dtype", &[self], move |g, _| Ok(vec![Some(g.to_dtype(src)?)])))
+    }
+
+    /// Overwrites this tensor's values in place with those of `src` (same shape and dtype).
+    /// Not recorded by autodiff: this is how optimisers update parameters.
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() {
+            return Err(Error::shape("assign", self.shape(), src.shape(), ""));
+        }
+        if src.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch { op: "assign", lhs: self.dtype(), rhs: src.dtype() });
+        }
+        if !self.is_contiguous() {
+            return Err(Error::arg("assign", "destination must be contiguous"));
+        }
+        with_float!(self, "assign", |T| {
+            let values = src.to_vec::<T>()?;
+            let mut guard = self.0.storage.write().map_err(|_| Error::arg("assign", "storage lock poisoned"))?;
+            let Storage::Cpu(s) = &mut *guard;
+            let data = T::slice_mut(s).expect("dtype checked");
+            let off = self.0.layout.offset();
+            data[off..off + values.len()].copy_from_slice(&values);
+            Ok(())
+        })
+    }
+
+    /// Row-major strides of this tensor's shape (what a contiguous copy would have).
+    pub fn contiguous_strides(&self) -> Vec<usize> {
+        contiguous_strides(self.shape())
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor(shape={:?}, dtype={}, device={}", self.shape(), self.dtype(), self.device())?;
+        if self.requires_grad() {
+            write!(f, ", requires_grad")?;
+        }
+        if let Some(node) = self.grad_fn() {
+            write!(f, ", grad_fn={}", node.op)?;
+        }
+        if self.numel() <= 16 {
+            if let Ok(v) = self.to_vec_f64() {
+                write!(f, ", values={v:?}")?;
+            }
+        }
+        write!(f, ")")
+    }
+}

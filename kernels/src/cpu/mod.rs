@@ -1,0 +1,10 @@
+//! CPU kernels. Parallel with rayon; deterministic for any thread count.
+
+pub mod elementwise;
+pub mod gemm;
+pub mod reduce;
+pub mod strided;
+
+/// Below this many output elements a kernel runs on the calling thread: rayon's fork/join costs
+/// more than it saves on tiny tensors.
+pub const PAR_THRESHOLD: usize = 1 << 15;

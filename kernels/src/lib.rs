@@ -1,0 +1,10 @@
+//! Raw compute kernels for saddle, working on plain slices: no tensors, no autodiff.
+//!
+//! The engine (`saddle-engine`) owns shapes, strides and gradients and calls into this crate for
+//! the number crunching. Everything here is deterministic: the order in which any output element
+//! is accumulated does not depend on the number of threads.
+
+pub mod cpu;
+mod float;
+
+pub use float::Float;

@@ -1,0 +1,13 @@
+//! saddle: a GAN toolkit on a from-scratch tensor engine.
+//!
+//! This root crate re-exports the four layers: [`kernels`] (raw compute), [`engine`] (tensors and
+//! autodiff), [`nn`] (layers, optimisers) and [`gan`] (models, data, training).
+
+pub use saddle_engine as engine;
+pub use saddle_gan as gan;
+pub use saddle_kernels as kernels;
+pub use saddle_nn as nn;
+
+pub mod bench;
+
+pub use saddle_engine::{DType, Device, Error, Result, Tensor};

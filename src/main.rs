@@ -1,0 +1,32 @@
+//! The `saddle` command line: benchmarks now; training, sampling and evaluation arrive with the
+//! GAN issues.
+
+use clap::{Parser, Subcommand};
+use saddle::bench;
+
+#[derive(Parser)]
+#[command(name = "saddle", version, about = "GAN toolkit on a from-scratch tensor engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Time the engine's kernels (median of several runs).
+    Bench {
+        #[command(subcommand)]
+        what: bench::Suite,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench { what } => bench::run(what),
+    };
+    if let Err(e) = result {
+        eprintln!("saddle: {e}");
+        std::process::exit(1);
+    }
+}
