@@ -38,7 +38,8 @@ pub fn check_gradients(
             };
             let numeric = (eval(eps)? - eval(-eps)?) / (2.0 * eps);
             let a = analytic[j];
-            if !((a - numeric).abs() <= atol + rtol * numeric.abs()) {
+            let within = (a - numeric).abs() <= atol + rtol * numeric.abs();
+            if !within {
                 return Err(format!(
                     "input {i} (shape {:?}) element {j}: analytic {a:.8e} vs numeric {numeric:.8e}",
                     x.shape()
