@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Side-by-side table of saddle vs PyTorch on the same machine, in the same run:
+#   benches/compare.sh [gemm|conv|all] [--rounds R] [--runs N] [--threads T] [--install-torch]
+# Each round runs our suite and PyTorch's alternately (so drift in machine load hits both); the
+# figure per case is the median over rounds of each side's median-of-N time.
+# PyTorch comes from $TORCH_PYTHON, else benches/.venv (created with --install-torch, or by
+# benches/setup-torch.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd); cd "$root"
+suites=(); rounds=3; runs=7; threads=2; install=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    gemm|conv) suites+=("$1"); shift ;;
+    all) suites+=(gemm conv); shift ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --install-torch) install=1; shift ;;
+    *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[ ${#suites[@]} -gt 0 ] || suites=(gemm conv)
+py=${TORCH_PYTHON:-}
+if [ -z "$py" ]; then
+  if [ "$install" = 1 ]; then py=$(benches/setup-torch.sh); else py=benches/.venv/bin/python; fi
+fi
+"$py" -c 'import torch' 2>/dev/null || { echo "compare.sh: no PyTorch at $py; rerun with --install-torch or set TORCH_PYTHON" >&2; exit 1; }
+cargo build --release --quiet
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+for s in "${suites[@]}"; do
+  for r in $(seq "$rounds"); do
+    RAYON_NUM_THREADS=$threads target/release/saddle bench "$s" --runs "$runs" --json >> "$tmp/ours.jsonl"
+    "$py" benches/torch_bench.py "$s" --runs "$runs" --threads "$threads" >> "$tmp/torch.jsonl"
+  done
+done
+"$py" - "$tmp/ours.jsonl" "$tmp/torch.jsonl" "$threads" "$rounds" "$runs" <<'PY'
+import json, statistics, subprocess, sys
+import torch
+def load(p):
+    out = {}
+    for line in open(p):
+        r = json.loads(line); out.setdefault(r["name"], []).append(r["median_ms"])
+    return {k: statistics.median(v) for k, v in out.items()}
+ours, ref = load(sys.argv[1]), load(sys.argv[2])
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+print(f"threads={sys.argv[3]} rounds={sys.argv[4]} runs/round={sys.argv[5]} torch={torch.__version__} commit={commit}")
+print(f"| case | saddle ms | PyTorch ms | ratio (saddle/PyTorch) |")
+print(f"|---|---:|---:|---:|")
+for name, ms in ours.items():
+    t = ref.get(name)
+    print(f"| {name} | {ms:.3f} | {t:.3f} | {ms / t:.2f} |" if t else f"| {name} | {ms:.3f} | - | - |")
+PY
