@@ -4,7 +4,7 @@ use crate::storage::{CpuStorage, Storage};
 use crate::{with_float, DType, Device, Element, Error, Float, Result, Rng};
 use saddle_kernels::cpu::strided;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Identity of a tensor (not of its storage): gradients are keyed by it.
@@ -24,7 +24,8 @@ pub(crate) struct TensorImpl {
     pub(crate) layout: Layout,
     pub(crate) dtype: DType,
     pub(crate) device: Device,
-    pub(crate) requires_grad: bool,
+    /// Atomic so a leaf (a parameter) can be frozen or unfrozen in place, keeping its id.
+    pub(crate) requires_grad: AtomicBool,
     /// How this tensor was computed; `None` for leaves and for results built without grad.
     pub(crate) grad_fn: Option<Arc<Node>>,
 }
@@ -52,7 +53,7 @@ impl Tensor {
             layout,
             dtype,
             device,
-            requires_grad: false,
+            requires_grad: AtomicBool::new(false),
             grad_fn: None,
         }))
     }
@@ -210,7 +211,7 @@ impl Tensor {
         self.0.layout.is_contiguous()
     }
     pub fn requires_grad(&self) -> bool {
-        self.0.requires_grad
+        self.0.requires_grad.load(Ordering::Relaxed)
     }
     /// A leaf was created by the user, not computed by an op that recorded its history.
     pub fn is_leaf(&self) -> bool {
@@ -231,21 +232,28 @@ impl Tensor {
         })
     }
 
-    /// Marks a leaf as needing gradients (or not). The returned tensor shares storage with `self`
-    /// and keeps its id when `self` was the only handle.
+    /// Marks a leaf as needing gradients (or not) and returns it (same id, same storage). On a
+    /// computed tensor, `false` returns a detached copy and `true` changes nothing.
     pub fn with_requires_grad(self, on: bool) -> Tensor {
-        let mut this = self;
-        match Arc::get_mut(&mut this.0) {
-            Some(inner) => {
-                inner.requires_grad = on;
-                this
-            }
-            None => {
-                let mut t = this.detach();
-                Arc::get_mut(&mut t.0).expect("fresh tensor").requires_grad = on;
-                t
-            }
+        if self.is_leaf() {
+            self.0.requires_grad.store(on, Ordering::Relaxed);
+            self
+        } else if on {
+            self
+        } else {
+            self.detach()
         }
+    }
+
+    /// Freezes (`false`) or unfreezes a leaf in place; every handle to it sees the change.
+    pub fn set_requires_grad(&self, on: bool) -> Result<()> {
+        if !self.is_leaf() {
+            return Err(Error::Autograd(
+                "requires_grad can only be changed on leaf tensors (use detach)".into(),
+            ));
+        }
+        self.0.requires_grad.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The same values, cut off from the autodiff graph (shares storage).
@@ -281,20 +289,13 @@ impl Tensor {
             Box::new(backward),
         ));
         let mut out = self;
-        match Arc::get_mut(&mut out.0) {
-            Some(inner) => {
-                inner.requires_grad = true;
-                inner.grad_fn = Some(node);
-                out
-            }
-            None => {
-                let mut t = out.detach();
-                let inner = Arc::get_mut(&mut t.0).expect("fresh tensor");
-                inner.requires_grad = true;
-                inner.grad_fn = Some(node);
-                t
-            }
+        if Arc::get_mut(&mut out.0).is_none() {
+            out = out.detach();
         }
+        let inner = Arc::get_mut(&mut out.0).expect("a fresh tensor has one handle");
+        inner.requires_grad = AtomicBool::new(true);
+        inner.grad_fn = Some(node);
+        out
     }
 
     // ---------------------------------------------------------------- data access
@@ -435,22 +436,36 @@ impl Tensor {
                 rhs: src.dtype(),
             });
         }
-        if !self.is_contiguous() {
-            return Err(Error::arg("assign", "destination must be contiguous"));
-        }
         with_float!(self, "assign", |T| {
             let values = src.to_vec::<T>()?;
-            let mut guard = self
-                .0
-                .storage
-                .write()
-                .map_err(|_| Error::arg("assign", "storage lock poisoned"))?;
-            let Storage::Cpu(s) = &mut *guard;
-            let data = T::slice_mut(s).expect("dtype checked");
-            let off = self.0.layout.offset();
-            data[off..off + values.len()].copy_from_slice(&values);
-            Ok(())
+            self.with_values_mut(|data: &mut [T]| data.copy_from_slice(&values))
         })
+    }
+
+    /// Runs `f` on this tensor's values in place. The tensor must be contiguous and `T` must
+    /// match its dtype. Not recorded by autodiff (optimisers, running statistics, EMA).
+    pub fn with_values_mut<T: Element, R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R> {
+        const OP: &str = "with_values_mut";
+        if !self.is_contiguous() {
+            return Err(Error::arg(
+                OP,
+                "tensor must be contiguous to be written in place",
+            ));
+        }
+        let mut guard = self
+            .0
+            .storage
+            .write()
+            .map_err(|_| Error::arg(OP, "storage lock poisoned"))?;
+        let Storage::Cpu(s) = &mut *guard;
+        let dtype = s.dtype();
+        let data = T::slice_mut(s).ok_or(Error::DTypeMismatch {
+            op: OP,
+            lhs: T::DTYPE,
+            rhs: dtype,
+        })?;
+        let off = self.0.layout.offset();
+        Ok(f(&mut data[off..off + self.numel()]))
     }
 
     /// Row-major strides of this tensor's shape (what a contiguous copy would have).

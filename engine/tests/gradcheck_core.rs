@@ -11,13 +11,17 @@ const RTOL: f64 = 1e-5;
 
 fn leaf(shape: &[usize], seed: u64) -> Tensor {
     let mut rng = Rng::new(seed);
-    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, &mut rng).unwrap().with_requires_grad(true)
+    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, &mut rng)
+        .unwrap()
+        .with_requires_grad(true)
 }
 
 /// Values kept away from 0 (for log, sqrt, division, pow) and from kinks.
 fn positive_leaf(shape: &[usize], seed: u64) -> Tensor {
     let mut rng = Rng::new(seed);
-    Tensor::rand(shape, 0.5, 2.0, DType::F64, Device::Cpu, &mut rng).unwrap().with_requires_grad(true)
+    Tensor::rand(shape, 0.5, 2.0, DType::F64, Device::Cpu, &mut rng)
+        .unwrap()
+        .with_requires_grad(true)
 }
 
 /// Values at least 0.05 away from 0 so kinks (relu, abs, ...) are not straddled by the
@@ -34,7 +38,9 @@ fn off_zero_leaf(shape: &[usize], seed: u64) -> Tensor {
             }
         })
         .collect();
-    Tensor::from_vec(v, shape, Device::Cpu).unwrap().with_requires_grad(true)
+    Tensor::from_vec(v, shape, Device::Cpu)
+        .unwrap()
+        .with_requires_grad(true)
 }
 
 fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
@@ -44,17 +50,26 @@ fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
 /// A shape and a second shape that broadcasts against it: some dimensions set to 1, some
 /// leading dimensions dropped.
 fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
-    shape_strategy().prop_flat_map(|s| {
-        let rank = s.len();
-        (Just(s), prop::collection::vec(any::<bool>(), rank), 0..rank)
-    })
-    .prop_map(|(s, ones, drop)| {
-        let other: Vec<usize> = s.iter().zip(&ones).map(|(&d, &one)| if one { 1 } else { d }).skip(drop).collect();
-        (s, other)
-    })
+    shape_strategy()
+        .prop_flat_map(|s| {
+            let rank = s.len();
+            (Just(s), prop::collection::vec(any::<bool>(), rank), 0..rank)
+        })
+        .prop_map(|(s, ones, drop)| {
+            let other: Vec<usize> = s
+                .iter()
+                .zip(&ones)
+                .map(|(&d, &one)| if one { 1 } else { d })
+                .skip(drop)
+                .collect();
+            (s, other)
+        })
 }
 
-fn check(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor]) -> std::result::Result<(), TestCaseError> {
+fn check(
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+    inputs: &[Tensor],
+) -> std::result::Result<(), TestCaseError> {
     check_gradients(f, inputs, EPS, ATOL, RTOL).map_err(TestCaseError::fail)
 }
 
