@@ -88,6 +88,17 @@ impl Grads {
     pub fn remove(&mut self, t: &Tensor) -> Option<Tensor> {
         self.map.remove(&t.id())
     }
+    /// Sets (replaces) the gradient of `t`, e.g. after clipping.
+    pub fn insert(&mut self, t: &Tensor, g: Tensor) {
+        self.map.insert(t.id(), g);
+    }
+    /// Adds the gradients of `other` into these (two losses backpropagated separately).
+    pub fn merge(&mut self, other: Grads) -> Result<()> {
+        for (id, g) in other.map {
+            self.accumulate(id, g)?;
+        }
+        Ok(())
+    }
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -1,4 +1,11 @@
-//! saddle's layer library. Modules, initialisers, optimisers and checkpoints arrive with the nn
-//! issue; for now this crate only re-exports the engine so downstream code has one import path.
+//! saddle's layer library: the [`Module`] abstraction with named parameters and buffers,
+//! layers, initialisers ([`init`]) and optimisers ([`optim`]).
 
+pub mod init;
+mod layers;
+mod module;
+pub mod optim;
+
+pub use layers::{Activation, Linear, Sequential};
+pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;

@@ -6,6 +6,7 @@
 
 mod binary;
 mod matmul;
+pub mod optim;
 mod reduce;
 mod unary;
 mod views;

@@ -2,6 +2,7 @@
 
 pub mod elementwise;
 pub mod gemm;
+pub mod optim;
 pub mod reduce;
 pub mod strided;
 

@@ -1,0 +1,91 @@
+//! Fused optimiser updates: one pass over a parameter, its gradient and its state.
+//!
+//! Formulas follow PyTorch's `torch.optim.SGD`, `Adam` and `AdamW` (non-foreach, non-fused), so
+//! trajectories match step for step.
+
+use crate::Float;
+
+/// Hyper-parameters of one Adam/AdamW step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamStep {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW: decay the weights directly instead of adding `wd * p` to the gradient.
+    pub decoupled: bool,
+    /// 1-based step count (for bias correction).
+    pub step: u64,
+}
+
+/// One Adam step in place. `vmax` is the AMSGrad running maximum (pass `None` to disable).
+pub fn adam_update<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    mut vmax: Option<&mut [T]>,
+    h: AdamStep,
+) {
+    let (b1, b2) = (T::from_f64(h.beta1), T::from_f64(h.beta2));
+    let (one_b1, one_b2) = (T::from_f64(1.0 - h.beta1), T::from_f64(1.0 - h.beta2));
+    let bc1 = 1.0 - h.beta1.powi(h.step as i32);
+    let bc2_sqrt = T::from_f64((1.0 - h.beta2.powi(h.step as i32)).sqrt());
+    let step_size = T::from_f64(h.lr / bc1);
+    let eps = T::from_f64(h.eps);
+    let wd = T::from_f64(h.weight_decay);
+    let decay = T::from_f64(1.0 - h.lr * h.weight_decay);
+    for i in 0..p.len() {
+        let mut grad = g[i];
+        if h.weight_decay != 0.0 {
+            if h.decoupled {
+                p[i] *= decay;
+            } else {
+                grad += wd * p[i];
+            }
+        }
+        m[i] = b1 * m[i] + one_b1 * grad;
+        v[i] = b2 * v[i] + one_b2 * grad * grad;
+        let second = match vmax.as_deref_mut() {
+            Some(vm) => {
+                vm[i] = vm[i].max(v[i]);
+                vm[i]
+            }
+            None => v[i],
+        };
+        let denom = second.sqrt() / bc2_sqrt + eps;
+        p[i] -= step_size * m[i] / denom;
+    }
+}
+
+/// Hyper-parameters of one SGD step.
+#[derive(Clone, Copy, Debug)]
+pub struct SgdStep {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    /// True on the first step: the momentum buffer starts as the gradient itself.
+    pub first: bool,
+}
+
+/// One SGD step in place; `buf` is the momentum buffer (ignored when momentum is 0).
+pub fn sgd_update<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: SgdStep) {
+    let lr = T::from_f64(h.lr);
+    let mom = T::from_f64(h.momentum);
+    let damp = T::from_f64(1.0 - h.dampening);
+    let wd = T::from_f64(h.weight_decay);
+    for i in 0..p.len() {
+        let mut d = g[i];
+        if h.weight_decay != 0.0 {
+            d += wd * p[i];
+        }
+        if h.momentum != 0.0 {
+            buf[i] = if h.first { d } else { mom * buf[i] + damp * d };
+            d = if h.nesterov { d + mom * buf[i] } else { buf[i] };
+        }
+        p[i] -= lr * d;
+    }
+}

@@ -1,0 +1,80 @@
+use saddle_engine::{Result, Tensor};
+
+/// Whether a named tensor of a module is trained (a parameter) or tracked state (a buffer such
+/// as batch norm's running mean or spectral norm's `u`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Parameter,
+    Buffer,
+}
+
+/// A layer or a model: a forward function plus named parameters and buffers.
+///
+/// Names are dotted paths as in PyTorch (`gen.block1.conv1.weight`) so checkpoints line up with
+/// PyTorch's `state_dict`. Parameters and buffers are updated in place (optimisers, running
+/// statistics), so a module is used through `&self` in forward.
+pub trait Module: Send + Sync {
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Calls `f` for each parameter and buffer of this module and its children, with its full
+    /// dotted name under `prefix`, in a fixed order.
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot));
+
+    /// Switches between training (`true`) and evaluation mode, for this module and its
+    /// children. Layers without mode-dependent behaviour keep the default no-op.
+    fn set_training(&mut self, _training: bool) {}
+}
+
+/// `prefix.name`, or `name` at the top level.
+pub fn child_name(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Conveniences every module gets.
+pub trait ModuleExt {
+    /// All parameters with their names, in visiting order.
+    fn named_parameters(&self) -> Vec<(String, Tensor)>;
+    /// All buffers with their names, in visiting order.
+    fn named_buffers(&self) -> Vec<(String, Tensor)>;
+    /// Number of scalar parameters.
+    fn num_parameters(&self) -> usize;
+    /// Stops (or restarts) gradient tracking of every parameter, in place.
+    fn set_frozen(&self, frozen: bool) -> Result<()>;
+}
+
+impl<M: Module + ?Sized> ModuleExt for M {
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit("", &mut |name, t, slot| {
+            if slot == Slot::Parameter {
+                out.push((name, t.clone()));
+            }
+        });
+        out
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit("", &mut |name, t, slot| {
+            if slot == Slot::Buffer {
+                out.push((name, t.clone()));
+            }
+        });
+        out
+    }
+
+    fn num_parameters(&self) -> usize {
+        self.named_parameters().iter().map(|(_, t)| t.numel()).sum()
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        for (_, p) in self.named_parameters() {
+            p.set_requires_grad(!frozen)?;
+        }
+        Ok(())
+    }
+}

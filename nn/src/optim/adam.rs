@@ -1,0 +1,164 @@
+use super::{Optimizer, ParamGroup};
+use saddle_engine::ops::optim::AdamStep;
+use saddle_engine::{Error, Grads, Result, Tensor};
+use std::collections::BTreeMap;
+
+/// Adam / AdamW hyper-parameters (PyTorch's defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct AdamConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW's decoupled weight decay instead of L2 added to the gradient.
+    pub decoupled_weight_decay: bool,
+    pub amsgrad: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            amsgrad: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// AdamW with PyTorch's default decay of 0.01.
+    pub fn adamw() -> Self {
+        AdamConfig {
+            weight_decay: 0.01,
+            decoupled_weight_decay: true,
+            ..Self::default()
+        }
+    }
+}
+
+struct Moments {
+    step: u64,
+    m: Tensor,
+    v: Tensor,
+    vmax: Option<Tensor>,
+}
+
+/// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter).
+pub struct Adam {
+    groups: Vec<ParamGroup>,
+    config: AdamConfig,
+    state: BTreeMap<String, Moments>,
+}
+
+impl Adam {
+    pub fn new(groups: Vec<ParamGroup>, config: AdamConfig) -> Self {
+        Adam {
+            groups,
+            config,
+            state: BTreeMap::new(),
+        }
+    }
+
+    /// One group of parameters at one learning rate.
+    pub fn with_lr(params: Vec<(String, Tensor)>, lr: f64, config: AdamConfig) -> Self {
+        Self::new(vec![ParamGroup::new(params, lr)], config)
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        let c = self.config;
+        for group in &self.groups {
+            for (name, p) in &group.params {
+                let Some(g) = grads.get(p) else { continue };
+                let st = match self.state.get_mut(name) {
+                    Some(st) => st,
+                    None => {
+                        let moments = Moments {
+                            step: 0,
+                            m: p.zeros_like()?,
+                            v: p.zeros_like()?,
+                            vmax: if c.amsgrad {
+                                Some(p.zeros_like()?)
+                            } else {
+                                None
+                            },
+                        };
+                        self.state.entry(name.clone()).or_insert(moments)
+                    }
+                };
+                st.step += 1;
+                let h = AdamStep {
+                    lr: group.lr,
+                    beta1: c.beta1,
+                    beta2: c.beta2,
+                    eps: c.eps,
+                    weight_decay: c.weight_decay,
+                    decoupled: c.decoupled_weight_decay,
+                    step: st.step,
+                };
+                p.adam_step_(g, &st.m, &st.v, st.vmax.as_ref(), h)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    fn set_lr(&mut self, group: usize, lr: f64) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.lr = lr;
+        }
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (name, st) in &self.state {
+            out.push((format!("{name}.step"), Tensor::scalar(st.step as f64)));
+            out.push((format!("{name}.exp_avg"), st.m.clone()));
+            out.push((format!("{name}.exp_avg_sq"), st.v.clone()));
+            if let Some(vm) = &st.vmax {
+                out.push((format!("{name}.max_exp_avg_sq"), vm.clone()));
+            }
+        }
+        out
+    }
+
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let find = |key: String| -> Result<Tensor> {
+            state
+                .iter()
+                .find(|(n, _)| *n == key)
+                .map(|(_, t)| t.contiguous())
+                .transpose()?
+                .ok_or_else(|| Error::InvalidArgument {
+                    op: "Adam::load_state_tensors",
+                    reason: format!("missing `{key}`"),
+                })
+        };
+        self.state.clear();
+        for group in &self.groups {
+            for (name, _) in &group.params {
+                if !state.iter().any(|(n, _)| *n == format!("{name}.step")) {
+                    continue; // never stepped
+                }
+                let step = find(format!("{name}.step"))?.to_scalar()? as u64;
+                let vmax = if self.config.amsgrad {
+                    Some(find(format!("{name}.max_exp_avg_sq"))?.detach())
+                } else {
+                    None
+                };
+                let m = find(format!("{name}.exp_avg"))?.detach();
+                let v = find(format!("{name}.exp_avg_sq"))?.detach();
+                self.state
+                    .insert(name.clone(), Moments { step, m, v, vmax });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! Optimisers (SGD, Adam, AdamW) with per-group learning rates, learning-rate schedules and
+//! gradient clipping. Updates are fused in-place engine ops, matching PyTorch's formulas.
+
+mod adam;
+mod clip;
+mod schedule;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use clip::clip_grad_norm;
+pub use schedule::Schedule;
+pub use sgd::{Sgd, SgdConfig};
+
+use saddle_engine::{Grads, Result, Tensor};
+
+/// Parameters that share a learning rate.
+#[derive(Clone)]
+pub struct ParamGroup {
+    pub params: Vec<(String, Tensor)>,
+    pub lr: f64,
+}
+
+impl ParamGroup {
+    pub fn new(params: Vec<(String, Tensor)>, lr: f64) -> Self {
+        ParamGroup { params, lr }
+    }
+}
+
+/// What every optimiser offers the training loops and checkpoints.
+pub trait Optimizer {
+    /// Updates every parameter that has a gradient in `grads`; others are left alone.
+    fn step(&mut self, grads: &Grads) -> Result<()>;
+    fn groups(&self) -> &[ParamGroup];
+    fn set_lr(&mut self, group: usize, lr: f64);
+    /// The optimiser's state as named tensors (`<param>.<slot>`) for checkpoints; step
+    /// counters are stored as one-element f64 tensors.
+    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+    /// Restores state saved by [`Optimizer::state_tensors`].
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()>;
+}

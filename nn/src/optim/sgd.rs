@@ -1,0 +1,90 @@
+use super::{Optimizer, ParamGroup};
+use saddle_engine::ops::optim::SgdStep;
+use saddle_engine::{Error, Grads, Result, Tensor};
+use std::collections::BTreeMap;
+
+/// SGD hyper-parameters (PyTorch's semantics).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SgdConfig {
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+}
+
+/// Stochastic gradient descent with optional (Nesterov) momentum and weight decay.
+pub struct Sgd {
+    groups: Vec<ParamGroup>,
+    config: SgdConfig,
+    /// Momentum buffers, created on a parameter's first step.
+    buffers: BTreeMap<String, Tensor>,
+}
+
+impl Sgd {
+    pub fn new(groups: Vec<ParamGroup>, config: SgdConfig) -> Result<Self> {
+        if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
+            return Err(Error::InvalidArgument {
+                op: "Sgd::new",
+                reason: "Nesterov momentum needs momentum > 0 and zero dampening".into(),
+            });
+        }
+        Ok(Sgd {
+            groups,
+            config,
+            buffers: BTreeMap::new(),
+        })
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        let c = self.config;
+        for group in &self.groups {
+            for (name, p) in &group.params {
+                let Some(g) = grads.get(p) else { continue };
+                let first = !self.buffers.contains_key(name);
+                if first {
+                    self.buffers.insert(name.clone(), p.zeros_like()?);
+                }
+                let h = SgdStep {
+                    lr: group.lr,
+                    momentum: c.momentum,
+                    dampening: c.dampening,
+                    weight_decay: c.weight_decay,
+                    nesterov: c.nesterov,
+                    first,
+                };
+                p.sgd_step_(g, &self.buffers[name], h)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    fn set_lr(&mut self, group: usize, lr: f64) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.lr = lr;
+        }
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.buffers
+            .iter()
+            .map(|(n, b)| (format!("{n}.momentum_buffer"), b.clone()))
+            .collect()
+    }
+
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        self.buffers.clear();
+        for (key, t) in state {
+            if let Some(name) = key.strip_suffix(".momentum_buffer") {
+                self.buffers
+                    .insert(name.to_string(), t.contiguous()?.detach());
+            }
+        }
+        Ok(())
+    }
+}
