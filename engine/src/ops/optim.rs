@@ -41,7 +41,10 @@ impl Tensor {
                         Some(vm) => {
                             vm.with_values_mut(|vm: &mut [T]| adam_update(p, &g, m, v, Some(vm), h))
                         }
-                        None => Ok(adam_update(p, &g, m, v, None, h)),
+                        None => {
+                            adam_update(p, &g, m, v, None, h);
+                            Ok(())
+                        }
                     })
                 })
             })????; // one `?` per lock taken, innermost last
