@@ -1,11 +1,13 @@
 //! saddle's layer library: the [`Module`] abstraction with named parameters and buffers,
 //! layers, initialisers ([`init`]) and optimisers ([`optim`]).
 
+pub mod checkpoint;
 pub mod init;
 mod layers;
 mod module;
 pub mod optim;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use layers::{Activation, Linear, Sequential};
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;

@@ -1,0 +1,318 @@
+//! Checkpoints in the safetensors format: modules' parameters and buffers, optimiser state,
+//! step counters and RNG states, so a run resumes exactly where it stopped.
+//!
+//! Names follow PyTorch's `state_dict` (`weight`, `bias`, `running_mean`, OIHW conv weights), so
+//! a module's tensors load into PyTorch and back. Files are written atomically: the data goes
+//! to a temporary file in the same folder, is flushed to disk, and only then renamed over the
+//! old checkpoint, so a crash while saving never damages the previous one.
+
+use crate::optim::Optimizer;
+use crate::Module;
+use saddle_engine::{DType, Device, Rng, Tensor};
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A checkpoint problem, naming the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "checkpoint {}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+/// Named tensors plus string metadata, as stored in one safetensors file.
+#[derive(Default, Clone)]
+pub struct Checkpoint {
+    tensors: BTreeMap<String, Tensor>,
+    metadata: BTreeMap<String, String>,
+    /// Where it was loaded from (for error messages); empty for a new checkpoint.
+    path: PathBuf,
+}
+
+/// Little-endian bytes of one tensor, the form safetensors writes.
+struct RawTensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &RawTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    crate::child_name(prefix, name)
+}
+
+impl Checkpoint {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn error(&self, reason: impl Into<String>) -> CheckpointError {
+        CheckpointError {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Adds one tensor under `name` (replacing any previous one).
+    pub fn add_tensor(&mut self, name: impl Into<String>, t: &Tensor) {
+        self.tensors.insert(name.into(), t.detach());
+    }
+
+    /// Adds every parameter and buffer of `module` under `prefix`.
+    pub fn add_module(&mut self, prefix: &str, module: &dyn Module) {
+        module.visit(prefix, &mut |name, t, _| {
+            self.tensors.insert(name, t.detach());
+        });
+    }
+
+    /// Adds an optimiser's state under `prefix`.
+    pub fn add_optimizer(&mut self, prefix: &str, opt: &dyn Optimizer) {
+        for (name, t) in opt.state_tensors() {
+            self.tensors.insert(join(prefix, &name), t.detach());
+        }
+    }
+
+    /// Stores a string value (a step counter, a config).
+    pub fn set_meta(&mut self, key: impl Into<String>, value: impl ToString) {
+        self.metadata.insert(key.into(), value.to_string());
+    }
+
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
+    }
+
+    /// Stores a generator's state under `rng.<key>`.
+    pub fn set_rng(&mut self, key: &str, rng: &Rng) {
+        let (seed, counter, pos) = rng.state();
+        self.set_meta(format!("rng.{key}"), format!("{seed} {counter} {pos}"));
+    }
+
+    /// Restores a generator saved by [`Checkpoint::set_rng`].
+    pub fn rng(&self, key: &str) -> Result<Rng, CheckpointError> {
+        let text = self
+            .meta(&format!("rng.{key}"))
+            .ok_or_else(|| self.error(format!("no RNG state `rng.{key}`")))?;
+        let parts: Vec<u64> = text.split(' ').filter_map(|p| p.parse().ok()).collect();
+        match parts.as_slice() {
+            &[seed, counter, pos] if pos <= 4 => Ok(Rng::from_state(seed, counter, pos as usize)),
+            _ => Err(self.error(format!("malformed RNG state `rng.{key}` = {text:?}"))),
+        }
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// Writes the checkpoint atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+        let path = path.as_ref();
+        let err = |reason: String| CheckpointError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut raws = Vec::with_capacity(self.tensors.len());
+        for (name, t) in &self.tensors {
+            let (dtype, bytes) = match t.dtype() {
+                DType::F32 => (
+                    Dtype::F32,
+                    t.to_vec::<f32>()
+                        .map_err(|e| err(e.to_string()))?
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                ),
+                DType::F64 => (
+                    Dtype::F64,
+                    t.to_vec::<f64>()
+                        .map_err(|e| err(e.to_string()))?
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                ),
+                other => {
+                    return Err(err(format!(
+                        "tensor `{name}` has dtype {other}, which checkpoints do not store yet"
+                    )))
+                }
+            };
+            raws.push((
+                name.clone(),
+                RawTensor {
+                    dtype,
+                    shape: t.shape().to_vec(),
+                    bytes,
+                },
+            ));
+        }
+        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
+            .map_err(|e| err(format!("cannot encode: {e}")))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(format!("cannot create folder {}: {e}", dir.display())))?;
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| err("not a file path".into()))?
+            .to_string_lossy();
+        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            // Make the rename itself durable.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            err(format!("cannot write: {e}"))
+        })
+    }
+
+    /// Reads a checkpoint; a truncated or corrupt file gives an error naming it.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        let path = path.as_ref();
+        let err = |reason: String| CheckpointError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+            err(format!(
+                "not a valid safetensors file (truncated or corrupt?): {e}"
+            ))
+        })?;
+        let metadata: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            err(format!(
+                "not a valid safetensors file (truncated or corrupt?): {e}"
+            ))
+        })?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let t = match view.dtype() {
+                Dtype::F32 => {
+                    let v: Vec<f32> = data
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect();
+                    Tensor::from_vec(v, view.shape(), Device::Cpu)
+                }
+                Dtype::F64 => {
+                    let v: Vec<f64> = data
+                        .chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                        .collect();
+                    Tensor::from_vec(v, view.shape(), Device::Cpu)
+                }
+                other => {
+                    return Err(err(format!(
+                        "tensor `{name}` has dtype {other:?}; only F32 and F64 are supported"
+                    )))
+                }
+            }
+            .map_err(|e| err(format!("tensor `{name}`: {e}")))?;
+            tensors.insert(name, t);
+        }
+        Ok(Checkpoint {
+            tensors,
+            metadata,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Copies the stored values into `module`'s parameters and buffers (in place), after
+    /// checking that every name is present with the right shape; nothing is changed if any is
+    /// missing or mismatched. Values stored in another float dtype are converted.
+    pub fn restore_module(&self, prefix: &str, module: &dyn Module) -> Result<(), CheckpointError> {
+        let mut targets = Vec::new();
+        module.visit(prefix, &mut |name, t, _| targets.push((name, t.clone())));
+        let mut sources = Vec::with_capacity(targets.len());
+        for (name, t) in &targets {
+            let stored = self.tensors.get(name).ok_or_else(|| {
+                self.error(format!("missing tensor `{name}` (shape {:?})", t.shape()))
+            })?;
+            if stored.shape() != t.shape() {
+                return Err(self.error(format!(
+                    "tensor `{name}` has shape {:?} in the file but {:?} in the module",
+                    stored.shape(),
+                    t.shape()
+                )));
+            }
+            sources.push(
+                stored
+                    .to_dtype(t.dtype())
+                    .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?,
+            );
+        }
+        for ((name, t), src) in targets.iter().zip(&sources) {
+            t.assign(src)
+                .map_err(|e| self.error(format!("tensor `{name}`: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Restores an optimiser's state saved under `prefix`.
+    pub fn restore_optimizer(
+        &self,
+        prefix: &str,
+        opt: &mut dyn Optimizer,
+    ) -> Result<(), CheckpointError> {
+        let want = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}.")
+        };
+        let state: Vec<(String, Tensor)> = self
+            .tensors
+            .iter()
+            .filter_map(|(n, t)| {
+                n.strip_prefix(&want)
+                    .map(|rest| (rest.to_string(), t.clone()))
+            })
+            .collect();
+        opt.load_state_tensors(&state)
+            .map_err(|e| self.error(e.to_string()))
+    }
+}
