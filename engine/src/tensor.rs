@@ -398,6 +398,14 @@ impl Tensor {
         Ok(out.record("contiguous", &[self], |g, _| Ok(vec![Some(g.clone())])))
     }
 
+    /// A copy with its own storage and no history (`detach` shares storage; this does not).
+    pub fn deep_copy(&self) -> Result<Tensor> {
+        Ok(with_float!(self, "deep_copy", |T| Tensor::from_data(
+            self.to_vec::<T>()?,
+            self.shape()
+        )))
+    }
+
     /// Converts to another dtype (differentiable; the gradient is converted back).
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {

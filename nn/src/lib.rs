@@ -2,12 +2,14 @@
 //! layers, initialisers ([`init`]) and optimisers ([`optim`]).
 
 pub mod checkpoint;
+pub mod ema;
 pub mod init;
 mod layers;
 mod module;
 pub mod optim;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use ema::Ema;
 pub use layers::{Activation, Linear, Sequential};
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;
