@@ -42,3 +42,47 @@ fn linear_forward_values_and_shape_errors() {
         "{err}"
     );
 }
+
+/// ```python
+/// ln = torch.nn.LayerNorm([2, 3], eps=1e-5)
+/// ln.weight.copy_(torch.tensor([[1.0, 2.0, 0.5], [-1.0, 1.5, 1.0]]))
+/// ln.bias.copy_(torch.tensor([[0.1, 0.0, -0.2], [0.3, 0.0, 0.5]]))
+/// x = torch.arange(12.).reshape(2, 2, 3) * 0.3 - torch.tensor([0., 1., 0., 2., 0., 1.]).reshape(2, 3)
+/// ln(x)
+/// ```
+#[test]
+fn layer_norm_matches_pytorch() {
+    let ln = saddle_nn::LayerNorm::new(&[2, 3], 1e-5, DType::F32).unwrap();
+    ln.weight
+        .assign(
+            &Tensor::from_vec(vec![1.0f32, 2.0, 0.5, -1.0, 1.5, 1.0], &[2, 3], Device::Cpu)
+                .unwrap(),
+        )
+        .unwrap();
+    ln.bias
+        .assign(
+            &Tensor::from_vec(vec![0.1f32, 0.0, -0.2, 0.3, 0.0, 0.5], &[2, 3], Device::Cpu)
+                .unwrap(),
+        )
+        .unwrap();
+    let shift = [0., 1., 0., 2., 0., 1.];
+    let x: Vec<f32> = (0..12)
+        .map(|i| i as f32 * 0.3 - shift[i % 6] as f32)
+        .collect();
+    let y = ln
+        .forward(&Tensor::from_vec(x, &[2, 2, 3], Device::Cpu).unwrap())
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let want = [
+        -0.005999f32,
+        -1.99278,
+        0.128597,
+        1.805185,
+        2.130579,
+        1.029995,
+    ];
+    for (i, v) in y.iter().enumerate() {
+        assert!((v - want[i % 6]).abs() < 1e-5, "{y:?}");
+    }
+}
