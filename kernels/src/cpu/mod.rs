@@ -2,7 +2,11 @@
 
 pub mod elementwise;
 pub mod gemm;
+pub mod lanes;
+pub mod loss;
+pub mod norm;
 pub mod reduce;
+pub mod softmax;
 pub mod strided;
 
 /// Below this many output elements a kernel runs on the calling thread: rayon's fork/join costs
