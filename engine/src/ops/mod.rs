@@ -5,11 +5,18 @@
 //! with its history, which would make a reference cycle).
 
 mod binary;
+mod dropout;
+mod loss;
 mod matmul;
+mod misc;
+mod norm;
 pub mod optim;
 mod reduce;
+mod softmax;
 mod unary;
 mod views;
+
+pub use norm::BatchNormOutput;
 
 use crate::layout::broadcast_shapes;
 use crate::{Element, Error, Result, Tensor};

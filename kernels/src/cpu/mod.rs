@@ -2,8 +2,12 @@
 
 pub mod elementwise;
 pub mod gemm;
+pub mod lanes;
+pub mod loss;
+pub mod norm;
 pub mod optim;
 pub mod reduce;
+pub mod softmax;
 pub mod strided;
 
 /// Below this many output elements a kernel runs on the calling thread: rayon's fork/join costs

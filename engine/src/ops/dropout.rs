@@ -1,0 +1,46 @@
+//! Inverted dropout with a mask drawn from the engine's seeded generator.
+
+use crate::{with_float, Element, Error, Result, Rng, Tensor};
+
+/// The dropout mask for `n` elements: `1 / (1 - p)` where kept, 0 where dropped. One 32-bit draw
+/// per element, in row-major order, so a seed fixes the mask.
+fn mask_values<T: Element>(n: usize, p: f64, rng: &mut Rng) -> Vec<T> {
+    // Keep when the draw is at or above p * 2^32: probability 1 - p up to 2^-32.
+    let threshold = (p * 4_294_967_296.0).ceil() as u64;
+    let keep = T::from_f64(1.0 / (1.0 - p));
+    (0..n)
+        .map(|_| {
+            if u64::from(rng.next_u32()) >= threshold {
+                keep
+            } else {
+                T::ZERO
+            }
+        })
+        .collect()
+}
+
+impl Tensor {
+    /// Inverted dropout: in training, zeroes each element with probability `p` and scales the
+    /// survivors by `1 / (1 - p)` so the expected value is unchanged; the mask is drawn from
+    /// `rng` (one draw per element in row-major order). The identity when `!train` or `p == 0`.
+    /// `p` must lie in `[0, 1)`.
+    pub fn dropout(&self, p: f64, rng: &mut Rng, train: bool) -> Result<Tensor> {
+        const OP: &str = "dropout";
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::arg(
+                OP,
+                format!("drop probability must be in [0, 1), got {p}"),
+            ));
+        }
+        if !train || p == 0.0 {
+            return Ok(self.clone());
+        }
+        let mask = with_float!(self, OP, |T| Tensor::from_data(
+            mask_values::<T>(self.numel(), p, rng),
+            self.shape()
+        ));
+        let out = with_float!(self, OP, |T| self
+            .zip_values::<T>(&mask, OP, |x, m| x * m)?);
+        Ok(out.record(OP, &[self], move |g, _| Ok(vec![Some(g.mul(&mask)?)])))
+    }
+}

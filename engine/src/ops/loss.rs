@@ -1,0 +1,178 @@
+//! Losses with mean reduction, returning 0-d tensors: binary cross-entropy with logits,
+//! cross-entropy with integer labels, MSE, L1 (fused, stable, fused backward) and the hinge
+//! losses GANs use (compositions).
+
+use super::misc::with_contiguous_pair;
+use crate::{with_float, Element, Error, Float, Result, Tensor};
+use saddle_kernels::cpu::lanes::Lanes;
+use saddle_kernels::cpu::{elementwise, loss, softmax};
+
+/// A fused elementwise loss `mean(f(x, t))` with `df/dx` and `df/dt` given per element.
+struct Pointwise<F, DX, DT> {
+    value: F,
+    dx: DX,
+    dt: DT,
+}
+
+impl Tensor {
+    fn pointwise_loss<T, F, DX, DT>(
+        &self,
+        target: &Tensor,
+        op: &'static str,
+        f: Pointwise<F, DX, DT>,
+    ) -> Result<Tensor>
+    where
+        T: Element,
+        F: Fn(T, T) -> T + Sync,
+        DX: Fn(T, T) -> T + Send + Sync + 'static,
+        DT: Fn(T, T) -> T + Send + Sync + 'static,
+    {
+        self.check_same(op, target)?;
+        if self.shape() != target.shape() {
+            return Err(Error::shape(
+                op,
+                self.shape(),
+                target.shape(),
+                "input and target must have the same shape",
+            ));
+        }
+        let n = self.numel();
+        if n == 0 {
+            return Err(Error::bad_shape(
+                op,
+                self.shape(),
+                "the mean of an empty tensor is undefined",
+            ));
+        }
+        let sum = with_contiguous_pair(self, target, op, |x: &[T], t: &[T]| {
+            loss::sum_zip(x, t, &f.value)
+        })?;
+        let out = Tensor::scalar(sum / T::from_usize(n));
+        let (xs, ts) = (self.detach(), target.detach());
+        let Pointwise { dx, dt, .. } = f;
+        Ok(out.record(op, &[self, target], move |g, needs| {
+            let scale = T::from_f64(g.to_scalar()?) / T::from_usize(n);
+            let shape = xs.shape();
+            let grad = |d: &(dyn Fn(T, T) -> T + Sync)| -> Result<Tensor> {
+                let v = with_contiguous_pair(&xs, &ts, op, |x: &[T], t: &[T]| {
+                    elementwise::zip(x, t, |a, b| d(a, b) * scale)
+                })?;
+                Ok(Tensor::from_data(v, shape))
+            };
+            let gx = if needs[0] { Some(grad(&dx)?) } else { None };
+            let gt = if needs[1] { Some(grad(&dt)?) } else { None };
+            Ok(vec![gx, gt])
+        }))
+    }
+
+    /// Mean binary cross-entropy between `sigmoid(self)` and `target` (same shape, values in
+    /// `[0, 1]`), computed from the logits without overflow:
+    /// `max(x, 0) - x t + log(1 + exp(-|x|))`. Differentiable in both.
+    pub fn binary_cross_entropy_with_logits(&self, target: &Tensor) -> Result<Tensor> {
+        const OP: &str = "binary_cross_entropy_with_logits";
+        with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
+            target,
+            OP,
+            Pointwise {
+                value: loss::bce_with_logits,
+                dx: loss::bce_with_logits_dx,
+                dt: |x: T, _| loss::bce_with_logits_dt(x),
+            }
+        ))
+    }
+
+    /// Mean squared error `mean((self - target)^2)` (same shapes).
+    pub fn mse_loss(&self, target: &Tensor) -> Result<Tensor> {
+        const OP: &str = "mse_loss";
+        with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
+            target,
+            OP,
+            Pointwise {
+                value: |x: T, t: T| (x - t) * (x - t),
+                dx: |x: T, t: T| T::from_f64(2.0) * (x - t),
+                dt: |x: T, t: T| T::from_f64(2.0) * (t - x),
+            }
+        ))
+    }
+
+    /// Mean absolute error `mean(|self - target|)` (same shapes; subgradient 0 where equal).
+    pub fn l1_loss(&self, target: &Tensor) -> Result<Tensor> {
+        const OP: &str = "l1_loss";
+        with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
+            target,
+            OP,
+            Pointwise {
+                value: |x: T, t: T| (x - t).abs(),
+                dx: |x: T, t: T| loss::sign(x - t),
+                dt: |x: T, t: T| loss::sign(t - x),
+            }
+        ))
+    }
+
+    /// Mean cross-entropy of logits `[N, C]` against integer class labels (one per row, each
+    /// `< C`): `mean(logsumexp(x_n) - x_n[label_n])`. Backward: `(softmax - onehot) / N`.
+    pub fn cross_entropy(&self, labels: &[usize]) -> Result<Tensor> {
+        const OP: &str = "cross_entropy";
+        if self.rank() != 2 {
+            return Err(Error::bad_shape(
+                OP,
+                self.shape(),
+                "logits must have shape [N, C]",
+            ));
+        }
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        if labels.len() != n {
+            return Err(Error::shape(
+                OP,
+                self.shape(),
+                &[labels.len()],
+                format!("{} labels for {n} rows", labels.len()),
+            ));
+        }
+        if n == 0 || c == 0 {
+            return Err(Error::bad_shape(
+                OP,
+                self.shape(),
+                "needs at least one row and one class",
+            ));
+        }
+        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= c) {
+            return Err(Error::arg(
+                OP,
+                format!("label {l} at position {i} is out of range for {c} classes"),
+            ));
+        }
+        let lanes = Lanes {
+            outer: n,
+            n: c,
+            inner: 1,
+        };
+        let labels = labels.to_vec();
+        with_float!(self, OP, |T| {
+            let logp = self.with_contiguous(OP, |x: &[T]| softmax::log_softmax(x, lanes))?;
+            let total = labels
+                .iter()
+                .enumerate()
+                .fold(T::ZERO, |s, (row, &l)| s - logp[row * c + l]);
+            let out = Tensor::scalar(total / T::from_usize(n));
+            Ok(out.record(OP, &[self], move |g, _| {
+                let scale = T::from_f64(g.to_scalar()?) / T::from_usize(n);
+                let mut dx: Vec<T> = elementwise::map(&logp, |v| v.exp() * scale);
+                for (row, &l) in labels.iter().enumerate() {
+                    dx[row * c + l] -= scale;
+                }
+                Ok(vec![Some(Tensor::from_data(dx, &[n, c]))])
+            }))
+        })
+    }
+
+    /// Hinge loss on a discriminator's outputs for real samples: `mean(relu(1 - x))`.
+    pub fn hinge_loss_real(&self) -> Result<Tensor> {
+        self.rsub_scalar(1.0)?.relu()?.mean_all()
+    }
+
+    /// Hinge loss on a discriminator's outputs for generated samples: `mean(relu(1 + x))`.
+    pub fn hinge_loss_fake(&self) -> Result<Tensor> {
+        self.add_scalar(1.0)?.relu()?.mean_all()
+    }
+}

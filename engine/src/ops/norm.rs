@@ -1,0 +1,273 @@
+//! Batch normalisation (training statistics and evaluation with given statistics) and L2
+//! normalisation, each a fused op with a fused backward.
+
+use super::axis;
+use super::misc::with_contiguous_pair;
+use crate::{with_float, Element, Error, Float, Result, Tensor};
+use saddle_kernels::cpu::lanes::Lanes;
+use saddle_kernels::cpu::norm::{self, Channels};
+
+/// What [`Tensor::batch_norm`] returns: the normalised (and affine-transformed) output, which
+/// records autodiff history, and the batch statistics per channel, which do not (a layer folds
+/// them into its running statistics).
+#[derive(Clone, Debug)]
+pub struct BatchNormOutput {
+    /// `gamma * (x - mean) / sqrt(var + eps) + beta`, the shape of the input.
+    pub output: Tensor,
+    /// Batch mean per channel, `[C]`.
+    pub mean: Tensor,
+    /// Biased (population) batch variance per channel, `[C]`: the one used to normalise.
+    pub var: Tensor,
+    /// Unbiased batch variance per channel, `[C]` (`var * M / (M - 1)`, `M` values per channel):
+    /// the one PyTorch folds into the running variance.
+    pub var_unbiased: Tensor,
+}
+
+/// Checks a per-channel parameter (`gamma`, `beta`, `mean`, `var`) against `x`.
+fn check_channel_param(op: &'static str, x: &Tensor, p: &Tensor, what: &str) -> Result<()> {
+    x.check_same(op, p)?;
+    if p.shape() != [x.shape()[1]] {
+        return Err(Error::shape(
+            op,
+            x.shape(),
+            p.shape(),
+            format!("{what} must have shape [C] = [{}]", x.shape()[1]),
+        ));
+    }
+    Ok(())
+}
+
+fn check_input(op: &'static str, x: &Tensor, eps: f64) -> Result<Channels> {
+    if x.rank() < 2 {
+        return Err(Error::bad_shape(
+            op,
+            x.shape(),
+            "needs an input of shape [N, C, ...]",
+        ));
+    }
+    if !(eps >= 0.0 && eps.is_finite()) {
+        return Err(Error::arg(
+            op,
+            format!("eps must be finite and >= 0, got {eps}"),
+        ));
+    }
+    Ok(Channels::of_shape(x.shape()))
+}
+
+/// The values of an optional per-channel parameter, or `fill` repeated.
+fn param_values<T: Element>(p: Option<&Tensor>, channels: usize, fill: T) -> Result<Vec<T>> {
+    match p {
+        Some(t) => t.to_vec::<T>(),
+        None => Ok(vec![fill; channels]),
+    }
+}
+
+/// Positions of the optional inputs in a recorded input list `[x, gamma?, beta?]`, and the list.
+fn recorded_inputs<'a>(
+    x: &'a Tensor,
+    gamma: Option<&'a Tensor>,
+    beta: Option<&'a Tensor>,
+) -> (Vec<&'a Tensor>, Option<usize>, Option<usize>) {
+    let mut inputs = vec![x];
+    let gi = gamma.map(|g| {
+        inputs.push(g);
+        inputs.len() - 1
+    });
+    let bi = beta.map(|b| {
+        inputs.push(b);
+        inputs.len() - 1
+    });
+    (inputs, gi, bi)
+}
+
+impl Tensor {
+    /// Batch normalisation with batch statistics, as in training: normalises over every dimension
+    /// but dimension 1 (`[N, C]`, `[N, C, L]`, `[N, C, H, W]`, ...) using the biased batch
+    /// variance, then applies `gamma * xhat + beta` when given (`[C]` each).
+    ///
+    /// One fused op: statistics, normalisation and affine in two passes over `x`; its backward is
+    /// the closed form `dx = gamma / sigma / M * (M dy - sum(dy) - xhat * sum(dy * xhat))`,
+    /// `dgamma = sum(dy * xhat)`, `dbeta = sum(dy)`, with both sums taken per channel in one pass.
+    /// Needs more than one value per channel (as PyTorch in training mode).
+    pub fn batch_norm(
+        &self,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<BatchNormOutput> {
+        const OP: &str = "batch_norm";
+        let geo = check_input(OP, self, eps)?;
+        for (p, what) in [(gamma, "gamma"), (beta, "beta")] {
+            if let Some(p) = p {
+                check_channel_param(OP, self, p, what)?;
+            }
+        }
+        let m = geo.per_channel();
+        if m <= 1 {
+            return Err(Error::bad_shape(
+                OP,
+                self.shape(),
+                format!("needs more than 1 value per channel, got {m}"),
+            ));
+        }
+        let c = geo.channels;
+        with_float!(self, OP, |T| {
+            let (mean, var) = self.with_contiguous(OP, |x: &[T]| norm::channel_mean_var(x, geo))?;
+            let invstd: Vec<T> = var
+                .iter()
+                .map(|&v| T::ONE / (v + T::from_f64(eps)).sqrt())
+                .collect();
+            let g = param_values::<T>(gamma, c, T::ONE)?;
+            let scale: Vec<T> = invstd.iter().zip(&g).map(|(&s, &g)| s * g).collect();
+            let shift = param_values::<T>(beta, c, T::ZERO)?;
+            let y = self.with_contiguous(OP, |x: &[T]| {
+                norm::channel_affine(x, geo, &mean, &scale, &shift)
+            })?;
+            let output = Tensor::from_data(y, self.shape());
+            let unbias = T::from_usize(m) / T::from_usize(m - 1);
+            let var_unbiased: Vec<T> = var.iter().map(|&v| v * unbias).collect();
+
+            let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
+            let xs = self.detach();
+            let (saved_mean, gamma_values) = (mean.clone(), gamma.map(|_| g));
+            let output = output.record(OP, &inputs, move |dy, needs| {
+                let (sum_dy, sum_dy_xhat) =
+                    with_contiguous_pair(&xs, dy, OP, |x: &[T], dy: &[T]| {
+                        norm::channel_grad_sums(x, dy, geo, &saved_mean, &invstd)
+                    })?;
+                let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
+                if needs[0] {
+                    let dx = with_contiguous_pair(&xs, dy, OP, |x: &[T], dy: &[T]| {
+                        norm::batch_norm_input_grad(
+                            x,
+                            dy,
+                            geo,
+                            &saved_mean,
+                            &invstd,
+                            gamma_values.as_deref(),
+                            &sum_dy,
+                            &sum_dy_xhat,
+                        )
+                    })?;
+                    grads[0] = Some(Tensor::from_data(dx, xs.shape()));
+                }
+                if let Some(i) = gi.filter(|&i| needs[i]) {
+                    grads[i] = Some(Tensor::from_data(sum_dy_xhat, &[c]));
+                }
+                if let Some(i) = bi.filter(|&i| needs[i]) {
+                    grads[i] = Some(Tensor::from_data(sum_dy, &[c]));
+                }
+                Ok(grads)
+            });
+            Ok(BatchNormOutput {
+                output,
+                mean: Tensor::from_data(mean, &[c]),
+                var: Tensor::from_data(var, &[c]),
+                var_unbiased: Tensor::from_data(var_unbiased, &[c]),
+            })
+        })
+    }
+
+    /// Batch normalisation with given statistics (evaluation mode, running statistics):
+    /// `gamma * (x - mean) / sqrt(var + eps) + beta` per channel (dimension 1). Differentiable
+    /// with respect to `x`, `gamma` and `beta`; `mean` and `var` are treated as constants.
+    pub fn batch_norm_eval(
+        &self,
+        mean: &Tensor,
+        var: &Tensor,
+        gamma: Option<&Tensor>,
+        beta: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<Tensor> {
+        const OP: &str = "batch_norm_eval";
+        let geo = check_input(OP, self, eps)?;
+        check_channel_param(OP, self, mean, "mean")?;
+        check_channel_param(OP, self, var, "var")?;
+        for (p, what) in [(gamma, "gamma"), (beta, "beta")] {
+            if let Some(p) = p {
+                check_channel_param(OP, self, p, what)?;
+            }
+        }
+        let c = geo.channels;
+        with_float!(self, OP, |T| {
+            let mean = mean.to_vec::<T>()?;
+            let var = var.to_vec::<T>()?;
+            if let Some(v) = var
+                .iter()
+                .find(|v| (v.to_f64() + eps).partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+            {
+                return Err(Error::arg(
+                    OP,
+                    format!("var + eps must be positive, got var {v} with eps {eps}"),
+                ));
+            }
+            let invstd: Vec<T> = var
+                .iter()
+                .map(|&v| T::ONE / (v + T::from_f64(eps)).sqrt())
+                .collect();
+            let g = param_values::<T>(gamma, c, T::ONE)?;
+            let scale: Vec<T> = invstd.iter().zip(&g).map(|(&s, &g)| s * g).collect();
+            let shift = param_values::<T>(beta, c, T::ZERO)?;
+            let y = self.with_contiguous(OP, |x: &[T]| {
+                norm::channel_affine(x, geo, &mean, &scale, &shift)
+            })?;
+            let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
+            let xs = self.detach();
+            Ok(
+                Tensor::from_data(y, self.shape()).record(OP, &inputs, move |dy, needs| {
+                    let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
+                    if needs[0] {
+                        // dx = dy * gamma / sigma per channel.
+                        let zeros = vec![T::ZERO; c];
+                        let dx = dy.with_contiguous(OP, |dy: &[T]| {
+                            norm::channel_affine(dy, geo, &zeros, &scale, &zeros)
+                        })?;
+                        grads[0] = Some(Tensor::from_data(dx, xs.shape()));
+                    }
+                    if gi.is_some_and(|i| needs[i]) || bi.is_some_and(|i| needs[i]) {
+                        let (sum_dy, sum_dy_xhat) =
+                            with_contiguous_pair(&xs, dy, OP, |x: &[T], dy: &[T]| {
+                                norm::channel_grad_sums(x, dy, geo, &mean, &invstd)
+                            })?;
+                        if let Some(i) = gi.filter(|&i| needs[i]) {
+                            grads[i] = Some(Tensor::from_data(sum_dy_xhat, &[c]));
+                        }
+                        if let Some(i) = bi.filter(|&i| needs[i]) {
+                            grads[i] = Some(Tensor::from_data(sum_dy, &[c]));
+                        }
+                    }
+                    Ok(grads)
+                }),
+            )
+        })
+    }
+
+    /// `x / max(||x||_2, eps)` along `dim` (negative counts from the end), as PyTorch's
+    /// `F.normalize(x, p=2, dim, eps)`. Fused, with a fused backward.
+    pub fn l2_normalize(&self, dim: isize, eps: f64) -> Result<Tensor> {
+        const OP: &str = "l2_normalize";
+        let d = axis(OP, self.shape(), dim)?;
+        if !(eps >= 0.0 && eps.is_finite()) {
+            return Err(Error::arg(
+                OP,
+                format!("eps must be finite and >= 0, got {eps}"),
+            ));
+        }
+        let lanes = Lanes::along(self.shape(), d);
+        let out = with_float!(self, OP, |T| {
+            let y =
+                self.with_contiguous(OP, |x: &[T]| norm::l2_normalize(x, lanes, T::from_f64(eps)))?;
+            Tensor::from_data(y, self.shape())
+        });
+        let xs = self.detach();
+        Ok(out.record(OP, &[self], move |g, _| {
+            let dx = with_float!(g, OP, |T| {
+                let dx = with_contiguous_pair(&xs, g, OP, |x: &[T], g: &[T]| {
+                    norm::l2_normalize_backward(x, g, lanes, T::from_f64(eps))
+                })?;
+                Tensor::from_data(dx, xs.shape())
+            });
+            Ok(vec![Some(dx)])
+        }))
+    }
+}
