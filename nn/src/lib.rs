@@ -10,6 +10,6 @@ pub mod optim;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use ema::Ema;
-pub use layers::{Activation, LayerNorm, Linear, Sequential};
+pub use layers::{Activation, BatchNorm, Dropout, LayerNorm, Linear, Maxout, Sequential};
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;

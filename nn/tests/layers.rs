@@ -86,3 +86,95 @@ fn layer_norm_matches_pytorch() {
         assert!((v - want[i % 6]).abs() < 1e-5, "{y:?}");
     }
 }
+
+fn close(got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(want) {
+        assert!((a - b).abs() < tol, "got {got:?}\nwant {want:?}");
+    }
+}
+
+/// ```python
+/// bn = torch.nn.BatchNorm2d(2)
+/// bn.weight.copy_(torch.tensor([1.5, -0.5])); bn.bias.copy_(torch.tensor([0.1, 0.2]))
+/// x1 = torch.arange(16.).reshape(2, 2, 2, 2) * 0.25 - 1.0
+/// x2 = torch.arange(16.).reshape(2, 2, 2, 2) ** 2 * 0.05
+/// bn(x1); y2 = bn(x2)                      # two training steps
+/// bn.running_mean, bn.running_var
+/// bn.eval(); bn(x1)
+/// ```
+#[test]
+fn batch_norm_training_running_stats_and_eval_match_pytorch() {
+    let mut bn = saddle_nn::BatchNorm::new_2d(2, true, DType::F32).unwrap();
+    bn.weight
+        .as_ref()
+        .unwrap()
+        .assign(&Tensor::from_vec(vec![1.5f32, -0.5], &[2], Device::Cpu).unwrap())
+        .unwrap();
+    bn.bias
+        .as_ref()
+        .unwrap()
+        .assign(&Tensor::from_vec(vec![0.1f32, 0.2], &[2], Device::Cpu).unwrap())
+        .unwrap();
+    let x1 = Tensor::from_vec(
+        (0..16).map(|i| i as f32 * 0.25 - 1.0).collect(),
+        &[2, 2, 2, 2],
+        Device::Cpu,
+    )
+    .unwrap();
+    let x2 = Tensor::from_vec(
+        (0..16).map(|i| (i * i) as f32 * 0.05).collect(),
+        &[2, 2, 2, 2],
+        Device::Cpu,
+    )
+    .unwrap();
+    bn.forward(&x1).unwrap();
+    let y2 = bn.forward(&x2).unwrap().to_vec::<f32>().unwrap();
+    close(
+        &y2,
+        &[
+            -1.430135, -1.397922, -1.301282, -1.140215, 0.776019, 0.719361, 0.650113, 0.568274,
+            0.631521, 1.179148, 1.791202, 2.467683, -0.029778, -0.18716, -0.357133, -0.539696,
+        ],
+        1e-5,
+    );
+    close(
+        &bn.running_mean.to_vec::<f32>().unwrap(),
+        &[0.27125, 0.66125],
+        1e-5,
+    );
+    close(
+        &bn.running_var.to_vec::<f32>().unwrap(),
+        &[1.540393, 2.72325],
+        1e-5,
+    );
+    bn.set_training(false);
+    let y = bn.forward(&x1).unwrap().to_vec::<f32>().unwrap();
+    close(
+        &y,
+        &[
+            -1.436403, -1.134259, -0.832115, -0.52997, 0.400351, 0.324604, 0.248857, 0.17311,
+            0.98075, 1.282894, 1.585038, 1.887182, -0.205625, -0.281372, -0.357119, -0.432866,
+        ],
+        1e-5,
+    );
+    let names: Vec<String> = bn.named_buffers().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["running_mean", "running_var"]);
+}
+
+#[test]
+fn dropout_layer_is_seeded_and_off_in_eval() {
+    let x = Tensor::ones(&[1000], DType::F32, Device::Cpu).unwrap();
+    let mut a = saddle_nn::Dropout::new(0.5, 7).unwrap();
+    let b = saddle_nn::Dropout::new(0.5, 7).unwrap();
+    let ya = a.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(ya, b.forward(&x).unwrap().to_vec::<f32>().unwrap());
+    let zeros = ya.iter().filter(|v| **v == 0.0).count();
+    assert!((400..600).contains(&zeros), "{zeros}");
+    assert!(ya.iter().all(|v| *v == 0.0 || *v == 2.0));
+    a.set_training(false);
+    assert_eq!(
+        a.forward(&x).unwrap().to_vec::<f32>().unwrap(),
+        vec![1.0; 1000]
+    );
+}

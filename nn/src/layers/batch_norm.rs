@@ -1,0 +1,137 @@
+use crate::{child_name, Module, Slot};
+use saddle_engine::{no_grad, DType, Device, Error, Result, Tensor};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Batch normalisation over dimension 1 (PyTorch's `BatchNorm1d` for `[N, C]`/`[N, C, L]` and
+/// `BatchNorm2d` for `[N, C, H, W]`). Training mode normalises with the batch statistics
+/// (one fused engine op) and folds them into `running_mean`/`running_var`; evaluation mode uses
+/// the running statistics.
+pub struct BatchNorm {
+    pub num_features: usize,
+    pub eps: f64,
+    /// Weight of the newest batch in the running statistics; `None` is a cumulative average
+    /// over every batch since the last reset (BigGAN's "standing statistics").
+    pub momentum: Option<f64>,
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    /// Input ranks this layer accepts (2 and 3 for 1-d, 4 for 2-d).
+    ranks: &'static [usize],
+    batches_tracked: AtomicU64,
+    training: bool,
+}
+
+impl BatchNorm {
+    fn new(
+        num_features: usize,
+        affine: bool,
+        dtype: DType,
+        ranks: &'static [usize],
+    ) -> Result<Self> {
+        let param = |v: f64| -> Result<Option<Tensor>> {
+            Ok(if affine {
+                Some(Tensor::full(v, &[num_features], dtype, Device::Cpu)?.with_requires_grad(true))
+            } else {
+                None
+            })
+        };
+        Ok(BatchNorm {
+            num_features,
+            eps: 1e-5,
+            momentum: Some(0.1),
+            weight: param(1.0)?,
+            bias: param(0.0)?,
+            running_mean: Tensor::zeros(&[num_features], dtype, Device::Cpu)?,
+            running_var: Tensor::ones(&[num_features], dtype, Device::Cpu)?,
+            ranks,
+            batches_tracked: AtomicU64::new(0),
+            training: true,
+        })
+    }
+
+    /// For `[N, C]` or `[N, C, L]` inputs (PyTorch's `BatchNorm1d`, eps 1e-5, momentum 0.1).
+    pub fn new_1d(num_features: usize, affine: bool, dtype: DType) -> Result<Self> {
+        Self::new(num_features, affine, dtype, &[2, 3])
+    }
+
+    /// For `[N, C, H, W]` inputs (PyTorch's `BatchNorm2d`, eps 1e-5, momentum 0.1).
+    pub fn new_2d(num_features: usize, affine: bool, dtype: DType) -> Result<Self> {
+        Self::new(num_features, affine, dtype, &[4])
+    }
+
+    /// Resets the running statistics to mean 0, variance 1.
+    pub fn reset_running_stats(&self) -> Result<()> {
+        self.running_mean.assign(&self.running_mean.zeros_like()?)?;
+        self.running_var.assign(&self.running_var.ones_like()?)?;
+        self.batches_tracked.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    fn update_running(&self, mean: &Tensor, var_unbiased: &Tensor) -> Result<()> {
+        let n = self.batches_tracked.fetch_add(1, Ordering::Relaxed) + 1;
+        let m = self.momentum.unwrap_or(1.0 / n as f64);
+        no_grad(|| {
+            let mix = |running: &Tensor, batch: &Tensor| -> Result<()> {
+                running.assign(&running.mul_scalar(1.0 - m)?.add(&batch.mul_scalar(m)?)?)
+            };
+            mix(&self.running_mean, mean)?;
+            mix(&self.running_var, var_unbiased)
+        })
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.ranks.contains(&x.rank()) || x.shape()[1] != self.num_features {
+            return Err(Error::BadShape {
+                op: "BatchNorm",
+                shape: x.shape().to_vec(),
+                reason: format!(
+                    "expected rank {:?} with {} channels in dimension 1",
+                    self.ranks, self.num_features
+                ),
+            });
+        }
+        if self.training {
+            let out = x.batch_norm(self.weight.as_ref(), self.bias.as_ref(), self.eps)?;
+            self.update_running(&out.mean, &out.var_unbiased)?;
+            Ok(out.output)
+        } else {
+            x.batch_norm_eval(
+                &self.running_mean,
+                &self.running_var,
+                self.weight.as_ref(),
+                self.bias.as_ref(),
+                self.eps,
+            )
+        }
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        if let Some(w) = &self.weight {
+            f(child_name(prefix, "weight"), w, Slot::Parameter);
+        }
+        if let Some(b) = &self.bias {
+            f(child_name(prefix, "bias"), b, Slot::Parameter);
+        }
+        f(
+            child_name(prefix, "running_mean"),
+            &self.running_mean,
+            Slot::Buffer,
+        );
+        f(
+            child_name(prefix, "running_var"),
+            &self.running_var,
+            Slot::Buffer,
+        );
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}
