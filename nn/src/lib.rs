@@ -10,6 +10,9 @@ pub mod optim;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use ema::Ema;
-pub use layers::{Activation, BatchNorm, Dropout, LayerNorm, Linear, Maxout, Sequential};
+pub use layers::{
+    Activation, BatchNorm, Dropout, LayerNorm, Linear, Maxout, Sequential, SpectralNorm,
+    WeightedLayer,
+};
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;

@@ -6,6 +6,7 @@ mod dropout;
 mod layer_norm;
 mod linear;
 mod sequential;
+mod spectral_norm;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
@@ -13,3 +14,4 @@ pub use dropout::{Dropout, Maxout};
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use sequential::Sequential;
+pub use spectral_norm::{SpectralNorm, WeightedLayer};
