@@ -1,3 +1,7 @@
-//! saddle's GAN models, data loaders, metrics and training loops (arriving with the GAN issues).
+//! saddle's GAN models, data loaders, metrics and training loops.
+
+pub mod data;
+pub mod metrics;
+pub mod toy;
 
 pub use saddle_nn as nn;
