@@ -2,6 +2,9 @@
 
 pub mod elementwise;
 pub mod gemm;
+pub mod image;
+pub mod index;
+pub mod pool;
 pub mod reduce;
 pub mod strided;
 
