@@ -5,7 +5,11 @@
 //! with its history, which would make a reference cycle).
 
 mod binary;
+mod image;
+mod index;
+mod join;
 mod matmul;
+mod pool;
 mod reduce;
 mod unary;
 mod views;
