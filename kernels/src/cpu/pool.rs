@@ -154,7 +154,7 @@ pub fn sum_pool2d_backward<T: Float>(
 
 /// Maximum of each window (padding counts as -inf) and, for the backward, the position of the
 /// maximum within its plane (`y * w + x`; the first maximum in row-major window order wins ties,
-/// a NaN wins over numbers; `usize::MAX` for a window with no input inside).
+/// the first NaN wins over numbers; `usize::MAX` for a window with no input inside).
 pub fn max_pool2d<T: Float>(
     x: &[T],
     planes: usize,
@@ -167,40 +167,58 @@ pub fn max_pool2d<T: Float>(
     };
     assert_eq!(x.len(), planes * h * w, "max_pool2d: input length");
     let plane_out = oh * ow;
-    // Values and arg-max interleaved per plane, so one parallel pass fills both.
-    let mut both = vec![(T::NEG_INFINITY, 0usize); planes * plane_out];
-    for_each_plane(
-        &mut both,
-        plane_out,
-        planes * plane_out * p.kh * p.kw,
-        |plane, o| {
-            let src = &x[plane * h * w..(plane + 1) * h * w];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (rows, cols) = p.window(oy, ox, h, w);
-                    let mut best = T::NEG_INFINITY;
-                    // An all-padding window (impossible when padding <= kernel / 2) keeps -inf and
-                    // passes no gradient.
-                    let mut arg = if rows.is_empty() || cols.is_empty() {
-                        usize::MAX
-                    } else {
-                        rows.start * w + cols.start
-                    };
-                    for y in rows {
-                        for xx in cols.clone() {
-                            let v = src[y * w + xx];
-                            if v > best || v.is_nan() {
-                                best = v;
-                                arg = y * w + xx;
-                            }
-                        }
+    let mut out = vec![T::NEG_INFINITY; planes * plane_out];
+    let mut args = vec![usize::MAX; planes * plane_out];
+    let fill = |(plane, (o, a)): (usize, (&mut [T], &mut [usize]))| {
+        let src = &x[plane * h * w..(plane + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (rows, cols) = p.window(oy, ox, h, w);
+                let at = |y: usize| y * w + cols.start..y * w + cols.end;
+                // Two branch-free passes (a data-dependent branch would mispredict on random
+                // data): the maximum, then the first position holding it (scanning backwards so
+                // the earliest match is written last). NaNs take a rare slow path. An
+                // all-padding window (impossible when padding <= kernel / 2) keeps -inf and
+                // usize::MAX: it passes no gradient.
+                let mut best = T::NEG_INFINITY;
+                let mut nan = false;
+                for y in rows.clone() {
+                    for &v in &src[at(y)] {
+                        best = if v > best { v } else { best };
+                        nan |= v.is_nan();
                     }
-                    o[oy * ow + ox] = (best, arg);
                 }
+                let mut arg = usize::MAX;
+                for y in rows.rev() {
+                    for xx in at(y).rev() {
+                        let hit = if nan {
+                            src[xx].is_nan()
+                        } else {
+                            src[xx] == best
+                        };
+                        arg = if hit { xx } else { arg };
+                    }
+                }
+                if nan {
+                    best = src[arg];
+                }
+                o[oy * ow + ox] = best;
+                a[oy * ow + ox] = arg;
             }
-        },
-    );
-    both.into_iter().unzip()
+        }
+    };
+    if planes * plane_out * p.kh * p.kw >= PAR_THRESHOLD && planes > 1 {
+        out.par_chunks_mut(plane_out)
+            .zip(args.par_chunks_mut(plane_out))
+            .enumerate()
+            .for_each(fill);
+    } else {
+        out.chunks_mut(plane_out)
+            .zip(args.chunks_mut(plane_out))
+            .enumerate()
+            .for_each(fill);
+    }
+    (out, args)
 }
 
 /// Gradient of [`max_pool2d`]: each output gradient goes to its window's arg-max (summed where
@@ -261,6 +279,38 @@ mod tests {
         assert_eq!(g, vec![1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0, 0.0, 4.0]);
         let d = sum_pool2d_backward(&[4.0, 4.0, 4.0, 4.0], 1, 3, 3, &p, 4.0);
         assert_eq!(d, vec![1.0; 9]);
+    }
+
+    #[test]
+    fn max_ties_nan_and_infinities() {
+        // One 2x2 window per case: first maximum wins ties; the first NaN wins; -inf inputs are
+        // still real positions.
+        let p = Pool2d {
+            kh: 2,
+            kw: 2,
+            sh: 2,
+            sw: 2,
+            ph: 0,
+            pw: 0,
+        };
+        let x = [
+            1.0,
+            3.0,
+            3.0,
+            2.0,
+            1.0,
+            f64::NAN,
+            5.0,
+            f64::NAN,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let (m, a) = max_pool2d(&x[..4], 1, 2, 2, &p);
+        assert_eq!((m, a), (vec![3.0], vec![1]));
+        let (m, a) = max_pool2d(&x[4..8], 1, 2, 2, &p);
+        assert!(m[0].is_nan() && a == vec![1]);
+        let (m, a) = max_pool2d(&[x[8], x[9], x[8], x[9]], 1, 2, 2, &p);
+        assert_eq!((m, a), (vec![f64::NEG_INFINITY], vec![0]));
     }
 
     #[test]
