@@ -15,5 +15,11 @@ fn main() {
     let ring = Mixture2d::ring(8, 2.0, 0.02);
     let t = std::time::Instant::now();
     let (_, cov) = train_toy_gan(&ring, &cfg).expect("training failed");
-    println!("{cfg:?}\nmodes covered {}/8, high-quality share {:.3}, per mode {:?}, {:.1}s", cov.covered, cov.high_quality, cov.counts, t.elapsed().as_secs_f64());
+    println!(
+        "{cfg:?}\nmodes covered {}/8, high-quality share {:.3}, per mode {:?}, {:.1}s",
+        cov.covered,
+        cov.high_quality,
+        cov.counts,
+        t.elapsed().as_secs_f64()
+    );
 }

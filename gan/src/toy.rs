@@ -20,7 +20,14 @@ pub struct ToyConfig {
 
 impl Default for ToyConfig {
     fn default() -> Self {
-        ToyConfig { steps: 1500, batch: 128, hidden: 64, latent: 8, lr: 1e-3, seed: 0 }
+        ToyConfig {
+            steps: 1500,
+            batch: 128,
+            hidden: 64,
+            latent: 8,
+            lr: 1e-3,
+            seed: 0,
+        }
     }
 }
 
@@ -37,16 +44,24 @@ fn mlp(sizes: &[usize], rng: &mut Rng) -> Result<Sequential> {
 
 /// Trains a GAN (non-saturating loss, one D step per G step, Adam β1 = 0.5) on `mixture` and
 /// scores 2,000 samples drawn after training.
-pub fn train_toy_gan(mixture: &Mixture2d, cfg: &ToyConfig) -> Result<(Vec<[f64; 2]>, ModeCoverage)> {
+pub fn train_toy_gan(
+    mixture: &Mixture2d,
+    cfg: &ToyConfig,
+) -> Result<(Vec<[f64; 2]>, ModeCoverage)> {
     let mut rng = Rng::new(cfg.seed);
     let g = mlp(&[cfg.latent, cfg.hidden, cfg.hidden, 2], &mut rng)?;
     let d = mlp(&[2, cfg.hidden, cfg.hidden, 1], &mut rng)?;
-    let adam = AdamConfig { beta1: 0.5, ..AdamConfig::default() };
+    let adam = AdamConfig {
+        beta1: 0.5,
+        ..AdamConfig::default()
+    };
     let mut opt_g = Adam::with_lr(g.named_parameters(), cfg.lr, adam);
     let mut opt_d = Adam::with_lr(d.named_parameters(), cfg.lr, adam);
     let ones = Tensor::ones(&[cfg.batch, 1], DType::F32, Device::Cpu)?;
     let zeros = Tensor::zeros(&[cfg.batch, 1], DType::F32, Device::Cpu)?;
-    let noise = |rng: &mut Rng, n: usize| Tensor::randn(&[n, cfg.latent], 0.0, 1.0, DType::F32, Device::Cpu, rng);
+    let noise = |rng: &mut Rng, n: usize| {
+        Tensor::randn(&[n, cfg.latent], 0.0, 1.0, DType::F32, Device::Cpu, rng)
+    };
     for _ in 0..cfg.steps {
         // D step: real -> 1, fake -> 0.
         let real = mixture.sample(cfg.batch, DType::F32, &mut rng)?;

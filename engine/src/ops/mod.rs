@@ -6,11 +6,15 @@
 
 mod binary;
 mod dropout;
+mod image;
+mod index;
+mod join;
 mod loss;
 mod matmul;
 mod misc;
 mod norm;
 pub mod optim;
+mod pool;
 mod reduce;
 mod softmax;
 mod unary;

@@ -27,8 +27,14 @@ impl Mixture2d {
     /// std 0.05 is the usual setting).
     pub fn grid(side: usize, spacing: f64, std: f64) -> Self {
         let offset = (side as f64 - 1.0) / 2.0;
-        let centers =
-            (0..side * side).map(|k| [((k / side) as f64 - offset) * spacing, ((k % side) as f64 - offset) * spacing]).collect();
+        let centers = (0..side * side)
+            .map(|k| {
+                [
+                    ((k / side) as f64 - offset) * spacing,
+                    ((k % side) as f64 - offset) * spacing,
+                ]
+            })
+            .collect();
         Mixture2d { centers, std }
     }
 

@@ -36,7 +36,11 @@ pub fn mode_coverage(mixture: &Mixture2d, points: &[[f64; 2]], min_share: f64) -
     }
     let need = (min_share * points.len() as f64 / k as f64).max(1.0);
     let covered = counts.iter().filter(|&&c| c as f64 >= need).count();
-    ModeCoverage { covered, high_quality: good as f64 / points.len().max(1) as f64, counts }
+    ModeCoverage {
+        covered,
+        high_quality: good as f64 / points.len().max(1) as f64,
+        counts,
+    }
 }
 
 #[cfg(test)]
@@ -47,7 +51,13 @@ mod tests {
     fn counts_modes_and_quality() {
         let ring = Mixture2d::ring(4, 1.0, 0.1);
         // 3 points at mode 0, 1 at mode 1, one far away; modes 2 and 3 empty.
-        let pts = [[1.0, 0.0], [1.05, 0.0], [0.98, 0.02], [0.0, 1.0], [5.0, 5.0]];
+        let pts = [
+            [1.0, 0.0],
+            [1.05, 0.0],
+            [0.98, 0.02],
+            [0.0, 1.0],
+            [5.0, 5.0],
+        ];
         let c = mode_coverage(&ring, &pts, 1.0);
         assert_eq!(c.counts, vec![3, 1, 0, 0]);
         assert!((c.high_quality - 0.8).abs() < 1e-12);

@@ -2,10 +2,13 @@
 
 pub mod elementwise;
 pub mod gemm;
+pub mod image;
+pub mod index;
 pub mod lanes;
 pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod strided;

@@ -1,0 +1,217 @@
+//! 2-D pooling on NCHW tensors: average, max and sum pooling with square windows, and global
+//! pooling over the whole plane. Kernels in `saddle_kernels::cpu::pool` run one thread per
+//! `(n, c)` plane, so results are deterministic for any thread count.
+
+use crate::{with_float, Error, Result, Tensor};
+use saddle_kernels::cpu::pool::{self, Pool2d};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Window sum divided by a fixed divisor (1: sum pooling, `kh * kw`: average pooling).
+    Sum {
+        divisor: f64,
+    },
+    Max,
+}
+
+/// `[N, C, H, W]` of a rank-4 input, or an error naming `op`.
+fn nchw(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
+    match *x.shape() {
+        [n, c, h, w] if h > 0 && w > 0 => Ok([n, c, h, w]),
+        [_, _, _, _] => Err(Error::bad_shape(
+            op,
+            x.shape(),
+            "pooling needs a non-empty H x W plane",
+        )),
+        _ => Err(Error::bad_shape(
+            op,
+            x.shape(),
+            "expected an NCHW tensor of rank 4",
+        )),
+    }
+}
+
+impl Tensor {
+    /// Checks the window against the input and returns the output shape.
+    fn pool_plan(op: &'static str, x: &Tensor, p: &Pool2d) -> Result<[usize; 4]> {
+        let [n, c, h, w] = nchw(op, x)?;
+        if p.kh == 0 || p.kw == 0 || p.sh == 0 || p.sw == 0 {
+            return Err(Error::arg(
+                op,
+                format!(
+                    "kernel {}x{} and stride {}x{} must be positive",
+                    p.kh, p.kw, p.sh, p.sw
+                ),
+            ));
+        }
+        if 2 * p.ph > p.kh || 2 * p.pw > p.kw {
+            return Err(Error::arg(
+                op,
+                format!(
+                    "padding {}x{} must be at most half the kernel {}x{}",
+                    p.ph, p.pw, p.kh, p.kw
+                ),
+            ));
+        }
+        let (oh, ow) = p.out_size(h, w).ok_or_else(|| {
+            Error::bad_shape(
+                op,
+                x.shape(),
+                format!("kernel {}x{} is larger than the padded input", p.kh, p.kw),
+            )
+        })?;
+        Ok([n, c, oh, ow])
+    }
+
+    /// Runs a pooling, then reshapes the output to `out_shape` when given (global pooling).
+    fn pool2d(
+        &self,
+        op: &'static str,
+        mode: Mode,
+        p: Pool2d,
+        out_shape: Option<&[usize]>,
+    ) -> Result<Tensor> {
+        let pooled_shape = Self::pool_plan(op, self, &p)?;
+        let [n, c, h, w] = nchw(op, self)?;
+        let planes = n * c;
+        let shape = out_shape.map_or(pooled_shape.to_vec(), |s| s.to_vec());
+        let in_shape = self.shape().to_vec();
+        match mode {
+            Mode::Sum { divisor } => {
+                let out = with_float!(self, op, |T| {
+                    let data = self.with_contiguous(op, |x: &[T]| {
+                        pool::sum_pool2d(x, planes, h, w, &p, divisor as T)
+                    })?;
+                    Tensor::from_data(data, &shape)
+                });
+                Ok(out.record(op, &[self], move |g, _| {
+                    let dx = with_float!(g, op, |T| {
+                        let data = g.with_contiguous(op, |gs: &[T]| {
+                            pool::sum_pool2d_backward(gs, planes, h, w, &p, divisor as T)
+                        })?;
+                        Tensor::from_data(data, &in_shape)
+                    });
+                    Ok(vec![Some(dx)])
+                }))
+            }
+            Mode::Max => {
+                let (out, arg) = with_float!(self, op, |T| {
+                    let (data, arg) =
+                        self.with_contiguous(op, |x: &[T]| pool::max_pool2d(x, planes, h, w, &p))?;
+                    (Tensor::from_data(data, &shape), arg)
+                });
+                if !crate::is_grad_enabled() || !self.requires_grad() {
+                    return Ok(out); // no backward: drop the arg-max
+                }
+                let arg = Arc::new(arg);
+                Ok(out.record(op, &[self], move |g, _| {
+                    let dx = with_float!(g, op, |T| {
+                        let data = g.with_contiguous(op, |gs: &[T]| {
+                            pool::max_pool2d_backward(gs, &arg, planes, h, w)
+                        })?;
+                        Tensor::from_data(data, &in_shape)
+                    });
+                    Ok(vec![Some(dx)])
+                }))
+            }
+        }
+    }
+
+    /// Average of each `kernel × kernel` window of an NCHW tensor, moved by `stride`, over the
+    /// input zero-padded by `padding` (at most `kernel / 2`). The divisor is always
+    /// `kernel * kernel`, padding included (PyTorch's default `count_include_pad=True`). Output
+    /// `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]` (floor).
+    pub fn avg_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
+        let p = Pool2d {
+            kh: kernel,
+            kw: kernel,
+            sh: stride,
+            sw: stride,
+            ph: padding,
+            pw: padding,
+        };
+        self.pool2d(
+            "avg_pool2d",
+            Mode::Sum {
+                divisor: (kernel * kernel) as f64,
+            },
+            p,
+            None,
+        )
+    }
+
+    /// Maximum of each `kernel × kernel` window (stride and padding as [`Tensor::avg_pool2d`];
+    /// padding counts as -inf). The gradient goes to each window's arg-max (the first maximum in
+    /// row-major order on ties), summed where windows overlap.
+    pub fn max_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
+        let p = Pool2d {
+            kh: kernel,
+            kw: kernel,
+            sh: stride,
+            sw: stride,
+            ph: padding,
+            pw: padding,
+        };
+        self.pool2d("max_pool2d", Mode::Max, p, None)
+    }
+
+    /// Sum of each `kernel × kernel` window moved by `stride`, without padding.
+    pub fn sum_pool2d(&self, kernel: usize, stride: usize) -> Result<Tensor> {
+        let p = Pool2d {
+            kh: kernel,
+            kw: kernel,
+            sh: stride,
+            sw: stride,
+            ph: 0,
+            pw: 0,
+        };
+        self.pool2d("sum_pool2d", Mode::Sum { divisor: 1.0 }, p, None)
+    }
+
+    /// Window covering a whole `h × w` plane.
+    fn global_window(op: &'static str, x: &Tensor) -> Result<(Pool2d, [usize; 2])> {
+        let [n, c, h, w] = nchw(op, x)?;
+        Ok((
+            Pool2d {
+                kh: h,
+                kw: w,
+                sh: 1,
+                sw: 1,
+                ph: 0,
+                pw: 0,
+            },
+            [n, c],
+        ))
+    }
+
+    /// Mean over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]` (the spatial axes are
+    /// dropped; `unsqueeze` twice to keep `[N, C, 1, 1]`).
+    pub fn global_avg_pool2d(&self) -> Result<Tensor> {
+        const OP: &str = "global_avg_pool2d";
+        let (p, nc) = Self::global_window(OP, self)?;
+        self.pool2d(
+            OP,
+            Mode::Sum {
+                divisor: (p.kh * p.kw) as f64,
+            },
+            p,
+            Some(&nc),
+        )
+    }
+
+    /// Sum over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]`.
+    pub fn global_sum_pool2d(&self) -> Result<Tensor> {
+        const OP: &str = "global_sum_pool2d";
+        let (p, nc) = Self::global_window(OP, self)?;
+        self.pool2d(OP, Mode::Sum { divisor: 1.0 }, p, Some(&nc))
+    }
+
+    /// Maximum over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]`; the gradient goes to
+    /// the arg-max of each plane (the first in row-major order on ties).
+    pub fn global_max_pool2d(&self) -> Result<Tensor> {
+        const OP: &str = "global_max_pool2d";
+        let (p, nc) = Self::global_window(OP, self)?;
+        self.pool2d(OP, Mode::Max, p, Some(&nc))
+    }
+}
