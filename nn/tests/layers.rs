@@ -178,3 +178,28 @@ fn dropout_layer_is_seeded_and_off_in_eval() {
         vec![1.0; 1000]
     );
 }
+
+#[test]
+fn embedding_looks_up_rows_and_accumulates_gradients() {
+    let mut rng = Rng::new(0);
+    let emb = saddle_nn::Embedding::new(4, 3, DType::F64, &mut rng).unwrap();
+    let table = emb.weight.to_vec::<f64>().unwrap();
+    let ids = Tensor::from_vec(vec![2.0f64, 0.0, 2.0], &[3], Device::Cpu).unwrap();
+    let out = emb.forward(&ids).unwrap();
+    assert_eq!(out.shape(), &[3, 3]);
+    let v = out.to_vec::<f64>().unwrap();
+    assert_eq!(&v[0..3], &table[6..9]);
+    assert_eq!(&v[3..6], &table[0..3]);
+    let g = out.sum_all().unwrap().backward().unwrap();
+    // Row 2 was used twice, row 0 once, rows 1 and 3 never.
+    assert_eq!(
+        g.get(&emb.weight).unwrap().to_vec::<f64>().unwrap(),
+        vec![1., 1., 1., 0., 0., 0., 2., 2., 2., 0., 0., 0.]
+    );
+    let bad = Tensor::from_vec(vec![1.5f64], &[1], Device::Cpu).unwrap();
+    assert!(emb
+        .forward(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("Embedding"));
+}

@@ -3,15 +3,19 @@
 mod activation;
 mod batch_norm;
 mod dropout;
+mod embedding;
 mod layer_norm;
 mod linear;
+mod pooling;
 mod sequential;
 mod spectral_norm;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
 pub use dropout::{Dropout, Maxout};
+pub use embedding::Embedding;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
+pub use pooling::{GlobalPool2d, Pool2d, PoolKind, UpsampleNearest2d};
 pub use sequential::Sequential;
 pub use spectral_norm::{SpectralNorm, WeightedLayer};
