@@ -16,6 +16,7 @@ fn main() {
         hidden: arg(2, d.hidden as f64) as usize,
         batch: arg(3, d.batch as f64) as usize,
         lr: arg(4, d.lr),
+        spectral_norm: arg(6, 1.0) != 0.0,
         ..d
     };
     let ring = Mixture2d::ring(8, 2.0, arg(5, 0.02));

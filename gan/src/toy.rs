@@ -5,7 +5,7 @@ use crate::data::Mixture2d;
 use crate::metrics::{mode_coverage, ModeCoverage};
 use saddle_nn::engine::{no_grad, DType, Device, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
-use saddle_nn::{Activation, Linear, Module, ModuleExt, Sequential};
+use saddle_nn::{Activation, Linear, Module, ModuleExt, Sequential, SpectralNorm};
 
 /// Settings of the toy run.
 #[derive(Clone, Debug)]
@@ -16,6 +16,9 @@ pub struct ToyConfig {
     pub latent: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Spectral normalisation on D's layers (Miyato et al.), which keeps D smooth enough that G
+    /// spreads over every mode instead of chasing a few.
+    pub spectral_norm: bool,
 }
 
 impl Default for ToyConfig {
@@ -27,16 +30,18 @@ impl Default for ToyConfig {
             latent: 8,
             lr: 1e-3,
             seed: 0,
+            spectral_norm: true,
         }
     }
 }
 
-fn mlp(sizes: &[usize], rng: &mut Rng) -> Result<Sequential> {
+fn mlp(sizes: &[usize], activation: Activation, spectral_norm: bool, rng: &mut Rng) -> Result<Sequential> {
     let mut net = Sequential::new();
     for (i, w) in sizes.windows(2).enumerate() {
-        net = net.push(Linear::new(w[0], w[1], true, DType::F32, rng)?);
+        let layer = Linear::new(w[0], w[1], true, DType::F32, rng)?;
+        net = if spectral_norm { net.push(SpectralNorm::new(layer, rng)?) } else { net.push(layer) };
         if i + 2 < sizes.len() {
-            net = net.push(Activation::Relu);
+            net = net.push(activation);
         }
     }
     Ok(net)
@@ -49,8 +54,8 @@ pub fn train_toy_gan(
     cfg: &ToyConfig,
 ) -> Result<(Vec<[f64; 2]>, ModeCoverage)> {
     let mut rng = Rng::new(cfg.seed);
-    let g = mlp(&[cfg.latent, cfg.hidden, cfg.hidden, 2], &mut rng)?;
-    let d = mlp(&[2, cfg.hidden, cfg.hidden, 1], &mut rng)?;
+    let g = mlp(&[cfg.latent, cfg.hidden, cfg.hidden, 2], Activation::Relu, false, &mut rng)?;
+    let d = mlp(&[2, cfg.hidden, cfg.hidden, 1], Activation::LeakyRelu(0.2), cfg.spectral_norm, &mut rng)?;
     let adam = AdamConfig {
         beta1: 0.5,
         ..AdamConfig::default()
