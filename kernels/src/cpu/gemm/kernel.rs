@@ -1,0 +1,71 @@
+//! The micro-kernel interface and the portable (plain Rust) micro-kernel.
+
+use crate::Float;
+
+/// Largest `MR·NR` of any micro-kernel (the size of the scratch tile for edge tiles).
+pub(super) const MAX_TILE: usize = 6 * 16;
+
+/// A register-blocked micro-kernel with its cache-blocking parameters.
+pub(super) trait MicroKernel<T> {
+    /// Rows of the C tile (A sliver height).
+    const MR: usize;
+    /// Columns of the C tile (B sliver width).
+    const NR: usize;
+    /// Rows of A packed per block (multiple of MR; the block should fit in L2).
+    const MC: usize;
+    /// Depth of a k-block (a B sliver `KC·NR` should fit in L1).
+    const KC: usize;
+    /// Columns of B packed per panel (multiple of NR; the panel lives in L3).
+    const NC: usize;
+
+    /// `C[MR×NR] = Σ_p A[:, p]·B[p, :] + beta·C`, the sum taken in increasing `p`, where `a` is
+    /// an MR-row sliver and `b` an NR-column sliver (both `kc` long) and C has row stride `rsc`.
+    /// `beta == 0` ignores C's contents; `beta == 1` adds without multiplying.
+    ///
+    /// # Safety
+    /// `a` and `b` must be readable for `kc·MR` and `kc·NR` elements, and `c` writable (and
+    /// readable unless `beta == 0`) for the MR×NR tile.
+    unsafe fn run(kc: usize, a: *const T, b: *const T, c: *mut T, rsc: usize, beta: T);
+}
+
+/// Portable MR×NR micro-kernel: fixed-size loops that the compiler unrolls and vectorises for
+/// whatever SIMD the target has (SSE2 on baseline x86-64, NEON on aarch64).
+pub(super) struct Portable<const MR: usize, const NR: usize>;
+
+impl<T: Float, const MR: usize, const NR: usize> MicroKernel<T> for Portable<MR, NR> {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const MC: usize = MR * 24;
+    const KC: usize = 256;
+    const NC: usize = NR * 256;
+
+    #[inline(never)]
+    unsafe fn run(kc: usize, a: *const T, b: *const T, c: *mut T, rsc: usize, beta: T) {
+        let a = std::slice::from_raw_parts(a, kc * MR);
+        let b = std::slice::from_raw_parts(b, kc * NR);
+        let mut acc = [[T::ZERO; NR]; MR];
+        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+            let bv: [T; NR] = std::array::from_fn(|j| bp[j]);
+            for i in 0..MR {
+                let ai = ap[i];
+                for j in 0..NR {
+                    acc[i][j] = ai.mul_add(bv[j], acc[i][j]);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let cr = std::slice::from_raw_parts_mut(c.add(i * rsc), NR);
+            if beta == T::ZERO {
+                cr.copy_from_slice(row);
+            } else if beta == T::ONE {
+                for (cv, &r) in cr.iter_mut().zip(row) {
+                    *cv = r + *cv;
+                }
+            } else {
+                for (cv, &r) in cr.iter_mut().zip(row) {
+                    *cv = cv.mul_add(beta, r);
+                }
+            }
+        }
+    }
+}
