@@ -1,5 +1,6 @@
 //! The micro-kernel interface and the portable (plain Rust) micro-kernel.
 
+use super::{pack, MatRef};
 use crate::Float;
 
 /// Largest `MR·NR` of any micro-kernel (the size of the scratch tile for edge tiles).
@@ -18,14 +19,32 @@ pub(super) trait MicroKernel<T> {
     /// Columns of B packed per panel (multiple of NR; the panel lives in L3).
     const NC: usize;
 
-    /// `C[MR×NR] = Σ_p A[:, p]·B[p, :] + beta·C`, the sum taken in increasing `p`, where `a` is
-    /// an MR-row sliver and `b` an NR-column sliver (both `kc` long) and C has row stride `rsc`.
+    /// `C[MR×NR] = Σ_p A[:, p]·B[p, :] + beta·C`, the sum taken in increasing `p`, where A is
+    /// MR×kc with element `(i, p)` at `a[i·rsa + p·csa]` (a packed sliver has `rsa = 1`,
+    /// `csa = MR`), `b` an NR-column packed sliver and C has row stride `rsc`.
     /// `beta == 0` ignores C's contents; `beta == 1` adds without multiplying.
     ///
     /// # Safety
-    /// `a` and `b` must be readable for `kc·MR` and `kc·NR` elements, and `c` writable (and
-    /// readable unless `beta == 0`) for the MR×NR tile.
-    unsafe fn run(kc: usize, a: *const T, b: *const T, c: *mut T, rsc: usize, beta: T);
+    /// A's MR×kc elements and `b`'s `kc·NR` must be readable, and `c` writable (and readable
+    /// unless `beta == 0`) for the MR×NR tile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(kc: usize, a: *const T, rsa: usize, csa: usize, b: *const T, c: *mut T, rsc: usize, beta: T);
+
+    /// Packs `A[i0..i0+mc, p0..p0+kc]` into MR-row slivers (see [`pack::pack_a`]).
+    fn pack_a(a: MatRef<T>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [T])
+    where
+        T: Float,
+    {
+        pack::pack_a(Self::MR, a, i0, mc, p0, kc, dst)
+    }
+
+    /// Packs `B[p0..p0+kc, j0..j0+nc]` into NR-column slivers (see [`pack::pack_b`]).
+    fn pack_b(b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T])
+    where
+        T: Float,
+    {
+        pack::pack_b(Self::NR, b, p0, kc, j0, nc, dst)
+    }
 }
 
 /// Portable MR×NR micro-kernel: fixed-size loops that the compiler unrolls and vectorises for
@@ -40,14 +59,14 @@ impl<T: Float, const MR: usize, const NR: usize> MicroKernel<T> for Portable<MR,
     const NC: usize = NR * 256;
 
     #[inline(never)]
-    unsafe fn run(kc: usize, a: *const T, b: *const T, c: *mut T, rsc: usize, beta: T) {
-        let a = std::slice::from_raw_parts(a, kc * MR);
+    unsafe fn run(kc: usize, a: *const T, rsa: usize, csa: usize, b: *const T, c: *mut T, rsc: usize, beta: T) {
         let b = std::slice::from_raw_parts(b, kc * NR);
         let mut acc = [[T::ZERO; NR]; MR];
-        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for (p, bp) in b.chunks_exact(NR).enumerate() {
             let bv: [T; NR] = std::array::from_fn(|j| bp[j]);
+            let ap = a.add(p * csa);
             for i in 0..MR {
-                let ai = ap[i];
+                let ai = *ap.add(i * rsa);
                 for j in 0..NR {
                     acc[i][j] = ai.mul_add(bv[j], acc[i][j]);
                 }

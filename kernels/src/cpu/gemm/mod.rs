@@ -92,6 +92,9 @@ impl<'a, T> MatRef<'a, T> {
 /// fork/join would cost more than it saves.
 const PAR_MIN_WORK: usize = 64 * 64 * 64;
 
+/// Up to this many columns of C, row-major A is read in place instead of packed.
+const DIRECT_A_MAX_N: usize = 384;
+
 /// `C[m×n] = A[m×k]·B[k×n] + beta·C`, where C is row-major with leading dimension `ldc`.
 ///
 /// `beta` is 0 (overwrite; C's previous contents are ignored, even NaN) or any other value
@@ -282,25 +285,43 @@ fn driver<T: Elem, K: MicroKernel<T>>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &m
     let (mr, nr) = (K::MR, K::NR);
     let nthreads = rayon::current_num_threads();
     let par = nthreads > 1 && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_WORK;
+    if par && rayon::current_thread_index().is_none() && std::env::var("GEMM_NOSCOPE").is_err() {
+        // Called from outside the pool: hand the whole product to a worker once, so that the
+        // parallel steps below are cheap work-stealing joins rather than one cross-thread
+        // wake-up (and wait) each.
+        return rayon::scope(|_| driver::<T, K>(a, b, beta, c, ldc));
+    }
 
     // k-blocking: balanced blocks of at most KC, a function of k alone (determinism).
-    let kblocks = div_ceil(k, K::KC);
+    let envv = |n: &str, d: usize| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (kmc, kkc, knc) = (envv("GEMM_MC", K::MC), envv("GEMM_KC", K::KC), envv("GEMM_NC", K::NC));
+    let kblocks = div_ceil(k, kkc);
     let kc_max = div_ceil(k, kblocks);
 
     // Row blocks: at most MC rows, MR-aligned; in parallel, a multiple of the thread count.
     let row_slivers = div_ceil(m, mr);
-    let mut row_blocks = div_ceil(row_slivers, K::MC / mr);
+    let mut row_blocks = div_ceil(row_slivers, kmc / mr);
     if par {
         row_blocks = (div_ceil(row_blocks, nthreads) * nthreads).min(row_slivers);
     }
     let a_len = div_ceil(row_slivers, row_blocks) * mr * kc_max;
 
-    let nc_max = K::NC.min(div_ceil(n, nr) * nr);
+    // Row-major A can be streamed by the micro-kernel in place, skipping its packing: worth it
+    // when each A block is reused for few columns (packing is a larger share of the work), and
+    // safe for the caches unless the row stride is a multiple of 4 KiB (the rows of a block
+    // would then crowd into a few cache sets).
+    let direct_a = a.cs == 1
+        && a.rs > 0
+        && n <= DIRECT_A_MAX_N
+        && (a.rs * std::mem::size_of::<T>()) % 4096 != 0
+        && std::env::var("GEMM_NODIRECT").is_err();
+
+    let nc_max = knc.min(div_ceil(n, nr) * nr);
     let mut bbuf = PackBuf::<T>::take(kc_max * nc_max);
     let cptr = SendPtr(c.as_mut_ptr());
 
-    for jc in (0..n).step_by(K::NC) {
-        let nc = K::NC.min(n - jc);
+    for jc in (0..n).step_by(knc) {
+        let nc = knc.min(n - jc);
         let col_slivers = div_ceil(nc, nr);
         // Few row blocks: split the columns too, so that every thread has work.
         let col_blocks = if par && row_blocks < nthreads {
@@ -321,10 +342,10 @@ fn driver<T: Elem, K: MicroKernel<T>>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &m
                 bpanel.par_chunks_mut(per * sliver).enumerate().for_each(|(ci, dst)| {
                     let s0 = ci * per;
                     let cols = (nc - s0 * nr).min(per * nr);
-                    pack::pack_b::<T>(nr, b, p0, kc, jc + s0 * nr, cols, dst);
+                    K::pack_b(b, p0, kc, jc + s0 * nr, cols, dst);
                 });
             } else {
-                pack::pack_b::<T>(nr, b, p0, kc, jc, nc, bpanel);
+                K::pack_b(b, p0, kc, jc, nc, bpanel);
             }
             let bpanel = &*bpanel;
 
@@ -336,16 +357,35 @@ fn driver<T: Elem, K: MicroKernel<T>>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &m
                 let i0 = s0 * mr;
                 let mc = (s1 * mr).min(m) - i0;
                 let mut abuf = PackBuf::<T>::take(a_len);
-                let apanel = &mut abuf.as_mut_slice()[..(s1 - s0) * mr * kc];
-                pack::pack_a::<T>(mr, a, i0, mc, p0, kc, apanel);
                 let j0 = t0 * nr;
                 let ncols = (t1 * nr).min(nc) - j0;
+                let asrc = if direct_a {
+                    // Read full slivers of A in place; pack only a partial last sliver.
+                    let full = mc / mr;
+                    let edge = &mut abuf.as_mut_slice()[..mr * kc];
+                    if full * mr < mc {
+                        K::pack_a(a, i0 + full * mr, mc - full * mr, p0, kc, edge);
+                    }
+                    ASrc {
+                        // SAFETY: in bounds: (i0, p0) is an element of A (checked by `gemm_impl`).
+                        ptr: unsafe { a.data.as_ptr().add(i0 * a.rs + p0 * a.cs) },
+                        rs: a.rs,
+                        cs: a.cs,
+                        step: mr * a.rs,
+                        full,
+                        edge: edge.as_ptr(),
+                    }
+                } else {
+                    let apanel = &mut abuf.as_mut_slice()[..(s1 - s0) * mr * kc];
+                    K::pack_a(a, i0, mc, p0, kc, apanel);
+                    ASrc { ptr: apanel.as_ptr(), rs: 1, cs: mr, step: mr * kc, full: s1 - s0, edge: apanel.as_ptr() }
+                };
                 // SAFETY: tasks cover disjoint (row block × column block) parts of C, all inside
                 // the m×n region checked by `gemm_impl`.
                 unsafe {
                     macro_kernel::<T, K>(
                         kc,
-                        apanel,
+                        &asrc,
                         &bpanel[t0 * sliver..],
                         cptr.get().add(i0 * ldc + jc + j0),
                         ldc,
@@ -365,16 +405,29 @@ fn driver<T: Elem, K: MicroKernel<T>>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &m
     }
 }
 
-/// Runs the micro-kernel over an `mc × nc` block of C at `c` (row stride `ldc`) from packed A
-/// (MR-row slivers) and packed B (NR-column slivers), each over `kc`.
+/// Where the micro-kernel reads A from for one row block: slivers `0..full` at `ptr + s·step`
+/// with strides `(rs, cs)`; a partial last sliver (if the block has one beyond `full`) packed at
+/// `edge` (strides `(1, MR)`, zero-padded).
+struct ASrc<T> {
+    ptr: *const T,
+    rs: usize,
+    cs: usize,
+    step: usize,
+    full: usize,
+    edge: *const T,
+}
+
+/// Runs the micro-kernel over an `mc × nc` block of C at `c` (row stride `ldc`) from A (see
+/// [`ASrc`]) and packed B (NR-column slivers), each over `kc`.
 ///
 /// # Safety
-/// `c` must be valid for writes of the `mc × nc` block with row stride `ldc`; the packed panels
-/// must hold `ceil(mc/MR)` and `ceil(nc/NR)` slivers of length `kc`.
+/// `c` must be valid for writes of the `mc × nc` block with row stride `ldc`; `asrc` must
+/// describe readable A slivers covering `mc` rows and the packed B panel must hold
+/// `ceil(nc/NR)` slivers of length `kc`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn macro_kernel<T: Elem, K: MicroKernel<T>>(
     kc: usize,
-    apanel: &[T],
+    asrc: &ASrc<T>,
     bpanel: &[T],
     c: *mut T,
     ldc: usize,
@@ -383,18 +436,18 @@ unsafe fn macro_kernel<T: Elem, K: MicroKernel<T>>(
     beta: T,
 ) {
     let (mr, nr) = (K::MR, K::NR);
-    debug_assert!(apanel.len() >= div_ceil(mc, mr) * mr * kc);
     debug_assert!(bpanel.len() >= div_ceil(nc, nr) * nr * kc);
-    let (ap, bp) = (apanel.as_ptr(), bpanel.as_ptr());
+    let bp = bpanel.as_ptr();
     for jr in (0..nc).step_by(nr) {
         let nw = nr.min(nc - jr);
         let b_sl = bp.add(jr * kc);
-        for ir in (0..mc).step_by(mr) {
+        for (s, ir) in (0..mc).step_by(mr).enumerate() {
             let mw = mr.min(mc - ir);
-            let a_sl = ap.add(ir * kc);
+            let (a_sl, rsa, csa) =
+                if s < asrc.full { (asrc.ptr.add(s * asrc.step), asrc.rs, asrc.cs) } else { (asrc.edge, 1, mr) };
             let ct = c.add(ir * ldc + jr);
             if mw == mr && nw == nr {
-                K::run(kc, a_sl, b_sl, ct, ldc, beta);
+                K::run(kc, a_sl, rsa, csa, b_sl, ct, ldc, beta);
             } else {
                 // Edge tile: run the same kernel on a full-size scratch tile, so that the
                 // arithmetic is identical to an interior tile, and copy the valid part.
@@ -406,7 +459,7 @@ unsafe fn macro_kernel<T: Elem, K: MicroKernel<T>>(
                         }
                     }
                 }
-                K::run(kc, a_sl, b_sl, tmp.as_mut_ptr(), nr, beta);
+                K::run(kc, a_sl, rsa, csa, b_sl, tmp.as_mut_ptr(), nr, beta);
                 for i in 0..mw {
                     for j in 0..nw {
                         *ct.add(i * ldc + j) = tmp[i * nr + j];

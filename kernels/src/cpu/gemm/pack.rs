@@ -21,7 +21,8 @@ pub(super) fn pack_a<T: Float>(mr: usize, a: MatRef<T>, i0: usize, mc: usize, p0
     }
 }
 
-fn pack_a_mr<T: Float, const MR: usize>(a: MatRef<T>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [T]) {
+#[inline(always)]
+pub(super) fn pack_a_mr<T: Float, const MR: usize>(a: MatRef<T>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [T]) {
     let (rs, cs) = (a.rs, a.cs);
     for (s, out) in dst.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
         let r0 = i0 + s * MR;
@@ -62,19 +63,37 @@ pub(super) fn pack_b<T: Float>(nr: usize, b: MatRef<T>, p0: usize, kc: usize, j0
     }
 }
 
-fn pack_b_nr<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T]) {
+#[inline(always)]
+pub(super) fn pack_b_nr<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T]) {
+    let (rs, cs) = (b.rs, b.cs);
+    let full = nc / NR;
+    if cs == 1 && full > 0 {
+        // Row-major B: read each row once, front to back (prefetch-friendly), and scatter it
+        // over the slivers in whole NR-element (one cache line for f32·16, f64·8) pieces.
+        for p in 0..kc {
+            let off = (p0 + p) * rs + j0;
+            let row = &b.data[off..off + full * NR];
+            for (s, piece) in row.chunks_exact(NR).enumerate() {
+                dst[s * NR * kc + p * NR..][..NR].copy_from_slice(piece);
+            }
+        }
+        if full * NR < nc {
+            pack_b_slivers::<T, NR>(b, p0, kc, j0 + full * NR, nc - full * NR, &mut dst[full * NR * kc..]);
+        }
+        return;
+    }
+    pack_b_slivers::<T, NR>(b, p0, kc, j0, nc, dst);
+}
+
+/// Sliver-by-sliver packing of B, for any strides.
+#[inline(always)]
+fn pack_b_slivers<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T]) {
     let (rs, cs) = (b.rs, b.cs);
     for (s, out) in dst.chunks_exact_mut(NR * kc).take(nc.div_ceil(NR)).enumerate() {
         let c0 = j0 + s * NR;
         let cols = NR.min(nc - s * NR);
         let base = p0 * rs + c0 * cs;
-        if cols == NR && cs == 1 {
-            // Row-major B: each packed row is a contiguous run.
-            for (p, o) in out.chunks_exact_mut(NR).enumerate() {
-                let off = base + p * rs;
-                o.copy_from_slice(&b.data[off..off + NR]);
-            }
-        } else if cols == NR && rs == 1 {
+        if cols == NR && rs == 1 {
             // Column-major B (a transposed view): NR contiguous columns, interleaved.
             let src: [&[T]; NR] = std::array::from_fn(|j| &b.data[base + j * cs..base + j * cs + kc]);
             for (p, o) in out.chunks_exact_mut(NR).enumerate() {
