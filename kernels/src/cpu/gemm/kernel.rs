@@ -28,7 +28,16 @@ pub(super) trait MicroKernel<T> {
     /// A's MR×kc elements and `b`'s `kc·NR` must be readable, and `c` writable (and readable
     /// unless `beta == 0`) for the MR×NR tile.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn run(kc: usize, a: *const T, rsa: usize, csa: usize, b: *const T, c: *mut T, rsc: usize, beta: T);
+    unsafe fn run(
+        kc: usize,
+        a: *const T,
+        rsa: usize,
+        csa: usize,
+        b: *const T,
+        c: *mut T,
+        rsc: usize,
+        beta: T,
+    );
 
     /// Packs `A[i0..i0+mc, p0..p0+kc]` into MR-row slivers (see [`pack::pack_a`]).
     fn pack_a(a: MatRef<T>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [T])
@@ -59,7 +68,16 @@ impl<T: Float, const MR: usize, const NR: usize> MicroKernel<T> for Portable<MR,
     const NC: usize = NR * 256;
 
     #[inline(never)]
-    unsafe fn run(kc: usize, a: *const T, rsa: usize, csa: usize, b: *const T, c: *mut T, rsc: usize, beta: T) {
+    unsafe fn run(
+        kc: usize,
+        a: *const T,
+        rsa: usize,
+        csa: usize,
+        b: *const T,
+        c: *mut T,
+        rsc: usize,
+        beta: T,
+    ) {
         let b = std::slice::from_raw_parts(b, kc * NR);
         let mut acc = [[T::ZERO; NR]; MR];
         for (p, bp) in b.chunks_exact(NR).enumerate() {

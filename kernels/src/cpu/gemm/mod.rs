@@ -52,12 +52,24 @@ pub struct MatRef<'a, T> {
 impl<'a, T> MatRef<'a, T> {
     /// A row-major matrix with rows of length `cols` packed one after another.
     pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
-        MatRef { data, rows, cols, rs: cols, cs: 1 }
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     /// The transposed view (no copy).
     pub fn t(self) -> Self {
-        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
     }
 
     #[inline(always)]
@@ -73,9 +85,11 @@ impl<'a, T> MatRef<'a, T> {
         if self.rows == 0 || self.cols == 0 {
             return;
         }
-        let last = (self.rows - 1)
-            .checked_mul(self.rs)
-            .and_then(|r| (self.cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)));
+        let last = (self.rows - 1).checked_mul(self.rs).and_then(|r| {
+            (self.cols - 1)
+                .checked_mul(self.cs)
+                .and_then(|c| r.checked_add(c))
+        });
         assert!(
             last.is_some_and(|l| l < self.data.len()),
             "gemm: {what} ({}×{}, strides {}, {}) reaches past its buffer of {} elements",
@@ -113,12 +127,17 @@ enum Path {
     /// The fastest one this CPU supports.
     Auto,
     /// The plain-Rust micro-kernel.
+    #[cfg_attr(not(test), allow(dead_code))]
     Portable,
 }
 
 fn gemm_impl<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize, path: Path) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "gemm: inner dimensions differ ({m}×{k} · {}×{n})", b.rows);
+    assert_eq!(
+        b.rows, k,
+        "gemm: inner dimensions differ ({m}×{k} · {}×{n})",
+        b.rows
+    );
     assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
     if m == 0 || n == 0 {
         return;
@@ -132,7 +151,13 @@ fn gemm_impl<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: us
     }
     if TypeId::of::<T>() == TypeId::of::<f32>() {
         // SAFETY: T is f32, so these are identity casts.
-        let (a, b, c) = unsafe { (cast_mat::<T, f32>(a), cast_mat::<T, f32>(b), cast_slice_mut::<T, f32>(c)) };
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f32>(a),
+                cast_mat::<T, f32>(b),
+                cast_slice_mut::<T, f32>(c),
+            )
+        };
         let beta = beta.to_f64() as f32;
         #[cfg(target_arch = "x86_64")]
         if path == Path::Auto && x86::has_avx2_fma() {
@@ -141,7 +166,13 @@ fn gemm_impl<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: us
         driver::<f32, Portable<4, 8>>(a, b, beta, c, ldc);
     } else if TypeId::of::<T>() == TypeId::of::<f64>() {
         // SAFETY: T is f64, so these are identity casts.
-        let (a, b, c) = unsafe { (cast_mat::<T, f64>(a), cast_mat::<T, f64>(b), cast_slice_mut::<T, f64>(c)) };
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f64>(a),
+                cast_mat::<T, f64>(b),
+                cast_slice_mut::<T, f64>(c),
+            )
+        };
         let beta = beta.to_f64();
         #[cfg(target_arch = "x86_64")]
         if path == Path::Auto && x86::has_avx2_fma() {
@@ -175,7 +206,11 @@ fn reference<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: us
                 acc = a.at(i, p).mul_add(b.at(p, j), acc);
             }
             let cv = &mut c[i * ldc + j];
-            *cv = if beta == T::ZERO { acc } else { cv.mul_add(beta, acc) };
+            *cv = if beta == T::ZERO {
+                acc
+            } else {
+                cv.mul_add(beta, acc)
+            };
         }
     }
 }
@@ -280,32 +315,26 @@ fn div_ceil(a: usize, b: usize) -> usize {
 }
 
 /// The blocked product for a concrete element type and micro-kernel. `k > 0`, `m, n > 0`.
-fn driver<T: Elem, K: MicroKernel<T>>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize) {
+fn driver<T: Elem, K: MicroKernel<T>>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    let (mr, nr) = (K::MR, K::NR);
+    // k-blocking: balanced blocks of at most KC, a function of k alone (determinism).
+    let kblocks = div_ceil(k, K::KC);
+    let kc_max = div_ceil(k, kblocks);
     let nthreads = rayon::current_num_threads();
-    let par = nthreads > 1 && m.saturating_mul(n).saturating_mul(k) >= PAR_MIN_WORK;
-    if par && rayon::current_thread_index().is_none() && std::env::var("GEMM_NOSCOPE").is_err() {
+    // Parallel only when each k-block holds enough work to pay for a fork/join.
+    let par = nthreads > 1 && m.saturating_mul(n).saturating_mul(kc_max) >= PAR_MIN_WORK;
+    if par && rayon::current_thread_index().is_none() {
         // Called from outside the pool: hand the whole product to a worker once, so that the
         // parallel steps below are cheap work-stealing joins rather than one cross-thread
         // wake-up (and wait) each.
         return rayon::scope(|_| driver::<T, K>(a, b, beta, c, ldc));
     }
-
-    // k-blocking: balanced blocks of at most KC, a function of k alone (determinism).
-    let envv = |n: &str, d: usize| std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let (kmc, kkc, knc) = (envv("GEMM_MC", K::MC), envv("GEMM_KC", K::KC), envv("GEMM_NC", K::NC));
-    let kblocks = div_ceil(k, kkc);
-    let kc_max = div_ceil(k, kblocks);
-
-    // Row blocks: at most MC rows, MR-aligned; in parallel, a multiple of the thread count.
-    let row_slivers = div_ceil(m, mr);
-    let mut row_blocks = div_ceil(row_slivers, kmc / mr);
-    if par {
-        row_blocks = (div_ceil(row_blocks, nthreads) * nthreads).min(row_slivers);
-    }
-    let a_len = div_ceil(row_slivers, row_blocks) * mr * kc_max;
-
     // Row-major A can be streamed by the micro-kernel in place, skipping its packing: worth it
     // when each A block is reused for few columns (packing is a larger share of the work), and
     // safe for the caches unless the row stride is a multiple of 4 KiB (the rows of a block
@@ -313,96 +342,252 @@ fn driver<T: Elem, K: MicroKernel<T>>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &m
     let direct_a = a.cs == 1
         && a.rs > 0
         && n <= DIRECT_A_MAX_N
-        && (a.rs * std::mem::size_of::<T>()) % 4096 != 0
-        && std::env::var("GEMM_NODIRECT").is_err();
+        && (a.rs * std::mem::size_of::<T>()) % 4096 != 0;
+    let plan = Plan {
+        kblocks,
+        kc_max,
+        threads: if par { nthreads } else { 1 },
+        direct_a,
+    };
+    let c = SendPtr(c.as_mut_ptr());
+    if direct_a {
+        private_panels::<T, K>(&plan, a, b, beta, c, ldc);
+    } else {
+        shared_b_panel::<T, K>(&plan, a, b, beta, c, ldc);
+    }
+}
 
-    let nc_max = knc.min(div_ceil(n, nr) * nr);
-    let mut bbuf = PackBuf::<T>::take(kc_max * nc_max);
-    let cptr = SendPtr(c.as_mut_ptr());
+/// How one product is blocked and split.
+struct Plan {
+    kblocks: usize,
+    kc_max: usize,
+    /// Threads to split the M/N plane for (1: run sequentially).
+    threads: usize,
+    /// Whether A is read in place (row-major) rather than packed.
+    direct_a: bool,
+}
 
-    for jc in (0..n).step_by(knc) {
-        let nc = knc.min(n - jc);
-        let col_slivers = div_ceil(nc, nr);
+impl Plan {
+    /// The `kb`-th k-block: (first index, length).
+    fn kblock(&self, k: usize, kb: usize) -> (usize, usize) {
+        let p0 = kb * k / self.kblocks;
+        (p0, (kb + 1) * k / self.kblocks - p0)
+    }
+}
+
+/// Splits `0..total` into `parts` contiguous, balanced ranges; returns range `i`.
+fn split(total: usize, parts: usize, i: usize) -> (usize, usize) {
+    (i * total / parts, (i + 1) * total / parts)
+}
+
+/// Scheme for A read in place: the M/N plane is cut into a few tasks, each running the whole
+/// blocked loop for its part with its own B panel (no synchronisation at all; a task packs only
+/// the B columns it uses, so B is packed redundantly only when rows are split too).
+fn private_panels<T: Elem, K: MicroKernel<T>>(
+    plan: &Plan,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: SendPtr<T>,
+    ldc: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (mr, nr) = (K::MR, K::NR);
+    let (row_sl, col_sl) = (div_ceil(m, mr), div_ceil(n, nr));
+    // Split the columns between the threads; if they do not divide evenly among few slivers,
+    // split the rows as well (tasks ordered so that consecutive ones pair up big and small).
+    let cols = col_sl.min(plan.threads);
+    let rows = if col_sl % cols != 0 && col_sl < 4 * plan.threads {
+        plan.threads.min(row_sl)
+    } else {
+        1
+    };
+    let task = |t: usize| {
+        let (s0, s1) = split(row_sl, rows, t / cols);
+        let (t0, t1) = split(col_sl, cols, t % cols);
+        let (i0, i1) = (s0 * mr, (s1 * mr).min(m));
+        let (j0, j1) = (t0 * nr, (t1 * nr).min(n));
+        let nc_max = K::NC.min((t1 - t0) * nr);
+        let mut bbuf = PackBuf::<T>::take(plan.kc_max * nc_max);
+        let mut abuf = PackBuf::<T>::take(plan.kc_max * mr);
+        for jc in (j0..j1).step_by(K::NC) {
+            let nc = K::NC.min(j1 - jc);
+            for kb in 0..plan.kblocks {
+                let (p0, kc) = plan.kblock(k, kb);
+                let bpanel = &mut bbuf.as_mut_slice()[..div_ceil(nc, nr) * nr * kc];
+                K::pack_b(b, p0, kc, jc, nc, bpanel);
+                for ic in (i0..i1).step_by(K::MC) {
+                    let mc = K::MC.min(i1 - ic);
+                    // SAFETY: tasks own disjoint parts of C, inside the region checked by
+                    // `gemm_impl`; the block (ic.., jc..) is inside this task's part.
+                    unsafe {
+                        row_block::<T, K>(
+                            plan,
+                            a,
+                            ic,
+                            mc,
+                            p0,
+                            kc,
+                            abuf.as_mut_slice(),
+                            bpanel,
+                            c.get().add(ic * ldc + jc),
+                            ldc,
+                            nc,
+                            if kb == 0 { beta } else { T::ONE },
+                        );
+                    }
+                }
+            }
+        }
+    };
+    let ntasks = rows * cols;
+    if ntasks > 1 {
+        (0..ntasks).into_par_iter().with_max_len(1).for_each(task);
+    } else {
+        task(0);
+    }
+}
+
+/// Scheme for packed A (BLIS order): per (NC, KC) block of B, the B panel is packed once (in
+/// parallel) and shared; then tasks of at most MC rows (times a column range when there are few
+/// rows) pack their A block and multiply. Two fork/joins per k-block.
+fn shared_b_panel<T: Elem, K: MicroKernel<T>>(
+    plan: &Plan,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: SendPtr<T>,
+    ldc: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (mr, nr) = (K::MR, K::NR);
+    let threads = plan.threads;
+    // Row blocks: at most MC rows, MR-aligned; in parallel, a multiple of the thread count.
+    let row_sl = div_ceil(m, mr);
+    let mut row_blocks = div_ceil(row_sl, K::MC / mr);
+    if threads > 1 {
+        row_blocks = (div_ceil(row_blocks, threads) * threads).min(row_sl);
+    }
+    let a_len = div_ceil(row_sl, row_blocks) * mr * plan.kc_max;
+    let nc_max = K::NC.min(div_ceil(n, nr) * nr);
+    let mut bbuf = PackBuf::<T>::take(plan.kc_max * nc_max);
+
+    for jc in (0..n).step_by(K::NC) {
+        let nc = K::NC.min(n - jc);
+        let col_sl = div_ceil(nc, nr);
         // Few row blocks: split the columns too, so that every thread has work.
-        let col_blocks = if par && row_blocks < nthreads {
-            div_ceil(nthreads, row_blocks).min(col_slivers)
+        let col_blocks = if row_blocks < threads {
+            div_ceil(threads, row_blocks).min(col_sl)
         } else {
             1
         };
-        for kb in 0..kblocks {
-            let p0 = kb * k / kblocks;
-            let kc = (kb + 1) * k / kblocks - p0;
+        for kb in 0..plan.kblocks {
+            let (p0, kc) = plan.kblock(k, kb);
             let beta_k = if kb == 0 { beta } else { T::ONE };
-            let bpanel = &mut bbuf.as_mut_slice()[..col_slivers * nr * kc];
-
-            // Pack the B panel.
             let sliver = nr * kc;
-            if par && col_slivers > 1 {
-                let per = div_ceil(col_slivers, 2 * nthreads);
-                bpanel.par_chunks_mut(per * sliver).enumerate().for_each(|(ci, dst)| {
-                    let s0 = ci * per;
-                    let cols = (nc - s0 * nr).min(per * nr);
-                    K::pack_b(b, p0, kc, jc + s0 * nr, cols, dst);
-                });
+            let bpanel = &mut bbuf.as_mut_slice()[..col_sl * sliver];
+            if threads > 1 && col_sl > 1 {
+                let per = div_ceil(col_sl, 2 * threads);
+                bpanel
+                    .par_chunks_mut(per * sliver)
+                    .enumerate()
+                    .for_each(|(ci, dst)| {
+                        let s0 = ci * per;
+                        K::pack_b(b, p0, kc, jc + s0 * nr, (nc - s0 * nr).min(per * nr), dst);
+                    });
             } else {
                 K::pack_b(b, p0, kc, jc, nc, bpanel);
             }
             let bpanel = &*bpanel;
-
-            // Multiply: one task per (row block, column block).
             let task = |t: usize| {
-                let (rb, cb) = (t / col_blocks, t % col_blocks);
-                let (s0, s1) = (rb * row_slivers / row_blocks, (rb + 1) * row_slivers / row_blocks);
-                let (t0, t1) = (cb * col_slivers / col_blocks, (cb + 1) * col_slivers / col_blocks);
+                let (s0, s1) = split(row_sl, row_blocks, t / col_blocks);
+                let (t0, t1) = split(col_sl, col_blocks, t % col_blocks);
                 let i0 = s0 * mr;
-                let mc = (s1 * mr).min(m) - i0;
-                let mut abuf = PackBuf::<T>::take(a_len);
                 let j0 = t0 * nr;
-                let ncols = (t1 * nr).min(nc) - j0;
-                let asrc = if direct_a {
-                    // Read full slivers of A in place; pack only a partial last sliver.
-                    let full = mc / mr;
-                    let edge = &mut abuf.as_mut_slice()[..mr * kc];
-                    if full * mr < mc {
-                        K::pack_a(a, i0 + full * mr, mc - full * mr, p0, kc, edge);
-                    }
-                    ASrc {
-                        // SAFETY: in bounds: (i0, p0) is an element of A (checked by `gemm_impl`).
-                        ptr: unsafe { a.data.as_ptr().add(i0 * a.rs + p0 * a.cs) },
-                        rs: a.rs,
-                        cs: a.cs,
-                        step: mr * a.rs,
-                        full,
-                        edge: edge.as_ptr(),
-                    }
-                } else {
-                    let apanel = &mut abuf.as_mut_slice()[..(s1 - s0) * mr * kc];
-                    K::pack_a(a, i0, mc, p0, kc, apanel);
-                    ASrc { ptr: apanel.as_ptr(), rs: 1, cs: mr, step: mr * kc, full: s1 - s0, edge: apanel.as_ptr() }
-                };
+                let mut abuf = PackBuf::<T>::take(a_len);
                 // SAFETY: tasks cover disjoint (row block × column block) parts of C, all inside
-                // the m×n region checked by `gemm_impl`.
+                // the region checked by `gemm_impl`.
                 unsafe {
-                    macro_kernel::<T, K>(
+                    row_block::<T, K>(
+                        plan,
+                        a,
+                        i0,
+                        (s1 * mr).min(m) - i0,
+                        p0,
                         kc,
-                        &asrc,
+                        abuf.as_mut_slice(),
                         &bpanel[t0 * sliver..],
-                        cptr.get().add(i0 * ldc + jc + j0),
+                        c.get().add(i0 * ldc + jc + j0),
                         ldc,
-                        mc,
-                        ncols,
+                        (t1 * nr).min(nc) - j0,
                         beta_k,
                     );
                 }
             };
             let ntasks = row_blocks * col_blocks;
-            if par && ntasks > 1 {
+            if threads > 1 && ntasks > 1 {
                 (0..ntasks).into_par_iter().with_max_len(1).for_each(task);
             } else {
                 (0..ntasks).for_each(task);
             }
         }
     }
+}
+
+/// Rows `i0..i0+mc` of C (columns given by the packed B part, `nc` of them, C pointer at
+/// `(i0, first column)`) updated with k-block `p0..p0+kc`: A is packed into `abuf` or read in
+/// place (then `abuf` holds only a partial last sliver), then the macro-kernel runs.
+///
+/// # Safety
+/// `c` must be valid for the `mc × nc` block with row stride `ldc`, and no other thread may
+/// touch that block meanwhile; `abuf` must hold `ceil(mc/MR)·MR·kc` elements (packed A) or
+/// `MR·kc` (A in place); `bpanel` the packed B slivers covering `nc` columns.
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_block<T: Elem, K: MicroKernel<T>>(
+    plan: &Plan,
+    a: MatRef<T>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    abuf: &mut [T],
+    bpanel: &[T],
+    c: *mut T,
+    ldc: usize,
+    nc: usize,
+    beta: T,
+) {
+    let mr = K::MR;
+    let asrc = if plan.direct_a {
+        // Read full slivers of A in place; pack only a partial last sliver.
+        let full = mc / mr;
+        let edge = &mut abuf[..mr * kc];
+        if full * mr < mc {
+            K::pack_a(a, i0 + full * mr, mc - full * mr, p0, kc, edge);
+        }
+        ASrc {
+            // In bounds: (i0, p0) is an element of A (checked by `gemm_impl`).
+            ptr: a.data.as_ptr().add(i0 * a.rs + p0 * a.cs),
+            rs: a.rs,
+            cs: a.cs,
+            step: mr * a.rs,
+            full,
+            edge: edge.as_ptr(),
+        }
+    } else {
+        let slivers = div_ceil(mc, mr);
+        let apanel = &mut abuf[..slivers * mr * kc];
+        K::pack_a(a, i0, mc, p0, kc, apanel);
+        ASrc {
+            ptr: apanel.as_ptr(),
+            rs: 1,
+            cs: mr,
+            step: mr * kc,
+            full: slivers,
+            edge: apanel.as_ptr(),
+        }
+    };
+    macro_kernel::<T, K>(kc, &asrc, bpanel, c, ldc, mc, nc, beta);
 }
 
 /// Where the micro-kernel reads A from for one row block: slivers `0..full` at `ptr + s·step`
@@ -443,8 +628,11 @@ unsafe fn macro_kernel<T: Elem, K: MicroKernel<T>>(
         let b_sl = bp.add(jr * kc);
         for (s, ir) in (0..mc).step_by(mr).enumerate() {
             let mw = mr.min(mc - ir);
-            let (a_sl, rsa, csa) =
-                if s < asrc.full { (asrc.ptr.add(s * asrc.step), asrc.rs, asrc.cs) } else { (asrc.edge, 1, mr) };
+            let (a_sl, rsa, csa) = if s < asrc.full {
+                (asrc.ptr.add(s * asrc.step), asrc.rs, asrc.cs)
+            } else {
+                (asrc.edge, 1, mr)
+            };
             let ct = c.add(ir * ldc + jr);
             if mw == mr && nw == nr {
                 K::run(kc, a_sl, rsa, csa, b_sl, ct, ldc, beta);

@@ -12,7 +12,15 @@ use super::MatRef;
 use crate::Float;
 
 /// Packs `A[i0..i0+mc, p0..p0+kc]` into `dst` (length `ceil(mc/mr)·mr·kc`).
-pub(super) fn pack_a<T: Float>(mr: usize, a: MatRef<T>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [T]) {
+pub(super) fn pack_a<T: Float>(
+    mr: usize,
+    a: MatRef<T>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    dst: &mut [T],
+) {
     match mr {
         4 => pack_a_mr::<T, 4>(a, i0, mc, p0, kc, dst),
         6 => pack_a_mr::<T, 6>(a, i0, mc, p0, kc, dst),
@@ -22,15 +30,27 @@ pub(super) fn pack_a<T: Float>(mr: usize, a: MatRef<T>, i0: usize, mc: usize, p0
 }
 
 #[inline(always)]
-pub(super) fn pack_a_mr<T: Float, const MR: usize>(a: MatRef<T>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [T]) {
+pub(super) fn pack_a_mr<T: Float, const MR: usize>(
+    a: MatRef<T>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    dst: &mut [T],
+) {
     let (rs, cs) = (a.rs, a.cs);
-    for (s, out) in dst.chunks_exact_mut(MR * kc).take(mc.div_ceil(MR)).enumerate() {
+    for (s, out) in dst
+        .chunks_exact_mut(MR * kc)
+        .take(mc.div_ceil(MR))
+        .enumerate()
+    {
         let r0 = i0 + s * MR;
         let rows = MR.min(mc - s * MR);
         let base = r0 * rs + p0 * cs;
         if rows == MR && cs == 1 {
             // Row-major A: MR contiguous rows, interleaved column by column.
-            let src: [&[T]; MR] = std::array::from_fn(|i| &a.data[base + i * rs..base + i * rs + kc]);
+            let src: [&[T]; MR] =
+                std::array::from_fn(|i| &a.data[base + i * rs..base + i * rs + kc]);
             for (p, o) in out.chunks_exact_mut(MR).enumerate() {
                 for i in 0..MR {
                     o[i] = src[i][p];
@@ -46,7 +66,11 @@ pub(super) fn pack_a_mr<T: Float, const MR: usize>(a: MatRef<T>, i0: usize, mc: 
             for (p, o) in out.chunks_exact_mut(MR).enumerate() {
                 let off = base + p * cs;
                 for (i, v) in o.iter_mut().enumerate() {
-                    *v = if i < rows { a.data[off + i * rs] } else { T::ZERO };
+                    *v = if i < rows {
+                        a.data[off + i * rs]
+                    } else {
+                        T::ZERO
+                    };
                 }
             }
         }
@@ -54,7 +78,15 @@ pub(super) fn pack_a_mr<T: Float, const MR: usize>(a: MatRef<T>, i0: usize, mc: 
 }
 
 /// Packs `B[p0..p0+kc, j0..j0+nc]` into `dst` (length `ceil(nc/nr)·nr·kc`).
-pub(super) fn pack_b<T: Float>(nr: usize, b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T]) {
+pub(super) fn pack_b<T: Float>(
+    nr: usize,
+    b: MatRef<T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    dst: &mut [T],
+) {
     match nr {
         4 => pack_b_nr::<T, 4>(b, p0, kc, j0, nc, dst),
         8 => pack_b_nr::<T, 8>(b, p0, kc, j0, nc, dst),
@@ -64,7 +96,14 @@ pub(super) fn pack_b<T: Float>(nr: usize, b: MatRef<T>, p0: usize, kc: usize, j0
 }
 
 #[inline(always)]
-pub(super) fn pack_b_nr<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T]) {
+pub(super) fn pack_b_nr<T: Float, const NR: usize>(
+    b: MatRef<T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    dst: &mut [T],
+) {
     let (rs, cs) = (b.rs, b.cs);
     let full = nc / NR;
     if cs == 1 && full > 0 {
@@ -78,7 +117,14 @@ pub(super) fn pack_b_nr<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: 
             }
         }
         if full * NR < nc {
-            pack_b_slivers::<T, NR>(b, p0, kc, j0 + full * NR, nc - full * NR, &mut dst[full * NR * kc..]);
+            pack_b_slivers::<T, NR>(
+                b,
+                p0,
+                kc,
+                j0 + full * NR,
+                nc - full * NR,
+                &mut dst[full * NR * kc..],
+            );
         }
         return;
     }
@@ -87,15 +133,27 @@ pub(super) fn pack_b_nr<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: 
 
 /// Sliver-by-sliver packing of B, for any strides.
 #[inline(always)]
-fn pack_b_slivers<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [T]) {
+fn pack_b_slivers<T: Float, const NR: usize>(
+    b: MatRef<T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    dst: &mut [T],
+) {
     let (rs, cs) = (b.rs, b.cs);
-    for (s, out) in dst.chunks_exact_mut(NR * kc).take(nc.div_ceil(NR)).enumerate() {
+    for (s, out) in dst
+        .chunks_exact_mut(NR * kc)
+        .take(nc.div_ceil(NR))
+        .enumerate()
+    {
         let c0 = j0 + s * NR;
         let cols = NR.min(nc - s * NR);
         let base = p0 * rs + c0 * cs;
         if cols == NR && rs == 1 {
             // Column-major B (a transposed view): NR contiguous columns, interleaved.
-            let src: [&[T]; NR] = std::array::from_fn(|j| &b.data[base + j * cs..base + j * cs + kc]);
+            let src: [&[T]; NR] =
+                std::array::from_fn(|j| &b.data[base + j * cs..base + j * cs + kc]);
             for (p, o) in out.chunks_exact_mut(NR).enumerate() {
                 for j in 0..NR {
                     o[j] = src[j][p];
@@ -105,7 +163,11 @@ fn pack_b_slivers<T: Float, const NR: usize>(b: MatRef<T>, p0: usize, kc: usize,
             for (p, o) in out.chunks_exact_mut(NR).enumerate() {
                 let off = base + p * rs;
                 for (j, v) in o.iter_mut().enumerate() {
-                    *v = if j < cols { b.data[off + j * cs] } else { T::ZERO };
+                    *v = if j < cols {
+                        b.data[off + j * cs]
+                    } else {
+                        T::ZERO
+                    };
                 }
             }
         }

@@ -32,13 +32,22 @@ fn make<T: Float>(rows: usize, cols: usize, layout: Layout, seed: u64) -> (Vec<T
         Layout::Cols(pad) => (1, rows + pad, cols * (rows + pad)),
         Layout::Strided => (2 * cols + 1, 2, rows * (2 * cols + 1)),
     };
-    let data = values(len.max(1), seed).into_iter().map(T::from_f64).collect();
+    let data = values(len.max(1), seed)
+        .into_iter()
+        .map(T::from_f64)
+        .collect();
     (data, rs, cs)
 }
 
 /// `A·B + beta·C` in f64 with a plain triple loop, plus the magnitude `Σ|a·b| + |beta·c|` of
 /// each element (the scale for the rounding-error bound).
-fn naive<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: f64, c: &[T], ldc: usize) -> (Vec<f64>, Vec<f64>) {
+fn naive<T: Float>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: f64,
+    c: &[T],
+    ldc: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let mut out = vec![0.0; m * n];
     let mut mag = vec![0.0; m * n];
@@ -64,11 +73,32 @@ fn naive<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: f64, c: &[T], ldc: usize) -
 
 /// Runs one product and checks it against `naive`, including that C's padding is untouched.
 #[allow(clippy::too_many_arguments)]
-fn check<T: Float>(m: usize, n: usize, k: usize, la: Layout, lb: Layout, ldc_pad: usize, beta: f64, path: Path) {
+fn check<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    la: Layout,
+    lb: Layout,
+    ldc_pad: usize,
+    beta: f64,
+    path: Path,
+) {
     let (ad, ars, acs) = make::<T>(m, k, la, 1 + (m * 31 + k) as u64);
     let (bd, brs, bcs) = make::<T>(k, n, lb, 2 + (k * 17 + n) as u64);
-    let a = MatRef { data: &ad, rows: m, cols: k, rs: ars, cs: acs };
-    let b = MatRef { data: &bd, rows: k, cols: n, rs: brs, cs: bcs };
+    let a = MatRef {
+        data: &ad,
+        rows: m,
+        cols: k,
+        rs: ars,
+        cs: acs,
+    };
+    let b = MatRef {
+        data: &bd,
+        rows: k,
+        cols: n,
+        rs: brs,
+        cs: bcs,
+    };
     let ldc = n + ldc_pad;
     let mut c: Vec<T> = values(m * ldc, 3).into_iter().map(T::from_f64).collect();
     if beta == 0.0 {
@@ -88,7 +118,11 @@ fn check<T: Float>(m: usize, n: usize, k: usize, la: Layout, lb: Layout, ldc_pad
         for j in 0..ldc {
             let got = c[i * ldc + j].to_f64();
             if j >= n {
-                assert_eq!(got.to_bits(), before[i * ldc + j].to_f64().to_bits(), "padding of C changed");
+                assert_eq!(
+                    got.to_bits(),
+                    before[i * ldc + j].to_f64().to_bits(),
+                    "padding of C changed"
+                );
                 continue;
             }
             let (w, g) = (want[i * n + j], mag[i * n + j]);
@@ -136,7 +170,13 @@ const SHAPES: &[(usize, usize, usize)] = &[
 ];
 
 fn check_all<T: Float>(path: Path) {
-    let layouts = [Layout::Rows(0), Layout::Cols(0), Layout::Rows(3), Layout::Cols(2), Layout::Strided];
+    let layouts = [
+        Layout::Rows(0),
+        Layout::Cols(0),
+        Layout::Rows(3),
+        Layout::Cols(2),
+        Layout::Strided,
+    ];
     for &(m, n, k) in SHAPES {
         for (idx, &la) in layouts.iter().enumerate() {
             let lb = layouts[(idx * 2 + m + n) % layouts.len()];
@@ -179,14 +219,43 @@ fn all_transpose_combinations_and_betas() {
 }
 
 #[test]
+fn parallel_paths_match_naive() {
+    // Large enough to split over threads: A in place (row-major, narrow C) with columns split,
+    // with rows and columns split (3 slivers of 16), and packed A with a shared B panel.
+    for (m, n, k, la, lb) in [
+        (150, 130, 300, Layout::Rows(0), Layout::Rows(1)),
+        (200, 40, 300, Layout::Rows(2), Layout::Cols(0)),
+        (150, 130, 300, Layout::Cols(0), Layout::Cols(0)),
+        (70, 400, 60, Layout::Rows(0), Layout::Rows(0)),
+    ] {
+        for beta in [0.0, 1.0] {
+            check::<f32>(m, n, k, la, lb, 0, beta, Path::Auto);
+        }
+        check::<f64>(m, n, k, la, lb, 1, 0.5, Path::Auto);
+    }
+}
+
+#[test]
 fn k_zero_scales_c() {
     let a: Vec<f32> = vec![];
     let mut c = vec![f32::NAN, 2.0, 7.0, 3.0, -4.0, 9.0];
     // ldc = 3, n = 2: column 2 is padding.
-    gemm(MatRef::row_major(&a, 2, 0), MatRef::row_major(&a, 0, 2), 0.0, &mut c, 3);
+    gemm(
+        MatRef::row_major(&a, 2, 0),
+        MatRef::row_major(&a, 0, 2),
+        0.0,
+        &mut c,
+        3,
+    );
     assert_eq!(c, [0.0, 0.0, 7.0, 0.0, 0.0, 9.0]);
     let mut c = vec![1.0f64, 2.0, 7.0, 3.0, -4.0, 9.0];
-    gemm(MatRef::row_major(&[], 2, 0), MatRef::row_major(&[], 0, 2), 0.5, &mut c, 3);
+    gemm(
+        MatRef::row_major(&[], 2, 0),
+        MatRef::row_major(&[], 0, 2),
+        0.5,
+        &mut c,
+        3,
+    );
     assert_eq!(c, [0.5, 1.0, 7.0, 1.5, -2.0, 9.0]);
 }
 
@@ -195,7 +264,13 @@ fn broadcast_operand_with_zero_stride() {
     // B's rows are all the same vector (row stride 0), as for a broadcast view.
     let a: Vec<f32> = (0..12).map(|v| v as f32).collect();
     let row = [1.0f32, -2.0, 0.5];
-    let b = MatRef { data: &row, rows: 4, cols: 3, rs: 0, cs: 1 };
+    let b = MatRef {
+        data: &row,
+        rows: 4,
+        cols: 3,
+        rs: 0,
+        cs: 1,
+    };
     let mut c = vec![0.0f32; 9];
     gemm(MatRef::row_major(&a, 3, 4), b, 0.0, &mut c, 3);
     for i in 0..3 {
@@ -210,19 +285,53 @@ fn exact_small_integers() {
     let a = [1.0f32, 2.0, 3.0, 4.0];
     let b = [5.0f32, 6.0, 7.0, 8.0];
     let mut c = [f32::NAN; 4];
-    gemm(MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), 0.0, &mut c, 2);
+    gemm(
+        MatRef::row_major(&a, 2, 2),
+        MatRef::row_major(&b, 2, 2),
+        0.0,
+        &mut c,
+        2,
+    );
     assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
-    gemm(MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2).t(), 1.0, &mut c, 2);
+    gemm(
+        MatRef::row_major(&a, 2, 2),
+        MatRef::row_major(&b, 2, 2).t(),
+        1.0,
+        &mut c,
+        2,
+    );
     assert_eq!(c, [19.0 + 17.0, 22.0 + 23.0, 43.0 + 39.0, 50.0 + 53.0]);
 }
 
-fn run_in_pool<T: Float>(threads: usize, m: usize, n: usize, k: usize, la: Layout, lb: Layout) -> Vec<T> {
+fn run_in_pool<T: Float>(
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    la: Layout,
+    lb: Layout,
+) -> Vec<T> {
     let (ad, ars, acs) = make::<T>(m, k, la, 11);
     let (bd, brs, bcs) = make::<T>(k, n, lb, 12);
-    let a = MatRef { data: &ad, rows: m, cols: k, rs: ars, cs: acs };
-    let b = MatRef { data: &bd, rows: k, cols: n, rs: brs, cs: bcs };
+    let a = MatRef {
+        data: &ad,
+        rows: m,
+        cols: k,
+        rs: ars,
+        cs: acs,
+    };
+    let b = MatRef {
+        data: &bd,
+        rows: k,
+        cols: n,
+        rs: brs,
+        cs: bcs,
+    };
     let mut c: Vec<T> = values(m * n, 13).into_iter().map(T::from_f64).collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         gemm(a, b, T::ZERO, &mut c, n);
         // A second product accumulated on top (beta = 1), as in gradient accumulation.
@@ -234,13 +343,19 @@ fn run_in_pool<T: Float>(threads: usize, m: usize, n: usize, k: usize, la: Layou
 fn check_thread_independent<T: Float>() {
     // Big enough to run in parallel (m·n·k ≫ 64³), with edge tiles and two k-blocks.
     let (m, n, k) = (203, 197, 300);
-    for (la, lb) in [(Layout::Rows(0), Layout::Rows(0)), (Layout::Cols(0), Layout::Cols(1))] {
+    for (m, n, k, la, lb) in [
+        (m, n, k, Layout::Rows(0), Layout::Rows(0)),
+        (m, n, k, Layout::Cols(0), Layout::Cols(1)),
+        (m, 40, k, Layout::Rows(0), Layout::Rows(0)),
+    ] {
         let one = run_in_pool::<T>(1, m, n, k, la, lb);
         for threads in [2, 3] {
             let many = run_in_pool::<T>(threads, m, n, k, la, lb);
             assert!(
-                one.iter().zip(&many).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()),
-                "{} result differs between 1 and {threads} threads ({la:?}, {lb:?})",
+                one.iter()
+                    .zip(&many)
+                    .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()),
+                "{} {m}×{n}×{k} result differs between 1 and {threads} threads ({la:?}, {lb:?})",
                 T::NAME
             );
         }
@@ -248,7 +363,10 @@ fn check_thread_independent<T: Float>() {
     // Few rows, many columns: the parallel split goes over columns instead.
     let one = run_in_pool::<T>(1, 5, 3001, 40, Layout::Rows(0), Layout::Rows(0));
     let two = run_in_pool::<T>(2, 5, 3001, 40, Layout::Rows(0), Layout::Rows(0));
-    assert!(one.iter().zip(&two).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()));
+    assert!(one
+        .iter()
+        .zip(&two)
+        .all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()));
 }
 
 #[test]
@@ -265,14 +383,26 @@ fn f64_bit_identical_across_thread_counts() {
 fn parallel_and_nested_use_in_parallel_loops() {
     // Many products at once on rayon workers (as batched matmul does), one of them large enough
     // to go parallel itself: the per-thread buffer pools must cope with nesting.
-    let sizes = [(3usize, 4usize, 5usize), (70, 80, 90), (9, 9, 9), (66, 65, 64), (1, 1, 1)];
+    let sizes = [
+        (3usize, 4usize, 5usize),
+        (70, 80, 90),
+        (9, 9, 9),
+        (66, 65, 64),
+        (1, 1, 1),
+    ];
     let results: Vec<Vec<f32>> = sizes
         .par_iter()
         .map(|&(m, n, k)| {
             let (ad, _, _) = make::<f32>(m, k, Layout::Rows(0), 5);
             let (bd, _, _) = make::<f32>(k, n, Layout::Rows(0), 6);
             let mut c = vec![0.0; m * n];
-            gemm(MatRef::row_major(&ad, m, k), MatRef::row_major(&bd, k, n), 0.0, &mut c, n);
+            gemm(
+                MatRef::row_major(&ad, m, k),
+                MatRef::row_major(&bd, k, n),
+                0.0,
+                &mut c,
+                n,
+            );
             c
         })
         .collect();
@@ -280,13 +410,23 @@ fn parallel_and_nested_use_in_parallel_loops() {
         let (ad, _, _) = make::<f32>(m, k, Layout::Rows(0), 5);
         let (bd, _, _) = make::<f32>(k, n, Layout::Rows(0), 6);
         let mut c = vec![0.0; m * n];
-        gemm(MatRef::row_major(&ad, m, k), MatRef::row_major(&bd, k, n), 0.0, &mut c, n);
+        gemm(
+            MatRef::row_major(&ad, m, k),
+            MatRef::row_major(&bd, k, n),
+            0.0,
+            &mut c,
+            n,
+        );
         assert_eq!(&c, got);
     }
 }
 
 fn layout_strategy() -> impl Strategy<Value = Layout> {
-    prop_oneof![(0usize..3).prop_map(Layout::Rows), (0usize..3).prop_map(Layout::Cols), Just(Layout::Strided)]
+    prop_oneof![
+        (0usize..3).prop_map(Layout::Rows),
+        (0usize..3).prop_map(Layout::Cols),
+        Just(Layout::Strided)
+    ]
 }
 
 proptest! {

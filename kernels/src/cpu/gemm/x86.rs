@@ -17,26 +17,62 @@ pub(super) fn has_avx2_fma() -> bool {
 macro_rules! k_step {
     ($mov:literal, $bc:literal, $ptr:literal, $fma:literal, $o0:literal, $o1:literal) => {
         concat!(
-            $mov, " ymm12, [{b} + ", $o0, "]\n",
-            $mov, " ymm13, [{b} + ", $o1, "]\n",
-            $bc, " ymm14, ", $ptr, " ptr [{a0}]\n",
-            $fma, " ymm0, ymm14, ymm12\n",
-            $fma, " ymm1, ymm14, ymm13\n",
-            $bc, " ymm15, ", $ptr, " ptr [{a0} + {rs}]\n",
-            $fma, " ymm2, ymm15, ymm12\n",
-            $fma, " ymm3, ymm15, ymm13\n",
-            $bc, " ymm14, ", $ptr, " ptr [{a0} + 2*{rs}]\n",
-            $fma, " ymm4, ymm14, ymm12\n",
-            $fma, " ymm5, ymm14, ymm13\n",
-            $bc, " ymm15, ", $ptr, " ptr [{a3}]\n",
-            $fma, " ymm6, ymm15, ymm12\n",
-            $fma, " ymm7, ymm15, ymm13\n",
-            $bc, " ymm14, ", $ptr, " ptr [{a3} + {rs}]\n",
-            $fma, " ymm8, ymm14, ymm12\n",
-            $fma, " ymm9, ymm14, ymm13\n",
-            $bc, " ymm15, ", $ptr, " ptr [{a3} + 2*{rs}]\n",
-            $fma, " ymm10, ymm15, ymm12\n",
-            $fma, " ymm11, ymm15, ymm13\n",
+            $mov,
+            " ymm12, [{b} + ",
+            $o0,
+            "]\n",
+            $mov,
+            " ymm13, [{b} + ",
+            $o1,
+            "]\n",
+            $bc,
+            " ymm14, ",
+            $ptr,
+            " ptr [{a0}]\n",
+            $fma,
+            " ymm0, ymm14, ymm12\n",
+            $fma,
+            " ymm1, ymm14, ymm13\n",
+            $bc,
+            " ymm15, ",
+            $ptr,
+            " ptr [{a0} + {rs}]\n",
+            $fma,
+            " ymm2, ymm15, ymm12\n",
+            $fma,
+            " ymm3, ymm15, ymm13\n",
+            $bc,
+            " ymm14, ",
+            $ptr,
+            " ptr [{a0} + 2*{rs}]\n",
+            $fma,
+            " ymm4, ymm14, ymm12\n",
+            $fma,
+            " ymm5, ymm14, ymm13\n",
+            $bc,
+            " ymm15, ",
+            $ptr,
+            " ptr [{a3}]\n",
+            $fma,
+            " ymm6, ymm15, ymm12\n",
+            $fma,
+            " ymm7, ymm15, ymm13\n",
+            $bc,
+            " ymm14, ",
+            $ptr,
+            " ptr [{a3} + {rs}]\n",
+            $fma,
+            " ymm8, ymm14, ymm12\n",
+            $fma,
+            " ymm9, ymm14, ymm13\n",
+            $bc,
+            " ymm15, ",
+            $ptr,
+            " ptr [{a3} + 2*{rs}]\n",
+            $fma,
+            " ymm10, ymm15, ymm12\n",
+            $fma,
+            " ymm11, ymm15, ymm13\n",
             "add {a0}, {cs}\n",
             "add {a3}, {cs}\n",
         )
@@ -125,12 +161,34 @@ macro_rules! avx2_kernel {
 }
 
 avx2_kernel!(
-    f32_6x16, f32, 8, "vmovups", "vbroadcastss", "dword", "vfmadd231ps", _mm256_setzero_ps, _mm256_loadu_ps,
-    _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_set1_ps
+    f32_6x16,
+    f32,
+    8,
+    "vmovups",
+    "vbroadcastss",
+    "dword",
+    "vfmadd231ps",
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_add_ps,
+    _mm256_set1_ps
 );
 avx2_kernel!(
-    f64_6x8, f64, 4, "vmovupd", "vbroadcastsd", "qword", "vfmadd231pd", _mm256_setzero_pd, _mm256_loadu_pd,
-    _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_set1_pd
+    f64_6x8,
+    f64,
+    4,
+    "vmovupd",
+    "vbroadcastsd",
+    "qword",
+    "vfmadd231pd",
+    _mm256_setzero_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_fmadd_pd,
+    _mm256_add_pd,
+    _mm256_set1_pd
 );
 
 /// f32 6×16 micro-kernel: 12 ymm accumulators, per k step two B loads and six broadcasts of A.
@@ -144,7 +202,16 @@ impl MicroKernel<f32> for Avx2F32 {
     const NC: usize = 4080;
 
     #[inline]
-    unsafe fn run(kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
+    unsafe fn run(
+        kc: usize,
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        beta: f32,
+    ) {
         debug_assert!(has_avx2_fma());
         f32_6x16(kc, a, rsa, csa, b, c, rsc, beta)
     }
@@ -234,7 +301,14 @@ unsafe fn pack_a_f32(a: MatRef<f32>, i0: usize, mc: usize, p0: usize, kc: usize,
         }
     }
     if full * 6 < mc {
-        pack::pack_a_mr::<f32, 6>(a, i0 + 6 * full, mc - 6 * full, p0, kc, &mut dst[6 * kc * full..]);
+        pack::pack_a_mr::<f32, 6>(
+            a,
+            i0 + 6 * full,
+            mc - 6 * full,
+            p0,
+            kc,
+            &mut dst[6 * kc * full..],
+        );
     }
 }
 
@@ -257,7 +331,8 @@ unsafe fn pack_b_f32(b: MatRef<f32>, p0: usize, kc: usize, j0: usize, nc: usize,
         let mut p = 0;
         while p + 8 <= kc {
             for h in 0..2 {
-                let r: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(src.add((8 * h + j) * cs + p)));
+                let r: [__m256; 8] =
+                    std::array::from_fn(|j| _mm256_loadu_ps(src.add((8 * h + j) * cs + p)));
                 for (q, row) in transpose8(r).into_iter().enumerate() {
                     _mm256_storeu_ps(out.add(16 * (p + q) + 8 * h), row);
                 }
@@ -271,7 +346,14 @@ unsafe fn pack_b_f32(b: MatRef<f32>, p0: usize, kc: usize, j0: usize, nc: usize,
         }
     }
     if full * 16 < nc {
-        pack::pack_b_nr::<f32, 16>(b, p0, kc, j0 + 16 * full, nc - 16 * full, &mut dst[16 * kc * full..]);
+        pack::pack_b_nr::<f32, 16>(
+            b,
+            p0,
+            kc,
+            j0 + 16 * full,
+            nc - 16 * full,
+            &mut dst[16 * kc * full..],
+        );
     }
 }
 
@@ -286,7 +368,16 @@ impl MicroKernel<f64> for Avx2F64 {
     const NC: usize = 2040;
 
     #[inline]
-    unsafe fn run(kc: usize, a: *const f64, rsa: usize, csa: usize, b: *const f64, c: *mut f64, rsc: usize, beta: f64) {
+    unsafe fn run(
+        kc: usize,
+        a: *const f64,
+        rsa: usize,
+        csa: usize,
+        b: *const f64,
+        c: *mut f64,
+        rsc: usize,
+        beta: f64,
+    ) {
         debug_assert!(has_avx2_fma());
         f64_6x8(kc, a, rsa, csa, b, c, rsc, beta)
     }
