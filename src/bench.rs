@@ -36,10 +36,7 @@ pub struct Measurement {
 }
 
 /// Median wall time of `f` over `runs` runs after one warm-up run, in milliseconds.
-pub fn median_ms(
-    runs: usize,
-    mut f: impl FnMut() -> saddle_engine::Result<()>,
-) -> saddle_engine::Result<f64> {
+pub fn median_ms(runs: usize, mut f: impl FnMut() -> saddle_engine::Result<()>) -> saddle_engine::Result<f64> {
     f()?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
@@ -77,11 +74,7 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                 let b = Tensor::randn(&[n, n], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
                 let ms = median_ms(opts.runs, || a.matmul(&b).map(drop))?;
                 let flops = 2.0 * (n as f64).powi(3);
-                rows.push(Measurement {
-                    name: format!("sgemm_{n}"),
-                    median_ms: ms,
-                    gflops: flops / ms / 1e6,
-                });
+                rows.push(Measurement { name: format!("sgemm_{n}"), median_ms: ms, gflops: flops / ms / 1e6 });
             }
             report(&rows, opts.json);
         }

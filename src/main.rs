@@ -5,11 +5,7 @@ use clap::{Parser, Subcommand};
 use saddle::bench;
 
 #[derive(Parser)]
-#[command(
-    name = "saddle",
-    version,
-    about = "GAN toolkit on a from-scratch tensor engine"
-)]
+#[command(name = "saddle", version, about = "GAN toolkit on a from-scratch tensor engine")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -18,18 +18,11 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn new(op: &'static str, inputs: Vec<Tensor>, backward: BackwardFn) -> Self {
-        Node {
-            op,
-            state: Mutex::new(Some((inputs, backward))),
-        }
+        Node { op, state: Mutex::new(Some((inputs, backward))) }
     }
 
     fn inputs(&self) -> Option<Vec<Tensor>> {
-        self.state
-            .lock()
-            .ok()?
-            .as_ref()
-            .map(|(inputs, _)| inputs.clone())
+        self.state.lock().ok()?.as_ref().map(|(inputs, _)| inputs.clone())
     }
 
     fn take(&self) -> Option<(Vec<Tensor>, BackwardFn)> {
@@ -144,15 +137,10 @@ impl Tensor {
     /// gradients and took part in computing it. The graph is freed as it is walked.
     pub fn backward(&self) -> Result<Grads> {
         if self.numel() != 1 {
-            return Err(Error::Autograd(format!(
-                "backward needs a one-element tensor, got shape {:?}",
-                self.shape()
-            )));
+            return Err(Error::Autograd(format!("backward needs a one-element tensor, got shape {:?}", self.shape())));
         }
         if !self.requires_grad() {
-            return Err(Error::Autograd(
-                "backward on a tensor that does not require grad".into(),
-            ));
+            return Err(Error::Autograd("backward on a tensor that does not require grad".into()));
         }
         let seed = self.ones_like()?;
         self.backward_with(seed)
@@ -161,12 +149,7 @@ impl Tensor {
     /// Backward from this tensor with an explicit output gradient of the same shape.
     pub fn backward_with(&self, grad: Tensor) -> Result<Grads> {
         if grad.shape() != self.shape() {
-            return Err(Error::shape(
-                "backward",
-                self.shape(),
-                grad.shape(),
-                "gradient shape must match",
-            ));
+            return Err(Error::shape("backward", self.shape(), grad.shape(), "gradient shape must match"));
         }
         let order = reverse_topological(self)?;
         let _guard = NoGradGuard::new();
@@ -181,21 +164,14 @@ impl Tensor {
                 continue;
             };
             let (inputs, backward) = node.take().ok_or_else(|| {
-                Error::Autograd(format!(
-                    "backward through op `{}` whose graph was already freed",
-                    node.op
-                ))
+                Error::Autograd(format!("backward through op `{}` whose graph was already freed", node.op))
             })?;
-            let Some(g) = pending.map.remove(&t.id()) else {
-                continue;
-            };
+            let Some(g) = pending.map.remove(&t.id()) else { continue };
             let needs: Vec<bool> = inputs.iter().map(|i| i.requires_grad()).collect();
             let input_grads = backward(&g, &needs)?;
             drop(g);
             for ((input, need), ig) in inputs.iter().zip(&needs).zip(input_grads) {
-                let (true, Some(ig)) = (*need, ig) else {
-                    continue;
-                };
+                let (true, Some(ig)) = (*need, ig) else { continue };
                 if ig.shape() != input.shape() {
                     return Err(Error::Autograd(format!(
                         "op `{}` produced a gradient of shape {:?} for an input of shape {:?}",

@@ -13,10 +13,7 @@ impl Device {
     /// The best device this process can use and a one-line reason. Without the CUDA backend this
     /// is always the CPU.
     pub fn best_with_reason() -> (Device, String) {
-        (
-            Device::Cpu,
-            "using the CPU: this build has no CUDA backend yet".to_string(),
-        )
+        (Device::Cpu, "using the CPU: this build has no CUDA backend yet".to_string())
     }
 
     /// The best device, printing the one-line reason to stderr.

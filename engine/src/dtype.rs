@@ -99,11 +99,7 @@ macro_rules! with_float {
                 $body
             }
             other => {
-                return Err($crate::Error::Unsupported {
-                    op: $op,
-                    dtype: other,
-                    device: $tensor.device(),
-                })
+                return Err($crate::Error::Unsupported { op: $op, dtype: other, device: $tensor.device() })
             }
         }
     };

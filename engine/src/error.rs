@@ -6,36 +6,15 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// Two operands whose shapes cannot be combined.
-    ShapeMismatch {
-        op: &'static str,
-        lhs: Vec<usize>,
-        rhs: Vec<usize>,
-        reason: String,
-    },
+    ShapeMismatch { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize>, reason: String },
     /// A single operand whose shape the op cannot take.
-    BadShape {
-        op: &'static str,
-        shape: Vec<usize>,
-        reason: String,
-    },
+    BadShape { op: &'static str, shape: Vec<usize>, reason: String },
     /// Operands of different dtypes.
-    DTypeMismatch {
-        op: &'static str,
-        lhs: DType,
-        rhs: DType,
-    },
+    DTypeMismatch { op: &'static str, lhs: DType, rhs: DType },
     /// Operands on different devices.
-    DeviceMismatch {
-        op: &'static str,
-        lhs: Device,
-        rhs: Device,
-    },
+    DeviceMismatch { op: &'static str, lhs: Device, rhs: Device },
     /// The op is not implemented for this dtype or device (yet).
-    Unsupported {
-        op: &'static str,
-        dtype: DType,
-        device: Device,
-    },
+    Unsupported { op: &'static str, dtype: DType, device: Device },
     /// An argument out of range (an axis, an index, a probability, ...).
     InvalidArgument { op: &'static str, reason: String },
     /// Misuse of autodiff: backward from a non-scalar, through a freed graph, ...
@@ -45,58 +24,30 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub(crate) fn shape(
-        op: &'static str,
-        lhs: &[usize],
-        rhs: &[usize],
-        reason: impl Into<String>,
-    ) -> Self {
-        Error::ShapeMismatch {
-            op,
-            lhs: lhs.to_vec(),
-            rhs: rhs.to_vec(),
-            reason: reason.into(),
-        }
+    pub(crate) fn shape(op: &'static str, lhs: &[usize], rhs: &[usize], reason: impl Into<String>) -> Self {
+        Error::ShapeMismatch { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), reason: reason.into() }
     }
     pub(crate) fn bad_shape(op: &'static str, shape: &[usize], reason: impl Into<String>) -> Self {
-        Error::BadShape {
-            op,
-            shape: shape.to_vec(),
-            reason: reason.into(),
-        }
+        Error::BadShape { op, shape: shape.to_vec(), reason: reason.into() }
     }
     pub(crate) fn arg(op: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            op,
-            reason: reason.into(),
-        }
+        Error::InvalidArgument { op, reason: reason.into() }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ShapeMismatch {
-                op,
-                lhs,
-                rhs,
-                reason,
-            } => {
+            Error::ShapeMismatch { op, lhs, rhs, reason } => {
                 write!(f, "{op}: incompatible shapes {lhs:?} and {rhs:?}")?;
                 if !reason.is_empty() {
                     write!(f, " ({reason})")?;
                 }
                 Ok(())
             }
-            Error::BadShape { op, shape, reason } => {
-                write!(f, "{op}: invalid shape {shape:?} ({reason})")
-            }
-            Error::DTypeMismatch { op, lhs, rhs } => {
-                write!(f, "{op}: dtype mismatch, {lhs} and {rhs}")
-            }
-            Error::DeviceMismatch { op, lhs, rhs } => {
-                write!(f, "{op}: device mismatch, {lhs} and {rhs}")
-            }
+            Error::BadShape { op, shape, reason } => write!(f, "{op}: invalid shape {shape:?} ({reason})"),
+            Error::DTypeMismatch { op, lhs, rhs } => write!(f, "{op}: dtype mismatch, {lhs} and {rhs}"),
+            Error::DeviceMismatch { op, lhs, rhs } => write!(f, "{op}: device mismatch, {lhs} and {rhs}"),
             Error::Unsupported { op, dtype, device } => {
                 write!(f, "{op}: not supported for dtype {dtype} on {device}")
             }

@@ -23,27 +23,14 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank {
-            a[i + a.len() - rank]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= rank {
-            b[i + b.len() - rank]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
             _ => {
-                return Err(Error::shape(
-                    op,
-                    a,
-                    b,
-                    format!("dimension {i} of the broadcast: {da} vs {db}"),
-                ))
+                return Err(Error::shape(op, a, b, format!("dimension {i} of the broadcast: {da} vs {db}")))
             }
         };
     }
@@ -52,19 +39,11 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
 
 impl Layout {
     pub fn contiguous(shape: &[usize]) -> Self {
-        Layout {
-            shape: shape.to_vec(),
-            strides: contiguous_strides(shape),
-            offset: 0,
-        }
+        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
     }
     pub fn new(shape: Vec<usize>, strides: Vec<usize>, offset: usize) -> Self {
         debug_assert_eq!(shape.len(), strides.len());
-        Layout {
-            shape,
-            strides,
-            offset,
-        }
+        Layout { shape, strides, offset }
     }
     pub fn shape(&self) -> &[usize] {
         &self.shape
@@ -97,12 +76,7 @@ impl Layout {
     /// This view broadcast to `shape` (stride 0 on stretched or new leading dimensions).
     pub fn broadcast_to(&self, op: &'static str, shape: &[usize]) -> Result<Layout> {
         if shape.len() < self.rank() {
-            return Err(Error::shape(
-                op,
-                &self.shape,
-                shape,
-                "cannot broadcast to fewer dimensions",
-            ));
+            return Err(Error::shape(op, &self.shape, shape, "cannot broadcast to fewer dimensions"));
         }
         let lead = shape.len() - self.rank();
         let mut strides = vec![0; shape.len()];
@@ -114,34 +88,17 @@ impl Layout {
             if own == n {
                 strides[i] = self.strides[i - lead];
             } else if own != 1 {
-                return Err(Error::shape(
-                    op,
-                    &self.shape,
-                    shape,
-                    format!("dimension {i}: {own} cannot stretch to {n}"),
-                ));
+                return Err(Error::shape(op, &self.shape, shape, format!("dimension {i}: {own} cannot stretch to {n}")));
             }
         }
-        Ok(Layout {
-            shape: shape.to_vec(),
-            strides,
-            offset: self.offset,
-        })
+        Ok(Layout { shape: shape.to_vec(), strides, offset: self.offset })
     }
 
     /// Reorders dimensions: output dimension `i` is input dimension `dims[i]`.
     pub fn permute(&self, op: &'static str, dims: &[usize]) -> Result<Layout> {
         let mut seen = vec![false; self.rank()];
-        if dims.len() != self.rank()
-            || dims
-                .iter()
-                .any(|&d| d >= self.rank() || std::mem::replace(&mut seen[d], true))
-        {
-            return Err(Error::bad_shape(
-                op,
-                &self.shape,
-                format!("{dims:?} is not a permutation of the dimensions"),
-            ));
+        if dims.len() != self.rank() || dims.iter().any(|&d| d >= self.rank() || std::mem::replace(&mut seen[d], true)) {
+            return Err(Error::bad_shape(op, &self.shape, format!("{dims:?} is not a permutation of the dimensions")));
         }
         Ok(Layout {
             shape: dims.iter().map(|&d| self.shape[d]).collect(),
@@ -153,11 +110,7 @@ impl Layout {
     /// The sub-view `start..start+len` along `dim`.
     pub fn narrow(&self, op: &'static str, dim: usize, start: usize, len: usize) -> Result<Layout> {
         if dim >= self.rank() || start + len > self.shape[dim] {
-            return Err(Error::bad_shape(
-                op,
-                &self.shape,
-                format!("cannot take {start}..{} of dimension {dim}", start + len),
-            ));
+            return Err(Error::bad_shape(op, &self.shape, format!("cannot take {start}..{} of dimension {dim}", start + len)));
         }
         let mut out = self.clone();
         out.shape[dim] = len;
@@ -172,27 +125,16 @@ mod tests {
 
     #[test]
     fn broadcasting_rules() {
-        assert_eq!(
-            broadcast_shapes("t", &[2, 1, 4], &[3, 1]).unwrap(),
-            vec![2, 3, 4]
-        );
+        assert_eq!(broadcast_shapes("t", &[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
         assert!(broadcast_shapes("t", &[2, 3], &[4, 3]).is_err());
-        let l = Layout::contiguous(&[3, 1])
-            .broadcast_to("t", &[2, 3, 4])
-            .unwrap();
+        let l = Layout::contiguous(&[3, 1]).broadcast_to("t", &[2, 3, 4]).unwrap();
         assert_eq!(l.strides(), &[0, 1, 0]);
     }
 
     #[test]
     fn contiguity() {
         assert!(Layout::contiguous(&[2, 3]).is_contiguous());
-        assert!(!Layout::contiguous(&[2, 3])
-            .permute("t", &[1, 0])
-            .unwrap()
-            .is_contiguous());
-        assert!(Layout::contiguous(&[1, 3])
-            .permute("t", &[1, 0])
-            .unwrap()
-            .is_contiguous());
+        assert!(!Layout::contiguous(&[2, 3]).permute("t", &[1, 0]).unwrap().is_contiguous());
+        assert!(Layout::contiguous(&[1, 3]).permute("t", &[1, 0]).unwrap().is_contiguous());
     }
 }

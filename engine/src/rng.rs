@@ -37,12 +37,7 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng {
-            seed,
-            counter: 0,
-            buf: [0; 4],
-            buf_pos: 4,
-        }
+        Rng { seed, counter: 0, buf: [0; 4], buf_pos: 4 }
     }
 
     /// `(seed, blocks consumed, words used in the current block)`: enough to restore the stream.
@@ -51,12 +46,7 @@ impl Rng {
     }
 
     pub fn from_state(seed: u64, counter: u64, buf_pos: usize) -> Self {
-        let mut rng = Rng {
-            seed,
-            counter,
-            buf: [0; 4],
-            buf_pos: 4,
-        };
+        let mut rng = Rng { seed, counter, buf: [0; 4], buf_pos: 4 };
         if buf_pos < 4 {
             rng.counter -= 1;
             rng.refill();
@@ -67,10 +57,7 @@ impl Rng {
 
     fn refill(&mut self) {
         let c = self.counter;
-        self.buf = philox4x32(
-            [c as u32, (c >> 32) as u32, 0, 0],
-            [self.seed as u32, (self.seed >> 32) as u32],
-        );
+        self.buf = philox4x32([c as u32, (c >> 32) as u32, 0, 0], [self.seed as u32, (self.seed >> 32) as u32]);
         self.counter += 1;
         self.buf_pos = 0;
     }
@@ -134,19 +121,13 @@ mod tests {
     #[test]
     fn philox_known_answer() {
         // Known-answer vectors from the Random123 distribution (kat_vectors, philox4x32_10).
-        assert_eq!(
-            philox4x32([0, 0, 0, 0], [0, 0]),
-            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
-        );
+        assert_eq!(philox4x32([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
         assert_eq!(
             philox4x32([0xffffffff; 4], [0xffffffff; 2]),
             [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
         );
         assert_eq!(
-            philox4x32(
-                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-                [0xa4093822, 0x299f31d0]
-            ),
+            philox4x32([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
     }
@@ -164,9 +145,6 @@ mod tests {
         let xs: Vec<f64> = (0..n).map(|_| a.normal_f64()).collect();
         let mean = xs.iter().sum::<f64>() / n as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(
-            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
-            "mean {mean} var {var}"
-        );
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
     }
 }

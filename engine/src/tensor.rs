@@ -40,12 +40,7 @@ pub struct Tensor(pub(crate) Arc<TensorImpl>);
 impl Tensor {
     // ---------------------------------------------------------------- construction
 
-    pub(crate) fn from_parts(
-        storage: Arc<RwLock<Storage>>,
-        layout: Layout,
-        dtype: DType,
-        device: Device,
-    ) -> Tensor {
+    pub(crate) fn from_parts(storage: Arc<RwLock<Storage>>, layout: Layout, dtype: DType, device: Device) -> Tensor {
         Tensor(Arc::new(TensorImpl {
             id: TensorId::fresh(),
             storage,
@@ -61,12 +56,7 @@ impl Tensor {
     pub(crate) fn from_cpu(data: CpuStorage, shape: &[usize]) -> Tensor {
         debug_assert_eq!(data.len(), shape.iter().product::<usize>());
         let dtype = data.dtype();
-        Tensor::from_parts(
-            Arc::new(RwLock::new(Storage::Cpu(data))),
-            Layout::contiguous(shape),
-            dtype,
-            Device::Cpu,
-        )
+        Tensor::from_parts(Arc::new(RwLock::new(Storage::Cpu(data))), Layout::contiguous(shape), dtype, Device::Cpu)
     }
 
     /// A new contiguous tensor from typed data (internal: no checks beyond debug asserts).
@@ -77,11 +67,7 @@ impl Tensor {
     fn check_device(op: &'static str, device: Device) -> Result<()> {
         match device {
             Device::Cpu => Ok(()),
-            other => Err(Error::Unsupported {
-                op,
-                dtype: DType::F32,
-                device: other,
-            }),
+            other => Err(Error::Unsupported { op, dtype: DType::F32, device: other }),
         }
     }
 
@@ -90,11 +76,7 @@ impl Tensor {
         Self::check_device("from_vec", device)?;
         let numel: usize = shape.iter().product();
         if numel != data.len() {
-            return Err(Error::bad_shape(
-                "from_vec",
-                shape,
-                format!("needs {numel} elements, got {}", data.len()),
-            ));
+            return Err(Error::bad_shape("from_vec", shape, format!("needs {numel} elements, got {}", data.len())));
         }
         Ok(Tensor::from_data(data, shape))
     }
@@ -110,13 +92,7 @@ impl Tensor {
         Ok(match dtype {
             DType::F32 => Tensor::from_data(vec![value as f32; n], shape),
             DType::F64 => Tensor::from_data(vec![value; n], shape),
-            other => {
-                return Err(Error::Unsupported {
-                    op: "full",
-                    dtype: other,
-                    device,
-                })
-            }
+            other => return Err(Error::Unsupported { op: "full", dtype: other, device }),
         })
     }
 
@@ -143,10 +119,7 @@ impl Tensor {
     /// `start, start+step, ...` below `end` (1-D).
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType, device: Device) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() || (end - start) / step < 0.0 {
-            return Err(Error::arg(
-                "arange",
-                format!("empty or endless range {start}..{end} step {step}"),
-            ));
+            return Err(Error::arg("arange", format!("empty or endless range {start}..{end} step {step}")));
         }
         let n = ((end - start) / step).ceil() as usize;
         let values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
@@ -154,32 +127,16 @@ impl Tensor {
     }
 
     /// Samples from N(mean, std^2).
-    pub fn randn(
-        shape: &[usize],
-        mean: f64,
-        std: f64,
-        dtype: DType,
-        device: Device,
-        rng: &mut Rng,
-    ) -> Result<Tensor> {
+    pub fn randn(shape: &[usize], mean: f64, std: f64, dtype: DType, device: Device, rng: &mut Rng) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let values: Vec<f64> = (0..n).map(|_| mean + std * rng.normal_f64()).collect();
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
     }
 
     /// Samples from U[low, high).
-    pub fn rand(
-        shape: &[usize],
-        low: f64,
-        high: f64,
-        dtype: DType,
-        device: Device,
-        rng: &mut Rng,
-    ) -> Result<Tensor> {
+    pub fn rand(shape: &[usize], low: f64, high: f64, dtype: DType, device: Device, rng: &mut Rng) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let values: Vec<f64> = (0..n)
-            .map(|_| low + (high - low) * rng.uniform_f64())
-            .collect();
+        let values: Vec<f64> = (0..n).map(|_| low + (high - low) * rng.uniform_f64()).collect();
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
     }
 
@@ -223,11 +180,7 @@ impl Tensor {
     /// Size of dimension `dim`, with a clear error when it is out of range.
     pub fn dim(&self, op: &'static str, dim: usize) -> Result<usize> {
         self.shape().get(dim).copied().ok_or_else(|| {
-            Error::bad_shape(
-                op,
-                self.shape(),
-                format!("dimension {dim} out of range for rank {}", self.rank()),
-            )
+            Error::bad_shape(op, self.shape(), format!("dimension {dim} out of range for rank {}", self.rank()))
         })
     }
 
@@ -250,12 +203,7 @@ impl Tensor {
 
     /// The same values, cut off from the autodiff graph (shares storage).
     pub fn detach(&self) -> Tensor {
-        Tensor::from_parts(
-            self.0.storage.clone(),
-            self.0.layout.clone(),
-            self.0.dtype,
-            self.0.device,
-        )
+        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone(), self.0.dtype, self.0.device)
     }
 
     /// A view sharing storage with `self` and a new layout; records `backward` when needed.
@@ -275,11 +223,7 @@ impl Tensor {
         if !autograd::is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
             return self;
         }
-        let node = Arc::new(Node::new(
-            op,
-            inputs.iter().map(|t| (*t).clone()).collect(),
-            Box::new(backward),
-        ));
+        let node = Arc::new(Node::new(op, inputs.iter().map(|t| (*t).clone()).collect(), Box::new(backward)));
         let mut out = self;
         match Arc::get_mut(&mut out.0) {
             Some(inner) => {
@@ -300,16 +244,8 @@ impl Tensor {
     // ---------------------------------------------------------------- data access
 
     /// Runs `f` on the CPU storage behind this tensor (read lock held during `f`).
-    pub(crate) fn with_storage<R>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&CpuStorage) -> Result<R>,
-    ) -> Result<R> {
-        let guard = self
-            .0
-            .storage
-            .read()
-            .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
+    pub(crate) fn with_storage<R>(&self, op: &'static str, f: impl FnOnce(&CpuStorage) -> Result<R>) -> Result<R> {
+        let guard = self.0.storage.read().map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
         match &*guard {
             Storage::Cpu(s) => f(s),
         }
@@ -317,44 +253,23 @@ impl Tensor {
 
     /// Runs `f` on the values in row-major order: borrowed when the view is contiguous, gathered
     /// into a temporary buffer otherwise.
-    pub(crate) fn with_contiguous<T: Element, R>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&[T]) -> R,
-    ) -> Result<R> {
+    pub(crate) fn with_contiguous<T: Element, R>(&self, op: &'static str, f: impl FnOnce(&[T]) -> R) -> Result<R> {
         let layout = &self.0.layout;
         self.with_storage(op, |s| {
-            let data = T::slice(s).ok_or(Error::DTypeMismatch {
-                op,
-                lhs: T::DTYPE,
-                rhs: s.dtype(),
-            })?;
+            let data = T::slice(s).ok_or(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: s.dtype() })?;
             if layout.is_contiguous() {
                 Ok(f(&data[layout.offset()..layout.offset() + layout.numel()]))
             } else {
-                Ok(f(&strided::to_contiguous(
-                    data,
-                    layout.shape(),
-                    layout.strides(),
-                    layout.offset(),
-                )))
+                Ok(f(&strided::to_contiguous(data, layout.shape(), layout.strides(), layout.offset())))
             }
         })
     }
 
     /// Runs `f` on the raw storage slice and the layout (for kernels that take strides).
-    pub(crate) fn with_strided<T: Element, R>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&[T], &Layout) -> R,
-    ) -> Result<R> {
+    pub(crate) fn with_strided<T: Element, R>(&self, op: &'static str, f: impl FnOnce(&[T], &Layout) -> R) -> Result<R> {
         let layout = &self.0.layout;
         self.with_storage(op, |s| {
-            let data = T::slice(s).ok_or(Error::DTypeMismatch {
-                op,
-                lhs: T::DTYPE,
-                rhs: s.dtype(),
-            })?;
+            let data = T::slice(s).ok_or(Error::DTypeMismatch { op, lhs: T::DTYPE, rhs: s.dtype() })?;
             Ok(f(data, layout))
         })
     }
@@ -366,20 +281,13 @@ impl Tensor {
 
     /// The values converted to f64, whatever the dtype.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        with_float!(self, "to_vec_f64", |T| self.with_contiguous(
-            "to_vec_f64",
-            |d: &[T]| d.iter().map(|v| v.to_f64()).collect()
-        ))
+        with_float!(self, "to_vec_f64", |T| self.with_contiguous("to_vec_f64", |d: &[T]| d.iter().map(|v| v.to_f64()).collect()))
     }
 
     /// The single value of a one-element tensor, as f64.
     pub fn to_scalar(&self) -> Result<f64> {
         if self.numel() != 1 {
-            return Err(Error::bad_shape(
-                "to_scalar",
-                self.shape(),
-                "needs exactly one element",
-            ));
+            return Err(Error::bad_shape("to_scalar", self.shape(), "needs exactly one element"));
         }
         Ok(self.to_vec_f64()?[0])
     }
@@ -389,10 +297,7 @@ impl Tensor {
         if self.is_contiguous() && self.0.layout.offset() == 0 {
             return Ok(self.clone());
         }
-        let out = with_float!(self, "contiguous", |T| Tensor::from_data(
-            self.to_vec::<T>()?,
-            self.shape()
-        ));
+        let out = with_float!(self, "contiguous", |T| Tensor::from_data(self.to_vec::<T>()?, self.shape()));
         // Gradient of a copy is the identity.
         Ok(out.record("contiguous", &[self], |g, _| Ok(vec![Some(g.clone())])))
     }
@@ -404,22 +309,12 @@ impl Tensor {
         }
         let values = self.to_vec_f64()?;
         let out = match dtype {
-            DType::F32 => {
-                Tensor::from_data(values.into_iter().map(|v| v as f32).collect(), self.shape())
-            }
+            DType::F32 => Tensor::from_data(values.into_iter().map(|v| v as f32).collect(), self.shape()),
             DType::F64 => Tensor::from_data(values, self.shape()),
-            other => {
-                return Err(Error::Unsupported {
-                    op: "to_dtype",
-                    dtype: other,
-                    device: self.device(),
-                })
-            }
+            other => return Err(Error::Unsupported { op: "to_dtype", dtype: other, device: self.device() }),
         };
         let src = self.dtype();
-        Ok(out.record("to_dtype", &[self], move |g, _| {
-            Ok(vec![Some(g.to_dtype(src)?)])
-        }))
+        Ok(out.record("to_dtype", &[self], move |g, _| Ok(vec![Some(g.to_dtype(src)?)])))
     }
 
     /// Overwrites this tensor's values in place with those of `src` (same shape and dtype).
@@ -429,22 +324,14 @@ impl Tensor {
             return Err(Error::shape("assign", self.shape(), src.shape(), ""));
         }
         if src.dtype() != self.dtype() {
-            return Err(Error::DTypeMismatch {
-                op: "assign",
-                lhs: self.dtype(),
-                rhs: src.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op: "assign", lhs: self.dtype(), rhs: src.dtype() });
         }
         if !self.is_contiguous() {
             return Err(Error::arg("assign", "destination must be contiguous"));
         }
         with_float!(self, "assign", |T| {
             let values = src.to_vec::<T>()?;
-            let mut guard = self
-                .0
-                .storage
-                .write()
-                .map_err(|_| Error::arg("assign", "storage lock poisoned"))?;
+            let mut guard = self.0.storage.write().map_err(|_| Error::arg("assign", "storage lock poisoned"))?;
             let Storage::Cpu(s) = &mut *guard;
             let data = T::slice_mut(s).expect("dtype checked");
             let off = self.0.layout.offset();
@@ -461,13 +348,7 @@ impl Tensor {
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Tensor(shape={:?}, dtype={}, device={}",
-            self.shape(),
-            self.dtype(),
-            self.device()
-        )?;
+        write!(f, "Tensor(shape={:?}, dtype={}, device={}", self.shape(), self.dtype(), self.device())?;
         if self.requires_grad() {
             write!(f, ", requires_grad")?;
         }

@@ -27,11 +27,7 @@ impl Tensor {
 
     /// `self + rhs` with broadcasting.
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "add", |T| self.zip_values::<T>(
-            rhs,
-            "add",
-            |a, b| a + b
-        )?);
+        let out = with_float!(self, "add", |T| self.zip_values::<T>(rhs, "add", |a, b| a + b)?);
         Ok(Self::record_binary(out, "add", self, rhs, |_, _, g, n| {
             Ok((n[0].then(|| g.clone()), n[1].then(|| g.clone())))
         }))
@@ -39,26 +35,15 @@ impl Tensor {
 
     /// `self - rhs` with broadcasting.
     pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "sub", |T| self.zip_values::<T>(
-            rhs,
-            "sub",
-            |a, b| a - b
-        )?);
+        let out = with_float!(self, "sub", |T| self.zip_values::<T>(rhs, "sub", |a, b| a - b)?);
         Ok(Self::record_binary(out, "sub", self, rhs, |_, _, g, n| {
-            Ok((
-                n[0].then(|| g.clone()),
-                if n[1] { Some(g.neg()?) } else { None },
-            ))
+            Ok((n[0].then(|| g.clone()), if n[1] { Some(g.neg()?) } else { None }))
         }))
     }
 
     /// `self * rhs` with broadcasting.
     pub fn mul(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "mul", |T| self.zip_values::<T>(
-            rhs,
-            "mul",
-            |a, b| a * b
-        )?);
+        let out = with_float!(self, "mul", |T| self.zip_values::<T>(rhs, "mul", |a, b| a * b)?);
         Ok(Self::record_binary(out, "mul", self, rhs, |a, b, g, n| {
             let ga = if n[0] { Some(g.mul(b)?) } else { None };
             let gb = if n[1] { Some(g.mul(a)?) } else { None };
@@ -68,103 +53,53 @@ impl Tensor {
 
     /// `self / rhs` with broadcasting.
     pub fn div(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "div", |T| self.zip_values::<T>(
-            rhs,
-            "div",
-            |a, b| a / b
-        )?);
+        let out = with_float!(self, "div", |T| self.zip_values::<T>(rhs, "div", |a, b| a / b)?);
         Ok(Self::record_binary(out, "div", self, rhs, |a, b, g, n| {
             let ga = if n[0] { Some(g.div(b)?) } else { None };
             // d(a/b)/db = -a / b^2
-            let gb = if n[1] {
-                Some(g.mul(a)?.div(&b.square()?)?.neg()?)
-            } else {
-                None
-            };
+            let gb = if n[1] { Some(g.mul(a)?.div(&b.square()?)?.neg()?) } else { None };
             Ok((ga, gb))
         }))
     }
 
     /// `self ^ rhs` elementwise with broadcasting (self > 0 where rhs is not an integer).
     pub fn pow(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "pow", |T| self.zip_values::<T>(
-            rhs,
-            "pow",
-            |a, b| a.powf(b)
-        )?);
+        let out = with_float!(self, "pow", |T| self.zip_values::<T>(rhs, "pow", |a, b| a.powf(b))?);
         let y = out.detach();
-        Ok(Self::record_binary(
-            out,
-            "pow",
-            self,
-            rhs,
-            move |a, b, g, n| {
-                let ga = if n[0] {
-                    // b * a^(b-1)
-                    Some(g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?)
-                } else {
-                    None
-                };
-                let gb = if n[1] {
-                    Some(g.mul(&y.mul(&a.log()?)?)?)
-                } else {
-                    None
-                };
-                Ok((ga, gb))
-            },
-        ))
+        Ok(Self::record_binary(out, "pow", self, rhs, move |a, b, g, n| {
+            let ga = if n[0] {
+                // b * a^(b-1)
+                Some(g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?)
+            } else {
+                None
+            };
+            let gb = if n[1] { Some(g.mul(&y.mul(&a.log()?)?)?) } else { None };
+            Ok((ga, gb))
+        }))
     }
 
     /// Elementwise maximum; where equal, the gradient goes to `self`.
     pub fn maximum(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "maximum", |T| self.zip_values::<T>(
-            rhs,
-            "maximum",
-            |a, b| if a >= b { a } else { b }
-        )?);
-        Ok(Self::record_binary(
-            out,
-            "maximum",
-            self,
-            rhs,
-            |a, b, g, n| {
-                let mask = a.ge(b)?;
-                Self::split_by_mask(g, &mask, n)
-            },
-        ))
+        let out = with_float!(self, "maximum", |T| self.zip_values::<T>(rhs, "maximum", |a, b| if a >= b { a } else { b })?);
+        Ok(Self::record_binary(out, "maximum", self, rhs, |a, b, g, n| {
+            let mask = a.ge(b)?;
+            Self::split_by_mask(g, &mask, n)
+        }))
     }
 
     /// Elementwise minimum; where equal, the gradient goes to `self`.
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "minimum", |T| self.zip_values::<T>(
-            rhs,
-            "minimum",
-            |a, b| if a <= b { a } else { b }
-        )?);
-        Ok(Self::record_binary(
-            out,
-            "minimum",
-            self,
-            rhs,
-            |a, b, g, n| {
-                let mask = a.le(b)?;
-                Self::split_by_mask(g, &mask, n)
-            },
-        ))
+        let out = with_float!(self, "minimum", |T| self.zip_values::<T>(rhs, "minimum", |a, b| if a <= b { a } else { b })?);
+        Ok(Self::record_binary(out, "minimum", self, rhs, |a, b, g, n| {
+            let mask = a.le(b)?;
+            Self::split_by_mask(g, &mask, n)
+        }))
     }
 
     /// `(g * mask, g * (1 - mask))`: routes a gradient to whichever operand was selected.
-    fn split_by_mask(
-        g: &Tensor,
-        mask: &Tensor,
-        needs: &[bool],
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn split_by_mask(g: &Tensor, mask: &Tensor, needs: &[bool]) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let ga = if needs[0] { Some(g.mul(mask)?) } else { None };
-        let gb = if needs[1] {
-            Some(g.mul(&mask.rsub_scalar(1.0)?)?)
-        } else {
-            None
-        };
+        let gb = if needs[1] { Some(g.mul(&mask.rsub_scalar(1.0)?)?) } else { None };
         Ok((ga, gb))
     }
 }

@@ -13,50 +13,24 @@ impl Tensor {
         self.check_same(OP, rhs)?;
         let (sa, sb) = (self.shape(), rhs.shape());
         if sa.len() < 2 || sb.len() < 2 {
-            return Err(Error::shape(
-                OP,
-                sa,
-                sb,
-                "both operands need at least 2 dimensions",
-            ));
+            return Err(Error::shape(OP, sa, sb, "both operands need at least 2 dimensions"));
         }
         let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
         let (k2, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
         if k != k2 {
-            return Err(Error::shape(
-                OP,
-                sa,
-                sb,
-                format!("inner dimensions differ: {k} vs {k2}"),
-            ));
+            return Err(Error::shape(OP, sa, sb, format!("inner dimensions differ: {k} vs {k2}")));
         }
         let batch = broadcast_shapes(OP, &sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
-        let out = with_float!(self, OP, |T| self
-            .matmul_values::<T>(rhs, &batch, m, k, n)?);
+        let out = with_float!(self, OP, |T| self.matmul_values::<T>(rhs, &batch, m, k, n)?);
         let (a, b) = (self.detach(), rhs.detach());
         Ok(out.record(OP, &[self, rhs], move |g, needs| {
-            let ga = if needs[0] {
-                Some(g.matmul(&b.t()?)?.sum_to_shape(a.shape())?)
-            } else {
-                None
-            };
-            let gb = if needs[1] {
-                Some(a.t()?.matmul(g)?.sum_to_shape(b.shape())?)
-            } else {
-                None
-            };
+            let ga = if needs[0] { Some(g.matmul(&b.t()?)?.sum_to_shape(a.shape())?) } else { None };
+            let gb = if needs[1] { Some(a.t()?.matmul(g)?.sum_to_shape(b.shape())?) } else { None };
             Ok(vec![ga, gb])
         }))
     }
 
-    fn matmul_values<T: Element>(
-        &self,
-        rhs: &Tensor,
-        batch: &[usize],
-        m: usize,
-        k: usize,
-        n: usize,
-    ) -> Result<Tensor> {
+    fn matmul_values<T: Element>(&self, rhs: &Tensor, batch: &[usize], m: usize, k: usize, n: usize) -> Result<Tensor> {
         let mut full_a = batch.to_vec();
         full_a.extend([m, k]);
         let mut full_b = batch.to_vec();
@@ -80,20 +54,8 @@ impl Tensor {
             let one = |(i, c): (usize, &mut [T])| {
                 let oa = batch_offset(la.strides(), la.offset(), i);
                 let ob = batch_offset(lb.strides(), lb.offset(), i);
-                let am = MatRef {
-                    data: &a[oa..],
-                    rows: m,
-                    cols: k,
-                    rs: la.strides()[r],
-                    cs: la.strides()[r + 1],
-                };
-                let bm = MatRef {
-                    data: &b[ob..],
-                    rows: k,
-                    cols: n,
-                    rs: lb.strides()[r],
-                    cs: lb.strides()[r + 1],
-                };
+                let am = MatRef { data: &a[oa..], rows: m, cols: k, rs: la.strides()[r], cs: la.strides()[r + 1] };
+                let bm = MatRef { data: &b[ob..], rows: k, cols: n, rs: lb.strides()[r], cs: lb.strides()[r + 1] };
                 gemm(am, bm, T::ZERO, c, n);
             };
             if m * n == 0 {

@@ -10,6 +10,7 @@ mod reduce;
 mod unary;
 mod views;
 
+
 use crate::layout::broadcast_shapes;
 use crate::{Element, Error, Result, Tensor};
 use saddle_kernels::cpu::elementwise::{self, Strided};
@@ -19,28 +20,16 @@ impl Tensor {
     /// Checks that `self` and `rhs` share dtype and device.
     pub(crate) fn check_same(&self, op: &'static str, rhs: &Tensor) -> Result<()> {
         if self.dtype() != rhs.dtype() {
-            return Err(Error::DTypeMismatch {
-                op,
-                lhs: self.dtype(),
-                rhs: rhs.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op, lhs: self.dtype(), rhs: rhs.dtype() });
         }
         if self.device() != rhs.device() {
-            return Err(Error::DeviceMismatch {
-                op,
-                lhs: self.device(),
-                rhs: rhs.device(),
-            });
+            return Err(Error::DeviceMismatch { op, lhs: self.device(), rhs: rhs.device() });
         }
         Ok(())
     }
 
     /// A new tensor with `f` applied to every value (no history).
-    pub(crate) fn map_values<T: Element>(
-        &self,
-        op: &'static str,
-        f: impl Fn(T) -> T + Sync,
-    ) -> Result<Tensor> {
+    pub(crate) fn map_values<T: Element>(&self, op: &'static str, f: impl Fn(T) -> T + Sync) -> Result<Tensor> {
         let data = self.with_contiguous(op, |x: &[T]| elementwise::map(x, &f))?;
         Ok(Tensor::from_data(data, self.shape()))
     }
@@ -56,9 +45,7 @@ impl Tensor {
         if Arc::ptr_eq(&self.0.storage, &other.0.storage) {
             return self.with_strided(op, |d: &[T], _| f(d, d));
         }
-        self.with_strided(op, |a: &[T], _| {
-            other.with_strided(op, |b: &[T], _| f(a, b))
-        })?
+        self.with_strided(op, |a: &[T], _| other.with_strided(op, |b: &[T], _| f(a, b)))?
     }
 
     /// A new tensor `f(self, rhs)` elementwise with numpy broadcasting (no history).
@@ -82,16 +69,8 @@ impl Tensor {
         let data = self.with_two_strided(rhs, op, |a: &[T], b: &[T]| {
             elementwise::zip_strided(
                 &shape,
-                Strided {
-                    data: a,
-                    strides: la.strides(),
-                    offset: la.offset(),
-                },
-                Strided {
-                    data: b,
-                    strides: lb.strides(),
-                    offset: lb.offset(),
-                },
+                Strided { data: a, strides: la.strides(), offset: la.offset() },
+                Strided { data: b, strides: lb.strides(), offset: lb.offset() },
                 &f,
             )
         })?;
@@ -110,12 +89,7 @@ impl Tensor {
         let ys = y.to_vec::<T>()?;
         let gs = g.to_vec::<T>()?;
         if xs.len() != gs.len() || ys.len() != gs.len() {
-            return Err(Error::shape(
-                op,
-                x.shape(),
-                g.shape(),
-                "gradient shape must match",
-            ));
+            return Err(Error::shape(op, x.shape(), g.shape(), "gradient shape must match"));
         }
         let idx: Vec<usize> = (0..gs.len()).collect();
         let data = elementwise::map(&idx, |i| f(xs[i], ys[i], gs[i]));
@@ -129,12 +103,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let lead = self.rank().checked_sub(shape.len()).ok_or_else(|| {
-            Error::shape(
-                "sum_to_shape",
-                self.shape(),
-                shape,
-                "target has more dimensions",
-            )
+            Error::shape("sum_to_shape", self.shape(), shape, "target has more dimensions")
         })?;
         let mut dims: Vec<usize> = (0..lead).collect();
         for (i, &n) in shape.iter().enumerate() {
@@ -142,12 +111,7 @@ impl Tensor {
             if n == 1 && own != 1 {
                 dims.push(lead + i);
             } else if n != own {
-                return Err(Error::shape(
-                    "sum_to_shape",
-                    self.shape(),
-                    shape,
-                    format!("dimension {i}"),
-                ));
+                return Err(Error::shape("sum_to_shape", self.shape(), shape, format!("dimension {i}")));
             }
         }
         self.sum(&dims, true)?.reshape(shape)
@@ -159,11 +123,7 @@ pub(crate) fn axis(op: &'static str, shape: &[usize], dim: isize) -> Result<usiz
     let rank = shape.len() as isize;
     let d = if dim < 0 { dim + rank } else { dim };
     if d < 0 || d >= rank {
-        return Err(Error::bad_shape(
-            op,
-            shape,
-            format!("axis {dim} out of range for rank {rank}"),
-        ));
+        return Err(Error::bad_shape(op, shape, format!("axis {dim} out of range for rank {rank}")));
     }
     Ok(d as usize)
 }

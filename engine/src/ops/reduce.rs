@@ -14,39 +14,21 @@ struct ReducePlan {
 
 fn plan(op: &'static str, shape: &[usize], dims: &[usize], keepdim: bool) -> Result<ReducePlan> {
     if dims.is_empty() {
-        return Err(Error::arg(
-            op,
-            "no axes to reduce (use the *_all variant to reduce everything)",
-        ));
+        return Err(Error::arg(op, "no axes to reduce (use the *_all variant to reduce everything)"));
     }
     let mut reduce_mask = vec![false; shape.len()];
     for &d in dims {
         if d >= shape.len() || std::mem::replace(&mut reduce_mask[d], true) {
-            return Err(Error::bad_shape(
-                op,
-                shape,
-                format!("axes {dims:?} out of range or repeated"),
-            ));
+            return Err(Error::bad_shape(op, shape, format!("axes {dims:?} out of range or repeated")));
         }
     }
     let kept: Vec<usize> = (0..shape.len()).filter(|&d| !reduce_mask[d]).collect();
     let reduced_axes: Vec<usize> = (0..shape.len()).filter(|&d| reduce_mask[d]).collect();
-    let keep_shape: Vec<usize> = (0..shape.len())
-        .map(|d| if reduce_mask[d] { 1 } else { shape[d] })
-        .collect();
-    let out_shape = if keepdim {
-        keep_shape.clone()
-    } else {
-        kept.iter().map(|&d| shape[d]).collect()
-    };
+    let keep_shape: Vec<usize> = (0..shape.len()).map(|d| if reduce_mask[d] { 1 } else { shape[d] }).collect();
+    let out_shape = if keepdim { keep_shape.clone() } else { kept.iter().map(|&d| shape[d]).collect() };
     let reduced = reduced_axes.iter().map(|&d| shape[d]).product();
     let perm = kept.into_iter().chain(reduced_axes).collect();
-    Ok(ReducePlan {
-        perm,
-        keep_shape,
-        out_shape,
-        reduced,
-    })
+    Ok(ReducePlan { perm, keep_shape, out_shape, reduced })
 }
 
 impl Tensor {
@@ -58,11 +40,7 @@ impl Tensor {
         kernel: impl FnOnce(&[T], usize) -> Vec<T>,
     ) -> Result<Tensor> {
         if p.reduced == 0 {
-            return Err(Error::bad_shape(
-                op,
-                self.shape(),
-                "cannot reduce over an empty axis",
-            ));
+            return Err(Error::bad_shape(op, self.shape(), "cannot reduce over an empty axis"));
         }
         let moved = self.detach().permute(&p.perm)?;
         let data = moved.with_contiguous(op, |x: &[T]| kernel(x, p.reduced))?;
@@ -72,15 +50,9 @@ impl Tensor {
     /// Sum over `dims`.
     pub fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("sum", self.shape(), dims, keepdim)?;
-        let out = with_float!(self, "sum", |T| self.reduce_with::<T>(
-            "sum",
-            &p,
-            reduce::sum_rows
-        )?);
+        let out = with_float!(self, "sum", |T| self.reduce_with::<T>("sum", &p, reduce::sum_rows)?);
         let (in_shape, keep_shape) = (self.shape().to_vec(), p.keep_shape);
-        Ok(out.record("sum", &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&keep_shape)?.broadcast_as(&in_shape)?)])
-        }))
+        Ok(out.record("sum", &[self], move |g, _| Ok(vec![Some(g.reshape(&keep_shape)?.broadcast_as(&in_shape)?)])))
     }
 
     /// Mean over `dims`.
@@ -95,17 +67,9 @@ impl Tensor {
     pub fn var(&self, dims: &[usize], keepdim: bool, correction: usize) -> Result<Tensor> {
         let p = plan("var", self.shape(), dims, keepdim)?;
         if p.reduced <= correction {
-            return Err(Error::bad_shape(
-                "var",
-                self.shape(),
-                format!("needs more than {correction} elements per group"),
-            ));
+            return Err(Error::bad_shape("var", self.shape(), format!("needs more than {correction} elements per group")));
         }
-        let out = with_float!(self, "var", |T| self.reduce_with::<T>(
-            "var",
-            &p,
-            |x, len| reduce::var_rows(x, len, correction)
-        )?);
+        let out = with_float!(self, "var", |T| self.reduce_with::<T>("var", &p, |x, len| reduce::var_rows(x, len, correction))?);
         let (xs, keep_shape) = (self.detach(), p.keep_shape);
         let (dims, denom) = (dims.to_vec(), (p.reduced - correction) as f64);
         Ok(out.record("var", &[self], move |g, _| {
@@ -119,32 +83,18 @@ impl Tensor {
     /// Maximum over `dims`; the gradient is shared equally among tied maxima.
     pub fn max(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("max", self.shape(), dims, keepdim)?;
-        let out = with_float!(self, "max", |T| self.reduce_with::<T>(
-            "max",
-            &p,
-            reduce::max_rows
-        )?);
+        let out = with_float!(self, "max", |T| self.reduce_with::<T>("max", &p, reduce::max_rows)?);
         Ok(self.record_extremum("max", out, dims, p.keep_shape))
     }
 
     /// Minimum over `dims`; the gradient is shared equally among tied minima.
     pub fn min(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("min", self.shape(), dims, keepdim)?;
-        let out = with_float!(self, "min", |T| self.reduce_with::<T>(
-            "min",
-            &p,
-            reduce::min_rows
-        )?);
+        let out = with_float!(self, "min", |T| self.reduce_with::<T>("min", &p, reduce::min_rows)?);
         Ok(self.record_extremum("min", out, dims, p.keep_shape))
     }
 
-    fn record_extremum(
-        &self,
-        op: &'static str,
-        out: Tensor,
-        dims: &[usize],
-        keep_shape: Vec<usize>,
-    ) -> Tensor {
+    fn record_extremum(&self, op: &'static str, out: Tensor, dims: &[usize], keep_shape: Vec<usize>) -> Tensor {
         let (xs, ys, dims) = (self.detach(), out.detach(), dims.to_vec());
         out.record(op, &[self], move |g, _| {
             let hit = xs.eq(&ys.reshape(&keep_shape)?)?;
@@ -193,11 +143,8 @@ impl Tensor {
         }
         Ok(values
             .chunks(n)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
-            })
+            .map(|row| row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best }))
             .collect())
     }
 }
+

@@ -117,9 +117,10 @@ impl Tensor {
 
     /// `1.0` where `x > c`, else `0.0` (a mask; not differentiable, no history).
     pub fn gt_scalar(&self, c: f64) -> Result<Tensor> {
-        with_float!(self, "gt_scalar", |T| self.map_values::<T>(
-            "gt_scalar",
-            |x| if x > T::from_f64(c) { T::ONE } else { T::ZERO }
-        ))
+        with_float!(self, "gt_scalar", |T| self.map_values::<T>("gt_scalar", |x| if x > T::from_f64(c) {
+            T::ONE
+        } else {
+            T::ZERO
+        }))
     }
 }

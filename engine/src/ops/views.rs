@@ -12,40 +12,21 @@ impl Tensor {
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         let numel: usize = shape.iter().product();
         if numel != self.numel() {
-            return Err(Error::shape(
-                "reshape",
-                self.shape(),
-                shape,
-                "element counts differ",
-            ));
+            return Err(Error::shape("reshape", self.shape(), shape, "element counts differ"));
         }
         if shape == self.shape() {
             return Ok(self.clone());
         }
-        let src = if self.is_contiguous() {
-            self.clone()
-        } else {
-            self.contiguous()?
-        };
-        let out = src.view_with(Layout::new(
-            shape.to_vec(),
-            crate::layout::contiguous_strides(shape),
-            src.layout().offset(),
-        ));
+        let src = if self.is_contiguous() { self.clone() } else { self.contiguous()? };
+        let out = src.view_with(Layout::new(shape.to_vec(), crate::layout::contiguous_strides(shape), src.layout().offset()));
         let in_shape = self.shape().to_vec();
-        Ok(out.record("reshape", &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&in_shape)?)])
-        }))
+        Ok(out.record("reshape", &[self], move |g, _| Ok(vec![Some(g.reshape(&in_shape)?)])))
     }
 
     /// Collapses dimensions `start..=end` into one.
     pub fn flatten(&self, start: usize, end: usize) -> Result<Tensor> {
         if start > end || end >= self.rank() {
-            return Err(Error::bad_shape(
-                "flatten",
-                self.shape(),
-                format!("cannot flatten dims {start}..={end}"),
-            ));
+            return Err(Error::bad_shape("flatten", self.shape(), format!("cannot flatten dims {start}..={end}")));
         }
         let s = self.shape();
         let mut shape = s[..start].to_vec();
@@ -61,9 +42,7 @@ impl Tensor {
         for (i, &d) in dims.iter().enumerate() {
             inverse[d] = i;
         }
-        Ok(out.record("permute", &[self], move |g, _| {
-            Ok(vec![Some(g.permute(&inverse)?)])
-        }))
+        Ok(out.record("permute", &[self], move |g, _| Ok(vec![Some(g.permute(&inverse)?)])))
     }
 
     /// Swaps two dimensions (negative counts from the end); a view.
@@ -78,11 +57,7 @@ impl Tensor {
     /// Transpose of the last two dimensions.
     pub fn t(&self) -> Result<Tensor> {
         if self.rank() < 2 {
-            return Err(Error::bad_shape(
-                "t",
-                self.shape(),
-                "needs at least 2 dimensions",
-            ));
+            return Err(Error::bad_shape("t", self.shape(), "needs at least 2 dimensions"));
         }
         self.transpose(-2, -1)
     }
@@ -97,13 +72,7 @@ impl Tensor {
                 let mut buf = vec![T::ZERO; in_shape.iter().product()];
                 let window = Layout::contiguous(&in_shape).narrow("narrow", dim, start, len)?;
                 let values = g.to_vec::<T>()?;
-                strided::write_strided(
-                    &mut buf,
-                    window.shape(),
-                    window.strides(),
-                    window.offset(),
-                    &values,
-                );
+                strided::write_strided(&mut buf, window.shape(), window.strides(), window.offset(), &values);
                 Tensor::from_data(buf, &in_shape)
             });
             Ok(vec![Some(full)])
@@ -116,21 +85,14 @@ impl Tensor {
         if size == 0 {
             return Err(Error::arg("split", "piece size must be positive"));
         }
-        (0..n)
-            .step_by(size)
-            .map(|s| self.narrow(dim, s, size.min(n - s)))
-            .collect()
+        (0..n).step_by(size).map(|s| self.narrow(dim, s, size.min(n - s))).collect()
     }
 
     /// Splits `dim` into pieces of the given sizes (which must add up to its length); views.
     pub fn split_sizes(&self, sizes: &[usize], dim: usize) -> Result<Vec<Tensor>> {
         let n = self.dim("split_sizes", dim)?;
         if sizes.iter().sum::<usize>() != n {
-            return Err(Error::bad_shape(
-                "split_sizes",
-                self.shape(),
-                format!("sizes {sizes:?} do not add up to dimension {dim}"),
-            ));
+            return Err(Error::bad_shape("split_sizes", self.shape(), format!("sizes {sizes:?} do not add up to dimension {dim}")));
         }
         let mut start = 0;
         sizes
@@ -146,11 +108,7 @@ impl Tensor {
     /// Inserts a dimension of size 1 at `dim` (0..=rank).
     pub fn unsqueeze(&self, dim: usize) -> Result<Tensor> {
         if dim > self.rank() {
-            return Err(Error::bad_shape(
-                "unsqueeze",
-                self.shape(),
-                format!("position {dim} beyond rank"),
-            ));
+            return Err(Error::bad_shape("unsqueeze", self.shape(), format!("position {dim} beyond rank")));
         }
         let mut shape = self.shape().to_vec();
         shape.insert(dim, 1);
@@ -160,11 +118,7 @@ impl Tensor {
     /// Removes dimension `dim`, which must have size 1.
     pub fn squeeze(&self, dim: usize) -> Result<Tensor> {
         if self.dim("squeeze", dim)? != 1 {
-            return Err(Error::bad_shape(
-                "squeeze",
-                self.shape(),
-                format!("dimension {dim} is not 1"),
-            ));
+            return Err(Error::bad_shape("squeeze", self.shape(), format!("dimension {dim} is not 1")));
         }
         let mut shape = self.shape().to_vec();
         shape.remove(dim);
@@ -178,9 +132,7 @@ impl Tensor {
         }
         let out = self.view_with(self.layout().broadcast_to("broadcast_as", shape)?);
         let in_shape = self.shape().to_vec();
-        Ok(out.record("broadcast_as", &[self], move |g, _| {
-            Ok(vec![Some(g.sum_to_shape(&in_shape)?)])
-        }))
+        Ok(out.record("broadcast_as", &[self], move |g, _| Ok(vec![Some(g.sum_to_shape(&in_shape)?)])))
     }
 
     /// Alias of [`Tensor::broadcast_as`], as in PyTorch.

@@ -12,10 +12,7 @@ pub struct Strided<'a, T> {
 }
 
 /// `f` applied to every element of a contiguous slice.
-pub fn map<T: Copy + Send + Sync, U: Copy + Send + Sync>(
-    x: &[T],
-    f: impl Fn(T) -> U + Sync,
-) -> Vec<U> {
+pub fn map<T: Copy + Send + Sync, U: Copy + Send + Sync>(x: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U> {
     if x.len() >= PAR_THRESHOLD {
         x.par_iter().with_min_len(4096).map(|&v| f(v)).collect()
     } else {
@@ -24,18 +21,10 @@ pub fn map<T: Copy + Send + Sync, U: Copy + Send + Sync>(
 }
 
 /// `f(a[i], b[i])` for two contiguous slices of equal length.
-pub fn zip<T: Copy + Send + Sync, U: Copy + Send + Sync>(
-    a: &[T],
-    b: &[T],
-    f: impl Fn(T, T) -> U + Sync,
-) -> Vec<U> {
+pub fn zip<T: Copy + Send + Sync, U: Copy + Send + Sync>(a: &[T], b: &[T], f: impl Fn(T, T) -> U + Sync) -> Vec<U> {
     assert_eq!(a.len(), b.len());
     if a.len() >= PAR_THRESHOLD {
-        a.par_iter()
-            .zip(b.par_iter())
-            .with_min_len(4096)
-            .map(|(&x, &y)| f(x, y))
-            .collect()
+        a.par_iter().zip(b.par_iter()).with_min_len(4096).map(|(&x, &y)| f(x, y)).collect()
     } else {
         a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
     }
@@ -75,11 +64,7 @@ pub fn zip_strided<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
         let ob = row_offset(row, shape, b.strides, b.offset);
         match (sa, sb) {
             (1, 1) => {
-                for ((o, &x), &y) in out_row
-                    .iter_mut()
-                    .zip(&a.data[oa..oa + inner])
-                    .zip(&b.data[ob..ob + inner])
-                {
+                for ((o, &x), &y) in out_row.iter_mut().zip(&a.data[oa..oa + inner]).zip(&b.data[ob..ob + inner]) {
                     *o = f(x, y);
                 }
             }
@@ -103,10 +88,7 @@ pub fn zip_strided<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
         }
     };
     if numel >= PAR_THRESHOLD {
-        out.par_chunks_mut(inner)
-            .with_min_len((4096 / inner).max(1))
-            .enumerate()
-            .for_each(fill_row);
+        out.par_chunks_mut(inner).with_min_len((4096 / inner).max(1)).enumerate().for_each(fill_row);
     } else {
         out.chunks_mut(inner).enumerate().for_each(fill_row);
     }
@@ -123,16 +105,8 @@ mod tests {
         let b = [10.0, 20.0]; // 2x1
         let out = zip_strided(
             &[2, 3],
-            Strided {
-                data: &a,
-                strides: &[3, 1],
-                offset: 0,
-            },
-            Strided {
-                data: &b,
-                strides: &[1, 0],
-                offset: 0,
-            },
+            Strided { data: &a, strides: &[3, 1], offset: 0 },
+            Strided { data: &b, strides: &[1, 0], offset: 0 },
             |x, y| x + y,
         );
         assert_eq!(out, vec![11.0, 12.0, 13.0, 24.0, 25.0, 26.0]);

@@ -32,10 +32,7 @@ fn per_row<T: Float>(data: &[T], len: usize, f: impl Fn(&[T]) -> T + Sync + Send
         return Vec::new();
     }
     if data.len() >= PAR_THRESHOLD {
-        data.par_chunks(len)
-            .with_min_len((PAR_THRESHOLD / len).max(1))
-            .map(f)
-            .collect()
+        data.par_chunks(len).with_min_len((PAR_THRESHOLD / len).max(1)).map(f).collect()
     } else {
         data.chunks(len).map(f).collect()
     }
@@ -46,19 +43,11 @@ pub fn sum_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
 }
 
 pub fn max_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
-    per_row(data, len, |r| {
-        r.iter().fold(
-            T::NEG_INFINITY,
-            |m, &v| if v > m || v.is_nan() { v } else { m },
-        )
-    })
+    per_row(data, len, |r| r.iter().fold(T::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m }))
 }
 
 pub fn min_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
-    per_row(data, len, |r| {
-        r.iter()
-            .fold(T::INFINITY, |m, &v| if v < m || v.is_nan() { v } else { m })
-    })
+    per_row(data, len, |r| r.iter().fold(T::INFINITY, |m, &v| if v < m || v.is_nan() { v } else { m }))
 }
 
 /// Variance of each row around its own mean, divided by `len - correction` (two passes).

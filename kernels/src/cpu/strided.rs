@@ -62,13 +62,7 @@ pub fn to_contiguous<T: Copy + Send + Sync>(
 
 /// Writes the row-major values `src` into the strided view `(shape, strides, offset)` of `dst`
 /// (the inverse of [`to_contiguous`]; the view must not overlap itself).
-pub fn write_strided<T: Copy>(
-    dst: &mut [T],
-    shape: &[usize],
-    strides: &[usize],
-    offset: usize,
-    src: &[T],
-) {
+pub fn write_strided<T: Copy>(dst: &mut [T], shape: &[usize], strides: &[usize], offset: usize, src: &[T]) {
     let numel: usize = shape.iter().product();
     assert_eq!(numel, src.len(), "write_strided: source length");
     if numel == 0 {
@@ -100,14 +94,8 @@ mod tests {
     #[test]
     fn transpose_and_broadcast() {
         let src: Vec<i32> = (0..6).collect(); // 2x3
-        assert_eq!(
-            to_contiguous(&src, &[3, 2], &[1, 3], 0),
-            vec![0, 3, 1, 4, 2, 5]
-        );
-        assert_eq!(
-            to_contiguous(&src, &[2, 3], &[0, 1], 3),
-            vec![3, 4, 5, 3, 4, 5]
-        );
+        assert_eq!(to_contiguous(&src, &[3, 2], &[1, 3], 0), vec![0, 3, 1, 4, 2, 5]);
+        assert_eq!(to_contiguous(&src, &[2, 3], &[0, 1], 3), vec![3, 4, 5, 3, 4, 5]);
         assert_eq!(to_contiguous(&src, &[], &[], 4), vec![4]);
         let mut dst = vec![0; 6];
         write_strided(&mut dst, &[3, 2], &[1, 3], 0, &[0, 3, 1, 4, 2, 5]);
