@@ -83,10 +83,10 @@ impl<T: Float, const MR: usize, const NR: usize> MicroKernel<T> for Portable<MR,
         for (p, bp) in b.chunks_exact(NR).enumerate() {
             let bv: [T; NR] = std::array::from_fn(|j| bp[j]);
             let ap = a.add(p * csa);
-            for i in 0..MR {
+            for (i, row) in acc.iter_mut().enumerate() {
                 let ai = *ap.add(i * rsa);
-                for j in 0..NR {
-                    acc[i][j] = ai.mul_add(bv[j], acc[i][j]);
+                for (v, &bj) in row.iter_mut().zip(&bv) {
+                    *v = ai.mul_add(bj, *v);
                 }
             }
         }

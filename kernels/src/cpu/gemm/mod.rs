@@ -342,7 +342,7 @@ fn driver<T: Elem, K: MicroKernel<T>>(
     let direct_a = a.cs == 1
         && a.rs > 0
         && n <= DIRECT_A_MAX_N
-        && (a.rs * std::mem::size_of::<T>()) % 4096 != 0;
+        && (a.rs * std::mem::size_of::<T>()) & 4095 != 0;
     let plan = Plan {
         kblocks,
         kc_max,
@@ -397,7 +397,7 @@ fn private_panels<T: Elem, K: MicroKernel<T>>(
     // Split the columns between the threads; if they do not divide evenly among few slivers,
     // split the rows as well (tasks ordered so that consecutive ones pair up big and small).
     let cols = col_sl.min(plan.threads);
-    let rows = if col_sl % cols != 0 && col_sl < 4 * plan.threads {
+    let rows = if col_sl % cols > 0 && col_sl < 4 * plan.threads {
         plan.threads.min(row_sl)
     } else {
         1
