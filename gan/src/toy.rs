@@ -35,11 +35,20 @@ impl Default for ToyConfig {
     }
 }
 
-fn mlp(sizes: &[usize], activation: Activation, spectral_norm: bool, rng: &mut Rng) -> Result<Sequential> {
+fn mlp(
+    sizes: &[usize],
+    activation: Activation,
+    spectral_norm: bool,
+    rng: &mut Rng,
+) -> Result<Sequential> {
     let mut net = Sequential::new();
     for (i, w) in sizes.windows(2).enumerate() {
         let layer = Linear::new(w[0], w[1], true, DType::F32, rng)?;
-        net = if spectral_norm { net.push(SpectralNorm::new(layer, rng)?) } else { net.push(layer) };
+        net = if spectral_norm {
+            net.push(SpectralNorm::new(layer, rng)?)
+        } else {
+            net.push(layer)
+        };
         if i + 2 < sizes.len() {
             net = net.push(activation);
         }
@@ -54,8 +63,18 @@ pub fn train_toy_gan(
     cfg: &ToyConfig,
 ) -> Result<(Vec<[f64; 2]>, ModeCoverage)> {
     let mut rng = Rng::new(cfg.seed);
-    let g = mlp(&[cfg.latent, cfg.hidden, cfg.hidden, 2], Activation::Relu, false, &mut rng)?;
-    let d = mlp(&[2, cfg.hidden, cfg.hidden, 1], Activation::LeakyRelu(0.2), cfg.spectral_norm, &mut rng)?;
+    let g = mlp(
+        &[cfg.latent, cfg.hidden, cfg.hidden, 2],
+        Activation::Relu,
+        false,
+        &mut rng,
+    )?;
+    let d = mlp(
+        &[2, cfg.hidden, cfg.hidden, 1],
+        Activation::LeakyRelu(0.2),
+        cfg.spectral_norm,
+        &mut rng,
+    )?;
     let adam = AdamConfig {
         beta1: 0.5,
         ..AdamConfig::default()

@@ -1,0 +1,659 @@
+//! General matrix multiply on strided operands: `C = A·B + beta·C`.
+//!
+//! A packed, cache-blocked GEMM in the style of BLIS / GotoBLAS:
+//!
+//! ```text
+//! for jc in 0..n step NC                      (B panel: KC×NC, shared by all threads, in L3)
+//!   for pc in 0..k step KC                    (fixed k-blocking: the accumulation order)
+//!     pack B[pc.., jc..] into NR-column slivers            (in parallel)
+//!     for each task (row block ≤ MC) × (column range)      (in parallel)
+//!       pack A[ic.., pc..] into MR-row slivers              (per thread, stays in L2)
+//!       for jr in the task's columns step NR                (a B sliver stays in L1)
+//!         for ir in the row block step MR
+//!           micro-kernel: MR×NR tile of C += A sliver · B sliver
+//! ```
+//!
+//! Packing reads the operands through arbitrary strides, so transposed views cost the same as
+//! contiguous ones. The micro-kernel is an AVX2+FMA one (f32 6×16, f64 6×8) when the CPU has
+//! those features (detected once at run time), otherwise a portable one written in plain Rust
+//! that the compiler vectorises.
+//!
+//! Determinism: the k-blocking depends only on `k` (never on the number of threads), every C
+//! element is accumulated over one k-block in increasing order by one micro-kernel call, and the
+//! k-blocks are applied one after another. Threads only split the M/N plane, at MR/NR-aligned
+//! boundaries, so the result is bit-identical for any rayon thread count.
+
+mod kernel;
+mod pack;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod tests;
+
+use crate::Float;
+use kernel::{MicroKernel, Portable};
+use rayon::prelude::*;
+use std::any::TypeId;
+use std::cell::RefCell;
+
+/// A read-only strided matrix: element `(i, j)` lives at `data[i * rs + j * cs]`.
+///
+/// Transposes are free: swap `rows`/`cols` and `rs`/`cs`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// A row-major matrix with rows of length `cols` packed one after another.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> T
+    where
+        T: Copy,
+    {
+        self.data[i * self.rs + j * self.cs]
+    }
+
+    /// Panics unless every element `(i, j)` with `i < rows`, `j < cols` is inside `data`.
+    fn check_bounds(&self, what: &str) {
+        if self.rows == 0 || self.cols == 0 {
+            return;
+        }
+        let last = (self.rows - 1).checked_mul(self.rs).and_then(|r| {
+            (self.cols - 1)
+                .checked_mul(self.cs)
+                .and_then(|c| r.checked_add(c))
+        });
+        assert!(
+            last.is_some_and(|l| l < self.data.len()),
+            "gemm: {what} ({}×{}, strides {}, {}) reaches past its buffer of {} elements",
+            self.rows,
+            self.cols,
+            self.rs,
+            self.cs,
+            self.data.len()
+        );
+    }
+}
+
+/// Below this many multiply-adds (`m·n·k`) a product runs on the calling thread: rayon's
+/// fork/join would cost more than it saves.
+const PAR_MIN_WORK: usize = 64 * 64 * 64;
+
+/// Up to this many columns of C, row-major A is read in place instead of packed.
+const DIRECT_A_MAX_N: usize = 384;
+
+/// `C[m×n] = A[m×k]·B[k×n] + beta·C`, where C is row-major with leading dimension `ldc`.
+///
+/// `beta` is 0 (overwrite; C's previous contents are ignored, even NaN) or any other value
+/// (accumulate). Each element of C is accumulated over k in the same order whatever the number
+/// of threads, so the result does not depend on it.
+///
+/// # Panics
+/// If the inner dimensions differ, `ldc < n`, or a buffer is too small for its shape/strides.
+pub fn gemm<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize) {
+    gemm_impl(a, b, beta, c, ldc, Path::Auto);
+}
+
+/// Which micro-kernel to use (tests force the portable one to cover it on AVX2 machines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// The fastest one this CPU supports.
+    Auto,
+    /// The plain-Rust micro-kernel.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Portable,
+}
+
+fn gemm_impl<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize, path: Path) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(
+        b.rows, k,
+        "gemm: inner dimensions differ ({m}×{k} · {}×{n})",
+        b.rows
+    );
+    assert!(ldc >= n, "gemm: ldc {ldc} < n {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm: C buffer too small");
+    a.check_bounds("A");
+    b.check_bounds("B");
+    if k == 0 {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        // SAFETY: T is f32, so these are identity casts.
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f32>(a),
+                cast_mat::<T, f32>(b),
+                cast_slice_mut::<T, f32>(c),
+            )
+        };
+        let beta = beta.to_f64() as f32;
+        #[cfg(target_arch = "x86_64")]
+        if path == Path::Auto && x86::has_avx2_fma() {
+            return driver::<f32, x86::Avx2F32>(a, b, beta, c, ldc);
+        }
+        driver::<f32, Portable<4, 8>>(a, b, beta, c, ldc);
+    } else if TypeId::of::<T>() == TypeId::of::<f64>() {
+        // SAFETY: T is f64, so these are identity casts.
+        let (a, b, c) = unsafe {
+            (
+                cast_mat::<T, f64>(a),
+                cast_mat::<T, f64>(b),
+                cast_slice_mut::<T, f64>(c),
+            )
+        };
+        let beta = beta.to_f64();
+        #[cfg(target_arch = "x86_64")]
+        if path == Path::Auto && x86::has_avx2_fma() {
+            return driver::<f64, x86::Avx2F64>(a, b, beta, c, ldc);
+        }
+        driver::<f64, Portable<4, 4>>(a, b, beta, c, ldc);
+    } else {
+        reference(a, b, beta, c, ldc);
+    }
+}
+
+/// `C = beta·C` (the `k = 0` case); `beta = 0` writes zeros whatever C held.
+fn scale_c<T: Float>(m: usize, n: usize, beta: T, c: &mut [T], ldc: usize) {
+    for row in c.chunks_mut(ldc).take(m) {
+        let row = &mut row[..n];
+        if beta == T::ZERO {
+            row.fill(T::ZERO);
+        } else if beta != T::ONE {
+            row.iter_mut().for_each(|v| *v *= beta);
+        }
+    }
+}
+
+/// The straightforward algorithm, for `Float` types other than f32/f64.
+fn reference<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = T::ZERO;
+            for p in 0..k {
+                acc = a.at(i, p).mul_add(b.at(p, j), acc);
+            }
+            let cv = &mut c[i * ldc + j];
+            *cv = if beta == T::ZERO {
+                acc
+            } else {
+                cv.mul_add(beta, acc)
+            };
+        }
+    }
+}
+
+/// # Safety
+/// `T` and `U` must be the same type.
+unsafe fn cast_mat<T, U>(m: MatRef<T>) -> MatRef<U> {
+    MatRef {
+        data: std::slice::from_raw_parts(m.data.as_ptr().cast::<U>(), m.data.len()),
+        rows: m.rows,
+        cols: m.cols,
+        rs: m.rs,
+        cs: m.cs,
+    }
+}
+
+/// # Safety
+/// `T` and `U` must be the same type.
+unsafe fn cast_slice_mut<T, U>(s: &mut [T]) -> &mut [U] {
+    std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<U>(), s.len())
+}
+
+/// Element types with a pool of reusable, per-thread packing buffers.
+trait Elem: Float {
+    fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
+}
+
+thread_local! {
+    static POOL_F32: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    static POOL_F64: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Elem for f32 {
+    fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<f32>>) -> R) -> R {
+        POOL_F32.with(|p| f(&mut p.borrow_mut()))
+    }
+}
+
+impl Elem for f64 {
+    fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<f64>>) -> R) -> R {
+        POOL_F64.with(|p| f(&mut p.borrow_mut()))
+    }
+}
+
+/// Alignment of packed panels, in bytes (a cache line).
+const ALIGN: usize = 64;
+
+/// A packing buffer taken from this thread's pool and returned to it on drop, so that repeated
+/// products (and the blocks of one product) reuse the same memory. Nested use on one thread (a
+/// rayon worker running another product while it waits) simply takes another buffer.
+struct PackBuf<T: Elem> {
+    vec: Vec<T>,
+    start: usize,
+    len: usize,
+}
+
+impl<T: Elem> PackBuf<T> {
+    fn take(len: usize) -> Self {
+        let mut vec = T::with_pool(|p| p.pop()).unwrap_or_default();
+        let pad = ALIGN / std::mem::size_of::<T>();
+        if vec.len() < len + pad {
+            vec.clear();
+            vec.resize(len + pad, T::ZERO);
+        }
+        let start = vec.as_ptr().align_offset(ALIGN).min(pad);
+        PackBuf { vec, start, len }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.vec[self.start..self.start + self.len]
+    }
+}
+
+impl<T: Elem> Drop for PackBuf<T> {
+    fn drop(&mut self) {
+        let vec = std::mem::take(&mut self.vec);
+        T::with_pool(|p| {
+            if p.len() < 8 {
+                p.push(vec);
+            }
+        });
+    }
+}
+
+/// A raw pointer that may cross threads; users write disjoint parts only.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: the driver hands each task a disjoint set of C tiles / buffer parts.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so that closures capture the whole `Send + Sync` wrapper).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+#[inline]
+fn div_ceil(a: usize, b: usize) -> usize {
+    a.div_ceil(b)
+}
+
+/// The blocked product for a concrete element type and micro-kernel. `k > 0`, `m, n > 0`.
+fn driver<T: Elem, K: MicroKernel<T>>(
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    // k-blocking: balanced blocks of at most KC, a function of k alone (determinism).
+    let kblocks = div_ceil(k, K::KC);
+    let kc_max = div_ceil(k, kblocks);
+    let nthreads = rayon::current_num_threads();
+    // Parallel only when each k-block holds enough work to pay for a fork/join.
+    let par = nthreads > 1 && m.saturating_mul(n).saturating_mul(kc_max) >= PAR_MIN_WORK;
+    if par && rayon::current_thread_index().is_none() {
+        // Called from outside the pool: hand the whole product to a worker once, so that the
+        // parallel steps below are cheap work-stealing joins rather than one cross-thread
+        // wake-up (and wait) each.
+        return rayon::scope(|_| driver::<T, K>(a, b, beta, c, ldc));
+    }
+    // Row-major A can be streamed by the micro-kernel in place, skipping its packing: worth it
+    // when each A block is reused for few columns (packing is a larger share of the work), and
+    // safe for the caches unless the row stride is a multiple of 4 KiB (the rows of a block
+    // would then crowd into a few cache sets).
+    let direct_a = a.cs == 1
+        && a.rs > 0
+        && n <= DIRECT_A_MAX_N
+        && (a.rs * std::mem::size_of::<T>()) & 4095 != 0;
+    let plan = Plan {
+        kblocks,
+        kc_max,
+        threads: if par { nthreads } else { 1 },
+        direct_a,
+    };
+    let c = SendPtr(c.as_mut_ptr());
+    if direct_a {
+        private_panels::<T, K>(&plan, a, b, beta, c, ldc);
+    } else {
+        shared_b_panel::<T, K>(&plan, a, b, beta, c, ldc);
+    }
+}
+
+/// How one product is blocked and split.
+struct Plan {
+    kblocks: usize,
+    kc_max: usize,
+    /// Threads to split the M/N plane for (1: run sequentially).
+    threads: usize,
+    /// Whether A is read in place (row-major) rather than packed.
+    direct_a: bool,
+}
+
+impl Plan {
+    /// The `kb`-th k-block: (first index, length).
+    fn kblock(&self, k: usize, kb: usize) -> (usize, usize) {
+        let p0 = kb * k / self.kblocks;
+        (p0, (kb + 1) * k / self.kblocks - p0)
+    }
+}
+
+/// Splits `0..total` into `parts` contiguous, balanced ranges; returns range `i`.
+fn split(total: usize, parts: usize, i: usize) -> (usize, usize) {
+    (i * total / parts, (i + 1) * total / parts)
+}
+
+/// Scheme for A read in place: the M/N plane is cut into a few tasks, each running the whole
+/// blocked loop for its part with its own B panel (no synchronisation at all; a task packs only
+/// the B columns it uses, so B is packed redundantly only when rows are split too).
+fn private_panels<T: Elem, K: MicroKernel<T>>(
+    plan: &Plan,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: SendPtr<T>,
+    ldc: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (mr, nr) = (K::MR, K::NR);
+    let (row_sl, col_sl) = (div_ceil(m, mr), div_ceil(n, nr));
+    // Split the columns between the threads; if they do not divide evenly among few slivers,
+    // split the rows as well (tasks ordered so that consecutive ones pair up big and small).
+    let cols = col_sl.min(plan.threads);
+    let rows = if col_sl % cols > 0 && col_sl < 4 * plan.threads {
+        plan.threads.min(row_sl)
+    } else {
+        1
+    };
+    let task = |t: usize| {
+        let (s0, s1) = split(row_sl, rows, t / cols);
+        let (t0, t1) = split(col_sl, cols, t % cols);
+        let (i0, i1) = (s0 * mr, (s1 * mr).min(m));
+        let (j0, j1) = (t0 * nr, (t1 * nr).min(n));
+        let nc_max = K::NC.min((t1 - t0) * nr);
+        let mut bbuf = PackBuf::<T>::take(plan.kc_max * nc_max);
+        let mut abuf = PackBuf::<T>::take(plan.kc_max * mr);
+        for jc in (j0..j1).step_by(K::NC) {
+            let nc = K::NC.min(j1 - jc);
+            for kb in 0..plan.kblocks {
+                let (p0, kc) = plan.kblock(k, kb);
+                let bpanel = &mut bbuf.as_mut_slice()[..div_ceil(nc, nr) * nr * kc];
+                K::pack_b(b, p0, kc, jc, nc, bpanel);
+                for ic in (i0..i1).step_by(K::MC) {
+                    let mc = K::MC.min(i1 - ic);
+                    // SAFETY: tasks own disjoint parts of C, inside the region checked by
+                    // `gemm_impl`; the block (ic.., jc..) is inside this task's part.
+                    unsafe {
+                        row_block::<T, K>(
+                            plan,
+                            a,
+                            ic,
+                            mc,
+                            p0,
+                            kc,
+                            abuf.as_mut_slice(),
+                            bpanel,
+                            c.get().add(ic * ldc + jc),
+                            ldc,
+                            nc,
+                            if kb == 0 { beta } else { T::ONE },
+                        );
+                    }
+                }
+            }
+        }
+    };
+    let ntasks = rows * cols;
+    if ntasks > 1 {
+        (0..ntasks).into_par_iter().with_max_len(1).for_each(task);
+    } else {
+        task(0);
+    }
+}
+
+/// Scheme for packed A (BLIS order): per (NC, KC) block of B, the B panel is packed once (in
+/// parallel) and shared; then tasks of at most MC rows (times a column range when there are few
+/// rows) pack their A block and multiply. Two fork/joins per k-block.
+fn shared_b_panel<T: Elem, K: MicroKernel<T>>(
+    plan: &Plan,
+    a: MatRef<T>,
+    b: MatRef<T>,
+    beta: T,
+    c: SendPtr<T>,
+    ldc: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (mr, nr) = (K::MR, K::NR);
+    let threads = plan.threads;
+    // Row blocks: at most MC rows, MR-aligned; in parallel, a multiple of the thread count.
+    let row_sl = div_ceil(m, mr);
+    let mut row_blocks = div_ceil(row_sl, K::MC / mr);
+    if threads > 1 {
+        row_blocks = (div_ceil(row_blocks, threads) * threads).min(row_sl);
+    }
+    let a_len = div_ceil(row_sl, row_blocks) * mr * plan.kc_max;
+    let nc_max = K::NC.min(div_ceil(n, nr) * nr);
+    let mut bbuf = PackBuf::<T>::take(plan.kc_max * nc_max);
+
+    for jc in (0..n).step_by(K::NC) {
+        let nc = K::NC.min(n - jc);
+        let col_sl = div_ceil(nc, nr);
+        // Few row blocks: split the columns too, so that every thread has work.
+        let col_blocks = if row_blocks < threads {
+            div_ceil(threads, row_blocks).min(col_sl)
+        } else {
+            1
+        };
+        for kb in 0..plan.kblocks {
+            let (p0, kc) = plan.kblock(k, kb);
+            let beta_k = if kb == 0 { beta } else { T::ONE };
+            let sliver = nr * kc;
+            let bpanel = &mut bbuf.as_mut_slice()[..col_sl * sliver];
+            if threads > 1 && col_sl > 1 {
+                let per = div_ceil(col_sl, 2 * threads);
+                bpanel
+                    .par_chunks_mut(per * sliver)
+                    .enumerate()
+                    .for_each(|(ci, dst)| {
+                        let s0 = ci * per;
+                        K::pack_b(b, p0, kc, jc + s0 * nr, (nc - s0 * nr).min(per * nr), dst);
+                    });
+            } else {
+                K::pack_b(b, p0, kc, jc, nc, bpanel);
+            }
+            let bpanel = &*bpanel;
+            let task = |t: usize| {
+                let (s0, s1) = split(row_sl, row_blocks, t / col_blocks);
+                let (t0, t1) = split(col_sl, col_blocks, t % col_blocks);
+                let i0 = s0 * mr;
+                let j0 = t0 * nr;
+                let mut abuf = PackBuf::<T>::take(a_len);
+                // SAFETY: tasks cover disjoint (row block × column block) parts of C, all inside
+                // the region checked by `gemm_impl`.
+                unsafe {
+                    row_block::<T, K>(
+                        plan,
+                        a,
+                        i0,
+                        (s1 * mr).min(m) - i0,
+                        p0,
+                        kc,
+                        abuf.as_mut_slice(),
+                        &bpanel[t0 * sliver..],
+                        c.get().add(i0 * ldc + jc + j0),
+                        ldc,
+                        (t1 * nr).min(nc) - j0,
+                        beta_k,
+                    );
+                }
+            };
+            let ntasks = row_blocks * col_blocks;
+            if threads > 1 && ntasks > 1 {
+                (0..ntasks).into_par_iter().with_max_len(1).for_each(task);
+            } else {
+                (0..ntasks).for_each(task);
+            }
+        }
+    }
+}
+
+/// Rows `i0..i0+mc` of C (columns given by the packed B part, `nc` of them, C pointer at
+/// `(i0, first column)`) updated with k-block `p0..p0+kc`: A is packed into `abuf` or read in
+/// place (then `abuf` holds only a partial last sliver), then the macro-kernel runs.
+///
+/// # Safety
+/// `c` must be valid for the `mc × nc` block with row stride `ldc`, and no other thread may
+/// touch that block meanwhile; `abuf` must hold `ceil(mc/MR)·MR·kc` elements (packed A) or
+/// `MR·kc` (A in place); `bpanel` the packed B slivers covering `nc` columns.
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_block<T: Elem, K: MicroKernel<T>>(
+    plan: &Plan,
+    a: MatRef<T>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    abuf: &mut [T],
+    bpanel: &[T],
+    c: *mut T,
+    ldc: usize,
+    nc: usize,
+    beta: T,
+) {
+    let mr = K::MR;
+    let asrc = if plan.direct_a {
+        // Read full slivers of A in place; pack only a partial last sliver.
+        let full = mc / mr;
+        let edge = &mut abuf[..mr * kc];
+        if full * mr < mc {
+            K::pack_a(a, i0 + full * mr, mc - full * mr, p0, kc, edge);
+        }
+        ASrc {
+            // In bounds: (i0, p0) is an element of A (checked by `gemm_impl`).
+            ptr: a.data.as_ptr().add(i0 * a.rs + p0 * a.cs),
+            rs: a.rs,
+            cs: a.cs,
+            step: mr * a.rs,
+            full,
+            edge: edge.as_ptr(),
+        }
+    } else {
+        let slivers = div_ceil(mc, mr);
+        let apanel = &mut abuf[..slivers * mr * kc];
+        K::pack_a(a, i0, mc, p0, kc, apanel);
+        ASrc {
+            ptr: apanel.as_ptr(),
+            rs: 1,
+            cs: mr,
+            step: mr * kc,
+            full: slivers,
+            edge: apanel.as_ptr(),
+        }
+    };
+    macro_kernel::<T, K>(kc, &asrc, bpanel, c, ldc, mc, nc, beta);
+}
+
+/// Where the micro-kernel reads A from for one row block: slivers `0..full` at `ptr + s·step`
+/// with strides `(rs, cs)`; a partial last sliver (if the block has one beyond `full`) packed at
+/// `edge` (strides `(1, MR)`, zero-padded).
+struct ASrc<T> {
+    ptr: *const T,
+    rs: usize,
+    cs: usize,
+    step: usize,
+    full: usize,
+    edge: *const T,
+}
+
+/// Runs the micro-kernel over an `mc × nc` block of C at `c` (row stride `ldc`) from A (see
+/// [`ASrc`]) and packed B (NR-column slivers), each over `kc`.
+///
+/// # Safety
+/// `c` must be valid for writes of the `mc × nc` block with row stride `ldc`; `asrc` must
+/// describe readable A slivers covering `mc` rows and the packed B panel must hold
+/// `ceil(nc/NR)` slivers of length `kc`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_kernel<T: Elem, K: MicroKernel<T>>(
+    kc: usize,
+    asrc: &ASrc<T>,
+    bpanel: &[T],
+    c: *mut T,
+    ldc: usize,
+    mc: usize,
+    nc: usize,
+    beta: T,
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    debug_assert!(bpanel.len() >= div_ceil(nc, nr) * nr * kc);
+    let bp = bpanel.as_ptr();
+    for jr in (0..nc).step_by(nr) {
+        let nw = nr.min(nc - jr);
+        let b_sl = bp.add(jr * kc);
+        for (s, ir) in (0..mc).step_by(mr).enumerate() {
+            let mw = mr.min(mc - ir);
+            let (a_sl, rsa, csa) = if s < asrc.full {
+                (asrc.ptr.add(s * asrc.step), asrc.rs, asrc.cs)
+            } else {
+                (asrc.edge, 1, mr)
+            };
+            let ct = c.add(ir * ldc + jr);
+            if mw == mr && nw == nr {
+                K::run(kc, a_sl, rsa, csa, b_sl, ct, ldc, beta);
+            } else {
+                // Edge tile: run the same kernel on a full-size scratch tile, so that the
+                // arithmetic is identical to an interior tile, and copy the valid part.
+                let mut tmp = [T::ZERO; kernel::MAX_TILE];
+                if beta != T::ZERO {
+                    for i in 0..mw {
+                        for j in 0..nw {
+                            tmp[i * nr + j] = *ct.add(i * ldc + j);
+                        }
+                    }
+                }
+                K::run(kc, a_sl, rsa, csa, b_sl, tmp.as_mut_ptr(), nr, beta);
+                for i in 0..mw {
+                    for j in 0..nw {
+                        *ct.add(i * ldc + j) = tmp[i * nr + j];
+                    }
+                }
+            }
+        }
+    }
+}
