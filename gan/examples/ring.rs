@@ -1,5 +1,5 @@
 //! Trains the toy GAN on 8 Gaussians on a ring and prints mode coverage:
-//! `cargo run --release -p saddle-gan --example ring -- [steps] [seed] [hidden] [batch] [lr] [std]`
+//! `cargo run --release -p saddle-gan --example ring -- [steps] [seed] [hidden] [batch] [lr] [std] [sn 0|1]`
 use saddle_gan::data::Mixture2d;
 use saddle_gan::toy::{train_toy_gan, ToyConfig};
 
@@ -16,7 +16,7 @@ fn main() {
         hidden: arg(2, d.hidden as f64) as usize,
         batch: arg(3, d.batch as f64) as usize,
         lr: arg(4, d.lr),
-        spectral_norm: arg(6, 1.0) != 0.0,
+        spectral_norm: arg(6, 0.0) != 0.0,
         ..d
     };
     let ring = Mixture2d::ring(8, 2.0, arg(5, 0.02));

@@ -24,13 +24,13 @@ pub struct ToyConfig {
 impl Default for ToyConfig {
     fn default() -> Self {
         ToyConfig {
-            steps: 1500,
-            batch: 128,
-            hidden: 64,
+            steps: 2500,
+            batch: 256,
+            hidden: 128,
             latent: 8,
             lr: 1e-3,
             seed: 0,
-            spectral_norm: true,
+            spectral_norm: false,
         }
     }
 }
