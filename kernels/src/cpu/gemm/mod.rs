@@ -107,7 +107,7 @@ impl<'a, T> MatRef<'a, T> {
 const PAR_MIN_WORK: usize = 64 * 64 * 64;
 
 /// Up to this many columns of C, row-major A is read in place instead of packed.
-const DIRECT_A_MAX_N: usize = 384;
+const DIRECT_A_MAX_N: usize = 512;
 
 /// `C[m×n] = A[m×k]·B[k×n] + beta·C`, where C is row-major with leading dimension `ldc`.
 ///
