@@ -14,9 +14,13 @@
 //! ```
 //!
 //! Packing reads the operands through arbitrary strides, so transposed views cost the same as
-//! contiguous ones. The micro-kernel is an AVX2+FMA one (f32 6×16, f64 6×8) when the CPU has
-//! those features (detected once at run time), otherwise a portable one written in plain Rust
-//! that the compiler vectorises.
+//! contiguous ones. When C is narrow (n ≤ 512) and A row-major, the micro-kernel reads A in
+//! place instead (packing it would be a larger share of the work) and the threads split the
+//! columns, each running the loops above on its own B panel with no synchronisation at all.
+//!
+//! The micro-kernel is an AVX2+FMA one (f32 6×16, f64 6×8; k loop in inline assembly) when the
+//! CPU has those features (detected once at run time), otherwise a portable one written in plain
+//! Rust that the compiler vectorises.
 //!
 //! Determinism: the k-blocking depends only on `k` (never on the number of threads), every C
 //! element is accumulated over one k-block in increasing order by one micro-kernel call, and the
@@ -107,7 +111,7 @@ impl<'a, T> MatRef<'a, T> {
 const PAR_MIN_WORK: usize = 64 * 64 * 64;
 
 /// Up to this many columns of C, row-major A is read in place instead of packed.
-const DIRECT_A_MAX_N: usize = 384;
+const DIRECT_A_MAX_N: usize = 512;
 
 /// `C[m×n] = A[m×k]·B[k×n] + beta·C`, where C is row-major with leading dimension `ldc`.
 ///
@@ -258,9 +262,13 @@ impl Elem for f64 {
 /// Alignment of packed panels, in bytes (a cache line).
 const ALIGN: usize = 64;
 
+/// Most buffers kept per thread and element type.
+const POOL_MAX: usize = 4;
+
 /// A packing buffer taken from this thread's pool and returned to it on drop, so that repeated
 /// products (and the blocks of one product) reuse the same memory. Nested use on one thread (a
-/// rayon worker running another product while it waits) simply takes another buffer.
+/// rayon worker running another product while it waits) simply takes another buffer. A pool
+/// keeps at most [`POOL_MAX`] buffers (the largest is a B panel, `KC·NC` elements: 4 MiB).
 struct PackBuf<T: Elem> {
     vec: Vec<T>,
     start: usize,
@@ -269,8 +277,17 @@ struct PackBuf<T: Elem> {
 
 impl<T: Elem> PackBuf<T> {
     fn take(len: usize) -> Self {
-        let mut vec = T::with_pool(|p| p.pop()).unwrap_or_default();
         let pad = ALIGN / std::mem::size_of::<T>();
+        // The smallest pooled buffer that is big enough, else the biggest (to be grown).
+        let mut vec = T::with_pool(|pool| {
+            let fits = |v: &Vec<T>| v.len() >= len + pad;
+            let pick = (0..pool.len())
+                .filter(|&i| fits(&pool[i]))
+                .min_by_key(|&i| pool[i].len())
+                .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()));
+            pick.map(|i| pool.swap_remove(i))
+        })
+        .unwrap_or_default();
         if vec.len() < len + pad {
             vec.clear();
             vec.resize(len + pad, T::ZERO);
@@ -288,7 +305,7 @@ impl<T: Elem> Drop for PackBuf<T> {
     fn drop(&mut self) {
         let vec = std::mem::take(&mut self.vec);
         T::with_pool(|p| {
-            if p.len() < 8 {
+            if p.len() < POOL_MAX {
                 p.push(vec);
             }
         });

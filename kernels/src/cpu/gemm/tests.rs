@@ -160,8 +160,8 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (143, 9, 4),
     (97, 7, 3),
     (73, 12, 5),
-    (13, 400, 20),
-    (7, 390, 17),
+    (13, 530, 20),
+    (7, 600, 17),
     (7, 20, 1024),
     (3, 1025, 2),
     (2, 2041, 3),
@@ -226,7 +226,7 @@ fn parallel_paths_match_naive() {
         (150, 130, 300, Layout::Rows(0), Layout::Rows(1)),
         (200, 40, 300, Layout::Rows(2), Layout::Cols(0)),
         (150, 130, 300, Layout::Cols(0), Layout::Cols(0)),
-        (70, 400, 60, Layout::Rows(0), Layout::Rows(0)),
+        (70, 600, 60, Layout::Rows(0), Layout::Rows(0)),
     ] {
         for beta in [0.0, 1.0] {
             check::<f32>(m, n, k, la, lb, 0, beta, Path::Auto);
