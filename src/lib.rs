@@ -9,5 +9,6 @@ pub use saddle_kernels as kernels;
 pub use saddle_nn as nn;
 
 pub mod bench;
+pub mod train;
 
 pub use saddle_engine::{DType, Device, Error, Result, Tensor};

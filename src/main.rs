@@ -1,8 +1,8 @@
-//! The `saddle` command line: benchmarks now; training, sampling and evaluation arrive with the
-//! GAN issues.
+//! The `saddle` command line: benchmarks and the first training job; the papers' models,
+//! sampling and evaluation arrive with the GAN issues.
 
 use clap::{Parser, Subcommand};
-use saddle::bench;
+use saddle::{bench, train};
 
 #[derive(Parser)]
 #[command(
@@ -22,12 +22,18 @@ enum Command {
         #[command(subcommand)]
         what: bench::Suite,
     },
+    /// Train a model.
+    Train {
+        #[command(subcommand)]
+        what: train::Model,
+    },
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
+        Command::Train { what } => train::run(what),
     };
     if let Err(e) = result {
         eprintln!("saddle: {e}");

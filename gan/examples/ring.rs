@@ -21,7 +21,7 @@ fn main() {
     };
     let ring = Mixture2d::ring(8, 2.0, arg(5, 0.02));
     let t = std::time::Instant::now();
-    let (_, cov) = train_toy_gan(&ring, &cfg).expect("training failed");
+    let (_, cov) = train_toy_gan(&ring, &cfg, 0, &mut |_| {}).expect("training failed");
     println!(
         "{cfg:?} std {}\nmodes covered {}/8, high-quality share {:.3}, per mode {:?}, {:.1}s",
         ring.std,

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod metrics;
+pub mod plot;
 pub mod toy;
 
 pub use saddle_nn as nn;

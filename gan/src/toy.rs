@@ -56,11 +56,21 @@ fn mlp(
     Ok(net)
 }
 
+/// Losses after one training step, for progress reports.
+#[derive(Clone, Copy, Debug)]
+pub struct ToyProgress {
+    pub step: usize,
+    pub loss_d: f64,
+    pub loss_g: f64,
+}
+
 /// Trains a GAN (non-saturating loss, one D step per G step, Adam β1 = 0.5) on `mixture` and
-/// scores 2,000 samples drawn after training.
+/// scores 2,000 samples drawn after training. `progress` is called every `report_every` steps.
 pub fn train_toy_gan(
     mixture: &Mixture2d,
     cfg: &ToyConfig,
+    report_every: usize,
+    progress: &mut dyn FnMut(ToyProgress),
 ) -> Result<(Vec<[f64; 2]>, ModeCoverage)> {
     let mut rng = Rng::new(cfg.seed);
     let g = mlp(
@@ -86,7 +96,7 @@ pub fn train_toy_gan(
     let noise = |rng: &mut Rng, n: usize| {
         Tensor::randn(&[n, cfg.latent], 0.0, 1.0, DType::F32, Device::Cpu, rng)
     };
-    for _ in 0..cfg.steps {
+    for step in 1..=cfg.steps {
         // D step: real -> 1, fake -> 0.
         let real = mixture.sample(cfg.batch, DType::F32, &mut rng)?;
         let fake = g.forward(&noise(&mut rng, cfg.batch)?)?.detach();
@@ -99,6 +109,22 @@ pub fn train_toy_gan(
         let fake = g.forward(&noise(&mut rng, cfg.batch)?)?;
         let loss_g = d.forward(&fake)?.binary_cross_entropy_with_logits(&ones)?;
         opt_g.step(&loss_g.backward()?)?;
+        if report_every > 0 && (step % report_every == 0 || step == cfg.steps) {
+            let (loss_d, loss_g) = (loss_d.to_scalar()?, loss_g.to_scalar()?);
+            if !loss_d.is_finite() || !loss_g.is_finite() {
+                return Err(saddle_nn::engine::Error::InvalidArgument {
+                    op: "train_toy_gan",
+                    reason: format!(
+                        "loss became non-finite at step {step} (D {loss_d}, G {loss_g})"
+                    ),
+                });
+            }
+            progress(ToyProgress {
+                step,
+                loss_d,
+                loss_g,
+            });
+        }
     }
     let samples = no_grad(|| g.forward(&noise(&mut rng, 2000)?))?.to_vec_f64()?;
     let points: Vec<[f64; 2]> = samples.chunks(2).map(|p| [p[0], p[1]]).collect();

@@ -8,7 +8,7 @@ fn gan_on_a_ring_of_eight_gaussians_covers_all_modes() {
     let ring = Mixture2d::ring(8, 2.0, 0.05);
     // The defaults: 2,500 steps, batch 256, 128 hidden units, Adam 1e-3 with beta1 0.5.
     let cfg = ToyConfig::default();
-    let (_, coverage) = train_toy_gan(&ring, &cfg).unwrap();
+    let (_, coverage) = train_toy_gan(&ring, &cfg, 0, &mut |_| {}).unwrap();
     assert_eq!(coverage.covered, 8, "{coverage:?}");
     assert!(coverage.high_quality > 0.6, "{coverage:?}");
 }
