@@ -17,7 +17,7 @@ pub fn scatter_png(
     let to_px = |v: f64, flip: bool| -> Option<u32> {
         let t = (v + extent) / (2.0 * extent);
         let t = if flip { 1.0 - t } else { t };
-        (0.0..1.0).contains(&t).then(|| (t * size as f64) as u32)
+        (0.0..1.0).contains(&t).then_some((t * size as f64) as u32)
     };
     for p in points {
         if let (Some(x), Some(y)) = (to_px(p[0], false), to_px(p[1], true)) {
