@@ -5,6 +5,7 @@
 //! with its history, which would make a reference cycle).
 
 mod binary;
+pub mod conv;
 mod matmul;
 mod reduce;
 mod unary;
