@@ -44,7 +44,10 @@ fn conv2d_stride2_padding_groups_bias_matches_pytorch() {
         .conv2d(
             &v(&[6, 2, 3, 3], 5),
             Some(&v(&[6], 3)),
-            Conv2dParams::default().with_stride(2).with_padding(1).with_groups(2),
+            Conv2dParams::default()
+                .with_stride(2)
+                .with_padding(1)
+                .with_groups(2),
         )
         .unwrap();
     #[rustfmt::skip]
@@ -59,8 +62,15 @@ fn conv2d_stride2_padding_groups_bias_matches_pytorch() {
 
 #[test]
 fn conv2d_dilation_and_uneven_stride_matches_pytorch() {
-    let p = Conv2dParams { stride: [2, 1], padding: [1, 1], dilation: [2, 2], groups: 1 };
-    let y = v(&[1, 2, 5, 6], 1).conv2d(&v(&[3, 2, 2, 3], 7), None, p).unwrap();
+    let p = Conv2dParams {
+        stride: [2, 1],
+        padding: [1, 1],
+        dilation: [2, 2],
+        groups: 1,
+    };
+    let y = v(&[1, 2, 5, 6], 1)
+        .conv2d(&v(&[3, 2, 2, 3], 7), None, p)
+        .unwrap();
     #[rustfmt::skip]
     let want = [
         -0.36, -0.12, 0.12, 0.23, 0.56, -0.19, -0.71, -0.25, -0.06, 0.15, 0.04, -0.42, 0.21, 0.15, -0.55, -0.39,
@@ -72,8 +82,14 @@ fn conv2d_dilation_and_uneven_stride_matches_pytorch() {
 
 #[test]
 fn conv_transpose2d_output_padding_groups_bias_matches_pytorch() {
-    let p = ConvTranspose2dParams::default().with_stride(2).with_padding(1).with_output_padding(1).with_groups(2);
-    let y = v(&[1, 2, 2, 3], 1).conv_transpose2d(&v(&[2, 1, 3, 3], 5), Some(&v(&[2], 4)), p).unwrap();
+    let p = ConvTranspose2dParams::default()
+        .with_stride(2)
+        .with_padding(1)
+        .with_output_padding(1)
+        .with_groups(2);
+    let y = v(&[1, 2, 2, 3], 1)
+        .conv_transpose2d(&v(&[2, 1, 3, 3], 5), Some(&v(&[2], 4)), p)
+        .unwrap();
     #[rustfmt::skip]
     let want = [
         -0.66, -0.76, -0.65, -0.74, -0.64, -0.84, -0.75, -0.2, -0.73, -0.29, -0.71, -0.44, -0.63, -0.7, -0.62,
@@ -87,8 +103,12 @@ fn conv_transpose2d_output_padding_groups_bias_matches_pytorch() {
 #[test]
 fn conv_transpose2d_dilation_with_output_padding_matches_pytorch() {
     // output_padding 1 >= stride 1 but < dilation 2: the last row and column get no input.
-    let p = ConvTranspose2dParams::default().with_output_padding(1).with_dilation(2);
-    let y = v(&[1, 2, 3, 3], 1).conv_transpose2d(&v(&[2, 1, 2, 2], 3), None, p).unwrap();
+    let p = ConvTranspose2dParams::default()
+        .with_output_padding(1)
+        .with_dilation(2);
+    let y = v(&[1, 2, 3, 3], 1)
+        .conv_transpose2d(&v(&[2, 1, 2, 2], 3), None, p)
+        .unwrap();
     #[rustfmt::skip]
     let want = [
         0.54, 0.54, 0.6, -0.01, -0.08, 0.0, 0.54, -0.24, -0.39, 0.3, 0.23, 0.0, -0.27, -0.28, -0.25, 0.02,
@@ -101,9 +121,15 @@ fn conv_transpose2d_dilation_with_output_padding_matches_pytorch() {
 #[test]
 fn f32_matches_f64() {
     let (x, w) = (v(&[2, 4, 6, 6], 1), v(&[4, 2, 3, 3], 5));
-    let p = Conv2dParams::default().with_stride(2).with_padding(1).with_groups(2);
+    let p = Conv2dParams::default()
+        .with_stride(2)
+        .with_padding(1)
+        .with_groups(2);
     let y64 = x.conv2d(&w, None, p).unwrap().to_vec::<f64>().unwrap();
-    let (x32, w32) = (x.to_dtype(DType::F32).unwrap(), w.to_dtype(DType::F32).unwrap());
+    let (x32, w32) = (
+        x.to_dtype(DType::F32).unwrap(),
+        w.to_dtype(DType::F32).unwrap(),
+    );
     let y32 = x32.conv2d(&w32, None, p).unwrap().to_vec_f64().unwrap();
     for (a, b) in y32.iter().zip(&y64) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
@@ -111,12 +137,25 @@ fn f32_matches_f64() {
 }
 
 fn leaf(shape: &[usize], rng: &mut Rng) -> Tensor {
-    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, rng).unwrap().with_requires_grad(true)
+    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, rng)
+        .unwrap()
+        .with_requires_grad(true)
 }
 
 /// A small convolution geometry: (batch, groups, in/out channels per group, [H, W], kernel
 /// [h, w], stride, padding, dilation, with bias).
-type Geometry = (usize, usize, usize, usize, [usize; 2], [usize; 2], usize, usize, usize, bool);
+type Geometry = (
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    usize,
+    usize,
+    usize,
+    bool,
+);
 
 fn geometry() -> impl Strategy<Value = Geometry> {
     (
@@ -182,25 +221,64 @@ fn gradients_through_non_contiguous_inputs() {
     let x = leaf(&[1, 2, 5, 4], &mut rng);
     let w = leaf(&[3, 2, 2, 3], &mut rng);
     let p = Conv2dParams::default().with_padding(1);
-    check_gradients(|xs| xs[0].transpose(2, 3)?.conv2d(&xs[1].transpose(2, 3)?, None, p), &[x, w], 1e-6, 1e-7, 1e-5)
-        .unwrap();
+    check_gradients(
+        |xs| {
+            xs[0]
+                .transpose(2, 3)?
+                .conv2d(&xs[1].transpose(2, 3)?, None, p)
+        },
+        &[x, w],
+        1e-6,
+        1e-7,
+        1e-5,
+    )
+    .unwrap();
 }
 
-/// Forward and both gradients of a conv and a transposed conv, in f32, on a pool of `threads`.
+/// Forward and both gradients of a conv and a transposed conv, in f32, on a pool of `threads`;
+/// then the weight gradient of a 3-channel conv with a long reduction (64×64 images), which the
+/// kernel splits into partial products.
 fn run_with_threads(threads: usize) -> Vec<Vec<f32>> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let mut rng = Rng::new(11);
         let mut f32_leaf = |shape: &[usize]| {
-            Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, &mut rng).unwrap().with_requires_grad(true)
+            Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)
+                .unwrap()
+                .with_requires_grad(true)
         };
-        let (x, w, b, wt) =
-            (f32_leaf(&[4, 8, 16, 16]), f32_leaf(&[16, 8, 4, 4]), f32_leaf(&[16]), f32_leaf(&[16, 8, 4, 4]));
-        let y = x.conv2d(&w, Some(&b), Conv2dParams::default().with_stride(2).with_padding(1)).unwrap();
-        let z = y.conv_transpose2d(&wt, None, ConvTranspose2dParams::default().with_stride(2).with_padding(1)).unwrap();
-        let grads = z.square().unwrap().sum_all().unwrap().backward().unwrap();
-        let mut out = vec![z.to_vec::<f32>().unwrap()];
-        for t in [&x, &w, &b, &wt] {
+        let (x, w, b, wt) = (
+            f32_leaf(&[4, 8, 16, 16]),
+            f32_leaf(&[16, 8, 4, 4]),
+            f32_leaf(&[16]),
+            f32_leaf(&[16, 8, 4, 4]),
+        );
+        let (img, w_img) = (f32_leaf(&[4, 3, 64, 64]), f32_leaf(&[8, 3, 4, 4]));
+        let s2p1 = Conv2dParams::default().with_stride(2).with_padding(1);
+        let y = x.conv2d(&w, Some(&b), s2p1).unwrap();
+        let z = y
+            .conv_transpose2d(
+                &wt,
+                None,
+                ConvTranspose2dParams::default()
+                    .with_stride(2)
+                    .with_padding(1),
+            )
+            .unwrap();
+        let d = img.conv2d(&w_img, None, s2p1).unwrap();
+        let loss = z
+            .square()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .add(&d.square().unwrap().sum_all().unwrap())
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let mut out = vec![z.to_vec::<f32>().unwrap(), d.to_vec::<f32>().unwrap()];
+        for t in [&x, &w, &b, &wt, &img, &w_img] {
             out.push(grads.get(t).unwrap().to_vec::<f32>().unwrap());
         }
         out
@@ -227,15 +305,27 @@ fn err_text(r: saddle_engine::Result<Tensor>) -> String {
 fn conv2d_errors_name_the_op_and_shapes() {
     let d = Conv2dParams::default();
     let e = err_text(v(&[4, 5, 5], 1).conv2d(&v(&[2, 4, 3, 3], 1), None, d));
-    assert!(e.contains("conv2d") && e.contains("[4, 5, 5]") && e.contains("[2, 4, 3, 3]"), "{e}");
+    assert!(
+        e.contains("conv2d") && e.contains("[4, 5, 5]") && e.contains("[2, 4, 3, 3]"),
+        "{e}"
+    );
     let e = err_text(v(&[1, 3, 5, 5], 1).conv2d(&v(&[2, 4, 3, 3], 1), None, d));
-    assert!(e.contains("conv2d") && e.contains("[1, 3, 5, 5]") && e.contains("[2, 4, 3, 3]"), "{e}");
+    assert!(
+        e.contains("conv2d") && e.contains("[1, 3, 5, 5]") && e.contains("[2, 4, 3, 3]"),
+        "{e}"
+    );
     let e = err_text(v(&[1, 4, 5, 5], 1).conv2d(&v(&[6, 2, 3, 3], 1), None, d.with_groups(3)));
     assert!(e.contains("conv2d") && e.contains("groups"), "{e}");
     let e = err_text(v(&[1, 1, 2, 2], 1).conv2d(&v(&[1, 1, 3, 3], 1), None, d));
-    assert!(e.contains("conv2d") && e.contains("[1, 1, 2, 2]") && e.contains("not positive"), "{e}");
+    assert!(
+        e.contains("conv2d") && e.contains("[1, 1, 2, 2]") && e.contains("not positive"),
+        "{e}"
+    );
     let e = err_text(v(&[1, 2, 5, 5], 1).conv2d(&v(&[3, 2, 3, 3], 1), Some(&v(&[4], 1)), d));
-    assert!(e.contains("conv2d") && e.contains("[4]") && e.contains("bias"), "{e}");
+    assert!(
+        e.contains("conv2d") && e.contains("[4]") && e.contains("bias"),
+        "{e}"
+    );
     let e = err_text(v(&[1, 2, 5, 5], 1).conv2d(&v(&[3, 2, 3, 3], 1), None, d.with_stride(0)));
     assert!(e.contains("conv2d") && e.contains("stride"), "{e}");
     let e = err_text(v(&[1, 2, 5, 5], 1).conv2d(&v(&[3, 2, 3, 3], 1), None, d.with_groups(0)));
@@ -249,19 +339,46 @@ fn conv2d_errors_name_the_op_and_shapes() {
 fn conv_transpose2d_errors_name_the_op_and_shapes() {
     let d = ConvTranspose2dParams::default();
     let e = err_text(v(&[1, 3, 4, 4], 1).conv_transpose2d(&v(&[2, 2, 3, 3], 1), None, d));
-    assert!(e.contains("conv_transpose2d") && e.contains("[1, 3, 4, 4]") && e.contains("[2, 2, 3, 3]"), "{e}");
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("[1, 3, 4, 4]") && e.contains("[2, 2, 3, 3]"),
+        "{e}"
+    );
     let e = err_text(v(&[1, 3, 4], 1).conv_transpose2d(&v(&[3, 2, 3, 3], 1), None, d));
-    assert!(e.contains("conv_transpose2d") && e.contains("[1, 3, 4]"), "{e}");
-    let e = err_text(v(&[1, 3, 4, 4], 1).conv_transpose2d(&v(&[3, 2, 3, 3], 1), None, d.with_groups(2)));
-    assert!(e.contains("conv_transpose2d") && e.contains("groups"), "{e}");
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("[1, 3, 4]"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 3, 4, 4], 1).conv_transpose2d(
+        &v(&[3, 2, 3, 3], 1),
+        None,
+        d.with_groups(2),
+    ));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("groups"),
+        "{e}"
+    );
     let e = err_text(v(&[1, 2, 4, 4], 1).conv_transpose2d(
         &v(&[2, 2, 3, 3], 1),
         None,
         d.with_stride(2).with_output_padding(2),
     ));
-    assert!(e.contains("conv_transpose2d") && e.contains("output_padding"), "{e}");
-    let e = err_text(v(&[1, 2, 1, 1], 1).conv_transpose2d(&v(&[2, 2, 1, 1], 1), None, d.with_padding(1)));
-    assert!(e.contains("conv_transpose2d") && e.contains("not positive"), "{e}");
-    let e = err_text(v(&[1, 2, 4, 4], 1).conv_transpose2d(&v(&[2, 3, 3, 3], 1), Some(&v(&[2], 1)), d));
-    assert!(e.contains("conv_transpose2d") && e.contains("[2]") && e.contains("bias"), "{e}");
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("output_padding"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 2, 1, 1], 1).conv_transpose2d(
+        &v(&[2, 2, 1, 1], 1),
+        None,
+        d.with_padding(1),
+    ));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("not positive"),
+        "{e}"
+    );
+    let e =
+        err_text(v(&[1, 2, 4, 4], 1).conv_transpose2d(&v(&[2, 3, 3, 3], 1), Some(&v(&[2], 1)), d));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("[2]") && e.contains("bias"),
+        "{e}"
+    );
 }
