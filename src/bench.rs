@@ -3,7 +3,7 @@
 //! both side by side.
 
 use clap::{Args, Subcommand};
-use saddle_engine::{DType, Device, Rng, Tensor};
+use saddle_engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Rng, Tensor};
 use std::time::Instant;
 
 #[derive(Subcommand, Clone, Debug)]
@@ -13,6 +13,15 @@ pub enum Suite {
         /// Matrix sizes to time.
         #[arg(long, value_delimiter = ',', default_values_t = vec![256, 512, 1024, 2048])]
         sizes: Vec<usize>,
+        #[command(flatten)]
+        opts: BenchOpts,
+    },
+    /// Forward + backward (input and weight gradients) of the DCGAN conv and transposed-conv
+    /// layers (k4 s2 p1, NCHW f32).
+    Conv {
+        /// Images per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
         #[command(flatten)]
         opts: BenchOpts,
     },
@@ -85,6 +94,150 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
             }
             report(&rows, opts.json);
         }
+        Suite::Conv { batch, opts } => {
+            let mut rows = Vec::new();
+            let mut rng = Rng::new(0);
+            for layer in DCGAN_LAYERS {
+                let step = layer.setup(batch, &mut rng)?;
+                let ms = median_ms(opts.runs, || step.run())?;
+                rows.push(Measurement {
+                    name: layer.name(),
+                    median_ms: ms,
+                    gflops: layer.flops(batch) / ms / 1e6,
+                });
+            }
+            report(&rows, opts.json);
+        }
     }
     Ok(())
+}
+
+/// One layer of the conv suite: a 4×4 kernel, stride 2, padding 1 (the DCGAN layers), either a
+/// convolution halving the spatial size or a transposed convolution doubling it.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvLayer {
+    pub transposed: bool,
+    pub c_in: usize,
+    /// Input height and width.
+    pub hw: usize,
+    pub c_out: usize,
+}
+
+/// The discriminator's convolutions and the generator's transposed convolutions of DCGAN at
+/// 32×32 (the same cases as `benches/torch_bench.py conv`).
+pub const DCGAN_LAYERS: [ConvLayer; 6] = [
+    ConvLayer {
+        transposed: false,
+        c_in: 3,
+        hw: 32,
+        c_out: 64,
+    },
+    ConvLayer {
+        transposed: false,
+        c_in: 64,
+        hw: 16,
+        c_out: 128,
+    },
+    ConvLayer {
+        transposed: false,
+        c_in: 128,
+        hw: 8,
+        c_out: 256,
+    },
+    ConvLayer {
+        transposed: true,
+        c_in: 256,
+        hw: 4,
+        c_out: 128,
+    },
+    ConvLayer {
+        transposed: true,
+        c_in: 128,
+        hw: 8,
+        c_out: 64,
+    },
+    ConvLayer {
+        transposed: true,
+        c_in: 64,
+        hw: 16,
+        c_out: 3,
+    },
+];
+
+impl ConvLayer {
+    /// `conv2d_3x32x32_to_64`, `convT_256x4x4_to_128`, ...
+    pub fn name(&self) -> String {
+        let kind = if self.transposed { "convT" } else { "conv2d" };
+        format!(
+            "{kind}_{}x{}x{}_to_{}",
+            self.c_in, self.hw, self.hw, self.c_out
+        )
+    }
+
+    /// Floating-point operations of forward + backward-data + backward-weight: three products
+    /// of `batch · (smaller spatial size) · c_in · c_out · 16` multiply-adds each.
+    pub fn flops(&self, batch: usize) -> f64 {
+        let small = if self.transposed {
+            self.hw
+        } else {
+            self.hw / 2
+        };
+        let macs = batch * small * small * self.c_in * self.c_out * 16;
+        3.0 * 2.0 * macs as f64
+    }
+
+    /// Random input, weight and output gradient for one timed step.
+    pub fn setup(&self, batch: usize, rng: &mut Rng) -> saddle_engine::Result<ConvStep> {
+        let (x_shape, w_shape, y_hw) = if self.transposed {
+            (
+                [batch, self.c_in, self.hw, self.hw],
+                [self.c_in, self.c_out, 4, 4],
+                self.hw * 2,
+            )
+        } else {
+            (
+                [batch, self.c_in, self.hw, self.hw],
+                [self.c_out, self.c_in, 4, 4],
+                self.hw / 2,
+            )
+        };
+        let mut randn =
+            |shape: &[usize]| Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, rng);
+        Ok(ConvStep {
+            layer: *self,
+            x: randn(&x_shape)?.with_requires_grad(true),
+            w: randn(&w_shape)?.with_requires_grad(true),
+            gy: randn(&[batch, self.c_out, y_hw, y_hw])?,
+        })
+    }
+}
+
+/// The tensors of one conv-suite step.
+pub struct ConvStep {
+    pub layer: ConvLayer,
+    pub x: Tensor,
+    pub w: Tensor,
+    /// The fixed output gradient: backward computes the gradients of `sum(y · gy)`.
+    pub gy: Tensor,
+}
+
+impl ConvStep {
+    /// Forward, then backward from `gy`, producing the input and weight gradients.
+    pub fn run(&self) -> saddle_engine::Result<()> {
+        let y = if self.layer.transposed {
+            let p = ConvTranspose2dParams::default()
+                .with_stride(2)
+                .with_padding(1);
+            self.x.conv_transpose2d(&self.w, None, p)?
+        } else {
+            self.x.conv2d(
+                &self.w,
+                None,
+                Conv2dParams::default().with_stride(2).with_padding(1),
+            )?
+        };
+        let grads = y.backward_with(self.gy.clone())?;
+        debug_assert!(grads.get(&self.x).is_some() && grads.get(&self.w).is_some());
+        Ok(())
+    }
 }

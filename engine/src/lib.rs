@@ -26,6 +26,7 @@ pub use device::Device;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use layout::Layout;
+pub use ops::conv::{Conv2dParams, ConvTranspose2dParams};
 pub use ops::BatchNormOutput;
 pub use rng::Rng;
 pub use saddle_kernels::Float;

@@ -5,6 +5,7 @@
 //! with its history, which would make a reference cycle).
 
 mod binary;
+pub mod conv;
 mod dropout;
 mod image;
 mod index;

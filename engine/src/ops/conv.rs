@@ -1,0 +1,435 @@
+//! 2-D convolution and transposed convolution (NCHW), with their backward passes.
+//!
+//! Both lower to im2col + GEMM in `saddle_kernels::cpu::conv`. A transposed convolution is the
+//! adjoint of a convolution: its forward is the convolution's backward-data and its
+//! backward-data is the convolution's forward, so both ops share one geometry type.
+
+use crate::storage::Storage;
+use crate::{with_float, Element, Error, Float, Result, Tensor};
+use saddle_kernels::cpu::conv::{self as kernel, Conv2dGeometry};
+use saddle_kernels::cpu::strided;
+use std::sync::Arc;
+
+/// Hyper-parameters of [`Tensor::conv2d`], per spatial axis `[height, width]`.
+///
+/// `Default` is stride 1, no padding, dilation 1, one group; the `with_*` builders set both axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Conv2dParams {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
+}
+
+impl Conv2dParams {
+    pub fn with_stride(self, s: usize) -> Self {
+        Conv2dParams {
+            stride: [s, s],
+            ..self
+        }
+    }
+    pub fn with_padding(self, p: usize) -> Self {
+        Conv2dParams {
+            padding: [p, p],
+            ..self
+        }
+    }
+    pub fn with_dilation(self, d: usize) -> Self {
+        Conv2dParams {
+            dilation: [d, d],
+            ..self
+        }
+    }
+    pub fn with_groups(self, groups: usize) -> Self {
+        Conv2dParams { groups, ..self }
+    }
+}
+
+/// Hyper-parameters of [`Tensor::conv_transpose2d`], per spatial axis `[height, width]`.
+///
+/// `Default` is stride 1, no padding, no output padding, dilation 1, one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTranspose2dParams {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    /// Extra rows/columns added at the bottom/right of the output (must be smaller than the
+    /// stride or the dilation); picks one of the input sizes a strided convolution maps to the
+    /// same output size.
+    pub output_padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+impl Default for ConvTranspose2dParams {
+    fn default() -> Self {
+        ConvTranspose2dParams {
+            stride: [1, 1],
+            padding: [0, 0],
+            output_padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
+}
+
+impl ConvTranspose2dParams {
+    pub fn with_stride(self, s: usize) -> Self {
+        ConvTranspose2dParams {
+            stride: [s, s],
+            ..self
+        }
+    }
+    pub fn with_padding(self, p: usize) -> Self {
+        ConvTranspose2dParams {
+            padding: [p, p],
+            ..self
+        }
+    }
+    pub fn with_output_padding(self, p: usize) -> Self {
+        ConvTranspose2dParams {
+            output_padding: [p, p],
+            ..self
+        }
+    }
+    pub fn with_dilation(self, d: usize) -> Self {
+        ConvTranspose2dParams {
+            dilation: [d, d],
+            ..self
+        }
+    }
+    pub fn with_groups(self, groups: usize) -> Self {
+        ConvTranspose2dParams { groups, ..self }
+    }
+}
+
+/// Runs `f` on the row-major values of several tensors at once: borrowed when contiguous,
+/// gathered otherwise. Takes one read lock per distinct storage (a second read lock on the same
+/// RwLock could deadlock behind a waiting writer).
+fn with_values<T: Element, R>(
+    op: &'static str,
+    ts: &[&Tensor],
+    f: impl FnOnce(&[&[T]]) -> R,
+) -> Result<R> {
+    let mut guards = Vec::with_capacity(ts.len());
+    for t in ts {
+        if !guards.iter().any(|(s, _)| Arc::ptr_eq(*s, &t.0.storage)) {
+            let guard =
+                t.0.storage
+                    .read()
+                    .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
+            guards.push((&t.0.storage, guard));
+        }
+    }
+    let raw = |t: &Tensor| -> Result<&[T]> {
+        let (_, guard) = guards
+            .iter()
+            .find(|(s, _)| Arc::ptr_eq(*s, &t.0.storage))
+            .expect("locked above");
+        match &**guard {
+            Storage::Cpu(s) => T::slice(s).ok_or(Error::DTypeMismatch {
+                op,
+                lhs: T::DTYPE,
+                rhs: s.dtype(),
+            }),
+        }
+    };
+    let gathered = ts
+        .iter()
+        .map(|t| {
+            let l = t.layout();
+            if l.is_contiguous() {
+                Ok(None)
+            } else {
+                Ok(Some(strided::to_contiguous(
+                    raw(t)?,
+                    l.shape(),
+                    l.strides(),
+                    l.offset(),
+                )))
+            }
+        })
+        .collect::<Result<Vec<Option<Vec<T>>>>>()?;
+    let mut slices = Vec::with_capacity(ts.len());
+    for (t, g) in ts.iter().zip(&gathered) {
+        let l = t.layout();
+        slices.push(match g {
+            Some(v) => v.as_slice(),
+            None => &raw(t)?[l.offset()..l.offset() + l.numel()],
+        });
+    }
+    Ok(f(&slices))
+}
+
+/// Checks a conv op's operands: dtypes/devices, ranks, a positive group count, and a bias of
+/// `bias_len` elements.
+fn check_operands(
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    groups: usize,
+    params: [[usize; 2]; 2],
+) -> Result<()> {
+    x.check_same(op, w)?;
+    if x.rank() != 4 {
+        return Err(Error::shape(
+            op,
+            x.shape(),
+            w.shape(),
+            "input must have rank 4 [N, C, H, W]",
+        ));
+    }
+    if w.rank() != 4 {
+        return Err(Error::shape(
+            op,
+            x.shape(),
+            w.shape(),
+            "weight must have rank 4",
+        ));
+    }
+    if groups == 0 {
+        return Err(Error::arg(op, "groups must be positive"));
+    }
+    let [stride, dilation] = params;
+    if stride.contains(&0) || dilation.contains(&0) {
+        return Err(Error::arg(
+            op,
+            format!("stride {stride:?} and dilation {dilation:?} must be positive"),
+        ));
+    }
+    if let Some(b) = bias {
+        x.check_same(op, b)?;
+    }
+    Ok(())
+}
+
+fn check_bias(op: &'static str, w: &Tensor, bias: Option<&Tensor>, channels: usize) -> Result<()> {
+    match bias {
+        Some(b) if b.shape() != [channels] => Err(Error::shape(
+            op,
+            w.shape(),
+            b.shape(),
+            format!("bias must have shape [{channels}]"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Tensor {
+    /// 2-D convolution (cross-correlation, as PyTorch): `self [N, C, H, W]`, `weight
+    /// [OC, C/groups, kH, kW]`, optional `bias [OC]` -> `[N, OC, OH, OW]` with
+    /// `OH = (H + 2·pad - dil·(kH-1) - 1) / stride + 1`.
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        p: Conv2dParams,
+    ) -> Result<Tensor> {
+        const OP: &str = "conv2d";
+        check_operands(OP, self, weight, bias, p.groups, [p.stride, p.dilation])?;
+        let (xs, ws) = (self.shape(), weight.shape());
+        let (n, c, oc) = (xs[0], xs[1], ws[0]);
+        if c % p.groups != 0 || oc % p.groups != 0 || ws[1] * p.groups != c {
+            return Err(Error::shape(
+                OP,
+                xs,
+                ws,
+                format!(
+                    "input channels {c} and weight [{oc}, {}, ..] do not fit {} groups",
+                    ws[1], p.groups
+                ),
+            ));
+        }
+        check_bias(OP, weight, bias, oc)?;
+        let g = Conv2dGeometry::conv2d(
+            n,
+            c,
+            [xs[2], xs[3]],
+            oc,
+            [ws[2], ws[3]],
+            p.stride,
+            p.padding,
+            p.dilation,
+            p.groups,
+        )
+        .ok_or_else(|| {
+            Error::shape(
+                OP,
+                xs,
+                ws,
+                format!(
+                    "output size is not positive with padding {:?}, dilation {:?}",
+                    p.padding, p.dilation
+                ),
+            )
+        })?;
+        let out_shape = [n, oc, g.out_h, g.out_w];
+        let out = with_float!(self, OP, |T| {
+            let mut y = vec![T::ZERO; g.batch * g.out_image()];
+            let mut ts = vec![self, weight];
+            ts.extend(bias);
+            with_values::<T, _>(OP, &ts, |v| {
+                kernel::conv2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
+            })?;
+            Tensor::from_data(y, &out_shape)
+        });
+        let (x, w) = (self.detach(), weight.detach());
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Ok(out.record(OP, &inputs, move |gy, needs| {
+            let (gx, gw) = with_float!(gy, OP, |T| {
+                let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.in_image()]);
+                let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
+                match (gx.as_deref_mut(), gw.as_deref_mut()) {
+                    (Some(gx), Some(gw)) => with_values::<T, _>(OP, &[gy, &x, &w], |v| {
+                        kernel::conv2d_backward(&g, v[1], v[2], v[0], Some(gx), Some(gw))
+                    })?,
+                    (Some(gx), None) => with_values::<T, _>(OP, &[gy, &w], |v| {
+                        kernel::conv2d_backward_data(&g, v[0], v[1], gx)
+                    })?,
+                    (None, Some(gw)) => with_values::<T, _>(OP, &[gy, &x], |v| {
+                        kernel::conv2d_backward_weight(&g, v[1], v[0], gw)
+                    })?,
+                    (None, None) => {}
+                }
+                (
+                    gx.map(|d| Tensor::from_data(d, x.shape())),
+                    gw.map(|d| Tensor::from_data(d, w.shape())),
+                )
+            });
+            let mut grads = vec![gx, gw];
+            if needs.len() > 2 {
+                grads.push(if needs[2] {
+                    Some(bias_grad(gy, g.batch, g.out_channels, g.out_plane())?)
+                } else {
+                    None
+                });
+            }
+            Ok(grads)
+        }))
+    }
+
+    /// 2-D transposed convolution (PyTorch's `conv_transpose2d`): `self [N, C_in, H, W]`,
+    /// `weight [C_in, C_out/groups, kH, kW]`, optional `bias [C_out]` -> `[N, C_out, H', W']` with
+    /// `H' = (H-1)·stride - 2·pad + dil·(kH-1) + output_padding + 1`. It is the adjoint
+    /// (gradient with respect to the input) of [`Tensor::conv2d`] with the same weight.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        p: ConvTranspose2dParams,
+    ) -> Result<Tensor> {
+        const OP: &str = "conv_transpose2d";
+        check_operands(OP, self, weight, bias, p.groups, [p.stride, p.dilation])?;
+        let (xs, ws) = (self.shape(), weight.shape());
+        let (n, c_in, c_out) = (xs[0], xs[1], ws[1] * p.groups);
+        if ws[0] != c_in || c_in % p.groups != 0 {
+            return Err(Error::shape(
+                OP,
+                xs,
+                ws,
+                format!(
+                    "input channels {c_in} and weight [{}, ..] do not fit {} groups",
+                    ws[0], p.groups
+                ),
+            ));
+        }
+        for a in 0..2 {
+            if p.output_padding[a] >= p.stride[a] && p.output_padding[a] >= p.dilation[a] {
+                return Err(Error::arg(
+                    OP,
+                    format!(
+                        "output_padding {:?} must be smaller than stride {:?} or dilation {:?}",
+                        p.output_padding, p.stride, p.dilation
+                    ),
+                ));
+            }
+        }
+        check_bias(OP, weight, bias, c_out)?;
+        let g = Conv2dGeometry::transposed(
+            n,
+            c_in,
+            [xs[2], xs[3]],
+            c_out,
+            [ws[2], ws[3]],
+            p.stride,
+            p.padding,
+            p.output_padding,
+            p.dilation,
+            p.groups,
+        )
+        .ok_or_else(|| {
+            Error::shape(
+                OP,
+                xs,
+                ws,
+                format!("output size is not positive with padding {:?}", p.padding),
+            )
+        })?;
+        let out_shape = [n, c_out, g.in_h, g.in_w];
+        let out = with_float!(self, OP, |T| {
+            let mut y = vec![T::ZERO; g.batch * g.in_image()];
+            let mut ts = vec![self, weight];
+            ts.extend(bias);
+            with_values::<T, _>(OP, &ts, |v| {
+                kernel::conv_transpose2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
+            })?;
+            Tensor::from_data(y, &out_shape)
+        });
+        let (x, w) = (self.detach(), weight.detach());
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Ok(out.record(OP, &inputs, move |gy, needs| {
+            let (gx, gw) = with_float!(gy, OP, |T| {
+                let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.out_image()]);
+                let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
+                if gx.is_some() || gw.is_some() {
+                    with_values::<T, _>(OP, &[gy, &x, &w], |v| {
+                        kernel::conv_transpose2d_backward(
+                            &g,
+                            v[1],
+                            v[2],
+                            v[0],
+                            gx.as_deref_mut(),
+                            gw.as_deref_mut(),
+                        )
+                    })?;
+                }
+                (
+                    gx.map(|d| Tensor::from_data(d, x.shape())),
+                    gw.map(|d| Tensor::from_data(d, w.shape())),
+                )
+            });
+            let mut grads = vec![gx, gw];
+            if needs.len() > 2 {
+                grads.push(if needs[2] {
+                    Some(bias_grad(gy, g.batch, g.in_channels, g.in_h * g.in_w)?)
+                } else {
+                    None
+                });
+            }
+            Ok(grads)
+        }))
+    }
+}
+
+/// Gradient of a per-channel bias: the output gradient summed over batch and space.
+fn bias_grad(gy: &Tensor, batch: usize, channels: usize, plane: usize) -> Result<Tensor> {
+    Ok(with_float!(gy, "conv bias", |T| {
+        let sums = gy.with_contiguous("conv bias", |d: &[T]| {
+            kernel::channel_sum(d, batch, channels, plane)
+        })?;
+        Tensor::from_data(sums, &[channels])
+    }))
+}

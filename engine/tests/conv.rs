@@ -1,0 +1,384 @@
+//! conv2d and conv_transpose2d: forward values against PyTorch, gradient checks on random
+//! geometries, determinism across thread counts, and shape errors.
+
+use proptest::prelude::*;
+use saddle_engine::gradcheck::check_gradients;
+use saddle_engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Rng, Tensor};
+
+/// `v(shape, k)` of the PyTorch snippet below: `((i·k mod 13) - 6) / 10` in row-major order.
+fn v(shape: &[usize], k: usize) -> Tensor {
+    let n: usize = shape.iter().product();
+    let values = (0..n).map(|i| ((i * k) % 13) as f64 * 0.1 - 0.6).collect();
+    Tensor::from_vec(values, shape, Device::Cpu).unwrap()
+}
+
+fn assert_close(got: &Tensor, shape: &[usize], want: &[f64]) {
+    assert_eq!(got.shape(), shape);
+    let got = got.to_vec::<f64>().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!((a - b).abs() < 1e-9, "element {i}: {a} vs {b}");
+    }
+}
+
+// The literals below come from PyTorch (float64):
+//
+// import torch
+// import torch.nn.functional as F
+// def v(shape, k=1):
+//     n = torch.Size(shape).numel()
+//     return (((torch.arange(n, dtype=torch.float64) * k) % 13) - 6).mul(0.1).reshape(shape)
+// def show(name, t):
+//     print(name, list(t.shape))
+//     print(", ".join("%.10g" % x for x in t.flatten().tolist()))
+// show("A", F.conv2d(v([1, 4, 5, 5]), v([6, 2, 3, 3], 5), v([6], 3), stride=2, padding=1, groups=2))
+// show("B", F.conv2d(v([1, 2, 5, 6]), v([3, 2, 2, 3], 7), None, stride=(2, 1), padding=1, dilation=2))
+// show("C", F.conv_transpose2d(v([1, 2, 2, 3]), v([2, 1, 3, 3], 5), v([2], 4), stride=2, padding=1,
+//                              output_padding=1, groups=2))
+// show("D", F.conv_transpose2d(v([1, 2, 3, 3]), v([2, 1, 2, 2], 3), None, stride=1, padding=0,
+//                              output_padding=1, dilation=2))
+
+#[test]
+fn conv2d_stride2_padding_groups_bias_matches_pytorch() {
+    let y = v(&[1, 4, 5, 5], 1)
+        .conv2d(
+            &v(&[6, 2, 3, 3], 5),
+            Some(&v(&[6], 3)),
+            Conv2dParams::default()
+                .with_stride(2)
+                .with_padding(1)
+                .with_groups(2),
+        )
+        .unwrap();
+    #[rustfmt::skip]
+    let want = [
+        -1.22, -0.5, -0.39, -0.35, -1.35, 2.775557562e-17, -0.69, -0.47, -0.88, 0.01, -0.61, -0.44, 0.38, -0.48,
+        -0.15, -0.27, -0.3, -0.31, 0.46, 0.19, -0.1, 0.33, -0.39, 0.22, 0.15, -5.551115123e-17, -0.13, 0.06, 1.03,
+        -0.07, 0.74, 0.38, 0.56, 0.95, 0.56, 0.45, 0.28, 1.42, 0.43, 0.8, 0.7, 0.78, 0.62, 0.58, 0.79, -0.8, 0.25,
+        -0.37, -0.05, -0.8, -0.69, -0.23, -0.18, -0.17,
+    ];
+    assert_close(&y, &[1, 6, 3, 3], &want);
+}
+
+#[test]
+fn conv2d_dilation_and_uneven_stride_matches_pytorch() {
+    let p = Conv2dParams {
+        stride: [2, 1],
+        padding: [1, 1],
+        dilation: [2, 2],
+        groups: 1,
+    };
+    let y = v(&[1, 2, 5, 6], 1)
+        .conv2d(&v(&[3, 2, 2, 3], 7), None, p)
+        .unwrap();
+    #[rustfmt::skip]
+    let want = [
+        -0.36, -0.12, 0.12, 0.23, 0.56, -0.19, -0.71, -0.25, -0.06, 0.15, 0.04, -0.42, 0.21, 0.15, -0.55, -0.39,
+        -0.36, -0.14, 0.19, -0.3, 0.14, -0.33, -0.34, 0.15, -0.39, -0.23, 0.08, 0.16, 0.41, -0.35, -0.73, -0.09,
+        -0.18, -0.03, -0.07, -0.32,
+    ];
+    assert_close(&y, &[1, 3, 3, 4], &want);
+}
+
+#[test]
+fn conv_transpose2d_output_padding_groups_bias_matches_pytorch() {
+    let p = ConvTranspose2dParams::default()
+        .with_stride(2)
+        .with_padding(1)
+        .with_output_padding(1)
+        .with_groups(2);
+    let y = v(&[1, 2, 2, 3], 1)
+        .conv_transpose2d(&v(&[2, 1, 3, 3], 5), Some(&v(&[2], 4)), p)
+        .unwrap();
+    #[rustfmt::skip]
+    let want = [
+        -0.66, -0.76, -0.65, -0.74, -0.64, -0.84, -0.75, -0.2, -0.73, -0.29, -0.71, -0.44, -0.63, -0.7, -0.62,
+        -0.68, -0.61, -0.66, -0.69, -0.41, -0.66, -0.48, -0.63, -0.55, -0.2, -0.18, -0.26, -0.17, -0.32, -0.22,
+        -0.05, -0.25, -0.04, -0.23, -0.03, -0.33, -0.38, -0.15, -0.44, -0.14, -0.5, -0.25, -0.32, -0.01, -0.36,
+        0.04, -0.4, -0.15,
+    ];
+    assert_close(&y, &[1, 2, 4, 6], &want);
+}
+
+#[test]
+fn conv_transpose2d_dilation_with_output_padding_matches_pytorch() {
+    // output_padding 1 >= stride 1 but < dilation 2: the last row and column get no input.
+    let p = ConvTranspose2dParams::default()
+        .with_output_padding(1)
+        .with_dilation(2);
+    let y = v(&[1, 2, 3, 3], 1)
+        .conv_transpose2d(&v(&[2, 1, 2, 2], 3), None, p)
+        .unwrap();
+    #[rustfmt::skip]
+    let want = [
+        0.54, 0.54, 0.6, -0.01, -0.08, 0.0, 0.54, -0.24, -0.39, 0.3, 0.23, 0.0, -0.27, -0.28, -0.25, 0.02,
+        -1.387778781e-17, 0.0, -0.06, 0.06, 0.08, -0.18, -0.13, 0.0, 0.04, 0.03, -0.06, -0.03, 0.02, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0,
+    ];
+    assert_close(&y, &[1, 1, 6, 6], &want);
+}
+
+#[test]
+fn f32_matches_f64() {
+    let (x, w) = (v(&[2, 4, 6, 6], 1), v(&[4, 2, 3, 3], 5));
+    let p = Conv2dParams::default()
+        .with_stride(2)
+        .with_padding(1)
+        .with_groups(2);
+    let y64 = x.conv2d(&w, None, p).unwrap().to_vec::<f64>().unwrap();
+    let (x32, w32) = (
+        x.to_dtype(DType::F32).unwrap(),
+        w.to_dtype(DType::F32).unwrap(),
+    );
+    let y32 = x32.conv2d(&w32, None, p).unwrap().to_vec_f64().unwrap();
+    for (a, b) in y32.iter().zip(&y64) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
+
+fn leaf(shape: &[usize], rng: &mut Rng) -> Tensor {
+    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, rng)
+        .unwrap()
+        .with_requires_grad(true)
+}
+
+/// A small convolution geometry: (batch, groups, in/out channels per group, [H, W], kernel
+/// [h, w], stride, padding, dilation, with bias).
+type Geometry = (
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    usize,
+    usize,
+    usize,
+    bool,
+);
+
+fn geometry() -> impl Strategy<Value = Geometry> {
+    (
+        1..=2usize,
+        1..=2usize,
+        1..=2usize,
+        1..=2usize,
+        [3..=7usize, 3..=7],
+        [1..=3usize, 1..=3],
+        1..=2usize,
+        0..=1usize,
+        1..=2usize,
+        any::<bool>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_gradients((n, groups, cg, ocg, hw, k, s, p, d, with_bias) in geometry(), seed in 0u64..1000) {
+        // The dilated kernel must fit the padded input.
+        prop_assume!((0..2).all(|a| hw[a] + 2 * p > d * (k[a] - 1)));
+        let mut rng = Rng::new(seed);
+        let mut inputs = vec![leaf(&[n, groups * cg, hw[0], hw[1]], &mut rng), leaf(&[groups * ocg, cg, k[0], k[1]], &mut rng)];
+        if with_bias {
+            inputs.push(leaf(&[groups * ocg], &mut rng));
+        }
+        let params = Conv2dParams::default().with_stride(s).with_padding(p).with_dilation(d).with_groups(groups);
+        let r = check_gradients(|xs| xs[0].conv2d(&xs[1], xs.get(2), params), &inputs, 1e-6, 1e-7, 1e-5);
+        prop_assert!(r.is_ok(), "{params:?}: {r:?}");
+    }
+
+    #[test]
+    fn conv_transpose2d_gradients(
+        (n, groups, cg, ocg, hw, k, s, p, d, with_bias) in geometry(),
+        op in 0..=1usize,
+        seed in 0u64..1000,
+    ) {
+        let out_pad = op.min(s.max(d) - 1);
+        let hw = [hw[0] - 2, hw[1] - 2]; // the output grows: keep the input at 1..5
+        prop_assume!((0..2).all(|a| (hw[a] - 1) * s + d * (k[a] - 1) + out_pad + 1 > 2 * p));
+        let mut rng = Rng::new(seed);
+        let mut inputs = vec![leaf(&[n, groups * cg, hw[0], hw[1]], &mut rng), leaf(&[groups * cg, ocg, k[0], k[1]], &mut rng)];
+        if with_bias {
+            inputs.push(leaf(&[groups * ocg], &mut rng));
+        }
+        let params = ConvTranspose2dParams::default()
+            .with_stride(s)
+            .with_padding(p)
+            .with_output_padding(out_pad)
+            .with_dilation(d)
+            .with_groups(groups);
+        let r = check_gradients(|xs| xs[0].conv_transpose2d(&xs[1], xs.get(2), params), &inputs, 1e-6, 1e-7, 1e-5);
+        prop_assert!(r.is_ok(), "{params:?}: {r:?}");
+    }
+}
+
+#[test]
+fn gradients_through_non_contiguous_inputs() {
+    let mut rng = Rng::new(3);
+    // A transposed (non-contiguous) input and weight exercise the gathering path.
+    let x = leaf(&[1, 2, 5, 4], &mut rng);
+    let w = leaf(&[3, 2, 2, 3], &mut rng);
+    let p = Conv2dParams::default().with_padding(1);
+    check_gradients(
+        |xs| {
+            xs[0]
+                .transpose(2, 3)?
+                .conv2d(&xs[1].transpose(2, 3)?, None, p)
+        },
+        &[x, w],
+        1e-6,
+        1e-7,
+        1e-5,
+    )
+    .unwrap();
+}
+
+/// Forward and both gradients of a conv and a transposed conv, in f32, on a pool of `threads`;
+/// then the weight gradient of a 3-channel conv with a long reduction (64×64 images), which the
+/// kernel splits into partial products.
+fn run_with_threads(threads: usize) -> Vec<Vec<f32>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut rng = Rng::new(11);
+        let mut f32_leaf = |shape: &[usize]| {
+            Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)
+                .unwrap()
+                .with_requires_grad(true)
+        };
+        let (x, w, b, wt) = (
+            f32_leaf(&[4, 8, 16, 16]),
+            f32_leaf(&[16, 8, 4, 4]),
+            f32_leaf(&[16]),
+            f32_leaf(&[16, 8, 4, 4]),
+        );
+        let (img, w_img) = (f32_leaf(&[4, 3, 64, 64]), f32_leaf(&[8, 3, 4, 4]));
+        let s2p1 = Conv2dParams::default().with_stride(2).with_padding(1);
+        let y = x.conv2d(&w, Some(&b), s2p1).unwrap();
+        let z = y
+            .conv_transpose2d(
+                &wt,
+                None,
+                ConvTranspose2dParams::default()
+                    .with_stride(2)
+                    .with_padding(1),
+            )
+            .unwrap();
+        let d = img.conv2d(&w_img, None, s2p1).unwrap();
+        let loss = z
+            .square()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .add(&d.square().unwrap().sum_all().unwrap())
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let mut out = vec![z.to_vec::<f32>().unwrap(), d.to_vec::<f32>().unwrap()];
+        for t in [&x, &w, &b, &wt, &img, &w_img] {
+            out.push(grads.get(t).unwrap().to_vec::<f32>().unwrap());
+        }
+        out
+    })
+}
+
+#[test]
+fn results_are_bit_identical_for_one_and_two_threads() {
+    let one = run_with_threads(1);
+    let two = run_with_threads(2);
+    for (a, b) in one.iter().zip(&two) {
+        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+}
+
+fn err_text(r: saddle_engine::Result<Tensor>) -> String {
+    match r {
+        Ok(t) => panic!("expected an error, got {t:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn conv2d_errors_name_the_op_and_shapes() {
+    let d = Conv2dParams::default();
+    let e = err_text(v(&[4, 5, 5], 1).conv2d(&v(&[2, 4, 3, 3], 1), None, d));
+    assert!(
+        e.contains("conv2d") && e.contains("[4, 5, 5]") && e.contains("[2, 4, 3, 3]"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 3, 5, 5], 1).conv2d(&v(&[2, 4, 3, 3], 1), None, d));
+    assert!(
+        e.contains("conv2d") && e.contains("[1, 3, 5, 5]") && e.contains("[2, 4, 3, 3]"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 4, 5, 5], 1).conv2d(&v(&[6, 2, 3, 3], 1), None, d.with_groups(3)));
+    assert!(e.contains("conv2d") && e.contains("groups"), "{e}");
+    let e = err_text(v(&[1, 1, 2, 2], 1).conv2d(&v(&[1, 1, 3, 3], 1), None, d));
+    assert!(
+        e.contains("conv2d") && e.contains("[1, 1, 2, 2]") && e.contains("not positive"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 2, 5, 5], 1).conv2d(&v(&[3, 2, 3, 3], 1), Some(&v(&[4], 1)), d));
+    assert!(
+        e.contains("conv2d") && e.contains("[4]") && e.contains("bias"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 2, 5, 5], 1).conv2d(&v(&[3, 2, 3, 3], 1), None, d.with_stride(0)));
+    assert!(e.contains("conv2d") && e.contains("stride"), "{e}");
+    let e = err_text(v(&[1, 2, 5, 5], 1).conv2d(&v(&[3, 2, 3, 3], 1), None, d.with_groups(0)));
+    assert!(e.contains("conv2d") && e.contains("groups"), "{e}");
+    let x32 = v(&[1, 2, 5, 5], 1).to_dtype(DType::F32).unwrap();
+    let e = err_text(x32.conv2d(&v(&[3, 2, 3, 3], 1), None, d));
+    assert!(e.contains("conv2d") && e.contains("dtype"), "{e}");
+}
+
+#[test]
+fn conv_transpose2d_errors_name_the_op_and_shapes() {
+    let d = ConvTranspose2dParams::default();
+    let e = err_text(v(&[1, 3, 4, 4], 1).conv_transpose2d(&v(&[2, 2, 3, 3], 1), None, d));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("[1, 3, 4, 4]") && e.contains("[2, 2, 3, 3]"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 3, 4], 1).conv_transpose2d(&v(&[3, 2, 3, 3], 1), None, d));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("[1, 3, 4]"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 3, 4, 4], 1).conv_transpose2d(
+        &v(&[3, 2, 3, 3], 1),
+        None,
+        d.with_groups(2),
+    ));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("groups"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 2, 4, 4], 1).conv_transpose2d(
+        &v(&[2, 2, 3, 3], 1),
+        None,
+        d.with_stride(2).with_output_padding(2),
+    ));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("output_padding"),
+        "{e}"
+    );
+    let e = err_text(v(&[1, 2, 1, 1], 1).conv_transpose2d(
+        &v(&[2, 2, 1, 1], 1),
+        None,
+        d.with_padding(1),
+    ));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("not positive"),
+        "{e}"
+    );
+    let e =
+        err_text(v(&[1, 2, 4, 4], 1).conv_transpose2d(&v(&[2, 3, 3, 3], 1), Some(&v(&[2], 1)), d));
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("[2]") && e.contains("bias"),
+        "{e}"
+    );
+}
