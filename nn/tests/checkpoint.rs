@@ -181,3 +181,53 @@ fn loads_weights_saved_by_pytorch() {
         assert!((a - b).abs() < 2e-6, "{y:?} vs {want:?}");
     }
 }
+
+/// `tests/data/torch_conv.safetensors` (made by tests/data/make_torch_mlp.py): a PyTorch Conv2d
+/// and ConvTranspose2d; their OIHW / [in, out, kH, kW] weights load as they are.
+#[test]
+fn loads_pytorch_conv_weights_in_their_layouts() {
+    use saddle_engine::{Conv2dParams, ConvTranspose2dParams};
+    use saddle_nn::{Conv2d, ConvTranspose2d};
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch_conv.safetensors");
+    let mut rng = Rng::new(0);
+    let conv = Conv2d::new(
+        2,
+        3,
+        3,
+        Conv2dParams::default().with_stride(2).with_padding(1),
+        true,
+        DType::F32,
+        &mut rng,
+    )
+    .unwrap();
+    let convt = ConvTranspose2d::new(
+        3,
+        2,
+        4,
+        ConvTranspose2dParams::default()
+            .with_stride(2)
+            .with_padding(1),
+        true,
+        DType::F32,
+        &mut rng,
+    )
+    .unwrap();
+    let ck = Checkpoint::load(&path).unwrap();
+    ck.restore_module("conv", &conv).unwrap();
+    ck.restore_module("convt", &convt).unwrap();
+    let x: Vec<f32> = (0..100).map(|i| i as f32 * 0.05 - 1.0).collect();
+    let x = Tensor::from_vec(x, &[2, 2, 5, 5], Device::Cpu).unwrap();
+    let y = convt
+        .forward(&conv.forward(&x).unwrap().relu().unwrap())
+        .unwrap();
+    assert_eq!(y.shape(), &[2, 2, 6, 6]);
+    let v = y.to_vec::<f32>().unwrap();
+    let want = [
+        0.06063f32, 0.02396, 0.02942, 0.06042, 0.0616, 0.08927, 0.02807, 0.05471, -0.07064,
+        0.12792, -0.0426, 0.13614,
+    ];
+    for (a, b) in v.iter().zip(want) {
+        assert!((a - b).abs() < 1e-5, "{:?} vs {want:?}", &v[..12]);
+    }
+    assert!((v.iter().sum::<f32>() - 8.8039).abs() < 1e-3);
+}

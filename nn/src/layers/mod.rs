@@ -2,6 +2,7 @@
 
 mod activation;
 mod batch_norm;
+mod conv;
 mod dropout;
 mod embedding;
 mod layer_norm;
@@ -12,6 +13,7 @@ mod spectral_norm;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
+pub use conv::{Conv2d, ConvTranspose2d};
 pub use dropout::{Dropout, Maxout};
 pub use embedding::Embedding;
 pub use layer_norm::LayerNorm;

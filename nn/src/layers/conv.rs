@@ -1,0 +1,139 @@
+use crate::init;
+use crate::{child_name, Module, Slot, WeightedLayer};
+use saddle_engine::{Conv2dParams, ConvTranspose2dParams, DType, Error, Result, Rng, Tensor};
+
+/// 2-D convolution over NCHW. `weight` is OIHW `[out, in/groups, k, k]` and `bias` `[out]`,
+/// both initialised as PyTorch's `nn.Conv2d` (U(±1/sqrt(fan_in))).
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub params: Conv2dParams,
+}
+
+/// PyTorch's default weight and bias for a layer whose weight has `shape` (fans from it).
+fn default_init(
+    shape: &[usize],
+    bias_len: Option<usize>,
+    dtype: DType,
+    rng: &mut Rng,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let weight = init::kaiming_uniform(shape, 5f64.sqrt(), init::FanMode::FanIn, dtype, rng)?
+        .with_requires_grad(true);
+    let (fan_in, _) = init::fans(shape)?;
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    let bias = match bias_len {
+        Some(n) => Some(init::uniform(&[n], -bound, bound, dtype, rng)?.with_requires_grad(true)),
+        None => None,
+    };
+    Ok((weight, bias))
+}
+
+impl Conv2d {
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        params: Conv2dParams,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        if params.groups == 0 || in_ch % params.groups != 0 || out_ch % params.groups != 0 {
+            return Err(Error::InvalidArgument {
+                op: "Conv2d",
+                reason: format!(
+                    "channels {in_ch}->{out_ch} do not divide into {} groups",
+                    params.groups
+                ),
+            });
+        }
+        let (weight, bias) = default_init(
+            &[out_ch, in_ch / params.groups, kernel, kernel],
+            bias.then_some(out_ch),
+            dtype,
+            rng,
+        )?;
+        Ok(Conv2d {
+            weight,
+            bias,
+            params,
+        })
+    }
+}
+
+impl WeightedLayer for Conv2d {
+    fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+    fn forward_with_weight(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        x.conv2d(weight, self.bias.as_ref(), self.params)
+    }
+    fn visit_without_weight(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        if let Some(b) = &self.bias {
+            f(child_name(prefix, "bias"), b, Slot::Parameter);
+        }
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with_weight(x, &self.weight)
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        f(child_name(prefix, "weight"), &self.weight, Slot::Parameter);
+        self.visit_without_weight(prefix, f);
+    }
+}
+
+/// 2-D transposed convolution over NCHW. `weight` is `[in, out/groups, k, k]` as PyTorch's
+/// `nn.ConvTranspose2d` (whose fan-in convention for initialisation is `weight.shape[1] * k * k`).
+pub struct ConvTranspose2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub params: ConvTranspose2dParams,
+}
+
+impl ConvTranspose2d {
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        params: ConvTranspose2dParams,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        if params.groups == 0 || in_ch % params.groups != 0 || out_ch % params.groups != 0 {
+            return Err(Error::InvalidArgument {
+                op: "ConvTranspose2d",
+                reason: format!(
+                    "channels {in_ch}->{out_ch} do not divide into {} groups",
+                    params.groups
+                ),
+            });
+        }
+        let (weight, bias) = default_init(
+            &[in_ch, out_ch / params.groups, kernel, kernel],
+            bias.then_some(out_ch),
+            dtype,
+            rng,
+        )?;
+        Ok(ConvTranspose2d {
+            weight,
+            bias,
+            params,
+        })
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv_transpose2d(&self.weight, self.bias.as_ref(), self.params)
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        f(child_name(prefix, "weight"), &self.weight, Slot::Parameter);
+        if let Some(b) = &self.bias {
+            f(child_name(prefix, "bias"), b, Slot::Parameter);
+        }
+    }
+}
