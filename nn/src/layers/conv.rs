@@ -28,6 +28,16 @@ fn default_init(
     Ok((weight, bias))
 }
 
+fn check_groups(op: &'static str, in_ch: usize, out_ch: usize, groups: usize) -> Result<()> {
+    if groups == 0 || !in_ch.is_multiple_of(groups) || !out_ch.is_multiple_of(groups) {
+        return Err(Error::InvalidArgument {
+            op,
+            reason: format!("channels {in_ch}->{out_ch} do not divide into {groups} groups"),
+        });
+    }
+    Ok(())
+}
+
 impl Conv2d {
     pub fn new(
         in_ch: usize,
