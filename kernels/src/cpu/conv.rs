@@ -19,9 +19,17 @@
 //! backward-data and its backward-data is a convolution's forward. The `conv_transpose2d_*`
 //! functions take the geometry of that underlying convolution ([`Conv2dGeometry::transposed`]).
 //!
-//! Pointwise convolutions (1×1 kernel, stride 1, no padding) skip the unfolding: each image's
-//! `[C, H·W]` plane block already is its column matrix, so the GEMMs read the input and write the
-//! output in place (see [`Conv2dGeometry::is_pointwise`]).
+//! Which path runs is decided per shape:
+//!
+//! * Pointwise convolutions (1×1 kernel, stride 1, no padding) skip the unfolding: each image's
+//!   `[C, H·W]` plane block already is its column matrix, so per-image GEMMs read the input and
+//!   write the output in place (see [`Conv2dGeometry::is_pointwise`]). Measured fwd+bwd at
+//!   batch 64 (8..64 px planes, 32..128 channels): 1.6-2.3x faster than the lowered path on one
+//!   thread, faster on two threads from 16×16 planes up, and within 0.15 ms on 4×4 planes.
+//! * Everything else is lowered as above. Tiny channel counts (3 -> 64) get no direct kernel:
+//!   lowered, with the weight gradient split into partial products (see `SPLIT_OUTPUT_MAX`),
+//!   the 3 -> 64 layer's fwd+bwd takes 0.6-0.75× PyTorch's time, so a direct kernel has little
+//!   to win there.
 
 use super::gemm::{gemm, MatRef};
 use super::PAR_THRESHOLD;
