@@ -48,15 +48,7 @@ impl Conv2d {
         dtype: DType,
         rng: &mut Rng,
     ) -> Result<Self> {
-        if params.groups == 0 || in_ch % params.groups != 0 || out_ch % params.groups != 0 {
-            return Err(Error::InvalidArgument {
-                op: "Conv2d",
-                reason: format!(
-                    "channels {in_ch}->{out_ch} do not divide into {} groups",
-                    params.groups
-                ),
-            });
-        }
+        check_groups("Conv2d", in_ch, out_ch, params.groups)?;
         let (weight, bias) = default_init(
             &[out_ch, in_ch / params.groups, kernel, kernel],
             bias.then_some(out_ch),
@@ -113,15 +105,7 @@ impl ConvTranspose2d {
         dtype: DType,
         rng: &mut Rng,
     ) -> Result<Self> {
-        if params.groups == 0 || in_ch % params.groups != 0 || out_ch % params.groups != 0 {
-            return Err(Error::InvalidArgument {
-                op: "ConvTranspose2d",
-                reason: format!(
-                    "channels {in_ch}->{out_ch} do not divide into {} groups",
-                    params.groups
-                ),
-            });
-        }
+        check_groups("ConvTranspose2d", in_ch, out_ch, params.groups)?;
         let (weight, bias) = default_init(
             &[in_ch, out_ch / params.groups, kernel, kernel],
             bias.then_some(out_ch),
