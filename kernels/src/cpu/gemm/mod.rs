@@ -37,9 +37,10 @@ mod tests;
 
 use crate::Float;
 use kernel::{MicroKernel, Portable};
-use rayon::prelude::*;
 use std::any::TypeId;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// A read-only strided matrix: element `(i, j)` lives at `data[i * rs + j * cs]`.
 ///
@@ -346,12 +347,6 @@ fn driver<T: Elem, K: MicroKernel<T>>(
     let nthreads = rayon::current_num_threads();
     // Parallel only when each k-block holds enough work to pay for a fork/join.
     let par = nthreads > 1 && m.saturating_mul(n).saturating_mul(kc_max) >= PAR_MIN_WORK;
-    if par && rayon::current_thread_index().is_none() {
-        // Called from outside the pool: hand the whole product to a worker once, so that the
-        // parallel steps below are cheap work-stealing joins rather than one cross-thread
-        // wake-up (and wait) each.
-        return rayon::scope(|_| driver::<T, K>(a, b, beta, c, ldc));
-    }
     // Row-major A can be streamed by the micro-kernel in place, skipping its packing: worth it
     // when each A block is reused for few columns (packing is a larger share of the work), and
     // safe for the caches unless the row stride is a multiple of 4 KiB (the rows of a block
@@ -372,6 +367,43 @@ fn driver<T: Elem, K: MicroKernel<T>>(
     } else {
         shared_b_panel::<T, K>(&plan, a, b, beta, c, ldc);
     }
+}
+
+/// How long the calling thread spins for helpers to finish their last tasks before it blocks.
+const SPIN_WAIT: Duration = Duration::from_micros(500);
+
+/// Runs `task(0)`, ..., `task(ntasks - 1)` on up to `threads` threads: the calling thread and
+/// `threads - 1` rayon jobs take task indices from a shared counter (so the load balances and
+/// the caller never waits for a helper to wake up before starting), and the caller spins briefly
+/// rather than sleeping while the helpers finish, sparing it a wake-up too. Which thread runs a
+/// task has no effect on the result: tasks write disjoint parts of C.
+fn run_tasks(ntasks: usize, threads: usize, task: &(dyn Fn(usize) + Sync)) {
+    let helpers = threads.min(ntasks).saturating_sub(1);
+    if helpers == 0 {
+        (0..ntasks).for_each(task);
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let work = || loop {
+        let t = next.fetch_add(1, Ordering::Relaxed);
+        if t >= ntasks {
+            break;
+        }
+        task(t);
+        done.fetch_add(1, Ordering::Release);
+    };
+    rayon::in_place_scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(|_| work());
+        }
+        work();
+        let start = Instant::now();
+        while done.load(Ordering::Acquire) < ntasks && start.elapsed() < SPIN_WAIT {
+            std::hint::spin_loop();
+        }
+        // The scope then waits (blocking) for whatever is left.
+    });
 }
 
 /// How one product is blocked and split.
@@ -457,12 +489,7 @@ fn private_panels<T: Elem, K: MicroKernel<T>>(
             }
         }
     };
-    let ntasks = rows * cols;
-    if ntasks > 1 {
-        (0..ntasks).into_par_iter().with_max_len(1).for_each(task);
-    } else {
-        task(0);
-    }
+    run_tasks(rows * cols, plan.threads, &task);
 }
 
 /// Scheme for packed A (BLIS order): per (NC, KC) block of B, the B panel is packed once (in
@@ -503,18 +530,23 @@ fn shared_b_panel<T: Elem, K: MicroKernel<T>>(
             let beta_k = if kb == 0 { beta } else { T::ONE };
             let sliver = nr * kc;
             let bpanel = &mut bbuf.as_mut_slice()[..col_sl * sliver];
-            if threads > 1 && col_sl > 1 {
-                let per = div_ceil(col_sl, 2 * threads);
-                bpanel
-                    .par_chunks_mut(per * sliver)
-                    .enumerate()
-                    .for_each(|(ci, dst)| {
-                        let s0 = ci * per;
-                        K::pack_b(b, p0, kc, jc + s0 * nr, (nc - s0 * nr).min(per * nr), dst);
-                    });
+            // Pack the B panel in pieces of `per` slivers.
+            let per = if threads > 1 {
+                div_ceil(col_sl, 2 * threads)
             } else {
-                K::pack_b(b, p0, kc, jc, nc, bpanel);
-            }
+                col_sl
+            };
+            let bptr = SendPtr(bpanel.as_mut_ptr());
+            run_tasks(div_ceil(col_sl, per), threads, &|ci| {
+                let s0 = ci * per;
+                let slivers = per.min(col_sl - s0);
+                // SAFETY: piece `ci` is slivers s0..s0+slivers of the panel, disjoint from the
+                // other pieces and inside `bpanel`.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(bptr.get().add(s0 * sliver), slivers * sliver)
+                };
+                K::pack_b(b, p0, kc, jc + s0 * nr, (nc - s0 * nr).min(per * nr), dst);
+            });
             let bpanel = &*bpanel;
             let task = |t: usize| {
                 let (s0, s1) = split(row_sl, row_blocks, t / col_blocks);
@@ -541,12 +573,7 @@ fn shared_b_panel<T: Elem, K: MicroKernel<T>>(
                     );
                 }
             };
-            let ntasks = row_blocks * col_blocks;
-            if threads > 1 && ntasks > 1 {
-                (0..ntasks).into_par_iter().with_max_len(1).for_each(task);
-            } else {
-                (0..ntasks).for_each(task);
-            }
+            run_tasks(row_blocks * col_blocks, threads, &task);
         }
     }
 }

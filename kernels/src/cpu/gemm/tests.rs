@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use rayon::prelude::*;
 
 /// How an operand is laid out in memory.
 #[derive(Clone, Copy, Debug)]
