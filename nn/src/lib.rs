@@ -11,8 +11,9 @@ pub mod optim;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use ema::Ema;
 pub use layers::{
-    Activation, BatchNorm, Conv2d, ConvTranspose2d, Dropout, Embedding, GlobalPool2d, LayerNorm,
-    Linear, Maxout, Pool2d, PoolKind, Sequential, SpectralNorm, UpsampleNearest2d, WeightedLayer,
+    Activation, BatchNorm, ConditionalBatchNorm, Conv2d, ConvTranspose2d, Dropout, Embedding,
+    GlobalPool2d, LayerNorm, Linear, Maxout, Pool2d, PoolKind, Sequential, SpectralNorm,
+    UpsampleNearest2d, WeightedLayer,
 };
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;

@@ -2,6 +2,7 @@
 
 mod activation;
 mod batch_norm;
+mod cond_batch_norm;
 mod conv;
 mod dropout;
 mod embedding;
@@ -13,6 +14,7 @@ mod spectral_norm;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
+pub use cond_batch_norm::ConditionalBatchNorm;
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use dropout::{Dropout, Maxout};
 pub use embedding::Embedding;

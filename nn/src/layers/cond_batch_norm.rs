@@ -1,0 +1,71 @@
+use crate::{child_name, BatchNorm, Linear, Module, Slot};
+use saddle_engine::{DType, Error, Result, Rng, Tensor};
+
+/// Conditional batch normalisation (de Vries et al. 2017; BigGAN): batch norm without its own
+/// affine, then a per-sample gain `1 + gain(cond)` and bias `bias(cond)` produced by linear maps
+/// from a conditioning vector (a class embedding, or BigGAN's shared embedding + noise chunk).
+pub struct ConditionalBatchNorm {
+    pub bn: BatchNorm,
+    pub gain: Linear,
+    pub bias: Linear,
+}
+
+impl ConditionalBatchNorm {
+    /// For `[N, C, H, W]` inputs conditioned on `[N, cond_dim]` vectors.
+    pub fn new_2d(
+        num_features: usize,
+        cond_dim: usize,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        Ok(ConditionalBatchNorm {
+            bn: BatchNorm::new_2d(num_features, false, dtype)?,
+            gain: Linear::new(cond_dim, num_features, false, dtype, rng)?,
+            bias: Linear::new(cond_dim, num_features, false, dtype, rng)?,
+        })
+    }
+
+    /// Normalises `x` and applies the gain and bias computed from `cond`.
+    pub fn forward_cond(&self, x: &Tensor, cond: &Tensor) -> Result<Tensor> {
+        if cond.rank() != 2 || x.rank() < 2 || cond.shape()[0] != x.shape()[0] {
+            return Err(Error::ShapeMismatch {
+                op: "ConditionalBatchNorm",
+                lhs: x.shape().to_vec(),
+                rhs: cond.shape().to_vec(),
+                reason: "the condition must be [N, cond_dim] with the input's batch size".into(),
+            });
+        }
+        // [N, C] -> [N, C, 1, 1, ...] to broadcast over the spatial dimensions.
+        let mut per_sample = x.shape()[..2].to_vec();
+        per_sample.resize(x.rank(), 1);
+        let gain = self
+            .gain
+            .forward(cond)?
+            .add_scalar(1.0)?
+            .reshape(&per_sample)?;
+        let bias = self.bias.forward(cond)?.reshape(&per_sample)?;
+        self.bn.forward(x)?.mul(&gain)?.add(&bias)
+    }
+}
+
+impl Module for ConditionalBatchNorm {
+    /// Without a condition there is nothing to compute the gain from: use
+    /// [`ConditionalBatchNorm::forward_cond`].
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Err(Error::BadShape {
+            op: "ConditionalBatchNorm",
+            shape: x.shape().to_vec(),
+            reason: "needs a condition: call forward_cond(x, cond)".into(),
+        })
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        self.bn.visit(&child_name(prefix, "bn"), f);
+        self.gain.visit(&child_name(prefix, "gain"), f);
+        self.bias.visit(&child_name(prefix, "bias"), f);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.bn.set_training(training);
+    }
+}
