@@ -1,6 +1,7 @@
 //! Layers, one per file.
 
 mod activation;
+mod attention;
 mod batch_norm;
 mod cond_batch_norm;
 mod conv;
@@ -13,6 +14,7 @@ mod sequential;
 mod spectral_norm;
 
 pub use activation::Activation;
+pub use attention::SelfAttention;
 pub use batch_norm::BatchNorm;
 pub use cond_batch_norm::ConditionalBatchNorm;
 pub use conv::{Conv2d, ConvTranspose2d};

@@ -1,0 +1,81 @@
+use crate::{child_name, Conv2d, Module, Slot, SpectralNorm};
+use saddle_engine::{Conv2dParams, DType, Device, Error, Result, Rng, Tensor};
+
+/// The self-attention (non-local) block of SAGAN and BigGAN: spectrally normalised 1×1
+/// convolutions `theta` (C→C/8), `phi` (C→C/8) and `g` (C→C/2), 2×2 max-pooling on `phi` and
+/// `g`, softmax attention over positions, an output convolution `o` (C/2→C), and a learnable
+/// scale `gamma` that starts at 0 so the block starts as the identity.
+pub struct SelfAttention {
+    pub theta: SpectralNorm<Conv2d>,
+    pub phi: SpectralNorm<Conv2d>,
+    pub g: SpectralNorm<Conv2d>,
+    pub o: SpectralNorm<Conv2d>,
+    pub gamma: Tensor,
+}
+
+impl SelfAttention {
+    pub fn new(channels: usize, dtype: DType, rng: &mut Rng) -> Result<Self> {
+        if channels % 8 != 0 {
+            return Err(Error::InvalidArgument {
+                op: "SelfAttention",
+                reason: format!("channels {channels} must be a multiple of 8"),
+            });
+        }
+        let mut conv = |cin: usize, cout: usize| -> Result<SpectralNorm<Conv2d>> {
+            let layer = Conv2d::new(cin, cout, 1, Conv2dParams::default(), false, dtype, rng)?;
+            SpectralNorm::new(layer, rng)
+        };
+        Ok(SelfAttention {
+            theta: conv(channels, channels / 8)?,
+            phi: conv(channels, channels / 8)?,
+            g: conv(channels, channels / 2)?,
+            o: conv(channels / 2, channels)?,
+            gamma: Tensor::zeros(&[], dtype, Device::Cpu)?.with_requires_grad(true),
+        })
+    }
+}
+
+impl Module for SelfAttention {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.shape();
+        if s.len() != 4 || s[2] % 2 != 0 || s[3] % 2 != 0 {
+            return Err(Error::BadShape {
+                op: "SelfAttention",
+                shape: s.to_vec(),
+                reason: "needs [N, C, H, W] with even H and W".into(),
+            });
+        }
+        let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
+        let theta = self.theta.forward(x)?.reshape(&[n, c / 8, hw])?;
+        let phi = self
+            .phi
+            .forward(x)?
+            .max_pool2d(2, 2, 0)?
+            .reshape(&[n, c / 8, hw / 4])?;
+        let g = self
+            .g
+            .forward(x)?
+            .max_pool2d(2, 2, 0)?
+            .reshape(&[n, c / 2, hw / 4])?;
+        // beta[n, i, j]: how much position i attends to pooled position j.
+        let beta = theta.transpose(1, 2)?.matmul(&phi)?.softmax(-1)?;
+        let attended = g
+            .matmul(&beta.transpose(1, 2)?)?
+            .reshape(&[n, c / 2, s[2], s[3]])?;
+        x.add(&self.o.forward(&attended)?.mul(&self.gamma)?)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        self.theta.visit(&child_name(prefix, "theta"), f);
+        self.phi.visit(&child_name(prefix, "phi"), f);
+        self.g.visit(&child_name(prefix, "g"), f);
+        self.o.visit(&child_name(prefix, "o"), f);
+        f(child_name(prefix, "gamma"), &self.gamma, Slot::Parameter);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for conv in [&mut self.theta, &mut self.phi, &mut self.g, &mut self.o] {
+            conv.set_training(training);
+        }
+    }
+}
