@@ -15,7 +15,7 @@ pub struct SelfAttention {
 
 impl SelfAttention {
     pub fn new(channels: usize, dtype: DType, rng: &mut Rng) -> Result<Self> {
-        if channels % 8 != 0 {
+        if !channels.is_multiple_of(8) {
             return Err(Error::InvalidArgument {
                 op: "SelfAttention",
                 reason: format!("channels {channels} must be a multiple of 8"),
@@ -38,7 +38,7 @@ impl SelfAttention {
 impl Module for SelfAttention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let s = x.shape();
-        if s.len() != 4 || s[2] % 2 != 0 || s[3] % 2 != 0 {
+        if s.len() != 4 || !s[2].is_multiple_of(2) || !s[3].is_multiple_of(2) {
             return Err(Error::BadShape {
                 op: "SelfAttention",
                 shape: s.to_vec(),
