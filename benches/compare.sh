@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side table of saddle vs PyTorch on the same machine, in the same run:
-#   benches/compare.sh [gemm|conv|all] [--rounds R] [--runs N] [--threads T] [--install-torch]
+#   benches/compare.sh [gemm|conv|train|all] [--rounds R] [--runs N] [--threads T] [--install-torch]
 # Each round runs our suite and PyTorch's alternately (so drift in machine load hits both); the
 # figure per case is the median over rounds of each side's median-of-N time.
 # PyTorch comes from $TORCH_PYTHON, else benches/.venv (created with --install-torch, or by
@@ -10,8 +10,8 @@ root=$(cd "$(dirname "$0")/.." && pwd); cd "$root"
 suites=(); rounds=3; runs=7; threads=2; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    gemm|conv) suites+=("$1"); shift ;;
-    all) suites+=(gemm conv); shift ;;
+    gemm|conv|train) suites+=("$1"); shift ;;
+    all) suites+=(gemm conv train); shift ;;
     --rounds) rounds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;

@@ -67,19 +67,70 @@ def conv_cases(layers):
         yield f"{kind}_{cin}x{h}x{h}_to_{cout}", step, 3 * 2.0 * macs
 
 
+def dcgan(nz, ngf, ndf, nc, size):
+    """PyTorch's reference DCGAN (examples/dcgan) at 32 or 64 pixels, D ending in a logit."""
+    nn = torch.nn
+    mults = [8, 4, 2, 1] if size == 64 else [4, 2, 1]
+    g, cin = [], nz
+    for i, m in enumerate(mults):
+        g += [nn.ConvTranspose2d(cin, ngf * m, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
+              nn.BatchNorm2d(ngf * m), nn.ReLU(True)]
+        cin = ngf * m
+    g += [nn.ConvTranspose2d(cin, nc, 4, 2, 1, bias=False), nn.Tanh()]
+    d, cin = [], nc
+    for i, m in enumerate(reversed(mults)):
+        d += [nn.Conv2d(cin, ndf * m, 4, 2, 1, bias=False)]
+        if i > 0:
+            d += [nn.BatchNorm2d(ndf * m)]
+        d += [nn.LeakyReLU(0.2, inplace=True)]
+        cin = ndf * m
+    d += [nn.Conv2d(cin, 1, 4, 1, 0, bias=False)]
+    return nn.Sequential(*g), nn.Sequential(*d)
+
+
+def train_cases(batch):
+    for name, (nc, size) in [("train_dcgan32", (1, 32)), ("train_dcgan64", (3, 64))]:
+        g, d = dcgan(100, 64, 64, nc, size)
+        opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        bce = torch.nn.BCEWithLogitsLoss()
+        real = torch.rand(batch, nc, size, size) * 2 - 1
+        ones, zeros = torch.ones(batch, 1, 1, 1), torch.zeros(batch, 1, 1, 1)
+
+        def step(g=g, d=d, opt_g=opt_g, opt_d=opt_d, real=real):
+            fake = g(torch.randn(batch, 100, 1, 1))
+            d.zero_grad()
+            loss_d = bce(d(real), ones) + bce(d(fake.detach()), zeros)
+            loss_d.backward()
+            opt_d.step()
+            g.zero_grad()
+            loss_g = bce(d(fake), ones)
+            loss_g.backward()
+            opt_g.step()
+            return loss_d.item(), loss_g.item()
+
+        yield f"{name}_b{batch}", step, 0.0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("suite", choices=["gemm", "conv"])
+    p.add_argument("suite", choices=["gemm", "conv", "train"])
+    p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--sizes", default="256,512,1024,2048")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cases = gemm_cases([int(s) for s in args.sizes.split(",")]) if args.suite == "gemm" else conv_cases(DCGAN_LAYERS)
+    if args.suite == "gemm":
+        cases = gemm_cases([int(s) for s in args.sizes.split(",")])
+    elif args.suite == "conv":
+        cases = conv_cases(DCGAN_LAYERS)
+    else:
+        cases = train_cases(args.batch)
     for name, fn, flops in cases:
         ms = median_ms(fn, args.runs)
-        print(json.dumps({"name": name, "median_ms": ms, "gflops": flops / ms / 1e6}), flush=True)
+        print(json.dumps({"name": name, "median_ms": ms, "gflops": flops / ms / 1e6 if flops else 0.0}), flush=True)
 
 
 if __name__ == "__main__":

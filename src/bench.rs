@@ -25,6 +25,14 @@ pub enum Suite {
         #[command(flatten)]
         opts: BenchOpts,
     },
+    /// Whole training steps (one D step + one G step, Adam): DCGAN at 32x32x1 and 64x64x3.
+    Train {
+        /// Images per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[command(flatten)]
+        opts: BenchOpts,
+    },
 }
 
 #[derive(Args, Clone, Debug)]
@@ -90,6 +98,27 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                     name: format!("sgemm_{n}"),
                     median_ms: ms,
                     gflops: flops / ms / 1e6,
+                });
+            }
+            report(&rows, opts.json);
+        }
+        Suite::Train { batch, opts } => {
+            use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+            let mut rows = Vec::new();
+            for (name, cfg) in [
+                ("train_dcgan32", DcganConfig::mnist32()),
+                ("train_dcgan64", DcganConfig::rgb64()),
+            ] {
+                let mut rng = Rng::new(0);
+                let mut trainer = DcganTrainer::new(cfg, &mut rng)?;
+                let shape = [batch, cfg.channels, cfg.image_size, cfg.image_size];
+                let real = Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+                let ms = median_ms(opts.runs, || trainer.step(&real, &mut rng).map(drop))?;
+                // Images per second in the GFLOP/s column's place would mislead; report 0.
+                rows.push(Measurement {
+                    name: format!("{name}_b{batch}"),
+                    median_ms: ms,
+                    gflops: 0.0,
                 });
             }
             report(&rows, opts.json);

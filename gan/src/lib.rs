@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod metrics;
+pub mod models;
 pub mod plot;
 pub mod toy;
 

@@ -1,0 +1,175 @@
+//! DCGAN (Radford et al. 2016) as in PyTorch's reference example: transposed convolutions with
+//! batch norm and ReLU in G (tanh out), strided convolutions with batch norm and LeakyReLU 0.2 in
+//! D (a logit out; the sigmoid lives in the loss), no biases, N(0, 0.02) weights and N(1, 0.02)
+//! batch-norm gains.
+
+use saddle_nn::engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Result, Rng, Tensor};
+use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
+use saddle_nn::{
+    init, Activation, BatchNorm, Conv2d, ConvTranspose2d, Module, ModuleExt, Sequential,
+};
+
+/// Sizes of a DCGAN: latent size, widths and image shape (32 or 64 pixels square).
+#[derive(Clone, Copy, Debug)]
+pub struct DcganConfig {
+    pub nz: usize,
+    pub ngf: usize,
+    pub ndf: usize,
+    pub channels: usize,
+    pub image_size: usize,
+}
+
+impl DcganConfig {
+    /// The 32×32 single-channel variant (MNIST-sized): G widths 256-128-64.
+    pub fn mnist32() -> Self {
+        DcganConfig {
+            nz: 100,
+            ngf: 64,
+            ndf: 64,
+            channels: 1,
+            image_size: 32,
+        }
+    }
+    /// The paper's 64×64 RGB model with ngf = ndf = 64: G widths 512-256-128-64.
+    pub fn rgb64() -> Self {
+        DcganConfig {
+            nz: 100,
+            ngf: 64,
+            ndf: 64,
+            channels: 3,
+            image_size: 64,
+        }
+    }
+    /// Width multipliers from the 4×4 stage outwards (4, 2, 1 at 32 px; 8, 4, 2, 1 at 64 px).
+    fn multipliers(&self) -> Vec<usize> {
+        let stages = if self.image_size == 64 { 4 } else { 3 };
+        (0..stages).rev().map(|s| 1 << s).collect()
+    }
+}
+
+fn reinit(weight: &saddle_nn::engine::Tensor, mean: f64, rng: &mut Rng) -> Result<()> {
+    weight.assign(&init::normal(
+        weight.shape(),
+        mean,
+        0.02,
+        weight.dtype(),
+        rng,
+    )?)
+}
+
+/// `z [N, nz, 1, 1] -> image [N, channels, size, size]` in [-1, 1].
+pub fn generator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
+    let up = ConvTranspose2dParams::default()
+        .with_stride(2)
+        .with_padding(1);
+    let widths: Vec<usize> = cfg.multipliers().iter().map(|m| m * cfg.ngf).collect();
+    let mut net = Sequential::new();
+    let mut cin = cfg.nz;
+    for (i, &w) in widths.iter().enumerate() {
+        let p = if i == 0 {
+            ConvTranspose2dParams::default()
+        } else {
+            up
+        };
+        let conv = ConvTranspose2d::new(cin, w, 4, p, false, DType::F32, rng)?;
+        reinit(&conv.weight, 0.0, rng)?;
+        let bn = BatchNorm::new_2d(w, true, DType::F32)?;
+        reinit(bn.weight.as_ref().expect("affine"), 1.0, rng)?;
+        net = net.push(conv).push(bn).push(Activation::Relu);
+        cin = w;
+    }
+    let out = ConvTranspose2d::new(cin, cfg.channels, 4, up, false, DType::F32, rng)?;
+    reinit(&out.weight, 0.0, rng)?;
+    Ok(net.push(out).push(Activation::Tanh))
+}
+
+/// `image -> logit [N, 1, 1, 1]`.
+pub fn discriminator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
+    let down = Conv2dParams::default().with_stride(2).with_padding(1);
+    let widths: Vec<usize> = cfg
+        .multipliers()
+        .iter()
+        .rev()
+        .map(|m| m * cfg.ndf)
+        .collect();
+    let mut net = Sequential::new();
+    let mut cin = cfg.channels;
+    for (i, &w) in widths.iter().enumerate() {
+        let conv = Conv2d::new(cin, w, 4, down, false, DType::F32, rng)?;
+        reinit(&conv.weight, 0.0, rng)?;
+        net = net.push(conv);
+        if i > 0 {
+            let bn = BatchNorm::new_2d(w, true, DType::F32)?;
+            reinit(bn.weight.as_ref().expect("affine"), 1.0, rng)?;
+            net = net.push(bn);
+        }
+        net = net.push(Activation::LeakyRelu(0.2));
+        cin = w;
+    }
+    let out = Conv2d::new(cin, 1, 4, Conv2dParams::default(), false, DType::F32, rng)?;
+    reinit(&out.weight, 0.0, rng)?;
+    Ok(net.push(out))
+}
+
+/// G, D and their Adam optimisers (lr 2e-4, β1 0.5, as the paper), with one training step:
+/// a D step on real and generated images (BCE), then a non-saturating G step.
+pub struct DcganTrainer {
+    pub cfg: DcganConfig,
+    pub g: Sequential,
+    pub d: Sequential,
+    opt_g: Adam,
+    opt_d: Adam,
+}
+
+impl DcganTrainer {
+    pub fn new(cfg: DcganConfig, rng: &mut Rng) -> Result<Self> {
+        let g = generator(cfg, rng)?;
+        let d = discriminator(cfg, rng)?;
+        let adam = AdamConfig {
+            beta1: 0.5,
+            ..AdamConfig::default()
+        };
+        let opt_g = Adam::with_lr(g.named_parameters(), 2e-4, adam);
+        let opt_d = Adam::with_lr(d.named_parameters(), 2e-4, adam);
+        Ok(DcganTrainer {
+            cfg,
+            g,
+            d,
+            opt_g,
+            opt_d,
+        })
+    }
+
+    /// One D step and one G step on a batch of real images; returns (loss D, loss G).
+    pub fn step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(f64, f64)> {
+        let n = real.shape()[0];
+        let ones = Tensor::ones(&[n, 1, 1, 1], DType::F32, Device::Cpu)?;
+        let zeros = Tensor::zeros(&[n, 1, 1, 1], DType::F32, Device::Cpu)?;
+        let z = Tensor::randn(
+            &[n, self.cfg.nz, 1, 1],
+            0.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            rng,
+        )?;
+        let fake = self.g.forward(&z)?;
+        let loss_d = self
+            .d
+            .forward(real)?
+            .binary_cross_entropy_with_logits(&ones)?
+            .add(
+                &self
+                    .d
+                    .forward(&fake.detach())?
+                    .binary_cross_entropy_with_logits(&zeros)?,
+            )?;
+        self.opt_d.step(&loss_d.backward()?)?;
+        let loss_g = self
+            .d
+            .forward(&fake)?
+            .binary_cross_entropy_with_logits(&ones)?;
+        self.opt_g.step(&loss_g.backward()?)?;
+        Ok((loss_d.to_scalar()?, loss_g.to_scalar()?))
+    }
+}

@@ -1,0 +1,3 @@
+//! The papers' models.
+
+pub mod dcgan;
