@@ -130,8 +130,7 @@ impl Tensor {
                 "gradient shape must match",
             ));
         }
-        let idx: Vec<usize> = (0..gs.len()).collect();
-        let data = elementwise::map(&idx, |i| f(xs[i], ys[i], gs[i]));
+        let data = elementwise::zip3(&xs, &ys, &gs, f);
         Ok(Tensor::from_data(data, g.shape()))
     }
 

@@ -41,6 +41,30 @@ pub fn zip<T: Copy + Send + Sync, U: Copy + Send + Sync>(
     }
 }
 
+/// `f(a[i], b[i], c[i])` for three contiguous slices of equal length.
+pub fn zip3<T: Copy + Send + Sync, U: Copy + Send + Sync>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    f: impl Fn(T, T, T) -> U + Sync,
+) -> Vec<U> {
+    assert!(a.len() == b.len() && b.len() == c.len());
+    if a.len() >= PAR_THRESHOLD {
+        a.par_iter()
+            .zip(b.par_iter())
+            .zip(c.par_iter())
+            .with_min_len(4096)
+            .map(|((&x, &y), &z)| f(x, y, z))
+            .collect()
+    } else {
+        a.iter()
+            .zip(b)
+            .zip(c)
+            .map(|((&x, &y), &z)| f(x, y, z))
+            .collect()
+    }
+}
+
 /// Offset of the first element of row `row` (all dimensions but the last) in a strided operand.
 #[inline]
 fn row_offset(row: usize, shape: &[usize], strides: &[usize], offset: usize) -> usize {
