@@ -45,7 +45,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub(crate) fn shape(
+    pub fn shape(
         op: &'static str,
         lhs: &[usize],
         rhs: &[usize],
@@ -58,14 +58,14 @@ impl Error {
             reason: reason.into(),
         }
     }
-    pub(crate) fn bad_shape(op: &'static str, shape: &[usize], reason: impl Into<String>) -> Self {
+    pub fn bad_shape(op: &'static str, shape: &[usize], reason: impl Into<String>) -> Self {
         Error::BadShape {
             op,
             shape: shape.to_vec(),
             reason: reason.into(),
         }
     }
-    pub(crate) fn arg(op: &'static str, reason: impl Into<String>) -> Self {
+    pub fn arg(op: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             op,
             reason: reason.into(),

@@ -1,3 +1,4 @@
 //! The papers' models.
 
+pub mod classifier;
 pub mod dcgan;
