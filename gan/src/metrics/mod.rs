@@ -10,9 +10,11 @@
 //! (shape, finiteness, sample count) and reports problems as [`Error`] instead of panicking, and
 //! results are bit-identical for any rayon thread count.
 
+pub mod fid;
 pub mod linalg;
 mod mode_coverage;
 
+pub use fid::{fid, fid_from_stats, kid, kid_mmd2, GaussianStats, Kid};
 pub use mode_coverage::{mode_coverage, ModeCoverage};
 
 use saddle_engine::{Error, Result, Tensor};
