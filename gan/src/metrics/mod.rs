@@ -13,9 +13,11 @@
 pub mod fid;
 pub mod linalg;
 mod mode_coverage;
+pub mod parzen;
 
 pub use fid::{fid, fid_from_stats, kid, kid_mmd2, GaussianStats, Kid};
 pub use mode_coverage::{mode_coverage, ModeCoverage};
+pub use parzen::{logspace, parzen_log_likelihood, parzen_select_sigma, Parzen, SigmaSearch};
 
 use saddle_engine::{Error, Result, Tensor};
 
