@@ -14,11 +14,13 @@ pub mod fid;
 pub mod linalg;
 mod mode_coverage;
 pub mod parzen;
+pub mod probe;
 pub mod scores;
 
 pub use fid::{fid, fid_from_stats, kid, kid_mmd2, GaussianStats, Kid};
 pub use mode_coverage::{mode_coverage, ModeCoverage};
 pub use parzen::{logspace, parzen_log_likelihood, parzen_select_sigma, Parzen, SigmaSearch};
+pub use probe::{linear_probe, ProbeConfig, ProbeResult};
 pub use scores::{ebgan_i_prime, inception_score, InceptionScore, PROB_EPS};
 
 use saddle_engine::{Error, Result, Tensor};
