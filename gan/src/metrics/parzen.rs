@@ -13,6 +13,11 @@ use rayon::prelude::*;
 use saddle_engine::Result;
 use saddle_kernels::cpu::gemm::{gemm, MatRef};
 
+/// Terms below `exp(-40)` of a row's largest are skipped: with the largest term 1, even 10⁵
+/// of them change the log-sum-exp by < 1e-12, and on real data (MNIST at σ ≈ 0.2) they are
+/// the vast majority, so skipping their `exp` saves most of the non-GEMM time.
+const LSE_CUTOFF: f64 = -40.0;
+
 /// Values of one distance block (test rows × samples) kept at once: 32 MiB of f64.
 const BLOCK_ELEMS: usize = 1 << 22;
 
@@ -84,7 +89,10 @@ fn parzen_multi(test: &[f64], samples: &[f64], dim: usize, sigmas: &[f64]) -> Re
         return Err(invalid(OP, "need at least one sigma"));
     }
     if let Some(s) = sigmas.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(invalid(OP, format!("sigma must be positive and finite, got {s}")));
+        return Err(invalid(
+            OP,
+            format!("sigma must be positive and finite, got {s}"),
+        ));
     }
     let k = sigmas.len();
     let neg_half_inv_var: Vec<f64> = sigmas.iter().map(|s| -0.5 / (s * s)).collect();
@@ -118,7 +126,17 @@ fn parzen_multi(test: &[f64], samples: &[f64], dim: usize, sigmas: &[f64]) -> Re
                     min_d2 = min_d2.min(*v);
                 }
                 for (o, &c) in out.iter_mut().zip(&neg_half_inv_var) {
-                    let sum: f64 = row.iter().map(|d2| ((d2 - min_d2) * c).exp()).sum();
+                    let sum: f64 = row
+                        .iter()
+                        .map(|d2| {
+                            let a = (d2 - min_d2) * c;
+                            if a > LSE_CUTOFF {
+                                a.exp()
+                            } else {
+                                0.0
+                            }
+                        })
+                        .sum();
                     *o = min_d2 * c + sum.ln();
                 }
             });
@@ -129,8 +147,7 @@ fn parzen_multi(test: &[f64], samples: &[f64], dim: usize, sigmas: &[f64]) -> Re
         .iter()
         .enumerate()
         .map(|(s, &sigma)| {
-            let norm = ln_n
-                + 0.5 * dim as f64 * (std::f64::consts::TAU * sigma * sigma).ln();
+            let norm = ln_n + 0.5 * dim as f64 * (std::f64::consts::TAU * sigma * sigma).ln();
             let lls = lse.iter().skip(s).step_by(k).map(|v| v - norm);
             let mean = lls.clone().sum::<f64>() / n_test as f64;
             let var = lls.map(|v| (v - mean).powi(2)).sum::<f64>() / (n_test - 1) as f64;
