@@ -170,12 +170,18 @@ fn fid_of_gaussians_matches_closed_form() {
     let b = [0.5, 1.0, 4.0, 0.09, 0.3, 1.0];
     let mu1: Vec<f64> = vec![0.0, 1.0, -1.0, 0.5, 0.0, 2.0];
     let mu2: Vec<f64> = vec![0.5, 1.0, 0.0, 0.5, -1.0, 2.0];
-    let expected: f64 = mu1.iter().zip(&mu2).map(|(x, y)| (x - y).powi(2)).sum::<f64>()
+    let expected: f64 = mu1
+        .iter()
+        .zip(&mu2)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
         + a.iter()
             .zip(&b)
             .map(|(x, y): (&f64, &f64)| (x.sqrt() - y.sqrt()).powi(2))
             .sum::<f64>();
-    let eye: Vec<f64> = (0..36).map(|k| if k % 7 == 0 { 1.0 } else { 0.0 }).collect();
+    let eye: Vec<f64> = (0..36)
+        .map(|k| if k % 7 == 0 { 1.0 } else { 0.0 })
+        .collect();
     for r in [eye, rotation(6, 11)] {
         let s1 = GaussianStats::from_parameters(mu1.clone(), congruence(&r, &a)).unwrap();
         let s2 = GaussianStats::from_parameters(mu2.clone(), congruence(&r, &b)).unwrap();
@@ -208,7 +214,9 @@ fn check_eigen(a: &[f64], n: usize, tol: f64) {
                 .map(|k| e.vectors[i * n + k] * e.values[k] * e.vectors[j * n + k])
                 .sum();
             assert!((recon - a[i * n + j]).abs() <= tol * scale, "A[{i},{j}]");
-            let gram: f64 = (0..n).map(|k| e.vectors[k * n + i] * e.vectors[k * n + j]).sum();
+            let gram: f64 = (0..n)
+                .map(|k| e.vectors[k * n + i] * e.vectors[k * n + j])
+                .sum();
             let id = if i == j { 1.0 } else { 0.0 };
             assert!((gram - id).abs() <= tol, "VᵀV[{i},{j}] = {gram}");
         }
@@ -239,9 +247,7 @@ fn eigendecomposition_reconstructs_and_is_orthogonal() {
     // A random symmetric 40×40.
     let n = 40;
     let b = lcg(12, n * n);
-    let a: Vec<f64> = (0..n * n)
-        .map(|k| b[k] + b[(k % n) * n + k / n])
-        .collect();
+    let a: Vec<f64> = (0..n * n).map(|k| b[k] + b[(k % n) * n + k / n]).collect();
     check_eigen(&a, n, 1e-12);
 
     // Rank 4 of 30 (B·Bᵀ): 26 eigenvalues are zero up to rounding.
@@ -261,7 +267,9 @@ fn eigendecomposition_reconstructs_and_is_orthogonal() {
         .map(|k| u[k / 8] * u[k % 8] + if k % 9 == 0 { 2.0 } else { 0.0 })
         .collect();
     check_eigen(&a, 8, 1e-13);
-    let d: Vec<f64> = (0..16).map(|k| if k % 5 == 0 { k as f64 } else { 0.0 }).collect();
+    let d: Vec<f64> = (0..16)
+        .map(|k| if k % 5 == 0 { k as f64 } else { 0.0 })
+        .collect();
     assert_eq!(sym_eigenvalues(&d, 4).unwrap(), vec![0.0, 5.0, 10.0, 15.0]);
 }
 
@@ -270,7 +278,9 @@ fn sqrtm_of_near_singular_psd_matrix() {
     let n = 12;
     let r = rotation(n, 21);
     // Eigenvalues from 4 down to 1e-14, plus one rounding-level negative one.
-    let mut lam: Vec<f64> = (0..n).map(|i| 4.0 * 10f64.powi(-(i as i32) * 14 / 11)).collect();
+    let mut lam: Vec<f64> = (0..n)
+        .map(|i| 4.0 * 10f64.powi(-(i as i32) * 14 / 11))
+        .collect();
     lam[n - 1] = -1e-15;
     let a = congruence(&r, &lam);
     let s = sqrtm_psd(&a, n).unwrap();
@@ -430,19 +440,34 @@ fn probe_separates_blobs_and_not_random_labels() {
     let cfg = ProbeConfig::default();
     let r = linear_probe(&xtr, &ytr, &xte, &yte, dim, classes, &cfg).unwrap();
     assert!(r.train_accuracy == 1.0 && r.test_accuracy >= 0.99, "{r:?}");
-    assert_eq!(r, linear_probe(&xtr, &ytr, &xte, &yte, dim, classes, &cfg).unwrap());
+    assert_eq!(
+        r,
+        linear_probe(&xtr, &ytr, &xte, &yte, dim, classes, &cfg).unwrap()
+    );
 
     // Labels independent of the features: the test accuracy stays at chance (1/2 ± 3σ).
     let x = normals(&mut rng, 1200 * 10);
     let y: Vec<usize> = (0..1200).map(|_| rng.below(2) as usize).collect();
-    let r = linear_probe(&x[..200 * 10], &y[..200], &x[200 * 10..], &y[200..], 10, 2, &cfg).unwrap();
+    let r = linear_probe(
+        &x[..200 * 10],
+        &y[..200],
+        &x[200 * 10..],
+        &y[200..],
+        10,
+        2,
+        &cfg,
+    )
+    .unwrap();
     assert!((r.test_accuracy - 0.5).abs() < 0.05, "{r:?}");
 }
 
 #[test]
 fn probe_reaches_the_scipy_optimum() {
     let x = lcg(30, 60 * 4);
-    let y: Vec<usize> = lcg(31, 60).iter().map(|v| ((v + 0.5) * 3.0) as usize).collect();
+    let y: Vec<usize> = lcg(31, 60)
+        .iter()
+        .map(|v| ((v + 0.5) * 3.0) as usize)
+        .collect();
     let cfg = ProbeConfig {
         weight_decay: 1e-2,
         ..ProbeConfig::default()
@@ -464,7 +489,10 @@ fn mode_coverage_of_the_mixture_itself() {
     let pts: Vec<[f64; 2]> = flat.chunks(2).map(|p| [p[0], p[1]]).collect();
     let c = mode_coverage(&ring, &pts, 0.25);
     assert_eq!(c.covered, 8);
-    assert!((c.high_quality - (1.0 - (-4.5f64).exp())).abs() < 0.003, "{c:?}");
+    assert!(
+        (c.high_quality - (1.0 - (-4.5f64).exp())).abs() < 0.003,
+        "{c:?}"
+    );
 }
 
 #[test]

@@ -82,7 +82,12 @@ pub fn fid_from_stats(a: &GaussianStats, b: &GaussianStats) -> Result<f64> {
         ));
     }
     let d = a.dim;
-    let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y).powi(2)).sum();
+    let mean_term: f64 = a
+        .mean
+        .iter()
+        .zip(&b.mean)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum();
     // S₁ = V Λ Vᵀ gives S₁^½ S₂ S₁^½ = V (Λ^½ Vᵀ S₂ V Λ^½) Vᵀ: the bracket has the same
     // eigenvalues and costs one GEMM fewer than forming S₁^½.
     let eig = sym_eigen(&a.cov, d)?;

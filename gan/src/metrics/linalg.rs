@@ -163,7 +163,9 @@ fn eigen_impl(
     let mut w: Vec<f64> = a.iter().map(|v| v / scale).collect();
     let asym = (0..n)
         .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-        .fold(0.0f64, |m, (i, j)| m.max((w[i * n + j] - w[j * n + i]).abs()));
+        .fold(0.0f64, |m, (i, j)| {
+            m.max((w[i * n + j] - w[j * n + i]).abs())
+        });
     if asym > SYM_TOL {
         return Err(invalid(
             op,

@@ -67,7 +67,7 @@ pub(crate) fn check_rows(
     if dim == 0 {
         return Err(invalid(op, format!("{what}: dimension must be positive")));
     }
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         return Err(bad_shape(
             op,
             &[data.len()],

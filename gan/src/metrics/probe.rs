@@ -71,7 +71,10 @@ pub fn linear_probe(
             ));
         }
         if let Some(l) = labels.iter().find(|&&l| l >= classes) {
-            return Err(invalid(OP, format!("{what}: label {l} >= {classes} classes")));
+            return Err(invalid(
+                OP,
+                format!("{what}: label {l} >= {classes} classes"),
+            ));
         }
     }
     if !(config.weight_decay >= 0.0 && config.weight_decay.is_finite()) {
@@ -211,9 +214,7 @@ impl Softmax<'_> {
             gw,
             k,
         );
-        gw.iter_mut()
-            .zip(w)
-            .for_each(|(g, w)| *g += self.decay * w);
+        gw.iter_mut().zip(w).for_each(|(g, w)| *g += self.decay * w);
         for row in z.chunks_exact(k) {
             gb.iter_mut().zip(row).for_each(|(g, v)| *g += v);
         }

@@ -112,7 +112,10 @@ fn normalised_rows(op: &'static str, probs: &[f64], classes: usize) -> Result<Ve
     let mut p = probs.to_vec();
     for (i, row) in p.chunks_exact_mut(classes).enumerate() {
         if let Some(v) = row.iter().find(|v| **v < 0.0) {
-            return Err(invalid(op, format!("row {i} has a negative probability {v}")));
+            return Err(invalid(
+                op,
+                format!("row {i} has a negative probability {v}"),
+            ));
         }
         let sum: f64 = row.iter().sum();
         if (sum - 1.0).abs() > ROW_SUM_TOL {
