@@ -76,3 +76,36 @@ fn training_steps_lower_the_discriminator_loss_on_a_fixed_batch() {
     );
     assert!(last_d < first_d, "D loss {first_d} -> {last_d}");
 }
+
+#[test]
+fn small_image_sizes_and_invalid_ones() {
+    let mut rng = Rng::new(2);
+    // 16x16 (the digits example): G 4x4x64 -> 8x8x32 -> 16x16x1, D mirrored.
+    let cfg = DcganConfig::digits16();
+    let g = generator(cfg, &mut rng).unwrap();
+    let d = discriminator(cfg, &mut rng).unwrap();
+    let z = Tensor::randn(
+        &[3, cfg.nz, 1, 1],
+        0.0,
+        1.0,
+        DType::F32,
+        Device::Cpu,
+        &mut rng,
+    )
+    .unwrap();
+    let img = g.forward(&z).unwrap();
+    assert_eq!(img.shape(), &[3, 1, 16, 16]);
+    assert_eq!(d.forward(&img).unwrap().shape(), &[3, 1, 1, 1]);
+    let want_g = 32 * 64 * 16 + 2 * 64 + 64 * 32 * 16 + 2 * 32 + 32 * 16;
+    assert_eq!(g.num_parameters(), want_g);
+    let want_d = 16 * 32 + 32 * 64 * 16 + 2 * 64 + 64 * 16;
+    assert_eq!(d.num_parameters(), want_d);
+    for size in [4, 12, 28, 48] {
+        let bad = DcganConfig {
+            image_size: size,
+            ..cfg
+        };
+        assert!(generator(bad, &mut rng).is_err(), "size {size}");
+        assert!(discriminator(bad, &mut rng).is_err(), "size {size}");
+    }
+}

@@ -1,6 +1,13 @@
-//! Data sources. MNIST/Fashion-MNIST IDX files, the embedded 8×8 digits and image folders
-//! arrive with the reproduction issue; the 2-D mixtures are here for the first training tests.
+//! Data sources: MNIST-format IDX files, the embedded 8×8 digits, image folders and 2-D
+//! Gaussian mixtures, with seeded batching.
 
+mod dataset;
+mod error;
+pub mod idx;
+mod loader;
 mod mixture;
 
+pub use dataset::{Channels, ImageDataset, Split};
+pub use error::DataError;
+pub use loader::{Batch, Loader, LoaderState, Scale};
 pub use mixture::Mixture2d;

@@ -3,13 +3,16 @@
 //! D (a logit out; the sigmoid lives in the loss), no biases, N(0, 0.02) weights and N(1, 0.02)
 //! batch-norm gains.
 
-use saddle_nn::engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Result, Rng, Tensor};
+use saddle_nn::engine::{
+    Conv2dParams, ConvTranspose2dParams, DType, Device, Error, Result, Rng, Tensor,
+};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{
     init, Activation, BatchNorm, Conv2d, ConvTranspose2d, Module, ModuleExt, Sequential,
 };
 
-/// Sizes of a DCGAN: latent size, widths and image shape (32 or 64 pixels square).
+/// Sizes of a DCGAN: latent size, widths and image shape (square, 4·2^k pixels with k >= 1: 8, 16,
+/// 32, 64, ...; one up/down-sampling stage per doubling).
 #[derive(Clone, Copy, Debug)]
 pub struct DcganConfig {
     pub nz: usize,
@@ -40,10 +43,29 @@ impl DcganConfig {
             image_size: 64,
         }
     }
-    /// Width multipliers from the 4×4 stage outwards (4, 2, 1 at 32 px; 8, 4, 2, 1 at 64 px).
-    fn multipliers(&self) -> Vec<usize> {
-        let stages = if self.image_size == 64 { 4 } else { 3 };
-        (0..stages).rev().map(|s| 1 << s).collect()
+    /// A small model for the 8×8 digits shown at 16×16: G widths 64-32 (66k parameters), D
+    /// 32-64 (35k), well under 0.1 s per training step at batch 64 on a CPU.
+    pub fn digits16() -> Self {
+        DcganConfig {
+            nz: 32,
+            ngf: 32,
+            ndf: 32,
+            channels: 1,
+            image_size: 16,
+        }
+    }
+    /// Width multipliers from the 4×4 stage outwards (2, 1 at 16 px; 4, 2, 1 at 32 px; 8, 4, 2,
+    /// 1 at 64 px).
+    fn multipliers(&self) -> Result<Vec<usize>> {
+        let size = self.image_size;
+        if size < 8 || !size.is_power_of_two() {
+            return Err(Error::InvalidArgument {
+                op: "dcgan",
+                reason: format!("image size {size} must be 4·2^k with k >= 1 (8, 16, 32, 64, ...)"),
+            });
+        }
+        let stages = (size / 4).trailing_zeros();
+        Ok((0..stages).rev().map(|s| 1 << s).collect())
     }
 }
 
@@ -62,7 +84,7 @@ pub fn generator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     let up = ConvTranspose2dParams::default()
         .with_stride(2)
         .with_padding(1);
-    let widths: Vec<usize> = cfg.multipliers().iter().map(|m| m * cfg.ngf).collect();
+    let widths: Vec<usize> = cfg.multipliers()?.iter().map(|m| m * cfg.ngf).collect();
     let mut net = Sequential::new();
     let mut cin = cfg.nz;
     for (i, &w) in widths.iter().enumerate() {
@@ -87,7 +109,7 @@ pub fn generator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
 pub fn discriminator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     let down = Conv2dParams::default().with_stride(2).with_padding(1);
     let widths: Vec<usize> = cfg
-        .multipliers()
+        .multipliers()?
         .iter()
         .rev()
         .map(|m| m * cfg.ndf)

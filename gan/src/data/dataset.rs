@@ -1,0 +1,419 @@
+//! Image datasets held in memory as f32 pixels in [0, 1]: MNIST-format IDX folders, the embedded
+//! 8×8 UCI digits and folders of image files, with the splits the experiments need.
+
+use super::idx::{read_idx_images, read_idx_labels};
+use super::DataError;
+use flate2::read::GzDecoder;
+use image::imageops::{self, FilterType};
+use rayon::prelude::*;
+use saddle_engine::Rng;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Which half of MNIST / Fashion-MNIST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// `train-*`: 60,000 images.
+    Train,
+    /// `t10k-*`: 10,000 images.
+    Test,
+}
+
+/// Colour layout of images read from files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channels {
+    Rgb,
+    Grey,
+}
+
+impl Channels {
+    pub fn count(self) -> usize {
+        match self {
+            Channels::Rgb => 3,
+            Channels::Grey => 1,
+        }
+    }
+}
+
+/// `n` images of `channels × height × width`, pixels in [0, 1], stored NCHW (image-major, then
+/// channel, then row). `labels`, when present, holds one class in `0..num_classes` per image.
+/// `source` says where the data came from and names the dataset in errors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageDataset {
+    pub n: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<f32>,
+    pub labels: Option<Vec<u8>>,
+    pub num_classes: usize,
+    pub source: String,
+}
+
+// The UCI digits as shipped by scikit-learn; see gan/data/digits/PROVENANCE.md.
+const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits/digits.csv.gz");
+const DIGITS_SOURCE: &str = "embedded gan/data/digits/digits.csv.gz";
+
+impl ImageDataset {
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Values per image, `channels * height * width`.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// The pixels of image `i`. Panics if `i >= n`, as slice indexing does.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let len = self.image_len();
+        &self.pixels[i * len..(i + 1) * len]
+    }
+
+    /// Images per class, when the dataset is labelled.
+    pub fn label_counts(&self) -> Option<Vec<usize>> {
+        let labels = self.labels.as_ref()?;
+        let mut counts = vec![0; self.num_classes];
+        for &l in labels {
+            counts[l as usize] += 1;
+        }
+        Some(counts)
+    }
+
+    /// MNIST or Fashion-MNIST (the same format) from a folder holding the four standard files
+    /// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
+    /// `t10k-labels-idx1-ubyte`), each with or without `.gz`.
+    pub fn mnist(dir: impl AsRef<Path>, split: Split) -> Result<Self, DataError> {
+        let dir = dir.as_ref();
+        let prefix = match split {
+            Split::Train => "train",
+            Split::Test => "t10k",
+        };
+        let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+        let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+        let images = read_idx_images(&images_path)?;
+        let labels = read_idx_labels(&labels_path)?;
+        if labels.len() != images.count {
+            return Err(DataError::new(
+                &labels_path,
+                format!(
+                    "holds {} labels but {} holds {} images",
+                    labels.len(),
+                    images_path.display(),
+                    images.count
+                ),
+            ));
+        }
+        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l > 9) {
+            return Err(DataError::new(
+                &labels_path,
+                format!("label {l} at index {i} is outside the classes 0..=9"),
+            ));
+        }
+        let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+        let pixels = images.pixels().iter().map(|&b| lut[b as usize]).collect();
+        Ok(ImageDataset {
+            n: images.count,
+            channels: 1,
+            height: images.rows,
+            width: images.cols,
+            pixels,
+            labels: Some(labels),
+            num_classes: 10,
+            source: images_path.display().to_string(),
+        })
+    }
+
+    /// The 1797 UCI 8×8 digits embedded in the binary (values 0..16 scaled to [0, 1]), labelled
+    /// 0-9.
+    pub fn digits() -> Result<Self, DataError> {
+        let bad = |problem: String| DataError::new(DIGITS_SOURCE, problem);
+        let mut text = String::new();
+        GzDecoder::new(DIGITS_CSV_GZ)
+            .read_to_string(&mut text)
+            .map_err(|e| bad(format!("corrupt gzip data ({e})")))?;
+        let mut pixels = Vec::with_capacity(1797 * 64);
+        let mut labels = Vec::with_capacity(1797);
+        for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+            let values = line
+                .split(',')
+                .map(|v| v.trim().parse::<u8>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("line {}: {e}", line_no + 1)))?;
+            let [image @ .., label] = values.as_slice() else {
+                return Err(bad(format!("line {}: empty row", line_no + 1)));
+            };
+            if image.len() != 64 || *label > 9 || image.iter().any(|&v| v > 16) {
+                return Err(bad(format!(
+                    "line {}: expected 64 values in 0..=16 and a label in 0..=9",
+                    line_no + 1
+                )));
+            }
+            pixels.extend(image.iter().map(|&v| v as f32 / 16.0));
+            labels.push(*label);
+        }
+        Ok(ImageDataset {
+            n: labels.len(),
+            channels: 1,
+            height: 8,
+            width: 8,
+            pixels,
+            labels: Some(labels),
+            num_classes: 10,
+            source: DIGITS_SOURCE.to_string(),
+        })
+    }
+
+    /// Every image file in `dir` and its subfolders (any format the `image` crate reads, chosen
+    /// by extension, decoded by content), in path order, resized so the shorter side is `size`
+    /// and centre-cropped to `size × size`. Unlabelled. Files whose extension is not an image
+    /// format's are skipped, as are hidden ones; an image file that does not decode is an error
+    /// naming it, and so is a folder with no images.
+    pub fn image_folder(
+        dir: impl AsRef<Path>,
+        size: usize,
+        channels: Channels,
+    ) -> Result<Self, DataError> {
+        let dir = dir.as_ref();
+        if size == 0 {
+            return Err(DataError::new(dir, "image size must be positive"));
+        }
+        let mut files = Vec::new();
+        collect_image_files(dir, &mut files)?;
+        if files.is_empty() {
+            return Err(DataError::new(
+                dir,
+                "no image files (png, jpeg, bmp, gif, webp, ...) in the folder or its subfolders",
+            ));
+        }
+        files.sort();
+        // Decoding dominates and is independent per file; the output order is the path order
+        // whatever the thread count, and the first failing file in that order is reported.
+        let decoded: Vec<Result<Vec<f32>, DataError>> = files
+            .par_iter()
+            .map(|p| load_square(p, size as u32, channels))
+            .collect();
+        let mut pixels = Vec::with_capacity(files.len() * channels.count() * size * size);
+        for image in decoded {
+            pixels.extend(image?);
+        }
+        Ok(ImageDataset {
+            n: files.len(),
+            channels: channels.count(),
+            height: size,
+            width: size,
+            pixels,
+            labels: None,
+            num_classes: 0,
+            source: dir.display().to_string(),
+        })
+    }
+
+    /// The images centred on a `size × size` canvas of zeros (the background of MNIST-like
+    /// data), e.g. 28 -> 32 for the DCGAN architecture. An odd margin puts the extra row/column
+    /// at the bottom/right.
+    pub fn pad_to(&self, size: usize) -> Result<Self, DataError> {
+        if size < self.height || size < self.width {
+            return Err(DataError::new(
+                &self.source,
+                format!(
+                    "cannot pad {}x{} images to {size}x{size}: the target is smaller",
+                    self.height, self.width
+                ),
+            ));
+        }
+        let (top, left) = ((size - self.height) / 2, (size - self.width) / 2);
+        let mut pixels = vec![0.0; self.n * self.channels * size * size];
+        let src_planes = self.pixels.chunks_exact(self.height * self.width);
+        for (dst, src) in pixels.chunks_exact_mut(size * size).zip(src_planes) {
+            for (y, row) in src.chunks_exact(self.width).enumerate() {
+                let at = (top + y) * size + left;
+                dst[at..at + self.width].copy_from_slice(row);
+            }
+        }
+        Ok(ImageDataset {
+            height: size,
+            width: size,
+            pixels,
+            ..self.header_clone()
+        })
+    }
+
+    /// The images at `indices`, in that order (repeats allowed).
+    pub fn subset(&self, indices: &[usize]) -> Result<Self, DataError> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.n) {
+            return Err(DataError::new(
+                &self.source,
+                format!("index {bad} out of range for {} images", self.n),
+            ));
+        }
+        let len = self.image_len();
+        let mut pixels = Vec::with_capacity(indices.len() * len);
+        for &i in indices {
+            pixels.extend_from_slice(self.image(i));
+        }
+        Ok(ImageDataset {
+            n: indices.len(),
+            pixels,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| indices.iter().map(|&i| l[i]).collect()),
+            ..self.header_clone()
+        })
+    }
+
+    /// Splits into a labelled part with exactly `per_class` images of each class, drawn at
+    /// random (seeded), and the rest with its labels removed, both in the original order. For
+    /// semi-supervised training (e.g. 100 labels on MNIST = 10 per class). An error if the
+    /// dataset is unlabelled or a class has fewer than `per_class` images.
+    pub fn labelled_split(&self, per_class: usize, seed: u64) -> Result<(Self, Self), DataError> {
+        let Some(labels) = &self.labels else {
+            return Err(DataError::new(
+                &self.source,
+                "labelled_split needs a labelled dataset",
+            ));
+        };
+        let mut by_class = vec![Vec::new(); self.num_classes];
+        for (i, &l) in labels.iter().enumerate() {
+            by_class[l as usize].push(i);
+        }
+        let mut rng = Rng::new(seed);
+        let mut chosen = vec![false; self.n];
+        for (class, members) in by_class.iter_mut().enumerate() {
+            if members.len() < per_class {
+                return Err(DataError::new(
+                    &self.source,
+                    format!(
+                        "class {class} has {} images, fewer than the {per_class} per class asked for",
+                        members.len()
+                    ),
+                ));
+            }
+            rng.shuffle(members);
+            for &i in &members[..per_class] {
+                chosen[i] = true;
+            }
+        }
+        let (labelled, rest): (Vec<usize>, Vec<usize>) = (0..self.n).partition(|&i| chosen[i]);
+        let mut unlabelled = self.subset(&rest)?;
+        unlabelled.labels = None;
+        Ok((self.subset(&labelled)?, unlabelled))
+    }
+
+    /// Moves `count` images chosen at random (seeded) out into a validation set, which is
+    /// returned; `self` keeps the rest. Both keep the original order.
+    pub fn split_off_validation(&mut self, count: usize, seed: u64) -> Result<Self, DataError> {
+        if count > self.n {
+            return Err(DataError::new(
+                &self.source,
+                format!(
+                    "cannot hold out {count} validation images from {} images",
+                    self.n
+                ),
+            ));
+        }
+        let mut order: Vec<usize> = (0..self.n).collect();
+        Rng::new(seed).shuffle(&mut order);
+        let mut held = vec![false; self.n];
+        for &i in &order[..count] {
+            held[i] = true;
+        }
+        let (validation, rest): (Vec<usize>, Vec<usize>) = (0..self.n).partition(|&i| held[i]);
+        let validation = self.subset(&validation)?;
+        *self = self.subset(&rest)?;
+        Ok(validation)
+    }
+
+    /// Everything but the pixels, for building derived datasets.
+    fn header_clone(&self) -> Self {
+        ImageDataset {
+            pixels: Vec::new(),
+            labels: self.labels.clone(),
+            source: self.source.clone(),
+            ..*self
+        }
+    }
+}
+
+/// `dir/stem.gz`, else `dir/stem`; the error names the compressed form.
+fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
+    let gz = dir.join(format!("{stem}.gz"));
+    let raw = dir.join(stem);
+    if gz.is_file() {
+        Ok(gz)
+    } else if raw.is_file() {
+        Ok(raw)
+    } else {
+        Err(DataError::new(
+            &gz,
+            format!(
+                "file not found (nor {stem} without .gz); a MNIST-format folder holds \
+                 train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
+                 t10k-labels-idx1-ubyte, each optionally gzipped"
+            ),
+        ))
+    }
+}
+
+fn collect_image_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| DataError::new(dir, format!("cannot list ({e})")))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| DataError::new(dir, format!("cannot list ({e})")))?
+            .path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            collect_image_files(&path, out)?;
+        } else if image::ImageFormat::from_path(&path).is_ok() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One file decoded, resized (shorter side to `size`, triangle filter) and centre-cropped, as
+/// CHW floats in [0, 1].
+fn load_square(path: &Path, size: u32, channels: Channels) -> Result<Vec<f32>, DataError> {
+    let image = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| DataError::new(path, format!("cannot read the file ({e})")))?
+        .decode()
+        .map_err(|e| DataError::new(path, format!("cannot decode the image ({e})")))?;
+    let (w, h) = (image.width(), image.height());
+    let scale = size as f64 / w.min(h) as f64;
+    let nw = ((w as f64 * scale).round() as u32).max(size);
+    let nh = ((h as f64 * scale).round() as u32).max(size);
+    let (x0, y0) = ((nw - size) / 2, (nh - size) / 2);
+    let to_unit = |v: &u8| *v as f32 / 255.0;
+    Ok(match channels {
+        Channels::Grey => {
+            let small = imageops::resize(&image.to_luma8(), nw, nh, FilterType::Triangle);
+            let crop = imageops::crop_imm(&small, x0, y0, size, size).to_image();
+            crop.as_raw().iter().map(to_unit).collect()
+        }
+        Channels::Rgb => {
+            let small = imageops::resize(&image.to_rgb8(), nw, nh, FilterType::Triangle);
+            let crop = imageops::crop_imm(&small, x0, y0, size, size).to_image();
+            // HWC (interleaved) -> CHW (planar).
+            let plane = (size * size) as usize;
+            let mut out = vec![0.0; 3 * plane];
+            for (p, rgb) in crop.as_raw().chunks_exact(3).enumerate() {
+                for (c, v) in rgb.iter().enumerate() {
+                    out[c * plane + p] = to_unit(v);
+                }
+            }
+            out
+        }
+    })
+}

@@ -1,0 +1,652 @@
+//! Data layer: MNIST / Fashion-MNIST against independently computed figures, errors that name
+//! the bad file, the embedded digits, splits, the loader, image folders and sample grids.
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use saddle_gan::data::idx::{read_idx_images, read_idx_labels};
+use saddle_gan::data::{Channels, DataError, ImageDataset, Loader, LoaderState, Scale, Split};
+use saddle_gan::plot::save_image_grid;
+use saddle_nn::engine::{Device, Tensor};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn shared_dataset(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/datasets")
+        .join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: {} not found (the shared dataset store is absent)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// A fresh, empty folder under Cargo's scratch space for integration tests.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("saddle-gan-data")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn idx_images(count: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for word in [0x0803, count, rows, cols] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend_from_slice(pixels);
+    out
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for word in [0x0801, labels.len() as u32] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend_from_slice(labels);
+    out
+}
+
+fn pixel_sum_255(ds: &ImageDataset, i: usize) -> f64 {
+    ds.image(i).iter().map(|&v| v as f64 * 255.0).sum::<f64>()
+}
+
+/// Asserts the error names `path` and contains `needle`, and that Display puts the path first.
+fn assert_names(err: DataError, path: &Path, needle: &str) {
+    assert_eq!(err.path, path, "{err}");
+    assert!(err.problem.contains(needle), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ", path.display())),
+        "{err}"
+    );
+}
+
+// Reference figures from the files themselves, independently of this crate:
+//   import gzip, numpy as np
+//   for d in ["mnist", "fashion-mnist"]:
+//       for s in ["train", "t10k"]:
+//           img = np.frombuffer(gzip.open(f"{d}/{s}-images-idx3-ubyte.gz").read(), np.uint8,
+//                               offset=16).reshape(-1, 28, 28)
+//           lab = np.frombuffer(gzip.open(f"{d}/{s}-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+//           print(d, s, img.shape, lab[:10].tolist(), int(img[0].astype(np.int64).sum()),
+//                 int(img[-1].astype(np.int64).sum()), np.bincount(lab).tolist())
+// mnist train (60000, 28, 28) [5, 0, 4, 1, 9, 2, 1, 3, 1, 4] 27525 20920
+//   [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+// mnist t10k (10000, 28, 28) [7, 2, 1, 0, 4, 1, 4, 9, 5, 9] 18454 41833
+//   [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+// fashion-mnist train (60000, 28, 28) [9, 0, 0, 3, 0, 2, 7, 2, 5, 5] 76247 16684 [6000] * 10
+// fashion-mnist t10k (10000, 28, 28) [9, 2, 1, 1, 6, 1, 4, 6, 5, 7] 33456 24390 [1000] * 10
+struct Reference {
+    n: usize,
+    first_labels: [u8; 10],
+    first_sum: f64,
+    last_sum: f64,
+    counts: [usize; 10],
+}
+
+fn check_mnist_format(name: &str, split: Split, want: Reference) {
+    let Some(dir) = shared_dataset(name) else {
+        return;
+    };
+    let ds = ImageDataset::mnist(&dir, split).unwrap();
+    assert_eq!(
+        (ds.n, ds.channels, ds.height, ds.width, ds.num_classes),
+        (want.n, 1, 28, 28, 10)
+    );
+    assert_eq!(ds.pixels.len(), want.n * 784);
+    let labels = ds.labels.as_ref().unwrap();
+    assert_eq!(labels[..10], want.first_labels);
+    assert_eq!(ds.label_counts().unwrap(), want.counts);
+    assert!((pixel_sum_255(&ds, 0) - want.first_sum).abs() < 1e-2);
+    assert!((pixel_sum_255(&ds, ds.n - 1) - want.last_sum).abs() < 1e-2);
+    assert!(ds.pixels.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn mnist_matches_independent_reference() {
+    check_mnist_format(
+        "mnist",
+        Split::Train,
+        Reference {
+            n: 60000,
+            first_labels: [5, 0, 4, 1, 9, 2, 1, 3, 1, 4],
+            first_sum: 27525.0,
+            last_sum: 20920.0,
+            counts: [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+        },
+    );
+    check_mnist_format(
+        "mnist",
+        Split::Test,
+        Reference {
+            n: 10000,
+            first_labels: [7, 2, 1, 0, 4, 1, 4, 9, 5, 9],
+            first_sum: 18454.0,
+            last_sum: 41833.0,
+            counts: [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
+        },
+    );
+}
+
+#[test]
+fn fashion_mnist_matches_independent_reference() {
+    check_mnist_format(
+        "fashion-mnist",
+        Split::Train,
+        Reference {
+            n: 60000,
+            first_labels: [9, 0, 0, 3, 0, 2, 7, 2, 5, 5],
+            first_sum: 76247.0,
+            last_sum: 16684.0,
+            counts: [6000; 10],
+        },
+    );
+    check_mnist_format(
+        "fashion-mnist",
+        Split::Test,
+        Reference {
+            n: 10000,
+            first_labels: [9, 2, 1, 1, 6, 1, 4, 6, 5, 7],
+            first_sum: 33456.0,
+            last_sum: 24390.0,
+            counts: [1000; 10],
+        },
+    );
+}
+
+#[test]
+fn idx_gzip_is_detected_by_content_not_name() {
+    let dir = temp_dir("idx-detect");
+    let pixels: Vec<u8> = (0..2 * 3 * 2).collect();
+    // Raw bytes under a .gz name, and gzip bytes under a plain name.
+    let raw_named_gz = dir.join("raw.gz");
+    std::fs::write(&raw_named_gz, idx_images(2, 3, 2, &pixels)).unwrap();
+    let gz_named_raw = dir.join("compressed-idx3-ubyte");
+    std::fs::write(&gz_named_raw, gzip(&idx_images(2, 3, 2, &pixels))).unwrap();
+    for path in [raw_named_gz, gz_named_raw] {
+        let images = read_idx_images(&path).unwrap();
+        assert_eq!((images.count, images.rows, images.cols), (2, 3, 2));
+        assert_eq!(images.pixels(), &pixels[..]);
+    }
+    let labels = dir.join("labels");
+    std::fs::write(&labels, gzip(&idx_labels(&[3, 1, 4]))).unwrap();
+    assert_eq!(read_idx_labels(&labels).unwrap(), vec![3, 1, 4]);
+}
+
+#[test]
+fn bad_idx_files_give_errors_naming_the_file() {
+    let dir = temp_dir("idx-bad");
+    let good = idx_images(3, 2, 2, &[7; 12]);
+
+    let missing = dir.join("missing-idx3-ubyte.gz");
+    assert_names(
+        read_idx_images(&missing).unwrap_err(),
+        &missing,
+        "not found",
+    );
+
+    let labels_file = dir.join("labels-as-images");
+    std::fs::write(&labels_file, idx_labels(&[1, 2, 3])).unwrap();
+    let err = read_idx_images(&labels_file).unwrap_err();
+    assert_names(
+        err.clone(),
+        &labels_file,
+        "wrong magic number 0x0801 (this is an IDX labels file); expected 0x0803 (IDX images)",
+    );
+
+    let text_file = dir.join("notes.gz");
+    std::fs::write(&text_file, b"hello, world: not an IDX file").unwrap();
+    assert_names(
+        read_idx_labels(&text_file).unwrap_err(),
+        &text_file,
+        "wrong magic number 0x68656c6c; expected 0x0801 (IDX labels)",
+    );
+
+    let tiny = dir.join("tiny");
+    std::fs::write(&tiny, &good[..10]).unwrap();
+    assert_names(
+        read_idx_images(&tiny).unwrap_err(),
+        &tiny,
+        "holds 10 bytes, too few for the 16-byte header",
+    );
+
+    let truncated = dir.join("truncated.gz");
+    std::fs::write(&truncated, gzip(&good[..good.len() - 5])).unwrap();
+    assert_names(
+        read_idx_images(&truncated).unwrap_err(),
+        &truncated,
+        "header says 3 images of 2x2 (28 bytes with the 16-byte header) but the gunzipped file holds 23 bytes",
+    );
+
+    let trailing = dir.join("trailing");
+    let mut long = good.clone();
+    long.extend_from_slice(&[0; 4]);
+    std::fs::write(&trailing, &long).unwrap();
+    assert_names(
+        read_idx_images(&trailing).unwrap_err(),
+        &trailing,
+        "but the file holds 32 bytes, more than that",
+    );
+
+    // A header claiming more labels than the file holds (the classic count mismatch).
+    let short_labels = dir.join("short-labels");
+    let mut bytes = idx_labels(&[1, 2, 3]);
+    bytes[4..8].copy_from_slice(&60000u32.to_be_bytes());
+    std::fs::write(&short_labels, &bytes).unwrap();
+    assert_names(
+        read_idx_labels(&short_labels).unwrap_err(),
+        &short_labels,
+        "header says 60000 labels (60008 bytes with the 8-byte header) but the file holds 11 bytes",
+    );
+
+    // Sizes whose product overflows must not wrap around into a plausible length.
+    let huge = dir.join("huge");
+    std::fs::write(&huge, idx_images(u32::MAX, u32::MAX, u32::MAX, &[0; 12])).unwrap();
+    assert_names(
+        read_idx_images(&huge).unwrap_err(),
+        &huge,
+        "header says 4294967295 images of 4294967295x4294967295",
+    );
+
+    let mut corrupt = gzip(&good);
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    corrupt[mid + 1] ^= 0x55;
+    let corrupt_path = dir.join("corrupt.gz");
+    std::fs::write(&corrupt_path, &corrupt).unwrap();
+    assert_names(
+        read_idx_images(&corrupt_path).unwrap_err(),
+        &corrupt_path,
+        "corrupt or truncated gzip data",
+    );
+
+    let cut_gzip = dir.join("cut.gz");
+    let gz = gzip(&good);
+    std::fs::write(&cut_gzip, &gz[..gz.len() / 2]).unwrap();
+    assert_names(
+        read_idx_images(&cut_gzip).unwrap_err(),
+        &cut_gzip,
+        "corrupt or truncated gzip data",
+    );
+}
+
+#[test]
+fn mnist_folder_checks_files_against_each_other() {
+    let dir = temp_dir("mnist-folder");
+    let pixels: Vec<u8> = (0..3 * 4 * 5).map(|v| v as u8).collect();
+    // One file raw, one gzipped: both spellings are accepted.
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte"),
+        idx_images(3, 4, 5, &pixels),
+    )
+    .unwrap();
+    let labels_path = dir.join("train-labels-idx1-ubyte.gz");
+    std::fs::write(&labels_path, gzip(&idx_labels(&[2, 0, 9]))).unwrap();
+    let ds = ImageDataset::mnist(&dir, Split::Train).unwrap();
+    assert_eq!((ds.n, ds.channels, ds.height, ds.width), (3, 1, 4, 5));
+    assert_eq!(ds.labels, Some(vec![2, 0, 9]));
+    assert_eq!(ds.image(1)[0], 20.0 / 255.0);
+    assert_eq!(ds.image(2)[19], 59.0 / 255.0);
+
+    assert_names(
+        ImageDataset::mnist(&dir, Split::Test).unwrap_err(),
+        &dir.join("t10k-images-idx3-ubyte.gz"),
+        "file not found",
+    );
+
+    std::fs::write(&labels_path, gzip(&idx_labels(&[2, 0]))).unwrap();
+    assert_names(
+        ImageDataset::mnist(&dir, Split::Train).unwrap_err(),
+        &labels_path,
+        "holds 2 labels but",
+    );
+    std::fs::write(&labels_path, gzip(&idx_labels(&[2, 10, 1]))).unwrap();
+    assert_names(
+        ImageDataset::mnist(&dir, Split::Train).unwrap_err(),
+        &labels_path,
+        "label 10 at index 1",
+    );
+}
+
+// Reference figures:
+//   a = np.loadtxt(gzip.open("gan/data/digits/digits.csv.gz"), delimiter=",", dtype=np.int64)
+//   a.shape, np.bincount(a[:, -1]), a[0, -1], a[0, :64].sum(), a[-1, -1], a[-1, :64].sum()
+//   -> (1797, 65) [178, 182, 177, 183, 181, 182, 181, 179, 174, 180] 0 294 8 392
+#[test]
+fn embedded_digits() {
+    let ds = ImageDataset::digits().unwrap();
+    assert_eq!((ds.n, ds.channels, ds.height, ds.width), (1797, 1, 8, 8));
+    assert_eq!(
+        ds.label_counts().unwrap(),
+        [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    );
+    let labels = ds.labels.as_ref().unwrap();
+    assert_eq!((labels[0], labels[1796]), (0, 8));
+    let sum16 = |i: usize| ds.image(i).iter().map(|v| v * 16.0).sum::<f32>();
+    assert_eq!((sum16(0), sum16(1796)), (294.0, 392.0));
+    assert_eq!(ds.pixels.iter().cloned().fold(0.0, f32::max), 1.0);
+}
+
+#[test]
+fn pad_to_centres_on_zeros() {
+    let ds = ImageDataset::digits().unwrap().subset(&[0, 5]).unwrap();
+    let padded = ds.pad_to(12).unwrap();
+    assert_eq!((padded.n, padded.height, padded.width), (2, 12, 12));
+    assert_eq!(padded.labels, ds.labels);
+    for i in 0..2 {
+        let (src, dst) = (ds.image(i), padded.image(i));
+        for y in 0..12 {
+            for x in 0..12 {
+                let inside = (2..10).contains(&y) && (2..10).contains(&x);
+                let want = if inside {
+                    src[(y - 2) * 8 + x - 2]
+                } else {
+                    0.0
+                };
+                assert_eq!(dst[y * 12 + x], want, "image {i} at ({y}, {x})");
+            }
+        }
+    }
+    assert!(ds.pad_to(7).is_err());
+}
+
+/// `n` one-pixel images whose value encodes their index (exact in f32), labelled `i % 3`.
+fn numbered(n: usize) -> ImageDataset {
+    ImageDataset {
+        n,
+        channels: 1,
+        height: 1,
+        width: 1,
+        pixels: (0..n).map(|i| i as f32 / 1024.0).collect(),
+        labels: Some((0..n).map(|i| (i % 3) as u8).collect()),
+        num_classes: 3,
+        source: "numbered".into(),
+    }
+}
+
+fn ids(ds: &ImageDataset) -> Vec<usize> {
+    ds.pixels.iter().map(|v| (v * 1024.0) as usize).collect()
+}
+
+#[test]
+fn subset_and_splits() {
+    let ds = numbered(30);
+    let sub = ds.subset(&[4, 0, 4]).unwrap();
+    assert_eq!(
+        (ids(&sub), sub.labels.clone()),
+        (vec![4, 0, 4], Some(vec![1, 0, 1]))
+    );
+    assert_names(
+        ds.subset(&[30]).unwrap_err(),
+        Path::new("numbered"),
+        "index 30",
+    );
+
+    let (labelled, unlabelled) = ds.labelled_split(4, 11).unwrap();
+    assert_eq!((labelled.n, unlabelled.n), (12, 18));
+    assert_eq!(labelled.label_counts().unwrap(), [4, 4, 4]);
+    assert_eq!(unlabelled.labels, None);
+    let (a, b) = (ids(&labelled), ids(&unlabelled));
+    assert!(a.windows(2).all(|w| w[0] < w[1]) && b.windows(2).all(|w| w[0] < w[1]));
+    let mut all = [a.clone(), b].concat();
+    all.sort();
+    assert_eq!(all, (0..30).collect::<Vec<_>>());
+    for (id, label) in a.iter().zip(labelled.labels.as_ref().unwrap()) {
+        assert_eq!(id % 3, *label as usize);
+    }
+    assert_eq!(ds.labelled_split(4, 11).unwrap().0, labelled, "same seed");
+    assert_ne!(ids(&ds.labelled_split(4, 12).unwrap().0), a, "other seed");
+
+    let digits = ImageDataset::digits().unwrap();
+    let (labelled, unlabelled) = digits.labelled_split(10, 0).unwrap();
+    assert_eq!((labelled.n, unlabelled.n), (100, 1697));
+    assert_eq!(labelled.label_counts().unwrap(), [10; 10]);
+    // Class 8 is the smallest (174 images).
+    assert_names(
+        digits.labelled_split(175, 0).unwrap_err(),
+        Path::new(&digits.source),
+        "class 8 has 174 images, fewer than the 175 per class",
+    );
+    let unlabelled_err = unlabelled.labelled_split(1, 0).unwrap_err();
+    assert!(
+        unlabelled_err.problem.contains("labelled dataset"),
+        "{unlabelled_err}"
+    );
+
+    let mut train = numbered(30);
+    let val = train.split_off_validation(7, 3).unwrap();
+    assert_eq!((train.n, val.n), (23, 7));
+    let mut all = [ids(&train), ids(&val)].concat();
+    all.sort();
+    assert_eq!(all, (0..30).collect::<Vec<_>>());
+    assert!(train.split_off_validation(24, 3).is_err());
+}
+
+fn batch_ids(loader: &mut Loader) -> Vec<usize> {
+    let batch = loader.next_batch().unwrap();
+    let values = batch.images.to_vec::<f32>().unwrap();
+    let ids: Vec<usize> = values.iter().map(|v| (v * 1024.0) as usize).collect();
+    let labels = batch.labels.unwrap();
+    assert_eq!(labels, ids.iter().map(|i| i % 3).collect::<Vec<_>>());
+    ids
+}
+
+#[test]
+fn loader_shuffles_deterministically_and_covers_each_epoch() {
+    let ds = numbered(10);
+    let mut a = Loader::new(&ds, 3, 7, Scale::ZeroToOne).unwrap();
+    let mut b = Loader::new(&ds, 3, 7, Scale::ZeroToOne).unwrap();
+    let mut c = Loader::new(&ds, 3, 8, Scale::ZeroToOne).unwrap();
+    assert_eq!(a.batches_per_epoch(), 3);
+    let mut epochs = Vec::new();
+    for epoch in 0..4 {
+        assert_eq!(a.epoch(), epoch);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let ids = batch_ids(&mut a);
+            assert_eq!(ids.len(), 3, "drop_last: full batches only");
+            assert_eq!(ids, batch_ids(&mut b));
+            seen.extend(ids);
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 9, "no repeats within an epoch: {seen:?}");
+        epochs.push(seen);
+    }
+    assert_ne!(epochs[0], epochs[1], "a new order each epoch");
+    let c_first: Vec<usize> = (0..3).flat_map(|_| batch_ids(&mut c)).collect();
+    assert_ne!(c_first, epochs[0], "another seed, another order");
+
+    let mut keep = Loader::new(&ds, 3, 7, Scale::ZeroToOne)
+        .unwrap()
+        .with_drop_last(false);
+    assert_eq!(keep.batches_per_epoch(), 4);
+    let sizes: Vec<usize> = (0..4).map(|_| batch_ids(&mut keep).len()).collect();
+    assert_eq!((sizes, keep.epoch()), (vec![3, 3, 3, 1], 1));
+
+    let mut ordered = Loader::new(&ds, 4, 7, Scale::MinusOneToOne)
+        .unwrap()
+        .with_shuffle(false);
+    let batch = ordered.next_batch().unwrap();
+    assert_eq!(batch.images.shape(), &[4, 1, 1, 1]);
+    let want: Vec<f32> = (0..4).map(|i| 2.0 * (i as f32 / 1024.0) - 1.0).collect();
+    assert_eq!(batch.images.to_vec::<f32>().unwrap(), want);
+
+    assert!(Loader::new(&ds, 0, 7, Scale::ZeroToOne).is_err());
+    assert!(Loader::new(&ds, 11, 7, Scale::ZeroToOne).is_err());
+}
+
+#[test]
+fn loader_resumes_from_its_state() {
+    let ds = numbered(10);
+    let mut a = Loader::new(&ds, 3, 5, Scale::ZeroToOne).unwrap();
+    for _ in 0..4 {
+        batch_ids(&mut a);
+    }
+    let state = a.state();
+    assert_eq!(
+        state,
+        LoaderState {
+            epoch: 1,
+            position: 3
+        }
+    );
+    let rest: Vec<Vec<usize>> = (0..5).map(|_| batch_ids(&mut a)).collect();
+    let mut b = Loader::new(&ds, 3, 5, Scale::ZeroToOne).unwrap();
+    b.restore(state).unwrap();
+    let resumed: Vec<Vec<usize>> = (0..5).map(|_| batch_ids(&mut b)).collect();
+    assert_eq!(rest, resumed);
+    assert!(b
+        .restore(LoaderState {
+            epoch: 0,
+            position: 11
+        })
+        .is_err());
+}
+
+#[test]
+fn image_folder_resizes_crops_and_reports_bad_files() {
+    let dir = temp_dir("folder");
+    // 40x20: red | green | blue columns; the centre crop after resizing to 32x16 keeps the
+    // source columns 10..30, all green.
+    let wide = image::RgbImage::from_fn(40, 20, |x, _| match x {
+        0..8 => image::Rgb([255, 0, 0]),
+        8..32 => image::Rgb([0, 255, 0]),
+        _ => image::Rgb([0, 0, 255]),
+    });
+    wide.save(dir.join("a.png")).unwrap();
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    image::RgbImage::from_pixel(24, 48, image::Rgb([128, 128, 128]))
+        .save(dir.join("sub/b.jpg"))
+        .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not an image, skipped").unwrap();
+    std::fs::write(dir.join(".hidden.png"), "hidden, skipped").unwrap();
+
+    let rgb = ImageDataset::image_folder(&dir, 16, Channels::Rgb).unwrap();
+    assert_eq!((rgb.n, rgb.channels, rgb.height, rgb.width), (2, 3, 16, 16));
+    assert_eq!(rgb.labels, None);
+    let plane = 16 * 16;
+    let a = rgb.image(0);
+    assert!(a[..plane].iter().all(|&v| v < 1.0 / 255.0), "red plane");
+    assert!(
+        a[plane..2 * plane].iter().all(|&v| v > 254.0 / 255.0),
+        "green plane"
+    );
+    assert!(
+        a[2 * plane..].iter().all(|&v| v < 1.0 / 255.0),
+        "blue plane"
+    );
+    // JPEG is lossy: a flat grey comes back within a few levels.
+    assert!(rgb
+        .image(1)
+        .iter()
+        .all(|&v| (v - 128.0 / 255.0).abs() < 4.0 / 255.0));
+
+    let grey = ImageDataset::image_folder(&dir, 10, Channels::Grey).unwrap();
+    assert_eq!(
+        (grey.n, grey.channels, grey.height, grey.width),
+        (2, 1, 10, 10)
+    );
+    let luma_green = image::Pixel::to_luma(&image::Rgb([0u8, 255, 0])).0[0] as f32 / 255.0;
+    assert!(grey
+        .image(0)
+        .iter()
+        .all(|&v| (v - luma_green).abs() < 1.5 / 255.0));
+
+    let broken = dir.join("sub/broken.png");
+    std::fs::write(&broken, b"\x89PNG but not really").unwrap();
+    assert_names(
+        ImageDataset::image_folder(&dir, 16, Channels::Rgb).unwrap_err(),
+        &broken,
+        "cannot decode the image",
+    );
+
+    let empty = temp_dir("folder-empty");
+    std::fs::write(empty.join("readme.txt"), "no images here").unwrap();
+    assert_names(
+        ImageDataset::image_folder(&empty, 16, Channels::Rgb).unwrap_err(),
+        &empty,
+        "no image files",
+    );
+    let missing = empty.join("nope");
+    assert_names(
+        ImageDataset::image_folder(&missing, 16, Channels::Rgb).unwrap_err(),
+        &missing,
+        "cannot list",
+    );
+}
+
+#[test]
+fn image_grid_round_trip() {
+    let dir = temp_dir("grid");
+    // Three 2x2 grey images, 2 per row, each pixel drawn 2x2: an 11x11 PNG.
+    let values: Vec<f32> = vec![
+        -1.0,
+        0.0,
+        0.5,
+        1.0, //
+        1.0,
+        1.0,
+        1.0,
+        1.0, //
+        -1.0,
+        -1.0,
+        9.0,
+        f32::NAN,
+    ];
+    let images = Tensor::from_vec(values, &[3, 1, 2, 2], Device::Cpu).unwrap();
+    let path = dir.join("nested/grid.png");
+    save_image_grid(&path, &images, 2, (-1.0, 1.0), 2).unwrap();
+    let grid = image::open(&path).unwrap();
+    assert_eq!(grid.color(), image::ColorType::L8);
+    let grid = grid.to_luma8();
+    assert_eq!(grid.dimensions(), (11, 11));
+    let at = |x: u32, y: u32| grid.get_pixel(x, y).0[0];
+    assert_eq!(at(0, 0), 128, "padding");
+    // Image 0 starts at (1, 1): -1 -> 0, 0 -> 128 (127.5 rounded), 0.5 -> 191, 1 -> 255.
+    assert_eq!(
+        [at(1, 1), at(2, 2), at(3, 1), at(1, 3), at(4, 4)],
+        [0, 0, 128, 191, 255]
+    );
+    assert_eq!(at(5, 1), 128, "padding between cells");
+    assert_eq!(at(6, 1), 255, "image 1");
+    // Image 2 on the second row: out-of-range values clamp, NaN is black.
+    assert_eq!([at(1, 8), at(4, 9)], [255, 0]);
+    assert_eq!(at(7, 7), 128, "the empty fourth cell");
+
+    let rgb = Tensor::from_vec(vec![1.0f32, -1.0, 0.0], &[1, 3, 1, 1], Device::Cpu).unwrap();
+    let rgb_path = dir.join("rgb.png");
+    save_image_grid(&rgb_path, &rgb, 8, (-1.0, 1.0), 1).unwrap();
+    let back = image::open(&rgb_path).unwrap().to_rgb8();
+    assert_eq!(back.dimensions(), (3, 3));
+    assert_eq!(back.get_pixel(1, 1).0, [255, 0, 128]);
+
+    let flat = Tensor::from_vec(vec![0.0f32; 12], &[3, 2, 2], Device::Cpu).unwrap();
+    assert_names(
+        save_image_grid(&path, &flat, 2, (0.0, 1.0), 1).unwrap_err(),
+        &path,
+        "needs a [N, C, H, W] tensor; got shape [3, 2, 2]",
+    );
+    let two_channels = Tensor::from_vec(vec![0.0f32; 8], &[1, 2, 2, 2], Device::Cpu).unwrap();
+    assert_names(
+        save_image_grid(&path, &two_channels, 2, (0.0, 1.0), 1).unwrap_err(),
+        &path,
+        "1 (grey) or 3 (RGB) channels",
+    );
+    assert!(save_image_grid(&path, &images, 0, (0.0, 1.0), 1).is_err());
+    assert!(save_image_grid(&path, &images, 2, (1.0, 1.0), 1).is_err());
+}
