@@ -7,3 +7,4 @@ pub mod plot;
 pub mod toy;
 
 pub use saddle_nn as nn;
+pub mod run;

@@ -51,6 +51,7 @@ fn training_steps_lower_the_discriminator_loss_on_a_fixed_batch() {
         ndf: 8,
         channels: 1,
         image_size: 32,
+        ..DcganConfig::mnist32()
     };
     let mut trainer = DcganTrainer::new(cfg, &mut rng).unwrap();
     let real = Tensor::rand(

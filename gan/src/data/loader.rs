@@ -2,6 +2,7 @@
 //! the range the model expects, and a small state for resuming mid-epoch.
 
 use super::ImageDataset;
+use crate::run::{BatchSource, BoxError};
 use saddle_engine::{Device, Error, Result, Rng, Tensor};
 
 /// The range the loader maps the dataset's [0, 1] pixels to.
@@ -186,5 +187,30 @@ impl<'a> Loader<'a> {
             Rng::from_state(self.seed, epoch << 32, 4).shuffle(&mut order);
         }
         order
+    }
+}
+
+/// The training loop reads batches through this; the position is "epoch index".
+impl BatchSource for Loader<'_> {
+    fn next_batch(&mut self) -> std::result::Result<(Tensor, Option<Vec<usize>>), BoxError> {
+        let batch = Loader::next_batch(self)?;
+        Ok((batch.images, batch.labels))
+    }
+
+    fn position(&self) -> String {
+        let s = self.state();
+        format!("{} {}", s.epoch, s.position)
+    }
+
+    fn set_position(&mut self, position: &str) -> std::result::Result<(), BoxError> {
+        let parts: Vec<&str> = position.split_whitespace().collect();
+        let parsed = match parts.as_slice() {
+            [epoch, index] => epoch.parse().ok().zip(index.parse().ok()),
+            _ => None,
+        };
+        let (epoch, position) = parsed.ok_or_else(|| {
+            format!("malformed data position {position:?}; expected \"epoch index\"")
+        })?;
+        Ok(self.restore(LoaderState { epoch, position })?)
     }
 }

@@ -3,6 +3,8 @@
 //! D (a logit out; the sigmoid lives in the loss), no biases, N(0, 0.02) weights and N(1, 0.02)
 //! batch-norm gains.
 
+use crate::run::{BoxError, GanModel};
+use saddle_nn::engine::no_grad;
 use saddle_nn::engine::{
     Conv2dParams, ConvTranspose2dParams, DType, Device, Error, Result, Rng, Tensor,
 };
@@ -10,6 +12,7 @@ use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{
     init, Activation, BatchNorm, Conv2d, ConvTranspose2d, Module, ModuleExt, Sequential,
 };
+use saddle_nn::{Checkpoint, CheckpointError};
 
 /// Sizes of a DCGAN: latent size, widths and image shape (square, 4·2^k pixels with k >= 1: 8, 16,
 /// 32, 64, ...; one up/down-sampling stage per doubling).
@@ -20,6 +23,10 @@ pub struct DcganConfig {
     pub ndf: usize,
     pub channels: usize,
     pub image_size: usize,
+    /// Adam learning rate of both networks (the paper: 2e-4).
+    pub lr: f64,
+    /// Adam β1 (the paper: 0.5, down from the usual 0.9, which oscillated).
+    pub beta1: f64,
 }
 
 impl DcganConfig {
@@ -31,6 +38,8 @@ impl DcganConfig {
             ndf: 64,
             channels: 1,
             image_size: 32,
+            lr: 2e-4,
+            beta1: 0.5,
         }
     }
     /// The paper's 64×64 RGB model with ngf = ndf = 64: G widths 512-256-128-64.
@@ -41,6 +50,8 @@ impl DcganConfig {
             ndf: 64,
             channels: 3,
             image_size: 64,
+            lr: 2e-4,
+            beta1: 0.5,
         }
     }
     /// A small model for the 8×8 digits shown at 16×16: G widths 64-32 (66k parameters), D
@@ -52,6 +63,8 @@ impl DcganConfig {
             ndf: 32,
             channels: 1,
             image_size: 16,
+            lr: 2e-4,
+            beta1: 0.5,
         }
     }
     /// Width multipliers from the 4×4 stage outwards (2, 1 at 16 px; 4, 2, 1 at 32 px; 8, 4, 2,
@@ -133,7 +146,7 @@ pub fn discriminator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     Ok(net.push(out))
 }
 
-/// G, D and their Adam optimisers (lr 2e-4, β1 0.5, as the paper), with one training step:
+/// G, D and their Adam optimisers (the config's lr and β1), with one training step:
 /// a D step on real and generated images (BCE), then a non-saturating G step.
 pub struct DcganTrainer {
     pub cfg: DcganConfig,
@@ -148,11 +161,11 @@ impl DcganTrainer {
         let g = generator(cfg, rng)?;
         let d = discriminator(cfg, rng)?;
         let adam = AdamConfig {
-            beta1: 0.5,
+            beta1: cfg.beta1,
             ..AdamConfig::default()
         };
-        let opt_g = Adam::with_lr(g.named_parameters(), 2e-4, adam);
-        let opt_d = Adam::with_lr(d.named_parameters(), 2e-4, adam);
+        let opt_g = Adam::with_lr(g.named_parameters(), cfg.lr, adam);
+        let opt_d = Adam::with_lr(d.named_parameters(), cfg.lr, adam);
         Ok(DcganTrainer {
             cfg,
             g,
@@ -193,5 +206,69 @@ impl DcganTrainer {
             .binary_cross_entropy_with_logits(&ones)?;
         self.opt_g.step(&loss_g.backward()?)?;
         Ok((loss_d.to_scalar()?, loss_g.to_scalar()?))
+    }
+}
+
+impl DcganTrainer {
+    /// Both networks (`g.*`, `d.*`) and both optimisers' moments (`opt_g.*`, `opt_d.*`).
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        ck.add_module("g", &self.g);
+        ck.add_module("d", &self.d);
+        ck.add_optimizer("opt_g", &self.opt_g);
+        ck.add_optimizer("opt_d", &self.opt_d);
+        ck
+    }
+
+    /// Restores a state saved by [`DcganTrainer::checkpoint`].
+    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        ck.restore_module("g", &self.g)?;
+        ck.restore_module("d", &self.d)?;
+        ck.restore_optimizer("opt_g", &mut self.opt_g)?;
+        ck.restore_optimizer("opt_d", &mut self.opt_d)
+    }
+}
+
+impl GanModel for DcganTrainer {
+    fn train_step(
+        &mut self,
+        real: &Tensor,
+        _labels: Option<&[usize]>,
+        rng: &mut Rng,
+    ) -> std::result::Result<Vec<(&'static str, f64)>, BoxError> {
+        let (d, g) = self.step(real, rng)?;
+        Ok(vec![("d_loss", d), ("g_loss", g)])
+    }
+
+    fn sample_latent(&self, n: usize, rng: &mut Rng) -> std::result::Result<Tensor, BoxError> {
+        Ok(Tensor::randn(
+            &[n, self.cfg.nz, 1, 1],
+            0.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            rng,
+        )?)
+    }
+
+    /// Samples with G in eval mode (batch norm from running statistics), so an image does not
+    /// depend on the rest of its batch.
+    fn generate(&mut self, z: &Tensor) -> std::result::Result<Tensor, BoxError> {
+        self.g.set_training(false);
+        let images = no_grad(|| self.g.forward(z));
+        self.g.set_training(true);
+        Ok(images?)
+    }
+
+    fn value_range(&self) -> (f32, f32) {
+        (-1.0, 1.0)
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        DcganTrainer::checkpoint(self)
+    }
+
+    fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        DcganTrainer::restore(self, ck)
     }
 }

@@ -1,0 +1,55 @@
+//! Stopping a run cleanly: an interrupt flag the training loop polls between steps (the binary
+//! sets it from Ctrl-C / SIGTERM), and a check that turns a NaN or infinite loss into an error
+//! before a poisoned state can be checkpointed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Shared "please stop" flag. Cloning shares it.
+#[derive(Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn request_stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn should_stop(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A loss that is NaN or infinite: the run stops with this and keeps its last good checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DivergedError {
+    pub step: u64,
+    pub name: String,
+    pub value: f64,
+}
+
+impl std::fmt::Display for DivergedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training diverged at step {}: {} = {}; stopped without saving this state (the last \
+             good checkpoint is kept; try a lower learning rate, or --resume from it)",
+            self.step, self.name, self.value
+        )
+    }
+}
+
+impl std::error::Error for DivergedError {}
+
+/// Fails on the first non-finite value among `losses`.
+pub fn check_finite(step: u64, losses: &[(&str, f64)]) -> Result<(), DivergedError> {
+    match losses.iter().find(|(_, v)| !v.is_finite()) {
+        Some((name, value)) => Err(DivergedError {
+            step,
+            name: name.to_string(),
+            value: *value,
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,14 @@
+//! Running a training job: the run folder, the shared training loop, interruption and divergence
+//! handling, and the HTML report.
+
+mod dir;
+mod guard;
+mod report;
+mod train_loop;
+
+pub use dir::{checkpoint_path, read_config, read_metrics, write_atomically, RunDir, RunError};
+pub use guard::{check_finite, DivergedError, StopFlag};
+pub use report::write_report;
+pub use train_loop::{
+    train, BatchSource, BoxError, Evaluation, GanModel, LoopOptions, Outcome, Progress,
+};

@@ -1,0 +1,302 @@
+//! The training loop every model shares: steps, logging, fixed-noise sample grids, checkpoints
+//! (latest + best), periodic evaluation, interruption and divergence handling, and the report.
+//!
+//! A model plugs in through [`GanModel`], its data through [`BatchSource`]. Everything the loop
+//! needs to continue bit-identically is in the latest checkpoint: the model (parameters, buffers,
+//! optimiser state), the training RNG, the data position, the step and the fixed noise.
+
+use super::dir::{RunDir, RunError};
+use super::guard::{check_finite, DivergedError, StopFlag};
+use super::report::write_report;
+use crate::plot::save_image_grid;
+use saddle_nn::engine::{no_grad, Rng, Tensor};
+use saddle_nn::{Checkpoint, CheckpointError};
+use serde_json::{Map, Value};
+use std::time::Instant;
+
+/// The loop's error type: any error of the engine, the data, the run folder or a model.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A GAN as the loop sees it.
+pub trait GanModel {
+    /// One training iteration (the model's D and G updates) on a batch of real images in the
+    /// model's value range; returns the named losses to log. `rng` is the loop's generator (saved
+    /// in checkpoints); a model that keeps its own generators (and saves them in
+    /// [`GanModel::checkpoint`]) may ignore it.
+    fn train_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+        rng: &mut Rng,
+    ) -> Result<Vec<(&'static str, f64)>, BoxError>;
+    /// Fresh latent codes for `n` samples.
+    fn sample_latent(&self, n: usize, rng: &mut Rng) -> Result<Tensor, BoxError>;
+    /// Images `[N, C, H, W]` from latent codes, in inference mode (no gradients, eval-mode
+    /// layers), leaving the model in training mode afterwards.
+    fn generate(&mut self, z: &Tensor) -> Result<Tensor, BoxError>;
+    /// The range of generated pixel values, e.g. (-1, 1) for tanh outputs.
+    fn value_range(&self) -> (f32, f32);
+    /// Everything needed to resume: modules, optimisers, the model's own generators.
+    fn checkpoint(&self) -> Checkpoint;
+    /// Restores what [`GanModel::checkpoint`] stored.
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError>;
+}
+
+/// Where batches come from; its position is part of a checkpoint.
+pub trait BatchSource {
+    /// The next batch of real images (and labels when the data has them).
+    fn next_batch(&mut self) -> Result<(Tensor, Option<Vec<usize>>), BoxError>;
+    /// The position to save, as a string (e.g. "epoch index").
+    fn position(&self) -> String;
+    /// Restores a position saved by [`BatchSource::position`].
+    fn set_position(&mut self, position: &str) -> Result<(), BoxError>;
+}
+
+/// What to evaluate and how to rank checkpoints: called with the model at `eval_every` steps.
+pub struct Evaluation<'a, M: ?Sized> {
+    pub every: u64,
+    /// Returns the named metric values; the one named `key` ranks checkpoints.
+    pub run: Box<dyn FnMut(&mut M) -> Result<Vec<(String, f64)>, BoxError> + 'a>,
+    pub key: String,
+    pub higher_is_better: bool,
+}
+
+/// Intervals and sizes of a run.
+#[derive(Clone, Debug)]
+pub struct LoopOptions {
+    pub steps: u64,
+    pub log_every: u64,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    /// Number of images in the fixed-noise grid.
+    pub grid_count: usize,
+    pub grid_rows: usize,
+    /// Pixel upscaling of the grid (small images are hard to see).
+    pub grid_upscale: usize,
+    pub seed: u64,
+    pub title: String,
+}
+
+/// Progress reported to the caller (which draws the progress bar).
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub step: u64,
+    pub total: u64,
+    pub losses: Vec<(&'static str, f64)>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Finished { step: u64 },
+    Interrupted { step: u64 },
+}
+
+const META_STEP: &str = "run.step";
+const META_DATA: &str = "run.data_position";
+const META_BEST: &str = "run.best";
+const RNG_KEY: &str = "train";
+const FIXED_NOISE: &str = "run.fixed_noise";
+
+/// State carried between steps and into checkpoints.
+struct LoopState {
+    step: u64,
+    rng: Rng,
+    fixed_noise: Tensor,
+    best: Option<f64>,
+    last_eval: Vec<(String, f64)>,
+}
+
+/// Trains `model` on `data` in `run` until `opts.steps`, or until `stop` is raised (then the
+/// latest checkpoint is written and the run can be resumed). With `resume`, continues from the
+/// run's latest checkpoint.
+#[allow(clippy::too_many_arguments)]
+pub fn train<M: GanModel + ?Sized>(
+    model: &mut M,
+    data: &mut dyn BatchSource,
+    run: &mut RunDir,
+    opts: &LoopOptions,
+    config: &Value,
+    mut evaluation: Option<Evaluation<'_, M>>,
+    resume: bool,
+    stop: &StopFlag,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Outcome, BoxError> {
+    let mut state = if resume {
+        let ck = Checkpoint::load(run.latest_checkpoint())?;
+        model.restore(&ck)?;
+        let step_text = ck.meta(META_STEP).unwrap_or("0");
+        let step = step_text.parse().map_err(|_| RunError {
+            path: run.latest_checkpoint(),
+            problem: format!("malformed step counter {step_text:?}"),
+        })?;
+        data.set_position(ck.meta(META_DATA).unwrap_or(""))?;
+        run.drop_metrics_after(step)?;
+        let fixed_noise = ck.tensor(FIXED_NOISE).cloned().ok_or_else(|| RunError {
+            path: run.latest_checkpoint(),
+            problem: format!("no `{FIXED_NOISE}` tensor"),
+        })?;
+        LoopState {
+            step,
+            rng: ck.rng(RNG_KEY)?,
+            fixed_noise,
+            best: ck.meta(META_BEST).and_then(|b| b.parse().ok()),
+            last_eval: Vec::new(),
+        }
+    } else {
+        // The grid noise has its own stream so it is the same whatever the training consumes.
+        let mut noise_rng = Rng::new(opts.seed ^ 0x5eed_9_1d);
+        LoopState {
+            step: 0,
+            rng: Rng::new(opts.seed),
+            fixed_noise: model.sample_latent(opts.grid_count, &mut noise_rng)?,
+            best: None,
+            last_eval: Vec::new(),
+        }
+    };
+    if !resume {
+        write_grid(model, run, opts, &state)?;
+    }
+    let started = Instant::now();
+    let first_step = state.step;
+    while state.step < opts.steps {
+        if stop.should_stop() {
+            save_checkpoint(model, data, run, &state, false)?;
+            finish(run, opts, config, &state, "interrupted")?;
+            return Ok(Outcome::Interrupted { step: state.step });
+        }
+        let (real, labels) = data.next_batch()?;
+        let losses = model.train_step(&real, labels.as_deref(), &mut state.rng)?;
+        state.step += 1;
+        if let Err(diverged) = check_finite(state.step, &losses) {
+            finish(run, opts, config, &state, &diverged.to_string())?;
+            return Err(diverged.into());
+        }
+        let step = state.step;
+        if step % opts.log_every.max(1) == 0 || step == opts.steps {
+            let mut record = Map::new();
+            record.insert("step".into(), step.into());
+            let elapsed = started.elapsed().as_secs_f64();
+            record.insert("time_s".into(), elapsed.into());
+            record.insert(
+                "images_per_s".into(),
+                ((step - first_step) as f64 * real.shape()[0] as f64 / elapsed.max(1e-9)).into(),
+            );
+            for (name, v) in &losses {
+                record.insert((*name).into(), (*v).into());
+            }
+            run.log(&record)?;
+        }
+        if step % opts.sample_every.max(1) == 0 || step == opts.steps {
+            write_grid(model, run, opts, &state)?;
+        }
+        if let Some(eval) = evaluation.as_mut() {
+            if step % eval.every.max(1) == 0 || step == opts.steps {
+                let values = (eval.run)(model)?;
+                let mut record = Map::new();
+                record.insert("step".into(), step.into());
+                for (name, v) in &values {
+                    record.insert(format!("eval_{name}"), (*v).into());
+                }
+                run.log(&record)?;
+                if let Some((_, v)) = values.iter().find(|(k, _)| *k == eval.key) {
+                    let better = match state.best {
+                        None => true,
+                        Some(b) if eval.higher_is_better => *v > b,
+                        Some(b) => *v < b,
+                    };
+                    if better && v.is_finite() {
+                        state.best = Some(*v);
+                        save_checkpoint(model, data, run, &state, true)?;
+                    }
+                }
+                state.last_eval = values;
+            }
+        }
+        if step % opts.checkpoint_every.max(1) == 0 || step == opts.steps {
+            save_checkpoint(model, data, run, &state, false)?;
+        }
+        progress(&Progress {
+            step,
+            total: opts.steps,
+            losses,
+        });
+    }
+    finish(run, opts, config, &state, "finished")?;
+    Ok(Outcome::Finished { step: state.step })
+}
+
+fn write_grid<M: GanModel + ?Sized>(
+    model: &mut M,
+    run: &RunDir,
+    opts: &LoopOptions,
+    state: &LoopState,
+) -> Result<(), BoxError> {
+    let images = no_grad(|| model.generate(&state.fixed_noise))?;
+    save_image_grid(
+        &run.samples_path(state.step),
+        &images,
+        opts.grid_rows,
+        model.value_range(),
+        opts.grid_upscale,
+    )?;
+    Ok(())
+}
+
+fn save_checkpoint<M: GanModel + ?Sized>(
+    model: &M,
+    data: &dyn BatchSource,
+    run: &RunDir,
+    state: &LoopState,
+    best: bool,
+) -> Result<(), BoxError> {
+    let mut ck = model.checkpoint();
+    // A finite loss does not prove finite weights (the update after it may have overflowed):
+    // never let a poisoned state replace a good checkpoint.
+    for name in ck.names().map(str::to_string).collect::<Vec<_>>() {
+        let values = ck.tensor(&name).expect("listed").to_vec_f64()?;
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            return Err(DivergedError {
+                step: state.step,
+                name: format!("tensor `{name}`"),
+                value: *bad,
+            }
+            .into());
+        }
+    }
+    ck.set_meta(META_STEP, state.step);
+    ck.set_meta(META_DATA, data.position());
+    if let Some(b) = state.best {
+        ck.set_meta(META_BEST, b);
+    }
+    ck.set_rng(RNG_KEY, &state.rng);
+    ck.add_tensor(FIXED_NOISE, &state.fixed_noise);
+    let path = if best {
+        run.best_checkpoint()
+    } else {
+        run.latest_checkpoint()
+    };
+    ck.save(path)?;
+    Ok(())
+}
+
+fn finish(
+    run: &RunDir,
+    opts: &LoopOptions,
+    config: &Value,
+    state: &LoopState,
+    how: &str,
+) -> Result<(), BoxError> {
+    let mut final_metrics = vec![
+        ("status".to_string(), how.to_string()),
+        ("steps".to_string(), state.step.to_string()),
+    ];
+    if let Some(b) = state.best {
+        final_metrics.push(("best evaluation".to_string(), format!("{b:.4}")));
+    }
+    for (name, v) in &state.last_eval {
+        final_metrics.push((name.clone(), format!("{v:.4}")));
+    }
+    write_report(run, &opts.title, config, &final_metrics)?;
+    Ok(())
+}

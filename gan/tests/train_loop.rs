@@ -1,0 +1,281 @@
+//! The shared training loop end to end on a tiny DCGAN and the embedded digits: an interrupted
+//! and resumed run ends bit-identical to an uninterrupted one; a diverging run stops with a
+//! clear error and keeps its last good checkpoint; the run folder holds what it promises.
+
+use saddle_gan::data::{ImageDataset, Loader, Scale};
+use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+use saddle_gan::run::{train, BoxError, GanModel, LoopOptions, Outcome, RunDir, StopFlag};
+use saddle_nn::engine::{Rng, Tensor};
+use saddle_nn::{Checkpoint, CheckpointError, ModuleExt};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+fn tiny() -> DcganConfig {
+    DcganConfig {
+        nz: 8,
+        ngf: 4,
+        ndf: 4,
+        ..DcganConfig::digits16()
+    }
+}
+
+fn options(steps: u64) -> LoopOptions {
+    LoopOptions {
+        steps,
+        log_every: 1,
+        sample_every: 2,
+        checkpoint_every: 2,
+        grid_count: 4,
+        grid_rows: 2,
+        grid_upscale: 2,
+        seed: 3,
+        title: "test".into(),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("saddle-loop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn digits16() -> ImageDataset {
+    ImageDataset::digits().unwrap().pad_to(16).unwrap()
+}
+
+/// Runs (or resumes) `steps` steps in `dir`, raising the stop flag after `stop_after` steps.
+fn run(
+    dir: &Path,
+    data: &ImageDataset,
+    cfg: DcganConfig,
+    steps: u64,
+    resume: bool,
+    stop_after: Option<u64>,
+) -> Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
+    let config = json!({"model": "dcgan-test"});
+    let mut model = DcganTrainer::new(cfg, &mut Rng::new(7)).unwrap();
+    let mut loader = Loader::new(data, 16, 11, Scale::MinusOneToOne).unwrap();
+    let mut dir_handle = if resume {
+        RunDir::resume(dir).unwrap().0
+    } else {
+        RunDir::create(dir, &config).unwrap()
+    };
+    let stop = StopFlag::new();
+    let stopper = stop.clone();
+    train(
+        &mut model,
+        &mut loader,
+        &mut dir_handle,
+        &options(steps),
+        &config,
+        None,
+        resume,
+        &stop,
+        &mut |p| {
+            if Some(p.step) == stop_after {
+                stopper.request_stop();
+            }
+        },
+    )
+}
+
+fn tensors(path: &Path) -> Vec<(String, Vec<f64>)> {
+    let ck = Checkpoint::load(path).unwrap();
+    let mut names: Vec<String> = ck.names().map(str::to_string).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let v = ck.tensor(&n).unwrap().to_vec_f64().unwrap();
+            (n, v)
+        })
+        .collect()
+}
+
+#[test]
+fn interrupted_and_resumed_run_matches_an_uninterrupted_one() {
+    let data = digits16();
+    let straight = temp_dir("straight");
+    assert_eq!(
+        run(&straight, &data, tiny(), 5, false, None).unwrap(),
+        Outcome::Finished { step: 5 }
+    );
+    let broken = temp_dir("broken");
+    assert_eq!(
+        run(&broken, &data, tiny(), 5, false, Some(3)).unwrap(),
+        Outcome::Interrupted { step: 3 }
+    );
+    assert_eq!(
+        run(&broken, &data, tiny(), 5, true, None).unwrap(),
+        Outcome::Finished { step: 5 }
+    );
+    let a = tensors(&straight.join("checkpoints/latest.safetensors"));
+    let b = tensors(&broken.join("checkpoints/latest.safetensors"));
+    assert!(a.len() > 10);
+    assert_eq!(a, b, "resumed run must be bit-identical");
+
+    // One metrics line per step, none duplicated by the resume.
+    let steps: Vec<u64> = saddle_gan::run::read_metrics(&broken.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5]);
+    // Grids at steps 0, 2, 4 and the final 5; a report.
+    for s in [0, 2, 4, 5] {
+        assert!(
+            broken.join(format!("samples/step_{s:06}.png")).exists(),
+            "grid {s}"
+        );
+    }
+    let report = std::fs::read_to_string(broken.join("report.html")).unwrap();
+    assert!(report.contains("d_loss") && report.contains("data:image/png;base64,"));
+    for d in [straight, broken] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// DCGAN whose reported G loss turns NaN at a given step.
+struct NanAt {
+    inner: DcganTrainer,
+    step: u64,
+    at: u64,
+}
+
+impl GanModel for NanAt {
+    fn train_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+        rng: &mut Rng,
+    ) -> Result<Vec<(&'static str, f64)>, BoxError> {
+        self.step += 1;
+        let mut losses = self.inner.train_step(real, labels, rng)?;
+        if self.step == self.at {
+            losses[1].1 = f64::NAN;
+        }
+        Ok(losses)
+    }
+    fn sample_latent(&self, n: usize, rng: &mut Rng) -> Result<Tensor, BoxError> {
+        self.inner.sample_latent(n, rng)
+    }
+    fn generate(&mut self, z: &Tensor) -> Result<Tensor, BoxError> {
+        self.inner.generate(z)
+    }
+    fn value_range(&self) -> (f32, f32) {
+        self.inner.value_range()
+    }
+    fn checkpoint(&self) -> Checkpoint {
+        let mut ck = self.inner.checkpoint();
+        ck.set_meta("nan_at.step", self.step);
+        ck
+    }
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError> {
+        self.inner.restore(ck)
+    }
+}
+
+fn train_until_error(model: &mut dyn GanModel, dir: &Path, checkpoint_every: u64) -> String {
+    let data = digits16();
+    let config = json!({"model": "dcgan-test"});
+    let mut loader = Loader::new(&data, 16, 11, Scale::MinusOneToOne).unwrap();
+    let mut run_dir = RunDir::create(dir, &config).unwrap();
+    let opts = LoopOptions {
+        checkpoint_every,
+        ..options(6)
+    };
+    train(
+        model,
+        &mut loader,
+        &mut run_dir,
+        &opts,
+        &config,
+        None,
+        false,
+        &StopFlag::new(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string()
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = temp_dir("nan-loss");
+    let mut model = NanAt {
+        inner: DcganTrainer::new(tiny(), &mut Rng::new(7)).unwrap(),
+        step: 0,
+        at: 3,
+    };
+    let err = train_until_error(&mut model, &dir, 1);
+    assert!(err.contains("diverged at step 3: g_loss = NaN"), "{err}");
+    let ck = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
+    assert_eq!(ck.meta("run.step"), Some("2"));
+    assert!(std::fs::read_to_string(dir.join("report.html"))
+        .unwrap()
+        .contains("diverged"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn non_finite_weights_are_never_checkpointed() {
+    // Finite losses do not prove finite weights: poison a weight after step 3's update.
+    let dir = temp_dir("nan-weights");
+    let mut model = NanAt {
+        inner: DcganTrainer::new(tiny(), &mut Rng::new(7)).unwrap(),
+        step: 0,
+        at: u64::MAX,
+    };
+    let mut poisoned = PoisonAfter {
+        model: &mut model,
+        at: 3,
+        step: 0,
+    };
+    let err = train_until_error(&mut poisoned, &dir, 1);
+    assert!(
+        err.contains("diverged at step 3: tensor `g.0.weight`"),
+        "{err}"
+    );
+    let ck = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
+    assert_eq!(ck.meta("run.step"), Some("2"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sets G's first weight to NaN after a given step (losses stay finite).
+struct PoisonAfter<'a> {
+    model: &'a mut NanAt,
+    at: u64,
+    step: u64,
+}
+
+impl GanModel for PoisonAfter<'_> {
+    fn train_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+        rng: &mut Rng,
+    ) -> Result<Vec<(&'static str, f64)>, BoxError> {
+        let losses = self.model.train_step(real, labels, rng)?;
+        self.step += 1;
+        if self.step == self.at {
+            let w = &self.model.inner.g.named_parameters()[0].1;
+            w.assign(&w.full_like(f64::NAN)?)?;
+        }
+        Ok(losses)
+    }
+    fn sample_latent(&self, n: usize, rng: &mut Rng) -> Result<Tensor, BoxError> {
+        self.model.sample_latent(n, rng)
+    }
+    fn generate(&mut self, z: &Tensor) -> Result<Tensor, BoxError> {
+        self.model.generate(z)
+    }
+    fn value_range(&self) -> (f32, f32) {
+        self.model.value_range()
+    }
+    fn checkpoint(&self) -> Checkpoint {
+        self.model.checkpoint()
+    }
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError> {
+        self.model.restore(ck)
+    }
+}
