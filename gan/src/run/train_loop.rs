@@ -52,11 +52,14 @@ pub trait BatchSource {
     fn set_position(&mut self, position: &str) -> Result<(), BoxError>;
 }
 
+/// An evaluation callback: the named metric values of the model.
+pub type EvalFn<'a, M> = Box<dyn FnMut(&mut M) -> Result<Vec<(String, f64)>, BoxError> + 'a>;
+
 /// What to evaluate and how to rank checkpoints: called with the model at `eval_every` steps.
 pub struct Evaluation<'a, M: ?Sized> {
     pub every: u64,
     /// Returns the named metric values; the one named `key` ranks checkpoints.
-    pub run: Box<dyn FnMut(&mut M) -> Result<Vec<(String, f64)>, BoxError> + 'a>,
+    pub run: EvalFn<'a, M>,
     pub key: String,
     pub higher_is_better: bool,
 }
@@ -145,7 +148,7 @@ pub fn train<M: GanModel + ?Sized>(
         }
     } else {
         // The grid noise has its own stream so it is the same whatever the training consumes.
-        let mut noise_rng = Rng::new(opts.seed ^ 0x5eed_9_1d);
+        let mut noise_rng = Rng::new(opts.seed ^ 0x05ee_d91d);
         LoopState {
             step: 0,
             rng: Rng::new(opts.seed),
@@ -234,7 +237,7 @@ fn write_grid<M: GanModel + ?Sized>(
 ) -> Result<(), BoxError> {
     let images = no_grad(|| model.generate(&state.fixed_noise))?;
     save_image_grid(
-        &run.samples_path(state.step),
+        run.samples_path(state.step),
         &images,
         opts.grid_rows,
         model.value_range(),
