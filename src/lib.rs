@@ -9,6 +9,8 @@ pub use saddle_kernels as kernels;
 pub use saddle_nn as nn;
 
 pub mod bench;
+pub mod classify;
+pub mod cli;
 pub mod train;
 
 pub use saddle_engine::{DType, Device, Error, Result, Tensor};

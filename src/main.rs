@@ -33,7 +33,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
-        Command::Train { what } => train::run(what),
+        Command::Train { what } => train::run(what).map_err(|e| e as Box<dyn std::error::Error>),
     };
     if let Err(e) = result {
         eprintln!("saddle: {e}");

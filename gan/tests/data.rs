@@ -363,6 +363,19 @@ fn pad_to_centres_on_zeros() {
     assert!(ds.pad_to(7).is_err());
 }
 
+#[test]
+fn upscale_nearest_repeats_each_pixel() {
+    let ds = ImageDataset::digits().unwrap().subset(&[3]).unwrap();
+    let up = ds.upscale_nearest(2).unwrap();
+    assert_eq!((up.n, up.height, up.width), (1, 16, 16));
+    for y in 0..16 {
+        for x in 0..16 {
+            assert_eq!(up.image(0)[y * 16 + x], ds.image(0)[(y / 2) * 8 + x / 2]);
+        }
+    }
+    assert!(ds.upscale_nearest(0).is_err());
+}
+
 /// `n` one-pixel images whose value encodes their index (exact in f32), labelled `i % 3`.
 fn numbered(n: usize) -> ImageDataset {
     ImageDataset {

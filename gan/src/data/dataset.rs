@@ -243,6 +243,31 @@ impl ImageDataset {
         })
     }
 
+    /// Every pixel repeated `factor × factor` times (nearest-neighbour upscaling), e.g. the 8×8
+    /// digits shown to a 16×16 DCGAN.
+    pub fn upscale_nearest(&self, factor: usize) -> Result<Self, DataError> {
+        if factor == 0 {
+            return Err(DataError::new(
+                &self.source,
+                "upscale factor must be positive",
+            ));
+        }
+        let (h, w) = (self.height * factor, self.width * factor);
+        let mut pixels = Vec::with_capacity(self.pixels.len() * factor * factor);
+        for plane in self.pixels.chunks_exact(self.height * self.width) {
+            for y in 0..h {
+                let row = &plane[(y / factor) * self.width..][..self.width];
+                pixels.extend(row.iter().flat_map(|&v| std::iter::repeat_n(v, factor)));
+            }
+        }
+        Ok(ImageDataset {
+            height: h,
+            width: w,
+            pixels,
+            ..self.header_clone()
+        })
+    }
+
     /// The images at `indices`, in that order (repeats allowed).
     pub fn subset(&self, indices: &[usize]) -> Result<Self, DataError> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.n) {

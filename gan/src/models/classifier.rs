@@ -7,11 +7,12 @@
 //! conv 3×3 32 → ReLU → max-pool 2 → conv 3×3 64 → ReLU → max-pool 2 → linear 3136→128 → ReLU
 //! (the features) → linear 128→10. 32×32 inputs (DCGAN's padded MNIST) are centre-cropped to 28.
 
-use saddle_nn::engine::{Conv2dParams, DType, Error, Result, Rng, Tensor};
+use saddle_nn::engine::{no_grad, Conv2dParams, DType, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{
     child_name, Activation, Conv2d, Linear, Module, ModuleExt, Pool2d, PoolKind, Sequential, Slot,
 };
+use saddle_nn::{Checkpoint, CheckpointError};
 
 /// Width of the feature layer.
 pub const FEATURE_DIM: usize = 128;
@@ -100,5 +101,60 @@ impl Module for Classifier {
         self.conv.visit(&child_name(prefix, "conv"), f);
         self.fc.visit(&child_name(prefix, "fc"), f);
         self.head.visit(&child_name(prefix, "head"), f);
+    }
+}
+
+impl Classifier {
+    /// Writes the weights (PyTorch-style names) with `meta` (e.g. the dataset and the test
+    /// accuracy) to a safetensors file, atomically.
+    pub fn save(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        meta: &[(&str, String)],
+    ) -> std::result::Result<(), CheckpointError> {
+        let mut ck = Checkpoint::new();
+        ck.add_module("", self);
+        ck.set_meta("classifier.num_classes", self.num_classes);
+        for (k, v) in meta {
+            ck.set_meta(*k, v);
+        }
+        ck.save(path)
+    }
+
+    /// Loads a classifier written by [`Classifier::save`]; returns it with the file's metadata
+    /// reader (the checkpoint).
+    pub fn load(
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<(Self, Checkpoint), CheckpointError> {
+        let path = path.as_ref();
+        let ck = Checkpoint::load(path)?;
+        let classes = ck
+            .meta("classifier.num_classes")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(10);
+        // The weights are overwritten by the file; the seed only fills them meanwhile.
+        let model = Classifier::new(classes, &mut Rng::new(0)).map_err(|e| CheckpointError {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        ck.restore_module("", &model)?;
+        Ok((model, ck))
+    }
+
+    /// Accuracy on `images` `[N, 1, H, W]` in [0, 1] with `labels`, in batches without gradients.
+    pub fn accuracy(&self, images: &Tensor, labels: &[usize], batch: usize) -> Result<f64> {
+        let n = images.shape()[0];
+        let mut correct = 0usize;
+        for start in (0..n).step_by(batch.max(1)) {
+            let len = batch.min(n - start);
+            let logits = no_grad(|| self.forward(&images.narrow(0, start, len)?))?;
+            let pred = logits.argmax(1)?;
+            correct += pred
+                .iter()
+                .zip(&labels[start..start + len])
+                .filter(|(p, l)| p == l)
+                .count();
+        }
+        Ok(correct as f64 / n.max(1) as f64)
     }
 }

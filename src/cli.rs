@@ -1,0 +1,176 @@
+//! Pieces every `saddle` sub-command shares: the device option, the data option, the run-loop
+//! glue (progress bar, Ctrl-C handling, run folder creation or resumption).
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use saddle_engine::Device;
+use saddle_gan::data::{Channels, ImageDataset, Split};
+use saddle_gan::run::{
+    train, BatchSource, Evaluation, GanModel, LoopOptions, Outcome, RunDir, StopFlag,
+};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `--device auto|cpu|cuda[:N]`. The engine's tensors live on the CPU in this build (the CUDA
+/// kernels exist but device storage does not yet), so `auto` picks the CPU and says why, and
+/// `cuda` is an error rather than a silent fallback.
+pub fn resolve_device(spec: &str) -> Result<Device, BoxError> {
+    match spec {
+        "auto" => {
+            eprintln!(
+                "saddle: device auto -> cpu (this build runs the engine's ops on the CPU only)"
+            );
+            Ok(Device::Cpu)
+        }
+        "cpu" => Ok(Device::Cpu),
+        s if s == "cuda" || s.starts_with("cuda:") => Err(format!(
+            "--device {s}: the engine cannot hold tensors on a GPU yet (CUDA kernels are compiled \
+             and tested, device storage is not built); use --device cpu or auto"
+        )
+        .into()),
+        other => Err(format!("--device {other}: expected auto, cpu or cuda[:N]").into()),
+    }
+}
+
+/// Options every training command takes.
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct RunArgs {
+    /// Training steps (one D and one G update each). On --resume, the new total.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Seed of every random choice (weights, noise, data order).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Run folder (config, metrics, sample grids, checkpoints, report.html).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its latest checkpoint (its config is reused).
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// auto, cpu or cuda[:N].
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Log losses every this many steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    /// Write a sample grid every this many steps.
+    #[arg(long, default_value_t = 250)]
+    pub sample_every: u64,
+    /// Write the latest checkpoint every this many steps.
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: u64,
+    /// Evaluate (and keep the best checkpoint) every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u64,
+}
+
+/// Where training images come from: `digits` (embedded, the default), or a folder holding
+/// MNIST-format IDX files (MNIST, Fashion-MNIST) or image files.
+pub fn load_images(data: &str, split: Split, folder_size: usize) -> Result<ImageDataset, BoxError> {
+    if data == "digits" {
+        return Ok(ImageDataset::digits()?);
+    }
+    let dir = Path::new(data);
+    if !dir.is_dir() {
+        return Err(format!(
+            "--data {data}: not a folder (expected `digits`, a folder with the four MNIST IDX \
+             files, or a folder of images)"
+        )
+        .into());
+    }
+    let has_idx = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    if has_idx {
+        Ok(ImageDataset::mnist(dir, split)?)
+    } else {
+        Ok(ImageDataset::image_folder(dir, folder_size, Channels::Rgb)?)
+    }
+}
+
+/// Ctrl-C (and SIGTERM) raise the returned flag: the loop finishes its step, writes the latest
+/// checkpoint and the report, and exits; a second Ctrl-C exits at once (the previous checkpoint
+/// is intact: checkpoints are written atomically).
+pub fn stop_flag() -> StopFlag {
+    static FLAG: OnceLock<StopFlag> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = StopFlag::new();
+        let handler_flag = flag.clone();
+        let installed = ctrlc::set_handler(move || {
+            if handler_flag.should_stop() {
+                eprintln!("\nsaddle: second interrupt, exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("\nsaddle: interrupt: saving a checkpoint after this step (Ctrl-C again to quit now)");
+            handler_flag.request_stop();
+        });
+        if let Err(e) = installed {
+            eprintln!("saddle: cannot catch Ctrl-C ({e}); an interrupt loses work since the last checkpoint");
+        }
+        flag
+    })
+    .clone()
+}
+
+/// Creates the run folder (or reopens it with `resume`), then trains `model_name` with a
+/// progress bar.
+#[allow(clippy::too_many_arguments)]
+pub fn run_training<M: GanModel + ?Sized>(
+    model_name: &str,
+    model: &mut M,
+    data: &mut dyn BatchSource,
+    root: &Path,
+    resume: bool,
+    config: &serde_json::Value,
+    opts: &LoopOptions,
+    evaluation: Option<Evaluation<'_, M>>,
+) -> Result<(), BoxError> {
+    let mut run = if resume {
+        RunDir::resume(root)?.0
+    } else {
+        RunDir::create(root, config)?
+    };
+    let bar = ProgressBar::new(opts.steps);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("static template"),
+    );
+    let stop = stop_flag();
+    let outcome = train(
+        model,
+        data,
+        &mut run,
+        opts,
+        config,
+        evaluation,
+        resume,
+        &stop,
+        &mut |p| {
+            bar.set_position(p.step);
+            if p.step % opts.log_every.max(1) == 0 {
+                let losses: Vec<String> = p
+                    .losses
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect();
+                bar.set_message(losses.join("  "));
+            }
+        },
+    );
+    bar.finish();
+    match outcome? {
+        Outcome::Finished { step } => println!(
+            "finished {step} steps: {} (report: {})",
+            root.display(),
+            run.report_path().display()
+        ),
+        Outcome::Interrupted { step } => println!(
+            "stopped at step {step}; continue with: saddle train {model_name} --resume {}",
+            root.display()
+        ),
+    }
+    Ok(())
+}
