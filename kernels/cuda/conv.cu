@@ -6,7 +6,8 @@
 //   backward-data  gx[c, (n,ih,iw)]   = sum_(oc,kh,kw)  w[oc, (c,kh,kw)] · gy[n, oc, oh, ow]
 //                  where ih = oh·sh − ph + kh·dh (taps whose oh is fractional or out of range
 //                  contribute nothing). This gathers, so every gx element is written once: no
-//                  atomics, deterministic. conv_transpose2d's forward is this kernel.
+//                  atomics, deterministic. conv_transpose2d's forward is this kernel (with its
+//                  bias; the gradient path passes no bias).
 //   backward-weight gw[oc, (c,kh,kw)] = sum_(n,oh,ow)   gy[n, oc, oh, ow] · x[n, c, ih, iw]
 //                  K = batch·OH·OW is long and M·N short, so K is split into `splits` chunks
 //                  (blocks along z), each writing its own partial buffer; the host then sums the
@@ -244,7 +245,7 @@ __device__ __forceinline__ void conv_gemm(ConvArgs a, const float* __restrict__ 
             const int m = m0 + ty * 4 + i;
             if (m >= M) continue;
             float v = acc[i][j];
-            if (MODE == FWD && bias != nullptr) v += bias[g * M + m];
+            if (MODE != BWD_WEIGHT && bias != nullptr) v += bias[g * M + m];
             out[base + m * step] = v;
         }
     }
@@ -255,8 +256,9 @@ extern "C" __global__ void __launch_bounds__(THREADS)
     conv_gemm<FWD>(a, w, x, bias, y);
 }
 extern "C" __global__ void __launch_bounds__(THREADS)
-    conv2d_bwd_data_f32(ConvArgs a, const float* gy, const float* w, float* gx) {
-    conv_gemm<BWD_DATA>(a, w, gy, nullptr, gx);
+    conv2d_bwd_data_f32(ConvArgs a, const float* gy, const float* w, const float* bias,
+                        float* gx) {
+    conv_gemm<BWD_DATA>(a, w, gy, bias, gx);
 }
 extern "C" __global__ void __launch_bounds__(THREADS)
     conv2d_bwd_weight_f32(ConvArgs a, const float* x, const float* gy, float* gw_partial) {
