@@ -278,11 +278,17 @@ mod tests {
             step(&mut a);
         }
         let s = a.stats();
-        assert_eq!(s.raw_allocs, warm.raw_allocs, "no driver calls after warm-up");
+        assert_eq!(
+            s.raw_allocs, warm.raw_allocs,
+            "no driver calls after warm-up"
+        );
         assert_eq!(s.cache_hits, 10 * sizes.len() as u64);
         assert_eq!(s.requests, 11 * sizes.len() as u64);
         assert_eq!(s.bytes_in_use, 0);
-        assert_eq!(s.bytes_cached, sizes.iter().map(|&b| size_class(b)).sum::<usize>());
+        assert_eq!(
+            s.bytes_cached,
+            sizes.iter().map(|&b| size_class(b)).sum::<usize>()
+        );
         assert_eq!(s.peak_bytes_in_use, s.bytes_cached);
     }
 

@@ -106,8 +106,18 @@ fn disk_path(dir: &Path, module: KernelModule, arch: (u32, u32), key: u128) -> P
     dir.join(format!("{stem}-sm{}{}-{key:032x}.ptx", arch.0, arch.1))
 }
 
-/// PTX of `module` for `arch`, from the memory cache, the disk cache or NVRTC, in that order.
+/// PTX of `module` for `arch`, from the memory cache, the disk cache ([`cache_dir`]) or NVRTC,
+/// in that order.
 pub fn ptx_for(module: KernelModule, arch: (u32, u32)) -> Result<Arc<str>, CudaError> {
+    ptx_cached_in(module, arch, cache_dir().as_deref())
+}
+
+/// [`ptx_for`] with an explicit on-disk cache folder (`None`: memory cache only).
+pub fn ptx_cached_in(
+    module: KernelModule,
+    arch: (u32, u32),
+    dir: Option<&Path>,
+) -> Result<Arc<str>, CudaError> {
     if arch < module.min_arch() {
         return Err(CudaError::Unavailable(format!(
             "{} needs compute capability {}.{} or newer, the device has {}.{}",
@@ -125,7 +135,7 @@ pub fn ptx_for(module: KernelModule, arch: (u32, u32)) -> Result<Arc<str>, CudaE
         MEMORY_HITS.fetch_add(1, Ordering::Relaxed);
         return Ok(ptx.clone());
     }
-    let file = cache_dir().map(|d| disk_path(&d, module, arch, key));
+    let file = dir.map(|d| disk_path(d, module, arch, key));
     let from_disk = file
         .as_ref()
         .and_then(|f| std::fs::read_to_string(f).ok())

@@ -207,7 +207,9 @@ impl CudaDevice {
     /// A 1-D launch of `threads`-thread blocks covering `n` items with grid-stride loops: at
     /// most 8 blocks per SM (a few waves), at least one block.
     pub fn grid_1d(&self, n: usize, threads: u32) -> LaunchConfig {
-        let blocks = n.div_ceil(threads as usize).clamp(1, 8 * self.sm_count as usize);
+        let blocks = n
+            .div_ceil(threads as usize)
+            .clamp(1, 8 * self.sm_count as usize);
         LaunchConfig {
             grid_dim: (blocks as u32, 1, 1),
             block_dim: (threads, 1, 1),

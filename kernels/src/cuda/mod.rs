@@ -97,7 +97,9 @@ impl KernelModule {
 }
 
 /// Element types with CUDA kernels: the suffix of their kernel names.
-pub trait CudaFloat: crate::Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits {
+pub trait CudaFloat:
+    crate::Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits
+{
     const SUFFIX: &'static str;
 }
 impl CudaFloat for f32 {

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 /// What the driver reported: the device count, or why CUDA cannot be used.
 pub fn device_count() -> Result<usize, CudaError> {
     static PROBE: OnceLock<Result<usize, CudaError>> = OnceLock::new();
-    PROBE.get_or_init(|| without_panics("driver", probe_driver)).clone()
+    PROBE
+        .get_or_init(|| without_panics("driver", probe_driver))
+        .clone()
 }
 
 /// cudarc panics when a symbol is missing from a library that is present (an old driver, say);
@@ -55,7 +57,9 @@ pub fn check_device(ordinal: usize) -> Result<(), CudaError> {
 /// The NVRTC version `(major, minor)`, or why NVRTC cannot be used.
 pub fn nvrtc_version() -> Result<(i32, i32), CudaError> {
     static PROBE: OnceLock<Result<(i32, i32), CudaError>> = OnceLock::new();
-    PROBE.get_or_init(|| without_panics("NVRTC", probe_nvrtc)).clone()
+    PROBE
+        .get_or_init(|| without_panics("NVRTC", probe_nvrtc))
+        .clone()
 }
 
 fn probe_nvrtc() -> Result<(i32, i32), CudaError> {

@@ -164,11 +164,7 @@ pub fn conv2d_forward(
         return Ok(());
     }
     let f = dev.function(KernelModule::Conv, "conv2d_fwd_f32")?;
-    let cfg = grid(
-        g.out_channels / g.groups,
-        g.batch * g.out_plane(),
-        g.groups,
-    );
+    let cfg = grid(g.out_channels / g.groups, g.batch * g.out_plane(), g.groups);
     let null = 0u64;
     match bias {
         Some(b) => launch!(dev, f, cfg, OP; &args, x, w, b, y),

@@ -50,7 +50,11 @@ unsafe impl DeviceRepr for StridedArgs {}
 
 /// Strides of `view` broadcast to `out` (right-aligned; size-1 or missing dims get stride 0), or
 /// why it cannot be.
-fn broadcast_strides(op: &'static str, view: &View, out: &[usize]) -> Result<Vec<usize>, CudaError> {
+fn broadcast_strides(
+    op: &'static str,
+    view: &View,
+    out: &[usize],
+) -> Result<Vec<usize>, CudaError> {
     if view.shape.len() != view.strides.len() || view.shape.len() > out.len() {
         return Err(CudaError::invalid(
             op,
@@ -96,7 +100,10 @@ pub fn strided_args(
             if last >= *len {
                 return Err(CudaError::invalid(
                     op,
-                    format!("a view of shape {:?} reaches element {last} of a buffer of {len}", view.shape),
+                    format!(
+                        "a view of shape {:?} reaches element {last} of a buffer of {len}",
+                        view.shape
+                    ),
                 ));
             }
             u32_size(op, last)?;
@@ -122,7 +129,10 @@ pub fn strided_args(
     if dims.len() > MAX_RANK {
         return Err(CudaError::invalid(
             op,
-            format!("{} non-mergeable dimensions, the kernels take {MAX_RANK}", dims.len()),
+            format!(
+                "{} non-mergeable dimensions, the kernels take {MAX_RANK}",
+                dims.len()
+            ),
         ));
     }
     let mut args = StridedArgs {

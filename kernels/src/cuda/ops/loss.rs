@@ -27,7 +27,10 @@ pub fn bce_with_logits_mean<T: CudaFloat>(
     check_len(OP, "out", out, 1)?;
     let chunks = n.div_ceil(CHUNK);
     let mut partial = scratch::<T>(dev, chunks)?;
-    let f = dev.function(KernelModule::Loss, &format!("bce_logits_partial_{}", T::SUFFIX))?;
+    let f = dev.function(
+        KernelModule::Loss,
+        &format!("bce_logits_partial_{}", T::SUFFIX),
+    )?;
     let cfg = LaunchConfig {
         grid_dim: (chunks as u32, 1, 1),
         block_dim: (256, 1, 1),
@@ -75,6 +78,9 @@ pub fn bce_with_logits_grad<T: CudaFloat>(
     if n == 0 {
         return Ok(());
     }
-    let f = dev.function(KernelModule::Loss, &format!("bce_logits_grad_{}", T::SUFFIX))?;
+    let f = dev.function(
+        KernelModule::Loss,
+        &format!("bce_logits_grad_{}", T::SUFFIX),
+    )?;
     launch!(dev, f, dev.grid_1d(n, 256), OP; &n32, x, t, g, &scale, dx)
 }

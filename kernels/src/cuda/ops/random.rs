@@ -24,7 +24,10 @@ pub fn normal<T: CudaFloat>(
     let n32 = u32_size(OP, n)?;
     check_len(OP, "output", out, n)?;
     if n > 0 {
-        let f = dev.function(KernelModule::Random, &format!("philox_normal_{}", T::SUFFIX))?;
+        let f = dev.function(
+            KernelModule::Random,
+            &format!("philox_normal_{}", T::SUFFIX),
+        )?;
         launch!(dev, f, dev.grid_1d(n, 256), OP; &n32, &seed, &counter, &mean, &std, out)?;
     }
     Ok(n as u64)
@@ -44,7 +47,10 @@ pub fn uniform<T: CudaFloat>(
     let n32 = u32_size(OP, n)?;
     check_len(OP, "output", out, n)?;
     if n > 0 {
-        let f = dev.function(KernelModule::Random, &format!("philox_uniform_{}", T::SUFFIX))?;
+        let f = dev.function(
+            KernelModule::Random,
+            &format!("philox_uniform_{}", T::SUFFIX),
+        )?;
         launch!(dev, f, dev.grid_1d(n.div_ceil(2), 256), OP;
             &n32, &seed, &counter, &low, &high, out)?;
     }

@@ -76,7 +76,16 @@ pub fn reduce<T: CudaFloat>(
         return reduce_long_row(dev, op, &x.slice(0..lanes.n), lanes.n, &mut out, scale);
     }
     let mut out = y.slice_mut(..);
-    rows_pass(dev, op, &x.slice(..), lanes.n, numel, lanes.outer, &mut out, scale)
+    rows_pass(
+        dev,
+        op,
+        &x.slice(..),
+        lanes.n,
+        numel,
+        lanes.outer,
+        &mut out,
+        scale,
+    )
 }
 
 /// One block per row of `len` elements (the last row may be shorter: `total` bounds them).
@@ -115,6 +124,15 @@ fn reduce_long_row<T: CudaFloat>(
 ) -> Result<(), CudaError> {
     let chunks = n.div_ceil(ROW_CHUNK);
     let mut partial = scratch::<T>(dev, chunks)?;
-    rows_pass(dev, op, row, ROW_CHUNK, n, chunks, &mut partial.slice_mut(..), T::ONE)?;
+    rows_pass(
+        dev,
+        op,
+        row,
+        ROW_CHUNK,
+        n,
+        chunks,
+        &mut partial.slice_mut(..),
+        T::ONE,
+    )?;
     rows_pass(dev, op, &partial.slice(..), chunks, chunks, 1, y, scale)
 }

@@ -39,10 +39,16 @@ pub fn softmax<T: CudaFloat>(
     }
     let n = lanes.n as u32;
     if lanes.inner == 1 {
-        let f = dev.function(KernelModule::Softmax, &format!("{}_rows_{}", stem(log), T::SUFFIX))?;
+        let f = dev.function(
+            KernelModule::Softmax,
+            &format!("{}_rows_{}", stem(log), T::SUFFIX),
+        )?;
         launch!(dev, f, rows_cfg(lanes.outer), OP; &n, x, y)
     } else {
-        let f = dev.function(KernelModule::Softmax, &format!("{}_cols_{}", stem(log), T::SUFFIX))?;
+        let f = dev.function(
+            KernelModule::Softmax,
+            &format!("{}_cols_{}", stem(log), T::SUFFIX),
+        )?;
         let (o, i) = (lanes.outer as u32, lanes.inner as u32);
         launch!(dev, f, dev.grid_1d(lanes.count(), 256), OP; &o, &n, &i, x, y)
     }
