@@ -75,7 +75,10 @@ unsafe impl DeviceRepr for ConvArgs {}
 /// Validates `g` (what the CPU kernels assert) and the sizes the kernels can index.
 fn conv_args(op: &'static str, g: &Conv2dGeometry) -> Result<ConvArgs, CudaError> {
     let bad = |reason: String| Err(CudaError::invalid(op, reason));
-    if g.groups == 0 || g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0 {
+    if g.groups == 0
+        || !g.in_channels.is_multiple_of(g.groups)
+        || !g.out_channels.is_multiple_of(g.groups)
+    {
         return bad(format!(
             "{} and {} channels are not divisible into {} groups",
             g.in_channels, g.out_channels, g.groups

@@ -279,6 +279,7 @@ pub fn unary_backward<T: CudaFloat>(
 }
 
 /// `y = op(a, b)` with NumPy broadcasting of both views to `out_shape`; `y` is contiguous.
+#[allow(clippy::too_many_arguments)]
 pub fn binary<T: CudaFloat>(
     dev: &CudaDevice,
     op: BinaryOp,
