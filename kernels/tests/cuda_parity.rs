@@ -477,6 +477,35 @@ fn conv2d_forward_and_both_gradients_and_transposed() {
             &want,
             F32_TOL,
         );
+
+        // Its backward, with x (the conv's output shape) as input and a fresh upstream gradient
+        // of the conv's input shape.
+        let gyt = rng.uniform(nx, -1.0, 1.0);
+        let dgyt = dev.upload(&gyt).unwrap();
+        let (mut gxt, mut gwt) = (poisoned::<f32>(&dev, ny), poisoned::<f32>(&dev, nw));
+        conv::conv_transpose2d_backward(&dev, &g, &dgy, &dw, &dgyt, Some(&mut gxt), Some(&mut gwt))
+            .unwrap();
+        let (mut want_gx, mut want_gw) = (vec![0.0; ny], vec![0.0; nw]);
+        cpu::conv::conv_transpose2d_backward(
+            &g,
+            &gy64,
+            &w64,
+            &to64(&gyt),
+            Some(&mut want_gx),
+            Some(&mut want_gw),
+        );
+        assert_close(
+            "conv_transpose2d backward x",
+            &download(&dev, &gxt, ny),
+            &want_gx,
+            F32_TOL,
+        );
+        assert_close(
+            "conv_transpose2d backward w",
+            &download(&dev, &gwt, nw),
+            &want_gw,
+            F32_TOL,
+        );
     }
 }
 

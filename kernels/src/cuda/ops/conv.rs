@@ -233,6 +233,27 @@ pub fn conv_transpose2d_forward(
     backward_data_impl(dev, "cuda conv_transpose2d", g, x, w, bias, y)
 }
 
+/// Backward of [`conv_transpose2d_forward`]: `gx` (shape of `x`: the underlying convolution's
+/// forward of `gy`) and `gw` (its weight gradient with the roles of input and output swapped),
+/// each computed when given and overwritten. The bias gradient is a channel sum of `gy`.
+pub fn conv_transpose2d_backward(
+    dev: &CudaDevice,
+    g: &Conv2dGeometry,
+    x: &CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    gy: &CudaSlice<f32>,
+    gx: Option<&mut CudaSlice<f32>>,
+    gw: Option<&mut CudaSlice<f32>>,
+) -> Result<(), CudaError> {
+    if let Some(gx) = gx {
+        conv2d_forward(dev, g, gy, w, None, gx)?;
+    }
+    if let Some(gw) = gw {
+        conv2d_backward_weight(dev, g, gy, x, gw)?;
+    }
+    Ok(())
+}
+
 /// How many K chunks the weight gradient is split into: enough blocks for about two waves,
 /// each chunk at least 8 K-steps long.
 fn weight_splits(dev: &CudaDevice, tiles: usize, k: usize) -> (usize, usize) {
