@@ -142,6 +142,7 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
         KernelModule::Loss => both(&["bce_logits_partial", "bce_logits_grad"]),
         KernelModule::Optim => both(&["adam", "sgd"]),
         KernelModule::Random => both(&["philox_normal", "philox_uniform", "philox_dropout_mask"]),
+        KernelModule::Spectral => both(&["sn_gemv_t", "sn_gemv", "sn_normalize"]),
     }
 }
 

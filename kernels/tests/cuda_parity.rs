@@ -15,7 +15,7 @@ use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
 use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp, View};
 use saddle_kernels::cuda::ops::gemm::{GemmPrecision, GemmShape};
 use saddle_kernels::cuda::ops::reduce::ReduceOp;
-use saddle_kernels::cuda::ops::{conv, gemm, loss, norm, optim, random, reduce, softmax};
+use saddle_kernels::cuda::ops::{conv, gemm, loss, norm, optim, random, reduce, softmax, spectral};
 use saddle_kernels::cuda::{CudaDevice, CudaFloat, DeviceBuffer};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -773,6 +773,53 @@ fn adam_and_sgd_steps() {
     cpu::optim::sgd_update(&mut p64, &to64(&g), &mut b64, h);
     assert_close("sgd p", &download(&dev, &dp, n), &p64, F32_TOL);
     assert_close("sgd buf", &download(&dev, &db, n), &b64, F32_TOL);
+}
+
+#[test]
+fn spectral_norm_power_iteration() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("spectral");
+    for (rows, cols) in [(64usize, 48usize), (300, 1024), (3, 5000)] {
+        let w = rng.uniform(rows * cols, -1.0, 1.0);
+        let u0 = rng.uniform(rows, -1.0, 1.0);
+        let (dw, mut du) = (dev.upload(&w).unwrap(), dev.upload(&u0).unwrap());
+        let mut dv = poisoned::<f32>(&dev, cols);
+        spectral::power_iteration(&dev, &dw, rows, cols, &mut du, &mut dv, 1e-12).unwrap();
+        // f64 reference of the same step.
+        let normalize = |x: Vec<f64>| -> Vec<f64> {
+            let n = x.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-12);
+            x.into_iter().map(|a| a / n).collect()
+        };
+        let v = normalize(
+            (0..cols)
+                .map(|j| {
+                    (0..rows)
+                        .map(|i| f64::from(w[i * cols + j]) * f64::from(u0[i]))
+                        .sum()
+                })
+                .collect(),
+        );
+        let u = normalize(
+            (0..rows)
+                .map(|i| (0..cols).map(|j| f64::from(w[i * cols + j]) * v[j]).sum())
+                .collect(),
+        );
+        let what = format!("power iteration {rows}x{cols}");
+        assert_close(
+            &format!("{what} v"),
+            &download(&dev, &dv, cols),
+            &v,
+            F32_TOL,
+        );
+        assert_close(
+            &format!("{what} u"),
+            &download(&dev, &du, rows),
+            &u,
+            F32_TOL,
+        );
+    }
 }
 
 /// Philox 4x32-10 as in engine/src/rng.rs (the engine is not a dependency of this crate).

@@ -39,10 +39,11 @@ pub enum KernelModule {
     Loss,
     Optim,
     Random,
+    Spectral,
 }
 
 impl KernelModule {
-    pub const ALL: [KernelModule; 10] = [
+    pub const ALL: [KernelModule; 11] = [
         KernelModule::Elementwise,
         KernelModule::Reduce,
         KernelModule::Gemm,
@@ -53,6 +54,7 @@ impl KernelModule {
         KernelModule::Loss,
         KernelModule::Optim,
         KernelModule::Random,
+        KernelModule::Spectral,
     ];
 
     /// The file name under `kernels/cuda/`.
@@ -68,6 +70,7 @@ impl KernelModule {
             KernelModule::Loss => "loss.cu",
             KernelModule::Optim => "optim.cu",
             KernelModule::Random => "random.cu",
+            KernelModule::Spectral => "spectral.cu",
         }
     }
 
@@ -84,6 +87,7 @@ impl KernelModule {
             KernelModule::Loss => include_str!("../../cuda/loss.cu"),
             KernelModule::Optim => include_str!("../../cuda/optim.cu"),
             KernelModule::Random => include_str!("../../cuda/random.cu"),
+            KernelModule::Spectral => include_str!("../../cuda/spectral.cu"),
         }
     }
 

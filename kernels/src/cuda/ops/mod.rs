@@ -15,6 +15,7 @@ pub mod optim;
 pub mod random;
 pub mod reduce;
 pub mod softmax;
+pub mod spectral;
 
 use super::{CudaDevice, CudaError};
 use cudarc::driver::CudaSlice;
