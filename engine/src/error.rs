@@ -36,6 +36,13 @@ pub enum Error {
         dtype: DType,
         device: Device,
     },
+    /// A device this machine does not have (no driver, no such ordinal, no NVRTC, or a build
+    /// without the CUDA backend); `reason` says which.
+    DeviceUnavailable {
+        op: &'static str,
+        device: Device,
+        reason: String,
+    },
     /// An argument out of range (an axis, an index, a probability, ...).
     InvalidArgument { op: &'static str, reason: String },
     /// Misuse of autodiff: backward from a non-scalar, through a freed graph, ...
@@ -99,6 +106,9 @@ impl fmt::Display for Error {
             }
             Error::Unsupported { op, dtype, device } => {
                 write!(f, "{op}: not supported for dtype {dtype} on {device}")
+            }
+            Error::DeviceUnavailable { op, device, reason } => {
+                write!(f, "{op}: {device} is not available ({reason})")
             }
             Error::InvalidArgument { op, reason } => write!(f, "{op}: {reason}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),

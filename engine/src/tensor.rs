@@ -78,11 +78,7 @@ impl Tensor {
     fn check_device(op: &'static str, device: Device) -> Result<()> {
         match device {
             Device::Cpu => Ok(()),
-            other => Err(Error::Unsupported {
-                op,
-                dtype: DType::F32,
-                device: other,
-            }),
+            other => Err(other.unsupported(op, DType::F32)),
         }
     }
 

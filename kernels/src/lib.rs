@@ -5,6 +5,8 @@
 //! is accumulated does not depend on the number of threads.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod float;
 
 pub use float::Float;

@@ -1,0 +1,46 @@
+use std::fmt;
+
+/// Everything the CUDA backend can report. Messages name the op or module and say what to do
+/// when the cause is the environment (no driver, no NVRTC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CudaError {
+    /// No usable driver, device or NVRTC on this machine (the reason says which).
+    Unavailable(String),
+    /// NVRTC rejected a module; `log` is its compile log.
+    Compile { module: &'static str, log: String },
+    /// A driver call failed.
+    Driver { op: &'static str, error: String },
+    /// Arguments a launcher cannot take (shapes, lengths, sizes beyond the kernels' 32-bit
+    /// indexing).
+    Invalid { op: &'static str, reason: String },
+}
+
+impl CudaError {
+    pub(crate) fn driver(op: &'static str, error: impl fmt::Debug) -> Self {
+        CudaError::Driver {
+            op,
+            error: format!("{error:?}"),
+        }
+    }
+    pub(crate) fn invalid(op: &'static str, reason: impl Into<String>) -> Self {
+        CudaError::Invalid {
+            op,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for CudaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CudaError::Unavailable(why) => write!(f, "CUDA unavailable: {why}"),
+            CudaError::Compile { module, log } => {
+                write!(f, "NVRTC failed to compile {module}:\n{log}")
+            }
+            CudaError::Driver { op, error } => write!(f, "{op}: CUDA driver error {error}"),
+            CudaError::Invalid { op, reason } => write!(f, "{op}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for CudaError {}

@@ -1,0 +1,114 @@
+//! The CUDA backend: our own kernels (`kernels/cuda/*.cu`, embedded in the binary), compiled by
+//! NVRTC for the device's architecture at first use, and safe launchers for them.
+//!
+//! Nothing here needs CUDA at build time: cudarc loads `libcuda` and `libnvrtc` when first asked,
+//! and [`probe`] checks that they exist before anything touches them, so a machine without a
+//! driver gets an error (or the CPU), never a panic.
+//!
+//! * [`probe`]: is there a driver, how many devices, is NVRTC there.
+//! * [`compile`]: NVRTC compilation with an in-memory and an on-disk PTX cache.
+//! * [`device`]: one context and one stream per device, module loading, launch helpers.
+//! * [`alloc`]: the caching device allocator behind [`DeviceBuffer`].
+//! * [`ops`]: shape-checked launchers, one function per kernel family.
+//!
+//! Ordering model: every device has exactly one stream and all work (copies, kernels, frees back
+//! to the cache) is issued on it, so stream order alone makes reuse of freed memory safe. cudarc's
+//! per-buffer event tracking, needed only with several streams, is switched off.
+
+pub mod alloc;
+pub mod compile;
+pub mod device;
+mod error;
+pub mod ops;
+pub mod probe;
+
+pub use alloc::{AllocStats, DeviceBuffer};
+pub use device::CudaDevice;
+pub use error::CudaError;
+
+/// Our CUDA C modules, one kernel family per file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KernelModule {
+    Elementwise,
+    Reduce,
+    Gemm,
+    GemmTf32,
+    Conv,
+    Norm,
+    Softmax,
+    Loss,
+    Optim,
+    Random,
+    Spectral,
+}
+
+impl KernelModule {
+    pub const ALL: [KernelModule; 11] = [
+        KernelModule::Elementwise,
+        KernelModule::Reduce,
+        KernelModule::Gemm,
+        KernelModule::GemmTf32,
+        KernelModule::Conv,
+        KernelModule::Norm,
+        KernelModule::Softmax,
+        KernelModule::Loss,
+        KernelModule::Optim,
+        KernelModule::Random,
+        KernelModule::Spectral,
+    ];
+
+    /// The file name under `kernels/cuda/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            KernelModule::Elementwise => "elementwise.cu",
+            KernelModule::Reduce => "reduce.cu",
+            KernelModule::Gemm => "gemm.cu",
+            KernelModule::GemmTf32 => "gemm_tf32.cu",
+            KernelModule::Conv => "conv.cu",
+            KernelModule::Norm => "norm.cu",
+            KernelModule::Softmax => "softmax.cu",
+            KernelModule::Loss => "loss.cu",
+            KernelModule::Optim => "optim.cu",
+            KernelModule::Random => "random.cu",
+            KernelModule::Spectral => "spectral.cu",
+        }
+    }
+
+    /// The CUDA C source, embedded at build time.
+    pub fn source(self) -> &'static str {
+        match self {
+            KernelModule::Elementwise => include_str!("../../cuda/elementwise.cu"),
+            KernelModule::Reduce => include_str!("../../cuda/reduce.cu"),
+            KernelModule::Gemm => include_str!("../../cuda/gemm.cu"),
+            KernelModule::GemmTf32 => include_str!("../../cuda/gemm_tf32.cu"),
+            KernelModule::Conv => include_str!("../../cuda/conv.cu"),
+            KernelModule::Norm => include_str!("../../cuda/norm.cu"),
+            KernelModule::Softmax => include_str!("../../cuda/softmax.cu"),
+            KernelModule::Loss => include_str!("../../cuda/loss.cu"),
+            KernelModule::Optim => include_str!("../../cuda/optim.cu"),
+            KernelModule::Random => include_str!("../../cuda/random.cu"),
+            KernelModule::Spectral => include_str!("../../cuda/spectral.cu"),
+        }
+    }
+
+    /// Lowest compute capability the module needs (mma.sync with TF32 needs sm_80).
+    pub fn min_arch(self) -> (u32, u32) {
+        match self {
+            KernelModule::GemmTf32 => (8, 0),
+            _ => (6, 0),
+        }
+    }
+}
+
+/// Element types with CUDA kernels: the suffix of their kernel names.
+pub trait CudaFloat:
+    crate::Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits
+{
+    const SUFFIX: &'static str;
+}
+impl CudaFloat for f32 {
+    const SUFFIX: &'static str = "f32";
+}
+impl CudaFloat for f64 {
+    const SUFFIX: &'static str = "f64";
+}

@@ -1,0 +1,943 @@
+//! Every CUDA launcher against the CPU kernels (or an f64 reference) on fresh random inputs, with
+//! outputs poisoned (NaN) before each launch so unwritten elements fail:
+//! ||gpu − ref|| / ||ref|| < 1e-5 for f32 kernels, < 1e-3 for TF32. Without a GPU every test
+//! prints "skipped: no CUDA device (reason)" and passes.
+//!
+//! The inputs' seed is printed; `SADDLE_PARITY_SEED=<n>` repeats a run.
+#![cfg(feature = "cuda")]
+
+use saddle_kernels::cpu;
+use saddle_kernels::cpu::conv::Conv2dGeometry;
+use saddle_kernels::cpu::gemm::MatRef;
+use saddle_kernels::cpu::lanes::Lanes;
+use saddle_kernels::cpu::norm::Channels;
+use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
+use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp, View};
+use saddle_kernels::cuda::ops::gemm::{GemmPrecision, GemmShape};
+use saddle_kernels::cuda::ops::reduce::ReduceOp;
+use saddle_kernels::cuda::ops::{conv, gemm, loss, norm, optim, random, reduce, softmax, spectral};
+use saddle_kernels::cuda::{CudaDevice, CudaFloat, DeviceBuffer};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const F32_TOL: f64 = 1e-5;
+const TF32_TOL: f64 = 1e-3;
+
+/// The device, held by one test at a time: they share its allocator, whose counters one test
+/// asserts on, and the device's one stream serialises their kernels anyway.
+fn device() -> Option<(Arc<CudaDevice>, MutexGuard<'static, ()>)> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    match CudaDevice::get(0) {
+        Ok(d) => Some((d, SERIAL.lock().unwrap_or_else(|e| e.into_inner()))),
+        Err(e) => {
+            println!("skipped: no CUDA device ({e})");
+            None
+        }
+    }
+}
+
+/// xorshift64* inputs, seeded from the clock unless SADDLE_PARITY_SEED is set.
+struct Inputs(u64);
+
+impl Inputs {
+    fn new(test: &str) -> Inputs {
+        let seed = std::env::var("SADDLE_PARITY_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        println!("{test}: SADDLE_PARITY_SEED={seed}");
+        Inputs(seed | 1)
+    }
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn uniform(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+        (0..n)
+            .map(|_| (lo + (hi - lo) * self.next()) as f32)
+            .collect()
+    }
+}
+
+fn poisoned<T: CudaFloat>(dev: &CudaDevice, n: usize) -> DeviceBuffer<T> {
+    dev.upload(&vec![T::from_f64(f64::NAN); n]).unwrap()
+}
+
+fn download<T: CudaFloat>(dev: &CudaDevice, b: &DeviceBuffer<T>, n: usize) -> Vec<f64> {
+    let v = dev.download(b).unwrap();
+    v[..n].iter().map(|x| x.to_f64()).collect()
+}
+
+/// ||got − want|| / ||want|| (infinite when any element is NaN, e.g. left unwritten).
+fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    if got.iter().any(|g| g.is_nan()) {
+        return f64::INFINITY;
+    }
+    let diff: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
+    let norm: f64 = want.iter().map(|w| w * w).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
+    let e = rel_l2(got, want);
+    println!("{what}: rel L2 {e:.2e}");
+    assert!(e < tol, "{what}: rel L2 error {e:.3e} >= {tol:e}");
+}
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// f64 reference of each unary op: (forward, derivative given x and y).
+fn unary_ref(op: UnaryOp, x: f64) -> (f64, f64) {
+    use UnaryOp::*;
+    match op {
+        Neg => (-x, -1.0),
+        Exp => (x.exp(), x.exp()),
+        Log => (x.ln(), 1.0 / x),
+        Sqrt => (x.sqrt(), 0.5 / x.sqrt()),
+        Square => (x * x, 2.0 * x),
+        Abs => (x.abs(), x.signum()),
+        Relu => (x.max(0.0), if x > 0.0 { 1.0 } else { 0.0 }),
+        LeakyRelu(s) => (
+            if x > 0.0 { x } else { s * x },
+            if x > 0.0 { 1.0 } else { s },
+        ),
+        Sigmoid => (sigmoid(x), sigmoid(x) * (1.0 - sigmoid(x))),
+        Tanh => (x.tanh(), 1.0 - x.tanh() * x.tanh()),
+        Softplus => (x.max(0.0) + (-x.abs()).exp().ln_1p(), sigmoid(x)),
+        Elu(a) => {
+            if x > 0.0 {
+                (x, 1.0)
+            } else {
+                (a * (x.exp() - 1.0), a * x.exp())
+            }
+        }
+        Powf(e) => (x.powf(e), e * x.powf(e - 1.0)),
+        Clamp(lo, hi) => (x.clamp(lo, hi), if x >= lo && x <= hi { 1.0 } else { 0.0 }),
+        Affine(k, b) => (x * k + b, k),
+        Recip => (1.0 / x, -1.0 / (x * x)),
+        GtScalar(c) => (if x > c { 1.0 } else { 0.0 }, 0.0),
+        Copy => (x, 1.0),
+    }
+}
+
+#[test]
+fn unary_forward_on_a_transposed_view_and_backward() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("unary");
+    let (rows, cols) = (37, 53);
+    let n = rows * cols;
+    // Positive inputs keep log/sqrt/powf/recip defined.
+    let x = rng.uniform(n, 0.1, 3.0);
+    let g = rng.uniform(n, -1.0, 1.0);
+    let ops = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Square,
+        UnaryOp::Abs,
+        UnaryOp::Relu,
+        UnaryOp::LeakyRelu(0.2),
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Softplus,
+        UnaryOp::Elu(1.0),
+        UnaryOp::Powf(1.7),
+        UnaryOp::Clamp(0.5, 2.0),
+        UnaryOp::Affine(-1.5, 0.25),
+        UnaryOp::Recip,
+        UnaryOp::Copy,
+    ];
+    let dx_dev = dev.upload(&x).unwrap();
+    let dg = dev.upload(&g).unwrap();
+    for op in ops {
+        // Forward over the transpose: output (j, i) = op(x[i, j]).
+        let mut y = poisoned::<f32>(&dev, n);
+        let view = View {
+            shape: &[cols, rows],
+            strides: &[1, cols],
+            offset: 0,
+        };
+        elementwise::unary(&dev, op, &dx_dev, view, &mut y).unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|o| {
+                let (j, i) = (o / rows, o % rows);
+                unary_ref(op, f64::from(x[i * cols + j])).0
+            })
+            .collect();
+        assert_close(
+            &format!("{op:?} forward"),
+            &download(&dev, &y, n),
+            &want,
+            F32_TOL,
+        );
+        // Backward on contiguous x, y = op(x), g.
+        let y_host: Vec<f32> = x
+            .iter()
+            .map(|&v| unary_ref(op, f64::from(v)).0 as f32)
+            .collect();
+        let dy = dev.upload(&y_host).unwrap();
+        let mut dx = poisoned::<f32>(&dev, n);
+        elementwise::unary_backward(&dev, op, &dx_dev, &dy, &dg, &mut dx, n).unwrap();
+        let want: Vec<f64> = x
+            .iter()
+            .zip(&g)
+            .map(|(&v, &gv)| unary_ref(op, f64::from(v)).1 * f64::from(gv))
+            .collect();
+        assert_close(
+            &format!("{op:?} backward"),
+            &download(&dev, &dx, n),
+            &want,
+            F32_TOL,
+        );
+    }
+}
+
+#[test]
+fn binary_ops_broadcast() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("binary");
+    let (a_shape, b_shape, out) = ([4usize, 1, 33], [7usize, 33], [4usize, 7, 33]);
+    let a = rng.uniform(4 * 33, 0.5, 2.0);
+    let b = rng.uniform(7 * 33, 0.5, 2.0);
+    let (da, db) = (dev.upload(&a).unwrap(), dev.upload(&b).unwrap());
+    let n = 4 * 7 * 33;
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+    ] {
+        let mut y = poisoned::<f32>(&dev, n);
+        let av = View {
+            shape: &a_shape,
+            strides: &[33, 33, 1],
+            offset: 0,
+        };
+        let bv = View {
+            shape: &b_shape,
+            strides: &[33, 1],
+            offset: 0,
+        };
+        elementwise::binary(&dev, op, &da, av, &db, bv, &out, &mut y).unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|o| {
+                let (i, j, k) = (o / (7 * 33), (o / 33) % 7, o % 33);
+                let (p, q) = (f64::from(a[i * 33 + k]), f64::from(b[j * 33 + k]));
+                match op {
+                    BinaryOp::Add => p + q,
+                    BinaryOp::Sub => p - q,
+                    BinaryOp::Mul => p * q,
+                    BinaryOp::Div => p / q,
+                    BinaryOp::Pow => p.powf(q),
+                    BinaryOp::Maximum => p.max(q),
+                    BinaryOp::Minimum => p.min(q),
+                }
+            })
+            .collect();
+        assert_close(&format!("{op:?}"), &download(&dev, &y, n), &want, F32_TOL);
+    }
+}
+
+#[test]
+fn reductions_over_rows_columns_and_one_long_row() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("reduce");
+    for lanes in [
+        Lanes {
+            outer: 300,
+            n: 257,
+            inner: 1,
+        },
+        Lanes {
+            outer: 5,
+            n: 31,
+            inner: 97,
+        },
+        Lanes {
+            outer: 1,
+            n: 1_000_003,
+            inner: 1,
+        },
+        Lanes {
+            outer: 3,
+            n: 20_000,
+            inner: 1,
+        },
+    ] {
+        let x = rng.uniform(lanes.numel(), -2.0, 2.0);
+        let dx = dev.upload(&x).unwrap();
+        for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min] {
+            let mut y = poisoned::<f32>(&dev, lanes.count());
+            reduce::reduce(&dev, op, &dx, lanes, &mut y).unwrap();
+            let want: Vec<f64> = (0..lanes.count())
+                .map(|l| {
+                    let (o, i) = (l / lanes.inner, l % lanes.inner);
+                    let vals =
+                        (0..lanes.n).map(|k| f64::from(x[(o * lanes.n + k) * lanes.inner + i]));
+                    match op {
+                        ReduceOp::Sum => vals.sum(),
+                        ReduceOp::Mean => vals.sum::<f64>() / lanes.n as f64,
+                        ReduceOp::Max => vals.fold(f64::NEG_INFINITY, f64::max),
+                        ReduceOp::Min => vals.fold(f64::INFINITY, f64::min),
+                    }
+                })
+                .collect();
+            let got = download(&dev, &y, lanes.count());
+            assert_close(&format!("{op:?} {lanes:?}"), &got, &want, F32_TOL);
+        }
+    }
+}
+
+/// f64 reference product through the CPU gemm.
+fn gemm_ref(s: &GemmShape, a: &[f32], b: &[f32], c0: &[f32], alpha: f64, beta: f64) -> Vec<f64> {
+    let (a, b) = (to64(a), to64(b));
+    let mut out = to64(c0);
+    for z in 0..s.batch {
+        let ma = MatRef {
+            data: &a[z * s.stride_a..],
+            rows: s.m,
+            cols: s.k,
+            rs: if s.trans_a { 1 } else { s.lda },
+            cs: if s.trans_a { s.lda } else { 1 },
+        };
+        let mb = MatRef {
+            data: &b[z * s.stride_b..],
+            rows: s.k,
+            cols: s.n,
+            rs: if s.trans_b { 1 } else { s.ldb },
+            cs: if s.trans_b { s.ldb } else { 1 },
+        };
+        let mut prod = vec![0.0; s.m * s.n];
+        cpu::gemm::gemm(ma, mb, 0.0, &mut prod, s.n);
+        for i in 0..s.m {
+            for j in 0..s.n {
+                let c = &mut out[z * s.stride_c + i * s.ldc + j];
+                *c = alpha * prod[i * s.n + j] + beta * *c;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("gemm");
+    for &(m, n, k) in &[(133usize, 77usize, 65usize), (256, 256, 256), (5, 300, 9)] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            // Leading dimensions padded by 3 (misaligned rows: the scalar load path).
+            for pad in [0usize, 3] {
+                let mut s = GemmShape::contiguous(m, n, k, ta, tb);
+                s.lda += pad;
+                s.ldb += pad;
+                s.ldc += pad;
+                s.batch = 2;
+                let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
+                s.stride_a = ar * s.lda;
+                s.stride_b = br * s.ldb;
+                s.stride_c = m * s.ldc;
+                let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
+                let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
+                let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);
+                let (da, db) = (dev.upload(&a).unwrap(), dev.upload(&b).unwrap());
+                for (precision, tol) in [
+                    (GemmPrecision::F32, F32_TOL),
+                    (GemmPrecision::Tf32, TF32_TOL),
+                ] {
+                    for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, -2.0)] {
+                        let mut c = if beta == 0.0 {
+                            poisoned::<f32>(&dev, c0.len())
+                        } else {
+                            dev.upload(&c0).unwrap()
+                        };
+                        gemm::gemm(&dev, precision, s, alpha, &da, &db, beta, &mut c).unwrap();
+                        let mut want = gemm_ref(&s, &a, &b, &c0, f64::from(alpha), f64::from(beta));
+                        let mut got = download(&dev, &c, c0.len());
+                        if beta == 0.0 {
+                            // Padding columns are not written: compare the m × n blocks only.
+                            for z in 0..s.batch {
+                                for i in 0..m {
+                                    for j in n..s.ldc {
+                                        got[z * s.stride_c + i * s.ldc + j] = 0.0;
+                                        want[z * s.stride_c + i * s.ldc + j] = 0.0;
+                                    }
+                                }
+                            }
+                        }
+                        let what = format!("{precision:?} {m}x{n}x{k} ta={ta} tb={tb} pad={pad} alpha={alpha} beta={beta}");
+                        assert_close(&what, &got, &want, tol);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv2d_forward_and_both_gradients_and_transposed() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("conv");
+    let geos = [
+        // DCGAN discriminator layer: 4x4, stride 2, pad 1.
+        Conv2dGeometry::conv2d(4, 3, [32, 32], 16, [4, 4], [2, 2], [1, 1], [1, 1], 1).unwrap(),
+        // Grouped, dilated, asymmetric.
+        Conv2dGeometry::conv2d(2, 6, [11, 9], 4, [3, 2], [1, 2], [2, 0], [2, 1], 2).unwrap(),
+        // Pointwise with many images (split-K weight gradient).
+        Conv2dGeometry::conv2d(64, 8, [8, 8], 8, [1, 1], [1, 1], [0, 0], [1, 1], 1).unwrap(),
+        // The adjoint of a transposed conv with output_padding (fewer output rows).
+        Conv2dGeometry::transposed(3, 5, [7, 7], 4, [4, 4], [2, 2], [1, 1], [1, 1], [1, 1], 1)
+            .unwrap(),
+    ];
+    for g in geos {
+        let (nx, nw, ny) = (
+            g.batch * g.in_image(),
+            g.weight_len(),
+            g.batch * g.out_image(),
+        );
+        let x = rng.uniform(nx, -1.0, 1.0);
+        let w = rng.uniform(nw, -0.5, 0.5);
+        let gy = rng.uniform(ny, -1.0, 1.0);
+        let bias = rng.uniform(g.out_channels, -1.0, 1.0);
+        let in_bias = rng.uniform(g.in_channels, -1.0, 1.0);
+        let (dxx, dw, dgy) = (
+            dev.upload(&x).unwrap(),
+            dev.upload(&w).unwrap(),
+            dev.upload(&gy).unwrap(),
+        );
+        let (dbias, din_bias) = (dev.upload(&bias).unwrap(), dev.upload(&in_bias).unwrap());
+        let (x64, w64, gy64) = (to64(&x), to64(&w), to64(&gy));
+
+        let mut y = poisoned::<f32>(&dev, ny);
+        conv::conv2d_forward(&dev, &g, &dxx, &dw, Some(&dbias), &mut y).unwrap();
+        let mut want = vec![0.0; ny];
+        cpu::conv::conv2d_forward(&g, &x64, &w64, Some(&to64(&bias)), &mut want);
+        assert_close(
+            &format!("conv2d forward {g:?}"),
+            &download(&dev, &y, ny),
+            &want,
+            F32_TOL,
+        );
+
+        let mut gx = poisoned::<f32>(&dev, nx);
+        conv::conv2d_backward_data(&dev, &g, &dgy, &dw, &mut gx).unwrap();
+        let mut want = vec![0.0; nx];
+        cpu::conv::conv2d_backward_data(&g, &gy64, &w64, &mut want);
+        assert_close(
+            "conv2d backward-data",
+            &download(&dev, &gx, nx),
+            &want,
+            F32_TOL,
+        );
+
+        let mut gw = poisoned::<f32>(&dev, nw);
+        conv::conv2d_backward_weight(&dev, &g, &dxx, &dgy, &mut gw).unwrap();
+        let mut want = vec![0.0; nw];
+        cpu::conv::conv2d_backward_weight(&g, &x64, &gy64, &mut want);
+        assert_close(
+            "conv2d backward-weight",
+            &download(&dev, &gw, nw),
+            &want,
+            F32_TOL,
+        );
+
+        // Transposed convolution: input gy-shaped, output x-shaped, bias per x channel.
+        let mut yt = poisoned::<f32>(&dev, nx);
+        conv::conv_transpose2d_forward(&dev, &g, &dgy, &dw, Some(&din_bias), &mut yt).unwrap();
+        let mut want = vec![0.0; nx];
+        cpu::conv::conv_transpose2d_forward(&g, &gy64, &w64, Some(&to64(&in_bias)), &mut want);
+        assert_close(
+            "conv_transpose2d forward",
+            &download(&dev, &yt, nx),
+            &want,
+            F32_TOL,
+        );
+
+        // Its backward, with x (the conv's output shape) as input and a fresh upstream gradient
+        // of the conv's input shape.
+        let gyt = rng.uniform(nx, -1.0, 1.0);
+        let dgyt = dev.upload(&gyt).unwrap();
+        let (mut gxt, mut gwt) = (poisoned::<f32>(&dev, ny), poisoned::<f32>(&dev, nw));
+        conv::conv_transpose2d_backward(&dev, &g, &dgy, &dw, &dgyt, Some(&mut gxt), Some(&mut gwt))
+            .unwrap();
+        let (mut want_gx, mut want_gw) = (vec![0.0; ny], vec![0.0; nw]);
+        cpu::conv::conv_transpose2d_backward(
+            &g,
+            &gy64,
+            &w64,
+            &to64(&gyt),
+            Some(&mut want_gx),
+            Some(&mut want_gw),
+        );
+        assert_close(
+            "conv_transpose2d backward x",
+            &download(&dev, &gxt, ny),
+            &want_gx,
+            F32_TOL,
+        );
+        assert_close(
+            "conv_transpose2d backward w",
+            &download(&dev, &gwt, nw),
+            &want_gw,
+            F32_TOL,
+        );
+    }
+}
+
+#[test]
+fn batch_norm_forward_and_backward() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("batch_norm");
+    for geo in [
+        Channels {
+            outer: 16,
+            channels: 24,
+            inner: 49,
+        },
+        Channels {
+            outer: 128,
+            channels: 10,
+            inner: 1,
+        },
+    ] {
+        let n = geo.numel();
+        let c = geo.channels;
+        // An offset mean tests the two-pass variance.
+        let x = rng.uniform(n, 3.0, 5.0);
+        let dy = rng.uniform(n, -1.0, 1.0);
+        let gamma = rng.uniform(c, 0.5, 1.5);
+        let (dxx, ddy, dgamma) = (
+            dev.upload(&x).unwrap(),
+            dev.upload(&dy).unwrap(),
+            dev.upload(&gamma).unwrap(),
+        );
+        let (x64, dy64) = (to64(&x), to64(&dy));
+
+        let (mut mean, mut var) = (poisoned::<f32>(&dev, c), poisoned::<f32>(&dev, c));
+        norm::batch_norm_stats(&dev, &dxx, geo, &mut mean, &mut var).unwrap();
+        let (m_ref, v_ref) = cpu::norm::channel_mean_var(&x64, geo);
+        assert_close("bn mean", &download(&dev, &mean, c), &m_ref, F32_TOL);
+        assert_close("bn var", &download(&dev, &var, c), &v_ref, F32_TOL);
+
+        // Feed the reference statistics to the later stages so each is checked on its own.
+        let invstd: Vec<f64> = v_ref.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+        let scale: Vec<f64> = invstd
+            .iter()
+            .zip(&gamma)
+            .map(|(i, &g)| i * f64::from(g))
+            .collect();
+        let shift: Vec<f64> = (0..c).map(|i| 0.1 * i as f64).collect();
+        let f32s = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
+        let (dm, dis) = (
+            dev.upload(&f32s(&m_ref)).unwrap(),
+            dev.upload(&f32s(&invstd)).unwrap(),
+        );
+        let (dscale, dshift) = (
+            dev.upload(&f32s(&scale)).unwrap(),
+            dev.upload(&f32s(&shift)).unwrap(),
+        );
+        let mut y = poisoned::<f32>(&dev, n);
+        norm::batch_norm_apply(&dev, &dxx, geo, &dm, &dscale, &dshift, &mut y).unwrap();
+        let want = cpu::norm::channel_affine(&x64, geo, &m_ref, &scale, &shift);
+        assert_close("bn apply", &download(&dev, &y, n), &want, F32_TOL);
+
+        let (mut sdy, mut sdyx) = (poisoned::<f32>(&dev, c), poisoned::<f32>(&dev, c));
+        norm::batch_norm_grad_sums(&dev, &dxx, &ddy, geo, &dm, &dis, &mut sdy, &mut sdyx).unwrap();
+        let (sdy_ref, sdyx_ref) = cpu::norm::channel_grad_sums(&x64, &dy64, geo, &m_ref, &invstd);
+        assert_close("bn sum dy", &download(&dev, &sdy, c), &sdy_ref, F32_TOL);
+        assert_close(
+            "bn sum dy xhat",
+            &download(&dev, &sdyx, c),
+            &sdyx_ref,
+            F32_TOL,
+        );
+
+        let (dsdy, dsdyx) = (
+            dev.upload(&f32s(&sdy_ref)).unwrap(),
+            dev.upload(&f32s(&sdyx_ref)).unwrap(),
+        );
+        let mut dx = poisoned::<f32>(&dev, n);
+        norm::batch_norm_input_grad(
+            &dev,
+            &dxx,
+            &ddy,
+            geo,
+            &dm,
+            &dis,
+            Some(&dgamma),
+            &dsdy,
+            &dsdyx,
+            &mut dx,
+        )
+        .unwrap();
+        let want = cpu::norm::batch_norm_input_grad(
+            &x64,
+            &dy64,
+            geo,
+            &m_ref,
+            &invstd,
+            Some(&to64(&gamma)),
+            &sdy_ref,
+            &sdyx_ref,
+        );
+        assert_close("bn input grad", &download(&dev, &dx, n), &want, F32_TOL);
+    }
+}
+
+#[test]
+fn softmax_and_log_softmax_rows_and_columns() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("softmax");
+    for lanes in [
+        Lanes {
+            outer: 70,
+            n: 1000,
+            inner: 1,
+        },
+        Lanes {
+            outer: 3,
+            n: 17,
+            inner: 40,
+        },
+    ] {
+        let n = lanes.numel();
+        let x = rng.uniform(n, -8.0, 8.0);
+        let g = rng.uniform(n, -1.0, 1.0);
+        let (dxx, dg) = (dev.upload(&x).unwrap(), dev.upload(&g).unwrap());
+        for log in [false, true] {
+            let mut y = poisoned::<f32>(&dev, n);
+            softmax::softmax(&dev, &dxx, lanes, log, &mut y).unwrap();
+            let x64 = to64(&x);
+            let want = if log {
+                cpu::softmax::log_softmax(&x64, lanes)
+            } else {
+                cpu::softmax::softmax(&x64, lanes)
+            };
+            assert_close(
+                &format!("softmax log={log} {lanes:?}"),
+                &download(&dev, &y, n),
+                &want,
+                F32_TOL,
+            );
+            let y32: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+            let dy = dev.upload(&y32).unwrap();
+            let mut dx = poisoned::<f32>(&dev, n);
+            softmax::softmax_backward(&dev, &dy, &dg, lanes, log, &mut dx).unwrap();
+            let want = if log {
+                cpu::softmax::log_softmax_backward(&to64(&y32), &to64(&g), lanes)
+            } else {
+                cpu::softmax::softmax_backward(&to64(&y32), &to64(&g), lanes)
+            };
+            assert_close("softmax backward", &download(&dev, &dx, n), &want, F32_TOL);
+        }
+    }
+}
+
+#[test]
+fn bce_with_logits_mean_and_gradient() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("bce");
+    let n = 10_007;
+    let x = rng.uniform(n, -30.0, 30.0);
+    let t: Vec<f32> = rng
+        .uniform(n, 0.0, 1.0)
+        .iter()
+        .map(|&v| v.round())
+        .collect();
+    let (dxx, dt) = (dev.upload(&x).unwrap(), dev.upload(&t).unwrap());
+    let mut out = poisoned::<f32>(&dev, 1);
+    loss::bce_with_logits_mean(&dev, &dxx, &dt, n, &mut out).unwrap();
+    let want = cpu::loss::sum_zip(&to64(&x), &to64(&t), cpu::loss::bce_with_logits) / n as f64;
+    assert_close("bce mean", &download(&dev, &out, 1), &[want], F32_TOL);
+    let g = dev.upload(&[0.75f32]).unwrap();
+    let mut dx = poisoned::<f32>(&dev, n);
+    loss::bce_with_logits_grad(&dev, &dxx, &dt, &g, 1.0 / n as f32, n, &mut dx).unwrap();
+    let want: Vec<f64> = x
+        .iter()
+        .zip(&t)
+        .map(|(&a, &b)| cpu::loss::bce_with_logits_dx(f64::from(a), f64::from(b)) * 0.75 / n as f64)
+        .collect();
+    assert_close("bce grad", &download(&dev, &dx, n), &want, F32_TOL);
+}
+
+#[test]
+fn adam_and_sgd_steps() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("optim");
+    let n = 5000;
+    for (decoupled, amsgrad) in [(false, false), (true, true)] {
+        let p = rng.uniform(n, -1.0, 1.0);
+        let g = rng.uniform(n, -1.0, 1.0);
+        let m = rng.uniform(n, -0.1, 0.1);
+        let v = rng.uniform(n, 0.0, 0.01);
+        let h = AdamStep {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            decoupled,
+            step: 7,
+        };
+        let (mut dp, dg) = (dev.upload(&p).unwrap(), dev.upload(&g).unwrap());
+        let (mut dm, mut dv) = (dev.upload(&m).unwrap(), dev.upload(&v).unwrap());
+        let mut dvm = dev.upload(&v).unwrap();
+        optim::adam_update(
+            &dev,
+            &mut dp,
+            &dg,
+            &mut dm,
+            &mut dv,
+            amsgrad.then_some(&mut *dvm),
+            h,
+            n,
+        )
+        .unwrap();
+        let (mut p64, mut m64, mut v64, mut vm64) = (to64(&p), to64(&m), to64(&v), to64(&v));
+        cpu::optim::adam_update(
+            &mut p64,
+            &to64(&g),
+            &mut m64,
+            &mut v64,
+            amsgrad.then_some(&mut vm64[..]),
+            h,
+        );
+        // Compare the update (p − p0), which is ~1e-4 of p: a stricter test than p itself.
+        let delta = |after: &[f64]| -> Vec<f64> {
+            after
+                .iter()
+                .zip(&p)
+                .map(|(a, &b)| a - f64::from(b))
+                .collect()
+        };
+        assert_close(
+            "adam update",
+            &delta(&download(&dev, &dp, n)),
+            &delta(&p64),
+            1e-3,
+        );
+        assert_close("adam m", &download(&dev, &dm, n), &m64, F32_TOL);
+        assert_close("adam v", &download(&dev, &dv, n), &v64, F32_TOL);
+    }
+    let p = rng.uniform(n, -1.0, 1.0);
+    let g = rng.uniform(n, -1.0, 1.0);
+    let buf = rng.uniform(n, -1.0, 1.0);
+    let h = SgdStep {
+        lr: 0.1,
+        momentum: 0.9,
+        dampening: 0.1,
+        weight_decay: 1e-3,
+        nesterov: true,
+        first: false,
+    };
+    let (mut dp, dg, mut db) = (
+        dev.upload(&p).unwrap(),
+        dev.upload(&g).unwrap(),
+        dev.upload(&buf).unwrap(),
+    );
+    optim::sgd_update(&dev, &mut dp, &dg, &mut db, h, n).unwrap();
+    let (mut p64, mut b64) = (to64(&p), to64(&buf));
+    cpu::optim::sgd_update(&mut p64, &to64(&g), &mut b64, h);
+    assert_close("sgd p", &download(&dev, &dp, n), &p64, F32_TOL);
+    assert_close("sgd buf", &download(&dev, &db, n), &b64, F32_TOL);
+}
+
+#[test]
+fn spectral_norm_power_iteration() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("spectral");
+    for (rows, cols) in [(64usize, 48usize), (300, 1024), (3, 5000)] {
+        let w = rng.uniform(rows * cols, -1.0, 1.0);
+        let u0 = rng.uniform(rows, -1.0, 1.0);
+        let (dw, mut du) = (dev.upload(&w).unwrap(), dev.upload(&u0).unwrap());
+        let mut dv = poisoned::<f32>(&dev, cols);
+        spectral::power_iteration(&dev, &dw, rows, cols, &mut du, &mut dv, 1e-12).unwrap();
+        // f64 reference of the same step.
+        let normalize = |x: Vec<f64>| -> Vec<f64> {
+            let n = x.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-12);
+            x.into_iter().map(|a| a / n).collect()
+        };
+        let v = normalize(
+            (0..cols)
+                .map(|j| {
+                    (0..rows)
+                        .map(|i| f64::from(w[i * cols + j]) * f64::from(u0[i]))
+                        .sum()
+                })
+                .collect(),
+        );
+        let u = normalize(
+            (0..rows)
+                .map(|i| (0..cols).map(|j| f64::from(w[i * cols + j]) * v[j]).sum())
+                .collect(),
+        );
+        let what = format!("power iteration {rows}x{cols}");
+        assert_close(
+            &format!("{what} v"),
+            &download(&dev, &dv, cols),
+            &v,
+            F32_TOL,
+        );
+        assert_close(
+            &format!("{what} u"),
+            &download(&dev, &du, rows),
+            &u,
+            F32_TOL,
+        );
+    }
+}
+
+/// Philox 4x32-10 as in engine/src/rng.rs (the engine is not a dependency of this crate).
+fn philox(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let (mut c, mut k) = (ctr, key);
+    for _ in 0..10 {
+        let p0 = 0xD251_1F53u64 * u64::from(c[0]);
+        let p1 = 0xCD9E_8D57u64 * u64::from(c[2]);
+        c = [
+            ((p1 >> 32) as u32) ^ c[1] ^ k[0],
+            p1 as u32,
+            ((p0 >> 32) as u32) ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+        k = [
+            k[0].wrapping_add(0x9E37_79B9),
+            k[1].wrapping_add(0xBB67_AE85),
+        ];
+    }
+    c
+}
+
+fn words(seed: u64, counter: u64, n_words: usize) -> Vec<u32> {
+    (0..n_words.div_ceil(4) as u64)
+        .flat_map(|j| {
+            let c = counter + j;
+            philox(
+                [c as u32, (c >> 32) as u32, 0, 0],
+                [seed as u32, (seed >> 32) as u32],
+            )
+        })
+        .take(n_words)
+        .collect()
+}
+
+#[test]
+fn philox_draws_match_the_cpu_stream() {
+    // Random123's known answer, as in engine/src/rng.rs: the reference below is faithful.
+    assert_eq!(
+        philox([0; 4], [0; 2]),
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+    );
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("philox");
+    let (seed, counter) = ((rng.next() * 1e15) as u64, (rng.next() * 1e9) as u64);
+    let n = 10_001;
+    let unit = |hi: u32, lo: u32| {
+        ((u64::from(hi) << 32 | u64::from(lo)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+
+    let mut out = poisoned::<f64>(&dev, n);
+    let used = random::normal(&dev, seed, counter, 0.5, 2.0, &mut out, n).unwrap();
+    assert_eq!(used, n as u64);
+    let w = words(seed, counter, 4 * n);
+    let want: Vec<f64> = (0..n)
+        .map(|i| {
+            let u1 = 1.0 - unit(w[4 * i], w[4 * i + 1]);
+            let u2 = unit(w[4 * i + 2], w[4 * i + 3]);
+            0.5 + 2.0 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        })
+        .collect();
+    assert_close("philox normal f64", &download(&dev, &out, n), &want, 1e-12);
+
+    let mut out = poisoned::<f32>(&dev, n);
+    let used = random::uniform(&dev, seed, counter, -1.0, 3.0, &mut out, n).unwrap();
+    assert_eq!(used, n.div_ceil(2) as u64);
+    let w = words(seed, counter, 2 * n);
+    let want: Vec<f64> = (0..n)
+        .map(|i| f64::from((-1.0 + 4.0 * unit(w[2 * i], w[2 * i + 1])) as f32))
+        .collect();
+    assert_eq!(
+        download(&dev, &out, n),
+        want,
+        "uniform draws equal the CPU's"
+    );
+
+    let p = 0.3;
+    let mut out = poisoned::<f32>(&dev, n);
+    random::dropout_mask(&dev, seed, counter, p, &mut out, n).unwrap();
+    let w = words(seed, counter, n);
+    let threshold = (p * 4_294_967_296.0).ceil() as u64;
+    let keep = f64::from((1.0 / (1.0 - p)) as f32);
+    let want: Vec<f64> = w
+        .iter()
+        .map(|&x| if u64::from(x) >= threshold { keep } else { 0.0 })
+        .collect();
+    assert_eq!(
+        download(&dev, &out, n),
+        want,
+        "dropout mask equals the CPU's"
+    );
+}
+
+#[test]
+fn allocator_reaches_a_steady_state_on_the_device() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let sizes = [1usize, 1000, 65_536, 3 << 20, 777_777];
+    let step = || {
+        let bufs: Vec<_> = sizes
+            .iter()
+            .map(|&s| dev.alloc::<f32>(s).unwrap())
+            .collect();
+        drop(bufs);
+    };
+    step();
+    let warm = dev.alloc_stats();
+    for _ in 0..5 {
+        step();
+    }
+    let s = dev.alloc_stats();
+    assert_eq!(
+        s.raw_allocs, warm.raw_allocs,
+        "no cuMemAlloc after warm-up: {s:?}"
+    );
+    assert!(s.cache_hits >= warm.cache_hits + 5 * sizes.len() as u64);
+    dev.synchronize().unwrap();
+}
