@@ -2,7 +2,7 @@
 //! sampling and evaluation arrive with the GAN issues.
 
 use clap::{Parser, Subcommand};
-use saddle::{bench, train};
+use saddle::{bench, sample, train};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,8 @@ enum Command {
         #[command(subcommand)]
         what: train::Model,
     },
+    /// Write samples of a trained run as PNG files (and .npy), or an interpolation grid.
+    Sample(sample::SampleArgs),
 }
 
 fn main() {
@@ -34,6 +36,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
         Command::Train { what } => train::run(what).map_err(|e| e as Box<dyn std::error::Error>),
+        Command::Sample(args) => sample::sample(args).map_err(|e| e as Box<dyn std::error::Error>),
     };
     if let Err(e) = result {
         eprintln!("saddle: {e}");

@@ -7,7 +7,7 @@ use saddle_engine::Rng;
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
 use saddle_gan::plot::scatter_png;
-use saddle_gan::run::{read_config, LoopOptions};
+use saddle_gan::run::{read_config, GanModel, LoopOptions};
 use saddle_gan::toy::{train_toy_gan, ToyConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -102,25 +102,54 @@ impl DcganSpec {
         } else {
             raw
         };
-        let cfg = DcganConfig {
-            nz: *self.nz.get_or_insert(base.nz),
-            ngf: *self.ngf.get_or_insert(base.ngf),
-            ndf: *self.ndf.get_or_insert(base.ndf),
-            channels: data.channels,
-            image_size: size,
+        self.nz.get_or_insert(base.nz);
+        self.ngf.get_or_insert(base.ngf);
+        self.ndf.get_or_insert(base.ndf);
+        let cfg = self.model_config(data.channels)?;
+        Ok((data, cfg))
+    }
+
+    /// The model of a resolved spec (every size filled in, as saved in a run's config).
+    pub fn model_config(&self, channels: usize) -> Result<DcganConfig, BoxError> {
+        let missing = || "DCGAN spec with unresolved sizes".to_string();
+        Ok(DcganConfig {
+            nz: self.nz.ok_or_else(missing)?,
+            ngf: self.ngf.ok_or_else(missing)?,
+            ndf: self.ndf.ok_or_else(missing)?,
+            channels,
+            image_size: self.image_size.ok_or_else(missing)?,
             lr: self.lr,
             beta1: self.beta1,
-        };
-        Ok((data, cfg))
+        })
     }
 }
 
-/// The run folder, whether it is resumed, and (on resume) the spec and step count saved in it.
+/// Rebuilds the model a run folder trained, from its config.json (weights not loaded).
+pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>, BoxError> {
+    let bad = |what: &str| format!("config.json: {what}");
+    match config["model"].as_str() {
+        Some("dcgan") => {
+            let (spec, seed): (DcganSpec, u64) = serde_json::from_value(config["spec"].clone())
+                .map_err(|e| bad(&format!("bad `spec`: {e}")))?;
+            let channels = config["channels"]
+                .as_u64()
+                .ok_or_else(|| bad("no `channels`"))? as usize;
+            let cfg = spec.model_config(channels)?;
+            Ok(Box::new(DcganTrainer::new(cfg, &mut Rng::new(seed))?))
+        }
+        other => Err(bad(&format!("unknown model {other:?}")).into()),
+    }
+}
+
+/// Where a run goes: its folder, whether it is resumed, and (on resume) the spec and step
+/// count saved in it.
+type RunFolder<S> = (PathBuf, bool, Option<(S, u64)>);
+
 fn run_folder<S: for<'de> Deserialize<'de>>(
     run: &RunArgs,
     model: &str,
     default_out: &str,
-) -> Result<(PathBuf, bool, Option<(S, u64)>), BoxError> {
+) -> Result<RunFolder<S>, BoxError> {
     match &run.resume {
         Some(dir) => {
             let config = read_config(dir)?;
@@ -147,6 +176,34 @@ fn run_folder<S: for<'de> Deserialize<'de>>(
     }
 }
 
+/// The logging, sampling, checkpoint and evaluation intervals, saved with a run.
+fn intervals(run: &RunArgs) -> [u64; 4] {
+    [
+        run.log_every,
+        run.sample_every,
+        run.checkpoint_every,
+        run.eval_every,
+    ]
+}
+
+/// On --resume, the intervals the run started with (so its log keeps one cadence).
+fn reuse_saved_intervals(run: &mut RunArgs) -> Result<(), BoxError> {
+    if let Some(dir) = &run.resume {
+        let config = read_config(dir)?;
+        if let Ok([log, sample, checkpoint, eval]) =
+            serde_json::from_value::<[u64; 4]>(config["intervals"].clone())
+        {
+            (
+                run.log_every,
+                run.sample_every,
+                run.checkpoint_every,
+                run.eval_every,
+            ) = (log, sample, checkpoint, eval);
+        }
+    }
+    Ok(())
+}
+
 fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOptions {
     LoopOptions {
         steps,
@@ -161,8 +218,9 @@ fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOpti
     }
 }
 
-fn train_dcgan(spec: DcganSpec, run: RunArgs) -> Result<(), BoxError> {
+fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     resolve_device(&run.device)?;
+    reuse_saved_intervals(&mut run)?;
     let (root, resume, saved) = run_folder::<(DcganSpec, u64)>(&run, "dcgan", "runs/dcgan")?;
     let default_steps = if spec.data == "digits" { 1500 } else { 20_000 };
     let ((mut spec, seed), saved_steps) = match saved {
@@ -171,7 +229,14 @@ fn train_dcgan(spec: DcganSpec, run: RunArgs) -> Result<(), BoxError> {
     };
     let (data, cfg) = spec.prepare()?;
     let steps = run.steps.unwrap_or(saved_steps);
-    let config = json!({"model": "dcgan", "spec": (&spec, seed), "steps": steps, "config": format!("{cfg:?}")});
+    let config = json!({
+        "model": "dcgan",
+        "spec": (&spec, seed),
+        "steps": steps,
+        "channels": cfg.channels,
+        "intervals": intervals(&run),
+        "architecture": format!("{cfg:?}"),
+    });
     println!(
         "DCGAN on {} ({} images of {}x{}x{}), batch {}, {steps} steps -> {}",
         data.source,

@@ -140,3 +140,43 @@ pub fn save_image_grid(
     )
     .map_err(|e| bad(format!("cannot write the PNG ({e})")))
 }
+
+/// Writes one image (`c × h × w` values in [0, 1], planar as in NCHW, c = 1 or 3) as a PNG at
+/// its own size, for tools that score folders of samples.
+pub fn save_image_png(
+    path: impl AsRef<Path>,
+    pixels: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+) -> Result<(), DataError> {
+    let path = path.as_ref();
+    if pixels.len() != c * h * w || !(c == 1 || c == 3) {
+        return Err(DataError::new(
+            path,
+            format!(
+                "an image needs 1 or 3 channels and c*h*w values; got {} values for {c}x{h}x{w}",
+                pixels.len()
+            ),
+        ));
+    }
+    let plane = h * w;
+    let bytes: Vec<u8> = (0..plane)
+        .flat_map(|p| (0..c).map(move |ch| (ch, p)))
+        .map(|(ch, p)| (pixels[ch * plane + p].clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let color = if c == 1 {
+        image::ExtendedColorType::L8
+    } else {
+        image::ExtendedColorType::Rgb8
+    };
+    image::save_buffer_with_format(
+        path,
+        &bytes,
+        w as u32,
+        h as u32,
+        color,
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| DataError::new(path, format!("cannot write the PNG ({e})")))
+}

@@ -1,0 +1,137 @@
+//! `saddle sample`: images from a trained run, as numbered PNG files (and a .npy array) that any
+//! outside tool can score, plus latent-space interpolation grids.
+
+use crate::cli::BoxError;
+use crate::train::model_from_config;
+use clap::Args;
+use npyz::WriterBuilder;
+use saddle_engine::{no_grad, Rng, Tensor};
+use saddle_gan::plot::{save_image_grid, save_image_png};
+use saddle_gan::run::{checkpoint_path, read_config, GanModel};
+use saddle_nn::Checkpoint;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Clone, Debug)]
+pub struct SampleArgs {
+    /// The run folder (written by `saddle train ...`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Which checkpoint: latest, best, or a path to a .safetensors file.
+    #[arg(long, default_value = "latest")]
+    pub checkpoint: String,
+    /// How many samples.
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    /// Output folder (000000.png, 000001.png, ...).
+    #[arg(long, default_value = "samples")]
+    pub out: PathBuf,
+    /// Also write all samples as samples.npy (float32 [N, C, H, W], pixels in [0, 1]).
+    #[arg(long)]
+    pub npy: bool,
+    /// Instead of samples, write interpolation.png: each row walks a straight line in latent
+    /// space between two random codes (DCGAN's "walking in the latent space").
+    #[arg(long)]
+    pub interpolate: bool,
+    /// Rows of the interpolation grid.
+    #[arg(long, default_value_t = 8)]
+    pub rows: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// The run's model with the chosen checkpoint's weights.
+pub fn load_run_model(run: &Path, which: &str) -> Result<Box<dyn GanModel>, BoxError> {
+    let config = read_config(run)?;
+    let mut model = model_from_config(&config)?;
+    let path = match which {
+        "latest" | "best" => checkpoint_path(run, which),
+        other => PathBuf::from(other),
+    };
+    model.restore(&Checkpoint::load(&path)?)?;
+    Ok(model)
+}
+
+/// Maps the model's value range to [0, 1].
+fn to_unit(images: &Tensor, (lo, hi): (f32, f32)) -> Result<Vec<f32>, BoxError> {
+    let scale = 1.0 / (hi - lo);
+    Ok(images
+        .to_vec::<f32>()?
+        .into_iter()
+        .map(|v| ((v - lo) * scale).clamp(0.0, 1.0))
+        .collect())
+}
+
+pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
+    let mut model = load_run_model(&args.run, &args.checkpoint)?;
+    std::fs::create_dir_all(&args.out)?;
+    let mut rng = Rng::new(args.seed);
+    if args.interpolate {
+        return interpolate(model.as_mut(), &args, &mut rng);
+    }
+    let range = model.value_range();
+    let mut all = Vec::new();
+    let mut shape = Vec::new();
+    let mut written = 0;
+    while written < args.count {
+        let n = (args.count - written).min(100);
+        let z = model.sample_latent(n, &mut rng)?;
+        let images = no_grad(|| model.generate(&z))?;
+        shape = images.shape().to_vec();
+        let unit = to_unit(&images, range)?;
+        let per_image = unit.len() / n;
+        for (i, pixels) in unit.chunks_exact(per_image).enumerate() {
+            let path = args.out.join(format!("{:06}.png", written + i));
+            save_image_png(&path, pixels, shape[1], shape[2], shape[3])?;
+        }
+        if args.npy {
+            all.extend(unit);
+        }
+        written += n;
+    }
+    if args.npy {
+        let path = args.out.join("samples.npy");
+        let dims = [
+            args.count as u64,
+            shape[1] as u64,
+            shape[2] as u64,
+            shape[3] as u64,
+        ];
+        let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&dims)
+            .writer(file)
+            .begin_nd()?;
+        writer.extend(all)?;
+        writer.finish()?;
+    }
+    println!(
+        "{} samples in {}{}",
+        args.count,
+        args.out.display(),
+        if args.npy { " (and samples.npy)" } else { "" }
+    );
+    Ok(())
+}
+
+fn interpolate(model: &mut dyn GanModel, args: &SampleArgs, rng: &mut Rng) -> Result<(), BoxError> {
+    const STEPS: usize = 10;
+    let ends = model.sample_latent(2 * args.rows, rng)?;
+    let latent_shape = ends.shape()[1..].to_vec();
+    let mut codes = Vec::with_capacity(args.rows * STEPS);
+    for r in 0..args.rows {
+        let a = ends.narrow(0, 2 * r, 1)?;
+        let b = ends.narrow(0, 2 * r + 1, 1)?;
+        for s in 0..STEPS {
+            let t = s as f64 / (STEPS - 1) as f64;
+            codes.push(a.mul_scalar(1.0 - t)?.add(&b.mul_scalar(t)?)?);
+        }
+    }
+    let z = Tensor::concat(&codes.iter().collect::<Vec<_>>(), 0)?;
+    debug_assert_eq!(&z.shape()[1..], &latent_shape[..]);
+    let images = no_grad(|| model.generate(&z))?;
+    let path = args.out.join("interpolation.png");
+    save_image_grid(&path, &images, STEPS, model.value_range(), 2)?;
+    println!("{} rows of {STEPS} in {}", args.rows, path.display());
+    Ok(())
+}
