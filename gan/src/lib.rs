@@ -1,6 +1,7 @@
 //! saddle's GAN models, data loaders, metrics and training loops.
 
 pub mod data;
+pub mod evaluate;
 pub mod metrics;
 pub mod models;
 pub mod plot;

@@ -58,6 +58,11 @@ impl Classifier {
         self.fc.forward(&h.reshape(&[n, 64 * 7 * 7])?)?.relu()
     }
 
+    /// Logits from features (the last layer alone).
+    pub fn head_forward(&self, features: &Tensor) -> Result<Tensor> {
+        self.head.forward(features)
+    }
+
     /// Class probabilities `[N, classes]`.
     pub fn probabilities(&self, x: &Tensor) -> Result<Tensor> {
         self.forward(x)?.softmax(-1)

@@ -1,0 +1,117 @@
+//! Scoring generators: classifier-feature FID/KID, the Inception-style score and EBGAN's I'
+//! (with the project's own domain classifier), and the Parzen-window log-likelihood of the GAN
+//! paper. Shared by `saddle eval` and the training loop's periodic evaluation.
+
+use crate::metrics::{
+    ebgan_i_prime, fid_from_stats, inception_score, kid, logspace, parzen_log_likelihood,
+    parzen_select_sigma, GaussianStats, Parzen,
+};
+use crate::models::classifier::{Classifier, FEATURE_DIM};
+use saddle_nn::engine::{no_grad, Result, Tensor};
+
+/// Images per forward pass of the classifier.
+const BATCH: usize = 500;
+/// Rows per KID subset and the number of subsets (the usual 1,000 × 100 when there are enough).
+const KID_SUBSET: usize = 1000;
+const KID_SUBSETS: usize = 50;
+
+/// The classifier's features and class probabilities of `images` (`[N, 1, H, W]` in [0, 1]),
+/// row-major f64.
+pub fn features_and_probabilities(
+    classifier: &Classifier,
+    images: &Tensor,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let n = images.shape()[0];
+    let mut features = Vec::with_capacity(n * FEATURE_DIM);
+    let mut probs = Vec::with_capacity(n * classifier.num_classes);
+    for start in (0..n).step_by(BATCH) {
+        let x = images.narrow(0, start, BATCH.min(n - start))?;
+        let (f, p) = no_grad(|| {
+            let f = classifier.features(&x)?;
+            let p = classifier.head_forward(&f)?.softmax(-1)?;
+            Ok::<_, saddle_nn::engine::Error>((f, p))
+        })?;
+        features.extend(f.to_vec_f64()?);
+        probs.extend(p.to_vec_f64()?);
+    }
+    Ok((features, probs))
+}
+
+/// Scores of a set of generated images against the real test set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassifierScores {
+    pub fid: f64,
+    pub kid: f64,
+    pub inception_score: f64,
+    pub i_prime: f64,
+    pub samples: usize,
+}
+
+impl ClassifierScores {
+    pub fn named(&self) -> Vec<(String, f64)> {
+        vec![
+            ("fid".into(), self.fid),
+            ("kid".into(), self.kid),
+            ("inception_score".into(), self.inception_score),
+            ("i_prime".into(), self.i_prime),
+        ]
+    }
+}
+
+/// The classifier with the real set's feature statistics, computed once.
+pub struct ClassifierScorer {
+    pub classifier: Classifier,
+    real_stats: GaussianStats,
+    real_features: Vec<f64>,
+}
+
+impl ClassifierScorer {
+    /// `real` `[N, 1, 28|32, 28|32]` in [0, 1], e.g. the MNIST test set.
+    pub fn new(classifier: Classifier, real: &Tensor) -> Result<Self> {
+        let (real_features, _) = features_and_probabilities(&classifier, real)?;
+        let real_stats = GaussianStats::from_features(&real_features, FEATURE_DIM)?;
+        Ok(ClassifierScorer {
+            classifier,
+            real_stats,
+            real_features,
+        })
+    }
+
+    /// FID and KID against the real set, the Inception-style score (10 splits) and I' of
+    /// `images` in [0, 1]. FID is biased upwards at small sample counts: compare runs at the
+    /// same count.
+    pub fn score(&self, images: &Tensor) -> Result<ClassifierScores> {
+        let n = images.shape()[0];
+        let (features, probs) = features_and_probabilities(&self.classifier, images)?;
+        let fake_stats = GaussianStats::from_features(&features, FEATURE_DIM)?;
+        let subset = KID_SUBSET.min(n).min(self.real_features.len() / FEATURE_DIM);
+        let kid = kid(
+            &features,
+            &self.real_features,
+            FEATURE_DIM,
+            KID_SUBSETS,
+            subset,
+            0,
+        )?;
+        let classes = self.classifier.num_classes;
+        Ok(ClassifierScores {
+            fid: fid_from_stats(&fake_stats, &self.real_stats)?,
+            kid: kid.mean,
+            inception_score: inception_score(&probs, classes, 10.min(n / 2).max(1))?.mean,
+            i_prime: ebgan_i_prime(&probs, classes)?,
+            samples: n,
+        })
+    }
+}
+
+/// The GAN paper's protocol: σ chosen on `valid` from a log grid, then the mean Parzen
+/// log-likelihood of `test` under `samples` (all rows of pixels in [0, 1]).
+pub fn parzen_protocol(
+    samples: &[f64],
+    valid: &[f64],
+    test: &[f64],
+    dim: usize,
+) -> Result<Parzen> {
+    let search = parzen_select_sigma(valid, samples, dim, &logspace(-1.0, 0.0, 10))?;
+    parzen_log_likelihood(test, samples, dim, search.best.sigma)
+}
