@@ -80,11 +80,14 @@ pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
             bar.inc(1);
         }
         accuracy = model.accuracy(&test_x, &test_y, 500)?;
-        bar.println(format!(
-            "epoch {epoch}: mean loss {:.4}, test accuracy {:.2}%",
-            loss_sum / loader.batches_per_epoch() as f64,
-            100.0 * accuracy
-        ));
+        // Not bar.println: that prints nothing when output is not a terminal (logs).
+        bar.suspend(|| {
+            println!(
+                "epoch {epoch}: mean loss {:.4}, test accuracy {:.2}%",
+                loss_sum / loader.batches_per_epoch() as f64,
+                100.0 * accuracy
+            )
+        });
     }
     bar.finish_and_clear();
     if let Some(dir) = args.out.parent() {

@@ -65,6 +65,13 @@ pub struct RunArgs {
     /// Evaluate (and keep the best checkpoint) every this many steps (0: only at the end).
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
+    /// Classifier weights (`saddle train classifier`) for the periodic evaluation of image
+    /// GANs on MNIST-format data (FID etc. against the test split).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    /// Samples per periodic evaluation (`saddle eval` scores 10,000).
+    #[arg(long, default_value_t = 2000)]
+    pub eval_count: usize,
 }
 
 /// Where training images come from: `digits` (embedded, the default), or a folder holding

@@ -11,6 +11,7 @@ pub use saddle_nn as nn;
 pub mod bench;
 pub mod classify;
 pub mod cli;
+pub mod eval;
 pub mod sample;
 pub mod train;
 

@@ -2,7 +2,7 @@
 //! sampling and evaluation arrive with the GAN issues.
 
 use clap::{Parser, Subcommand};
-use saddle::{bench, sample, train};
+use saddle::{bench, eval, sample, train};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +29,8 @@ enum Command {
     },
     /// Write samples of a trained run as PNG files (and .npy), or an interpolation grid.
     Sample(sample::SampleArgs),
+    /// Score a trained run (classifier-feature FID/KID, Inception-style score, I').
+    Eval(eval::EvalArgs),
 }
 
 fn main() {
@@ -36,6 +38,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
         Command::Train { what } => train::run(what).map_err(|e| e as Box<dyn std::error::Error>),
+        Command::Eval(args) => eval::eval(args).map_err(|e| e as Box<dyn std::error::Error>),
         Command::Sample(args) => sample::sample(args).map_err(|e| e as Box<dyn std::error::Error>),
     };
     if let Err(e) = result {

@@ -5,9 +5,11 @@ use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
 use clap::{Args, Subcommand};
 use saddle_engine::Rng;
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
+use saddle_gan::evaluate::ClassifierScorer;
+use saddle_gan::models::classifier::Classifier;
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
 use saddle_gan::plot::scatter_png;
-use saddle_gan::run::{read_config, GanModel, LoopOptions};
+use saddle_gan::run::{read_config, Evaluation, GanModel, LoopOptions};
 use saddle_gan::toy::{train_toy_gan, ToyConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -204,6 +206,36 @@ fn reuse_saved_intervals(run: &mut RunArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Periodic FID (and KID, IS, I') with a domain classifier, when `--classifier` is given; the
+/// best checkpoint is the one with the lowest FID.
+fn classifier_evaluation<'a, M: GanModel + 'a>(
+    run: &RunArgs,
+    data: &str,
+    steps: u64,
+) -> Result<Option<Evaluation<'a, M>>, BoxError> {
+    let Some(path) = &run.classifier else {
+        return Ok(None);
+    };
+    let (classifier, _) = Classifier::load(path)?;
+    let test = load_images(data, Split::Test, 28)?;
+    let (real, _) = crate::classify::as_tensor(&test)?;
+    let scorer = ClassifierScorer::new(classifier, &real)?;
+    let count = run.eval_count;
+    Ok(Some(Evaluation {
+        every: if run.eval_every == 0 {
+            steps
+        } else {
+            run.eval_every
+        },
+        run: Box::new(move |model: &mut M| {
+            let images = crate::eval::generate_unit(model, count, 1)?;
+            Ok(scorer.score(&images)?.named())
+        }),
+        key: "fid".into(),
+        higher_is_better: false,
+    }))
+}
+
 fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOptions {
     LoopOptions {
         steps,
@@ -250,6 +282,7 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     let mut model = DcganTrainer::new(cfg, &mut Rng::new(seed))?;
     let mut loader = Loader::new(&data, spec.batch_size, seed, Scale::MinusOneToOne)?;
     let opts = loop_options(&run, steps, seed, format!("DCGAN on {}", data.source));
+    let evaluation = classifier_evaluation(&run, &spec.data, steps)?;
     run_training(
         "dcgan",
         &mut model,
@@ -258,7 +291,7 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         resume,
         &config,
         &opts,
-        None,
+        evaluation,
     )
 }
 
