@@ -12,6 +12,7 @@ pub mod bench;
 pub mod classify;
 pub mod cli;
 pub mod eval;
+pub mod probe;
 pub mod sample;
 pub mod train;
 

@@ -2,7 +2,7 @@
 //! sampling and evaluation arrive with the GAN issues.
 
 use clap::{Parser, Subcommand};
-use saddle::{bench, eval, sample, train};
+use saddle::{bench, eval, probe, sample, train};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +31,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Score a trained run (classifier-feature FID/KID, Inception-style score, I').
     Eval(eval::EvalArgs),
+    /// Linear probe on a DCGAN discriminator's features vs a random D (few labels).
+    Probe(probe::ProbeArgs),
 }
 
 fn main() {
@@ -38,6 +40,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
         Command::Train { what } => train::run(what).map_err(|e| e as Box<dyn std::error::Error>),
+        Command::Probe(args) => probe::probe(args).map_err(|e| e as Box<dyn std::error::Error>),
         Command::Eval(args) => eval::eval(args).map_err(|e| e as Box<dyn std::error::Error>),
         Command::Sample(args) => sample::sample(args).map_err(|e| e as Box<dyn std::error::Error>),
     };

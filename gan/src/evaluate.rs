@@ -84,7 +84,9 @@ impl ClassifierScorer {
         let n = images.shape()[0];
         let (features, probs) = features_and_probabilities(&self.classifier, images)?;
         let fake_stats = GaussianStats::from_features(&features, FEATURE_DIM)?;
-        let subset = KID_SUBSET.min(n).min(self.real_features.len() / FEATURE_DIM);
+        let subset = KID_SUBSET
+            .min(n)
+            .min(self.real_features.len() / FEATURE_DIM);
         let kid = kid(
             &features,
             &self.real_features,
@@ -106,12 +108,7 @@ impl ClassifierScorer {
 
 /// The GAN paper's protocol: σ chosen on `valid` from a log grid, then the mean Parzen
 /// log-likelihood of `test` under `samples` (all rows of pixels in [0, 1]).
-pub fn parzen_protocol(
-    samples: &[f64],
-    valid: &[f64],
-    test: &[f64],
-    dim: usize,
-) -> Result<Parzen> {
+pub fn parzen_protocol(samples: &[f64], valid: &[f64], test: &[f64], dim: usize) -> Result<Parzen> {
     let search = parzen_select_sigma(valid, samples, dim, &logspace(-1.0, 0.0, 10))?;
     parzen_log_likelihood(test, samples, dim, search.best.sigma)
 }

@@ -146,6 +146,28 @@ pub fn discriminator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     Ok(net.push(out))
 }
 
+/// DCGAN's feature extractor for its linear-probe experiment: every D block's activation,
+/// max-pooled to a 4×4 grid, flattened and concatenated (`[N, 16·(ndf + 2ndf + ...)]`).
+pub fn discriminator_features(cfg: DcganConfig, d: &Sequential, x: &Tensor) -> Result<Tensor> {
+    let outputs = no_grad(|| d.forward_all(x))?;
+    // Block i is conv, batch norm (except the first), activation.
+    let blocks = cfg.multipliers()?.len();
+    let mut at = 0;
+    let mut pieces = Vec::with_capacity(blocks);
+    for i in 0..blocks {
+        at += if i == 0 { 2 } else { 3 };
+        let h = &outputs[at - 1];
+        let side = h.shape()[2];
+        let pooled = if side > 4 {
+            h.max_pool2d(side / 4, side / 4, 0)?
+        } else {
+            h.clone()
+        };
+        pieces.push(pooled.flatten(1, 3)?);
+    }
+    Tensor::concat(&pieces.iter().collect::<Vec<_>>(), 1)
+}
+
 /// G, D and their Adam optimisers (the config's lr and β1), with one training step:
 /// a D step on real and generated images (BCE), then a non-saturating G step.
 pub struct DcganTrainer {

@@ -25,6 +25,17 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// The output of every layer, in order (the last is `forward`'s result): for features from
+    /// inside a network, e.g. a discriminator's activations for a linear probe.
+    pub fn forward_all(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut outputs: Vec<Tensor> = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let h = layer.forward(outputs.last().unwrap_or(x))?;
+            outputs.push(h);
+        }
+        Ok(outputs)
+    }
 }
 
 impl Module for Sequential {
