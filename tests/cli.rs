@@ -160,3 +160,119 @@ fn bad_input_gives_a_clear_error_not_a_panic() {
     assert!(text(&out).contains("config.json"), "{}", text(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Writes a tiny MNIST-format folder: `n` random 28x28 images per split, labels `i % 10`.
+fn tiny_mnist(dir: &Path, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 12345u32;
+    let mut next = move || {
+        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+        (state >> 24) as u8
+    };
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let mut images = vec![0, 0, 8, 3];
+        for v in [n as u32, 28, 28] {
+            images.extend(v.to_be_bytes());
+        }
+        images.extend((0..n * 784).map(|_| next()));
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend((n as u32).to_be_bytes());
+        labels.extend((0..n).map(|i| (i % 10) as u8));
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
+}
+
+#[test]
+fn classifier_eval_and_probe_commands_run_end_to_end() {
+    let dir = temp_dir("eval");
+    let data = dir.join("mnist");
+    tiny_mnist(&data, 64, 40);
+    let (data_s, cls, run) = (
+        data.to_str().unwrap(),
+        dir.join("classifier.safetensors"),
+        dir.join("run"),
+    );
+    let out = saddle(&[
+        "train",
+        "classifier",
+        "--data",
+        data_s,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        cls.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("test accuracy"));
+
+    let out = saddle(&[
+        "train",
+        "dcgan",
+        "--data",
+        data_s,
+        "--steps",
+        "2",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--nz",
+        "8",
+        "--batch-size",
+        "16",
+        "--out",
+        run.to_str().unwrap(),
+        "--classifier",
+        cls.to_str().unwrap(),
+        "--eval-count",
+        "24",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The end-of-run evaluation is logged and ranks the best checkpoint.
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(log.contains("eval_fid"), "{log}");
+    assert!(run.join("checkpoints/best.safetensors").exists());
+
+    let out = saddle(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--classifier",
+        cls.to_str().unwrap(),
+        "--data",
+        data_s,
+        "--count",
+        "30",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval-latest.json")).unwrap())
+            .unwrap();
+    for key in ["fid", "kid", "inception_score", "i_prime"] {
+        assert!(report[key].as_f64().unwrap().is_finite(), "{key}: {report}");
+    }
+    let is = report["inception_score"].as_f64().unwrap();
+    assert!((1.0..=10.0).contains(&is), "IS {is} outside [1, classes]");
+
+    let out = saddle(&[
+        "probe",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        data_s,
+        "--labels-per-class",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let probe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("probe.json")).unwrap()).unwrap();
+    assert_eq!(probe["labels"], 30);
+    for key in ["trained_d_test_accuracy", "random_d_test_accuracy"] {
+        let acc = probe[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{key} = {acc}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
