@@ -1,3 +1,7 @@
 //! The papers' models.
 
 pub mod dcgan;
+pub mod ebgan;
+pub mod gan2014;
+mod step;
+pub use step::{DStepStats, StepStats};
