@@ -4,6 +4,8 @@
 //! checkpoint can store it as two integers, and the CUDA backend can produce the same stream on
 //! the device by giving each thread its own counter.
 
+use rayon::prelude::*;
+
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -84,6 +86,40 @@ impl Rng {
         v
     }
 
+    /// Fills `out` with the next `out.len()` words: exactly what as many
+    /// [`Rng::next_u32`] calls would return, but whole Philox blocks are written straight into
+    /// `out` (and, being independent of one another, computed on several threads when there
+    /// are many), leaving the generator in the same state.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        let mut start = 0;
+        while self.buf_pos < 4 && start < out.len() {
+            out[start] = self.buf[self.buf_pos];
+            self.buf_pos += 1;
+            start += 1;
+        }
+        let rest = &mut out[start..];
+        let full = rest.len() / 4;
+        let (first, key) = (self.counter, [self.seed as u32, (self.seed >> 32) as u32]);
+        let block = |(b, words): (usize, &mut [u32])| {
+            let c = first + b as u64;
+            words.copy_from_slice(&philox4x32([c as u32, (c >> 32) as u32, 0, 0], key));
+        };
+        let blocks = &mut rest[..full * 4];
+        if full >= 1 << 13 {
+            blocks
+                .par_chunks_mut(4)
+                .with_min_len(1 << 11)
+                .enumerate()
+                .for_each(block);
+        } else {
+            blocks.chunks_mut(4).enumerate().for_each(block);
+        }
+        self.counter += full as u64;
+        for v in &mut rest[full * 4..] {
+            *v = self.next_u32();
+        }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         ((self.next_u32() as u64) << 32) | self.next_u32() as u64
     }
@@ -149,6 +185,23 @@ mod tests {
             ),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
+    }
+
+    #[test]
+    fn fill_matches_word_by_word_draws_from_any_position() {
+        for (skip, n) in [(0, 0), (0, 7), (3, 1), (1, 40_001), (2, 4 * 9000)] {
+            let mut a = Rng::new(99);
+            for _ in 0..skip {
+                a.next_u32();
+            }
+            let mut b = a.clone();
+            let mut filled = vec![0; n];
+            a.fill_u32(&mut filled);
+            let drawn: Vec<u32> = (0..n).map(|_| b.next_u32()).collect();
+            assert_eq!(filled, drawn);
+            assert_eq!(a.state(), b.state());
+            assert_eq!(a.next_u32(), b.next_u32());
+        }
     }
 
     #[test]
