@@ -126,7 +126,12 @@ impl Rng {
 
     /// Uniform in [0, 1) with 53 random bits.
     pub fn uniform_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        Self::unit_f64(self.next_u64())
+    }
+
+    /// The [`Rng::uniform_f64`] value of a 64-bit draw.
+    pub(crate) fn unit_f64(bits: u64) -> f64 {
+        (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in [0, 1) with 24 random bits.
@@ -202,6 +207,25 @@ mod tests {
             assert_eq!(a.state(), b.state());
             assert_eq!(a.next_u32(), b.next_u32());
         }
+    }
+
+    #[test]
+    fn tensor_rand_draws_what_uniform_f64_draws() {
+        let (mut a, mut b) = (Rng::new(5), Rng::new(5));
+        a.next_u32();
+        b.next_u32();
+        let t = crate::Tensor::rand(
+            &[3, 7],
+            -1.0,
+            2.0,
+            crate::DType::F64,
+            crate::Device::Cpu,
+            &mut a,
+        )
+        .unwrap();
+        let want: Vec<f64> = (0..21).map(|_| -1.0 + 3.0 * b.uniform_f64()).collect();
+        assert_eq!(t.to_vec::<f64>().unwrap(), want);
+        assert_eq!(a.state(), b.state());
     }
 
     #[test]
