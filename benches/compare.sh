@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side table of saddle vs PyTorch on the same machine, in the same run:
-#   benches/compare.sh [gemm|conv|train|all] [--rounds R] [--runs N] [--threads T] [--install-torch]
+#   benches/compare.sh [gemm|conv|train|all] [--rounds R] [--runs N] [--threads T] [--only NAME]
+#                      [--install-torch]
+# --only keeps the train cases whose name contains NAME (e.g. gan2014).
 # Each round runs our suite and PyTorch's alternately (so drift in machine load hits both); the
 # figure per case is the median over rounds of each side's median-of-N time.
 # PyTorch comes from $TORCH_PYTHON, else benches/.venv (created with --install-torch, or by
 # benches/setup-torch.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd); cd "$root"
-suites=(); rounds=3; runs=7; threads=2; install=0
+suites=(); rounds=3; runs=7; threads=2; install=0; only=()
 while [ $# -gt 0 ]; do
   case "$1" in
     gemm|conv|train) suites+=("$1"); shift ;;
@@ -15,6 +17,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --only) only=(--only "$2"); shift 2 ;;
     --install-torch) install=1; shift ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -29,8 +32,9 @@ cargo build --release --quiet
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for s in "${suites[@]}"; do
   for r in $(seq "$rounds"); do
-    RAYON_NUM_THREADS=$threads target/release/saddle bench "$s" --runs "$runs" --json >> "$tmp/ours.jsonl"
-    "$py" benches/torch_bench.py "$s" --runs "$runs" --threads "$threads" >> "$tmp/torch.jsonl"
+    filter=(); [ "$s" = train ] && filter=("${only[@]}")
+    RAYON_NUM_THREADS=$threads target/release/saddle bench "$s" --runs "$runs" "${filter[@]}" --json >> "$tmp/ours.jsonl"
+    "$py" benches/torch_bench.py "$s" --runs "$runs" --threads "$threads" "${filter[@]}" >> "$tmp/torch.jsonl"
   done
 done
 "$py" - "$tmp/ours.jsonl" "$tmp/torch.jsonl" "$threads" "$rounds" "$runs" <<'PY'

@@ -6,6 +6,7 @@ Times the same cases as `saddle bench gemm|conv` (same names, same work) and pri
 
     python benches/torch_bench.py gemm --threads 2
     python benches/torch_bench.py conv --threads 2
+    python benches/torch_bench.py train --threads 2 [--only gan2014]
 """
 import argparse
 import json
@@ -110,6 +111,67 @@ def train_cases(batch):
             return loss_d.item(), loss_g.item()
 
         yield f"{name}_b{batch}", step, 0.0
+    yield gan2014_case()
+
+
+class MaxoutD(torch.nn.Module):
+    """The 2014 GAN's MNIST discriminator: dropout 0.2 on the input, two maxout layers (240 units
+    x 5 consecutive pieces) each followed by dropout 0.5, a linear unit (logit)."""
+
+    def __init__(self, units=240, pieces=5):
+        super().__init__()
+        nn = torch.nn
+        self.units, self.pieces = units, pieces
+        self.h0 = nn.Linear(784, units * pieces)
+        self.h1 = nn.Linear(units, units * pieces)
+        self.y = nn.Linear(units, 1)
+
+    def forward(self, x):
+        x = F.dropout(x, 0.2, self.training)
+        x = self.h0(x).view(-1, self.units, self.pieces).max(-1).values
+        x = F.dropout(x, 0.5, self.training)
+        x = self.h1(x).view(-1, self.units, self.pieces).max(-1).values
+        x = F.dropout(x, 0.5, self.training)
+        return self.y(x)
+
+
+def gan2014_case():
+    """One step of gan/src/models/gan2014.rs: a D step on 100 real + 100 generated images (G
+    under no_grad), then a G step on 100 fresh ones with D's weights frozen; SGD lr 0.1,
+    momentum 0.5; the reference's uniform initialisation."""
+    nn = torch.nn
+    g = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
+                      nn.Linear(1200, 784), nn.Sigmoid())
+    d = MaxoutD()
+    with torch.no_grad():
+        for net, r in ((g, 0.05), (d, 0.005)):
+            for name, p in net.named_parameters():
+                p.uniform_(-r, r) if name.endswith("weight") else p.zero_()
+    opt_g = torch.optim.SGD(g.parameters(), lr=0.1, momentum=0.5)
+    opt_d = torch.optim.SGD(d.parameters(), lr=0.1, momentum=0.5)
+    bce = torch.nn.BCEWithLogitsLoss()
+    real = torch.rand(100, 784)
+    ones, zeros = torch.ones(100, 1), torch.zeros(100, 1)
+    noise = lambda: torch.rand(100, 100) * 2 - 1
+
+    def step():
+        with torch.no_grad():
+            fake = g(noise())
+        opt_d.zero_grad()
+        loss_d = 0.5 * (bce(d(real), ones) + bce(d(fake), zeros))
+        loss_d.backward()
+        opt_d.step()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        opt_g.zero_grad()
+        loss_g = bce(d(g(noise())), ones)
+        loss_g.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+        return loss_d.item(), loss_g.item()
+
+    return "train_gan2014_b100", step, 0.0
 
 
 def main():
@@ -119,6 +181,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--sizes", default="256,512,1024,2048")
+    p.add_argument("--only", default=None, help="only the train cases whose name contains this")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -129,6 +192,8 @@ def main():
     else:
         cases = train_cases(args.batch)
     for name, fn, flops in cases:
+        if args.only and args.suite == "train" and args.only not in name:
+            continue
         ms = median_ms(fn, args.runs)
         print(json.dumps({"name": name, "median_ms": ms, "gflops": flops / ms / 1e6 if flops else 0.0}), flush=True)
 

@@ -25,11 +25,16 @@ pub enum Suite {
         #[command(flatten)]
         opts: BenchOpts,
     },
-    /// Whole training steps (one D step + one G step, Adam): DCGAN at 32x32x1 and 64x64x3.
+    /// Whole training steps (one D step + one G step): DCGAN at 32x32x1 and 64x64x3 (Adam,
+    /// `--batch` images) and the 2014 MLP GAN on 784-pixel images (SGD + momentum, batch 100
+    /// as the paper).
     Train {
-        /// Images per batch.
+        /// Images per batch of the DCGAN steps.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// Only the cases whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
         #[command(flatten)]
         opts: BenchOpts,
     },
@@ -102,13 +107,18 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
             }
             report(&rows, opts.json);
         }
-        Suite::Train { batch, opts } => {
+        Suite::Train { batch, only, opts } => {
             use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+            use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer};
+            let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
             let mut rows = Vec::new();
             for (name, cfg) in [
                 ("train_dcgan32", DcganConfig::mnist32()),
                 ("train_dcgan64", DcganConfig::rgb64()),
             ] {
+                if !wanted(name) {
+                    continue;
+                }
                 let mut rng = Rng::new(0);
                 let mut trainer = DcganTrainer::new(cfg, &mut rng)?;
                 let shape = [batch, cfg.channels, cfg.image_size, cfg.image_size];
@@ -117,6 +127,19 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                 // Images per second in the GFLOP/s column's place would mislead; report 0.
                 rows.push(Measurement {
                     name: format!("{name}_b{batch}"),
+                    median_ms: ms,
+                    gflops: 0.0,
+                });
+            }
+            // The paper's MNIST model: k = 1 D step on 100 real and 100 generated images, then
+            // a G step on 100 fresh ones (benches/torch_bench.py does the same work).
+            if wanted("train_gan2014_b100") {
+                let mut trainer = Gan2014Trainer::new(Gan2014Config::default(), 0)?;
+                let mut rng = Rng::new(1);
+                let real = Tensor::rand(&[100, 784], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+                let ms = median_ms(opts.runs, || trainer.step(&real).map(drop))?;
+                rows.push(Measurement {
+                    name: "train_gan2014_b100".into(),
                     median_ms: ms,
                     gflops: 0.0,
                 });

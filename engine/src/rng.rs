@@ -4,6 +4,8 @@
 //! checkpoint can store it as two integers, and the CUDA backend can produce the same stream on
 //! the device by giving each thread its own counter.
 
+use rayon::prelude::*;
+
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -84,13 +86,52 @@ impl Rng {
         v
     }
 
+    /// Fills `out` with the next `out.len()` words: exactly what as many
+    /// [`Rng::next_u32`] calls would return, but whole Philox blocks are written straight into
+    /// `out` (and, being independent of one another, computed on several threads when there
+    /// are many), leaving the generator in the same state.
+    pub fn fill_u32(&mut self, out: &mut [u32]) {
+        let mut start = 0;
+        while self.buf_pos < 4 && start < out.len() {
+            out[start] = self.buf[self.buf_pos];
+            self.buf_pos += 1;
+            start += 1;
+        }
+        let rest = &mut out[start..];
+        let full = rest.len() / 4;
+        let (first, key) = (self.counter, [self.seed as u32, (self.seed >> 32) as u32]);
+        let block = |(b, words): (usize, &mut [u32])| {
+            let c = first + b as u64;
+            words.copy_from_slice(&philox4x32([c as u32, (c >> 32) as u32, 0, 0], key));
+        };
+        let blocks = &mut rest[..full * 4];
+        if full >= 1 << 13 {
+            blocks
+                .par_chunks_mut(4)
+                .with_min_len(1 << 11)
+                .enumerate()
+                .for_each(block);
+        } else {
+            blocks.chunks_mut(4).enumerate().for_each(block);
+        }
+        self.counter += full as u64;
+        for v in &mut rest[full * 4..] {
+            *v = self.next_u32();
+        }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         ((self.next_u32() as u64) << 32) | self.next_u32() as u64
     }
 
     /// Uniform in [0, 1) with 53 random bits.
     pub fn uniform_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        Self::unit_f64(self.next_u64())
+    }
+
+    /// The [`Rng::uniform_f64`] value of a 64-bit draw.
+    pub(crate) fn unit_f64(bits: u64) -> f64 {
+        (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in [0, 1) with 24 random bits.
@@ -149,6 +190,42 @@ mod tests {
             ),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
+    }
+
+    #[test]
+    fn fill_matches_word_by_word_draws_from_any_position() {
+        for (skip, n) in [(0, 0), (0, 7), (3, 1), (1, 40_001), (2, 4 * 9000)] {
+            let mut a = Rng::new(99);
+            for _ in 0..skip {
+                a.next_u32();
+            }
+            let mut b = a.clone();
+            let mut filled = vec![0; n];
+            a.fill_u32(&mut filled);
+            let drawn: Vec<u32> = (0..n).map(|_| b.next_u32()).collect();
+            assert_eq!(filled, drawn);
+            assert_eq!(a.state(), b.state());
+            assert_eq!(a.next_u32(), b.next_u32());
+        }
+    }
+
+    #[test]
+    fn tensor_rand_draws_what_uniform_f64_draws() {
+        let (mut a, mut b) = (Rng::new(5), Rng::new(5));
+        a.next_u32();
+        b.next_u32();
+        let t = crate::Tensor::rand(
+            &[3, 7],
+            -1.0,
+            2.0,
+            crate::DType::F64,
+            crate::Device::Cpu,
+            &mut a,
+        )
+        .unwrap();
+        let want: Vec<f64> = (0..21).map(|_| -1.0 + 3.0 * b.uniform_f64()).collect();
+        assert_eq!(t.to_vec::<f64>().unwrap(), want);
+        assert_eq!(a.state(), b.state());
     }
 
     #[test]

@@ -174,8 +174,12 @@ impl Tensor {
         rng: &mut Rng,
     ) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let values: Vec<f64> = (0..n)
-            .map(|_| low + (high - low) * rng.uniform_f64())
+        // The words of n `uniform_f64` draws, taken in one batch (same values, same state).
+        let mut words = vec![0u32; 2 * n];
+        rng.fill_u32(&mut words);
+        let values: Vec<f64> = words
+            .chunks_exact(2)
+            .map(|w| low + (high - low) * Rng::unit_f64((u64::from(w[0]) << 32) | u64::from(w[1])))
             .collect();
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
     }

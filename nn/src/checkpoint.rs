@@ -71,6 +71,11 @@ impl Checkpoint {
         Self::default()
     }
 
+    /// The file this checkpoint was loaded from (empty for a new one).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn error(&self, reason: impl Into<String>) -> CheckpointError {
         CheckpointError {
             path: self.path.clone(),

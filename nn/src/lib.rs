@@ -7,6 +7,7 @@ pub mod init;
 mod layers;
 mod module;
 pub mod optim;
+mod standing_stats;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use ema::Ema;
@@ -17,3 +18,4 @@ pub use layers::{
 };
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;
+pub use standing_stats::standing_stats;

@@ -1,3 +1,4 @@
+use crate::BatchNorm;
 use saddle_engine::{Result, Tensor};
 
 /// Whether a named tensor of a module is trained (a parameter) or tracked state (a buffer such
@@ -23,6 +24,12 @@ pub trait Module: Send + Sync {
     /// Switches between training (`true`) and evaluation mode, for this module and its
     /// children. Layers without mode-dependent behaviour keep the default no-op.
     fn set_training(&mut self, _training: bool) {}
+
+    /// Calls `f` on every batch-norm layer in this module and its children (conditional batch
+    /// norm's inner one included), so their statistics can be re-estimated from outside
+    /// ([`crate::standing_stats`]). Containers forward it to their children exactly as they do
+    /// `set_training`; the default no-op is right for every module that holds no batch norm.
+    fn visit_batch_norms(&mut self, _f: &mut dyn FnMut(&mut BatchNorm)) {}
 }
 
 /// `prefix.name`, or `name` at the top level.

@@ -1,6 +1,7 @@
 //! Inverted dropout with a mask drawn from the engine's seeded generator.
 
 use crate::{with_float, Element, Error, Result, Rng, Tensor};
+use saddle_kernels::cpu::elementwise;
 
 /// The dropout mask for `n` elements: `1 / (1 - p)` where kept, 0 where dropped. One 32-bit draw
 /// per element, in row-major order, so a seed fixes the mask.
@@ -8,15 +9,15 @@ fn mask_values<T: Element>(n: usize, p: f64, rng: &mut Rng) -> Vec<T> {
     // Keep when the draw is at or above p * 2^32: probability 1 - p up to 2^-32.
     let threshold = (p * 4_294_967_296.0).ceil() as u64;
     let keep = T::from_f64(1.0 / (1.0 - p));
-    (0..n)
-        .map(|_| {
-            if u64::from(rng.next_u32()) >= threshold {
-                keep
-            } else {
-                T::ZERO
-            }
-        })
-        .collect()
+    let mut bits = vec![0u32; n];
+    rng.fill_u32(&mut bits);
+    elementwise::map(&bits, |b| {
+        if u64::from(b) >= threshold {
+            keep
+        } else {
+            T::ZERO
+        }
+    })
 }
 
 impl Tensor {

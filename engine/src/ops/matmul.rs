@@ -1,8 +1,9 @@
 //! Matrix product and batched matrix product with broadcast batch dimensions.
 
 use crate::layout::broadcast_shapes;
-use crate::{with_float, Element, Error, Result, Tensor};
+use crate::{with_float, Element, Error, Float, Result, Tensor};
 use rayon::prelude::*;
+use saddle_kernels::cpu::elementwise;
 use saddle_kernels::cpu::gemm::{gemm, MatRef};
 
 impl Tensor {
@@ -110,5 +111,102 @@ impl Tensor {
         let mut shape = batch.to_vec();
         shape.extend([m, n]);
         Ok(Tensor::from_data(out, &shape))
+    }
+}
+
+impl Tensor {
+    /// A fully connected layer in one op: `self @ weightᵀ + bias` over the last dimension of
+    /// `self` (`[..., in]`, `weight` `[out, in]` as PyTorch, `bias` `[out]`).
+    ///
+    /// The same values as `self.matmul(&weight.t()?)?.add(bias)`, without the intermediate
+    /// tensors: the bias is added in place, and the backward produces each gradient contiguous
+    /// in its final layout (`dW = gᵀ x` directly as `[out, in]`, `db` the column sums of `g`),
+    /// so accumulating and applying them reads memory in order.
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        const OP: &str = "linear";
+        self.check_same(OP, weight)?;
+        if weight.rank() != 2
+            || self.rank() == 0
+            || self.shape()[self.rank() - 1] != weight.shape()[1]
+        {
+            return Err(Error::shape(
+                OP,
+                self.shape(),
+                weight.shape(),
+                "expects x [..., in] and weight [out, in]",
+            ));
+        }
+        let (out_f, in_f) = (weight.shape()[0], weight.shape()[1]);
+        if let Some(b) = bias {
+            self.check_same(OP, b)?;
+            if b.shape() != [out_f] {
+                return Err(Error::shape(
+                    OP,
+                    weight.shape(),
+                    b.shape(),
+                    "bias must be [out]",
+                ));
+            }
+        }
+        let rows: usize = self.shape()[..self.rank() - 1].iter().product();
+        let mut out_shape = self.shape().to_vec();
+        *out_shape.last_mut().expect("rank >= 1") = out_f;
+        // Values only: the graph goes through `self`.
+        let x = self.detach().contiguous()?;
+        let out = with_float!(self, OP, |T| {
+            let mut out = vec![T::ZERO; rows * out_f];
+            if rows > 0 && out_f > 0 {
+                let (lx, lw) = (x.layout().offset(), weight.layout().clone());
+                x.with_two_strided(weight, OP, |xd: &[T], wd: &[T]| {
+                    let a = MatRef {
+                        data: &xd[lx..],
+                        rows,
+                        cols: in_f,
+                        rs: in_f,
+                        cs: 1,
+                    };
+                    // weightᵀ as a view: swap the strides.
+                    let b = MatRef {
+                        data: &wd[lw.offset()..],
+                        rows: in_f,
+                        cols: out_f,
+                        rs: lw.strides()[1],
+                        cs: lw.strides()[0],
+                    };
+                    gemm(a, b, T::ZERO, &mut out, out_f);
+                })?;
+                if let Some(b) = bias {
+                    b.with_contiguous(OP, |bv: &[T]| elementwise::add_row_vector(&mut out, bv))?;
+                }
+            }
+            Tensor::from_data(out, &out_shape)
+        });
+        let w = weight.detach();
+        let x_shape = self.shape().to_vec();
+        let x2 = x.reshape(&[rows, in_f])?;
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Ok(out.record(OP, &inputs, move |g, needs| {
+            let g2 = g.reshape(&[rows, out_f])?;
+            let gx = if needs[0] {
+                Some(g2.matmul(&w)?.reshape(&x_shape)?)
+            } else {
+                None
+            };
+            let gw = if needs[1] {
+                Some(g2.t()?.matmul(&x2)?)
+            } else {
+                None
+            };
+            let mut grads = vec![gx, gw];
+            if needs.len() > 2 {
+                grads.push(if needs[2] {
+                    Some(g2.sum(&[0], false)?)
+                } else {
+                    None
+                });
+            }
+            Ok(grads)
+        }))
     }
 }

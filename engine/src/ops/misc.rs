@@ -1,7 +1,7 @@
 //! Maxout, and the helper the fused nn ops share for reading two operands at once.
 
-use crate::{with_float, Element, Error, Float, Result, Tensor};
-use saddle_kernels::cpu::elementwise;
+use crate::{with_float, Element, Error, Result, Tensor};
+use saddle_kernels::cpu::maxout::{self, MaxoutDims};
 use std::sync::Arc;
 
 /// Runs `f` on the row-major values of `a` and `b` (each borrowed when contiguous). When both
@@ -34,53 +34,23 @@ impl Tensor {
             ));
         }
         let shape = self.shape();
-        let (outer, groups, inner) = (
-            shape[..dim].iter().product::<usize>(),
-            size / pieces,
-            shape[dim + 1..].iter().product::<usize>(),
-        );
-        let mut out_shape = shape.to_vec();
-        out_shape[dim] = groups;
-        // Input index of piece `k` of output element `i` (laid out as [outer, groups, inner]).
-        let source = move |i: usize, k: usize| {
-            let (o, rest) = (i / (groups * inner), i % (groups * inner));
-            let (j, s) = (rest / inner, rest % inner);
-            ((o * groups + j) * pieces + k) * inner + s
+        let dims = MaxoutDims {
+            outer: shape[..dim].iter().product::<usize>(),
+            groups: size / pieces,
+            pieces,
+            inner: shape[dim + 1..].iter().product::<usize>(),
         };
-        let out_numel = outer * groups * inner;
+        let mut out_shape = shape.to_vec();
+        out_shape[dim] = dims.groups;
         let (out, winners) = with_float!(self, OP, |T| {
-            let (values, winners): (Vec<T>, Vec<u32>) = self.with_contiguous(OP, |x: &[T]| {
-                let idx: Vec<usize> = (0..out_numel).collect();
-                let best = elementwise::map(&idx, |i| {
-                    let mut best = (x[source(i, 0)], 0u32);
-                    for k in 1..pieces {
-                        let v = x[source(i, k)];
-                        if v > best.0 {
-                            best = (v, k as u32);
-                        }
-                    }
-                    best
-                });
-                best.into_iter().unzip()
-            })?;
+            let (values, winners) = self.with_contiguous(OP, |x: &[T]| maxout::maxout(x, dims))?;
             (Tensor::from_data(values, &out_shape), winners)
         });
         let in_shape = shape.to_vec();
         Ok(out.record(OP, &[self], move |g, _| {
-            // Each input element reads its group's gradient when it was the winner.
             let dx = with_float!(g, OP, |T| {
-                let gs = g.to_vec::<T>()?;
-                let idx: Vec<usize> = (0..in_shape.iter().product()).collect();
-                let dx = elementwise::map(&idx, |p| {
-                    let (o, rest) = (p / (size * inner), p % (size * inner));
-                    let (jk, s) = (rest / inner, rest % inner);
-                    let i = (o * groups + jk / pieces) * inner + s;
-                    if winners[i] as usize == jk % pieces {
-                        gs[i]
-                    } else {
-                        T::ZERO
-                    }
-                });
+                let dx =
+                    g.with_contiguous(OP, |gs: &[T]| maxout::maxout_backward(gs, &winners, dims))?;
                 Tensor::from_data(dx, &in_shape)
             });
             Ok(vec![Some(dx)])

@@ -119,10 +119,7 @@ impl Tensor {
         op: &'static str,
         f: impl Fn(T, T, T) -> T + Sync,
     ) -> Result<Tensor> {
-        let xs = x.to_vec::<T>()?;
-        let ys = y.to_vec::<T>()?;
-        let gs = g.to_vec::<T>()?;
-        if xs.len() != gs.len() || ys.len() != gs.len() {
+        if x.numel() != g.numel() || y.numel() != g.numel() {
             return Err(Error::shape(
                 op,
                 x.shape(),
@@ -130,7 +127,18 @@ impl Tensor {
                 "gradient shape must match",
             ));
         }
-        let data = elementwise::zip3(&xs, &ys, &gs, f);
+        let shared = |a: &Tensor, b: &Tensor| Arc::ptr_eq(&a.0.storage, &b.0.storage);
+        let data = if shared(x, y) || shared(x, g) || shared(y, g) {
+            // One storage read-locked twice could wait behind a writer: copy instead.
+            let (xs, ys, gs) = (x.to_vec::<T>()?, y.to_vec::<T>()?, g.to_vec::<T>()?);
+            elementwise::zip3(&xs, &ys, &gs, f)
+        } else {
+            x.with_contiguous(op, |xs: &[T]| {
+                y.with_contiguous(op, |ys: &[T]| {
+                    g.with_contiguous(op, |gs: &[T]| elementwise::zip3(xs, ys, gs, f))
+                })
+            })???
+        };
         Ok(Tensor::from_data(data, g.shape()))
     }
 

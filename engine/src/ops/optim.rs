@@ -1,9 +1,28 @@
 //! Fused in-place optimiser updates (not recorded by autodiff). The engine owns them so each
 //! device runs its own kernel: on the CPU, `saddle_kernels::cpu::optim`.
 
-use crate::{with_float, Error, Result, Tensor};
+use crate::{with_float, Element, Error, Result, Tensor};
 use saddle_kernels::cpu::optim::{adam_update, sgd_update};
 pub use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
+use std::sync::Arc;
+
+/// Runs `f` on the gradient's values: borrowed (under a read lock) unless its storage is one of
+/// the tensors the update writes, whose write lock would then wait on that read lock forever.
+fn with_grad<T: Element, R>(
+    op: &'static str,
+    grad: &Tensor,
+    written: &[&Tensor],
+    f: impl FnOnce(&[T]) -> Result<R>,
+) -> Result<R> {
+    if written
+        .iter()
+        .any(|t| Arc::ptr_eq(&t.0.storage, &grad.0.storage))
+    {
+        let g = grad.to_vec::<T>()?;
+        return f(&g);
+    }
+    grad.with_contiguous(op, f)?
+}
 
 fn check_state(op: &'static str, param: &Tensor, other: &Tensor) -> Result<()> {
     param.check_same(op, other)?;
@@ -33,22 +52,24 @@ impl Tensor {
         for t in [grad, m, v].into_iter().chain(vmax) {
             check_state(OP, self, t)?;
         }
+        let mut written = vec![self, m, v];
+        written.extend(vmax);
         with_float!(self, OP, |T| {
-            let g = grad.to_vec::<T>()?;
-            self.with_values_mut(|p: &mut [T]| {
-                m.with_values_mut(|m: &mut [T]| {
-                    v.with_values_mut(|v: &mut [T]| match vmax {
-                        Some(vm) => {
-                            vm.with_values_mut(|vm: &mut [T]| adam_update(p, &g, m, v, Some(vm), h))
-                        }
-                        None => {
-                            adam_update(p, &g, m, v, None, h);
-                            Ok(())
-                        }
+            with_grad(OP, grad, &written, |g: &[T]| {
+                self.with_values_mut(|p: &mut [T]| {
+                    m.with_values_mut(|m: &mut [T]| {
+                        v.with_values_mut(|v: &mut [T]| match vmax {
+                            Some(vm) => vm.with_values_mut(|vm: &mut [T]| {
+                                adam_update(p, g, m, v, Some(vm), h)
+                            }),
+                            None => {
+                                adam_update(p, g, m, v, None, h);
+                                Ok(())
+                            }
+                        })
                     })
-                })
-            })????; // one `?` per lock taken, innermost last
-            Ok(())
+                })??? // one `?` per inner lock taken
+            })
         })
     }
 
@@ -59,11 +80,11 @@ impl Tensor {
         check_state(OP, self, grad)?;
         check_state(OP, self, buf)?;
         with_float!(self, OP, |T| {
-            let g = grad.to_vec::<T>()?;
-            self.with_values_mut(|p: &mut [T]| {
-                buf.with_values_mut(|b: &mut [T]| sgd_update(p, &g, b, h))
-            })??;
-            Ok(())
+            with_grad(OP, grad, &[self, buf], |g: &[T]| {
+                self.with_values_mut(|p: &mut [T]| {
+                    buf.with_values_mut(|b: &mut [T]| sgd_update(p, g, b, h))
+                })?
+            })
         })
     }
 }

@@ -137,6 +137,27 @@ pub fn zip_strided<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
     out
 }
 
+/// Adds `row` to every row of the row-major `out` (`out.len()` a multiple of `row.len()`) in
+/// place: a bias added to a batch of outputs.
+pub fn add_row_vector<T: Copy + Send + Sync + std::ops::AddAssign>(out: &mut [T], row: &[T]) {
+    if row.is_empty() {
+        return;
+    }
+    assert_eq!(out.len() % row.len(), 0, "add_row_vector: ragged rows");
+    let add = |o: &mut [T]| {
+        for (v, &b) in o.iter_mut().zip(row) {
+            *v += b;
+        }
+    };
+    if out.len() >= PAR_THRESHOLD {
+        out.par_chunks_mut(row.len())
+            .with_min_len((4096 / row.len()).max(1))
+            .for_each(add);
+    } else {
+        out.chunks_mut(row.len()).for_each(add);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod image;
 pub mod index;
 pub mod lanes;
 pub mod loss;
+pub mod maxout;
 pub mod norm;
 pub mod optim;
 pub mod pool;

@@ -3,7 +3,9 @@
 //! Formulas follow PyTorch's `torch.optim.SGD`, `Adam` and `AdamW` (non-foreach, non-fused), so
 //! trajectories match step for step.
 
+use super::PAR_THRESHOLD;
 use crate::Float;
+use rayon::prelude::*;
 
 /// Hyper-parameters of one Adam/AdamW step.
 #[derive(Clone, Copy, Debug)]
@@ -20,13 +22,53 @@ pub struct AdamStep {
 }
 
 /// One Adam step in place. `vmax` is the AMSGrad running maximum (pass `None` to disable).
+/// Elements are independent, so large parameters are split over threads without changing any
+/// result.
 pub fn adam_update<T: Float>(
     p: &mut [T],
     g: &[T],
     m: &mut [T],
     v: &mut [T],
-    mut vmax: Option<&mut [T]>,
+    vmax: Option<&mut [T]>,
     h: AdamStep,
+) {
+    let n = p.len();
+    assert!(g.len() == n && m.len() == n && v.len() == n);
+    match vmax {
+        Some(vm) => {
+            assert_eq!(vm.len(), n);
+            if n >= PAR_THRESHOLD {
+                p.par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(m.par_chunks_mut(CHUNK))
+                    .zip(v.par_chunks_mut(CHUNK))
+                    .zip(vm.par_chunks_mut(CHUNK))
+                    .for_each(|((((p, g), m), v), vm)| adam_chunk(p, g, m, v, Some(vm), &h));
+            } else {
+                adam_chunk(p, g, m, v, Some(vm), &h);
+            }
+        }
+        None if n >= PAR_THRESHOLD => {
+            p.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, None, &h));
+        }
+        None => adam_chunk(p, g, m, v, None, &h),
+    }
+}
+
+/// Elements per parallel task of the optimiser updates.
+const CHUNK: usize = 1 << 14;
+
+fn adam_chunk<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    mut vmax: Option<&mut [T]>,
+    h: &AdamStep,
 ) {
     let (b1, b2) = (T::from_f64(h.beta1), T::from_f64(h.beta2));
     let (one_b1, one_b2) = (T::from_f64(1.0 - h.beta1), T::from_f64(1.0 - h.beta2));
@@ -36,6 +78,16 @@ pub fn adam_update<T: Float>(
     let eps = T::from_f64(h.eps);
     let wd = T::from_f64(h.weight_decay);
     let decay = T::from_f64(1.0 - h.lr * h.weight_decay);
+    if h.weight_decay == 0.0 && vmax.is_none() {
+        // The common case as a branch-free loop the compiler vectorises.
+        for (((p, &grad), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = b1 * *m + one_b1 * grad;
+            *v = b2 * *v + one_b2 * grad * grad;
+            let denom = v.sqrt() / bc2_sqrt + eps;
+            *p -= step_size * *m / denom;
+        }
+        return;
+    }
     for i in 0..p.len() {
         let mut grad = g[i];
         if h.weight_decay != 0.0 {
@@ -71,21 +123,42 @@ pub struct SgdStep {
     pub first: bool,
 }
 
-/// One SGD step in place; `buf` is the momentum buffer (ignored when momentum is 0).
+/// One SGD step in place; `buf` is the momentum buffer (ignored when momentum is 0). Large
+/// parameters are split over threads (elements are independent: same result for any count).
 pub fn sgd_update<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: SgdStep) {
+    assert!(g.len() == p.len() && buf.len() == p.len());
+    if p.len() >= PAR_THRESHOLD {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(buf.par_chunks_mut(CHUNK))
+            .for_each(|((p, g), buf)| sgd_chunk(p, g, buf, &h));
+    } else {
+        sgd_chunk(p, g, buf, &h);
+    }
+}
+
+fn sgd_chunk<T: Float>(p: &mut [T], g: &[T], buf: &mut [T], h: &SgdStep) {
     let lr = T::from_f64(h.lr);
     let mom = T::from_f64(h.momentum);
     let damp = T::from_f64(1.0 - h.dampening);
     let wd = T::from_f64(h.weight_decay);
-    for i in 0..p.len() {
-        let mut d = g[i];
+    if h.weight_decay == 0.0 && h.momentum != 0.0 && !h.nesterov && !h.first {
+        // Plain momentum, the common case, as a branch-free loop the compiler vectorises.
+        for ((p, &d), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+            *b = mom * *b + damp * d;
+            *p -= lr * *b;
+        }
+        return;
+    }
+    for ((p, &grad), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+        let mut d = grad;
         if h.weight_decay != 0.0 {
-            d += wd * p[i];
+            d += wd * *p;
         }
         if h.momentum != 0.0 {
-            buf[i] = if h.first { d } else { mom * buf[i] + damp * d };
-            d = if h.nesterov { d + mom * buf[i] } else { buf[i] };
+            *b = if h.first { d } else { mom * *b + damp * d };
+            d = if h.nesterov { d + mom * *b } else { *b };
         }
-        p[i] -= lr * d;
+        *p -= lr * d;
     }
 }

@@ -134,4 +134,8 @@ impl Module for BatchNorm {
     fn set_training(&mut self, training: bool) {
         self.training = training;
     }
+
+    fn visit_batch_norms(&mut self, f: &mut dyn FnMut(&mut BatchNorm)) {
+        f(self);
+    }
 }

@@ -68,4 +68,8 @@ impl Module for ConditionalBatchNorm {
     fn set_training(&mut self, training: bool) {
         self.bn.set_training(training);
     }
+
+    fn visit_batch_norms(&mut self, f: &mut dyn FnMut(&mut BatchNorm)) {
+        f(&mut self.bn);
+    }
 }

@@ -75,11 +75,7 @@ impl Module for Linear {
                 reason: format!("input's last dimension must be {in_features}"),
             });
         }
-        let y = x.matmul(&self.weight.t()?)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        x.linear(&self.weight, self.bias.as_ref())
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {

@@ -58,4 +58,10 @@ impl Module for Sequential {
             layer.set_training(training);
         }
     }
+
+    fn visit_batch_norms(&mut self, f: &mut dyn FnMut(&mut crate::BatchNorm)) {
+        for layer in &mut self.layers {
+            layer.visit_batch_norms(f);
+        }
+    }
 }

@@ -17,11 +17,7 @@ impl WeightedLayer for Linear {
         &self.weight
     }
     fn forward_with_weight(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&weight.t()?)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        x.linear(weight, self.bias.as_ref())
     }
     fn visit_without_weight(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
         if let Some(b) = &self.bias {

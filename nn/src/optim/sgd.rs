@@ -34,6 +34,16 @@ impl Sgd {
             buffers: BTreeMap::new(),
         })
     }
+
+    pub fn momentum(&self) -> f64 {
+        self.config.momentum
+    }
+
+    /// Changes the momentum from the next step on, keeping the buffers (schedules that ramp
+    /// momentum, as the GAN 2014 reference configuration does).
+    pub fn set_momentum(&mut self, momentum: f64) {
+        self.config.momentum = momentum;
+    }
 }
 
 impl Optimizer for Sgd {

@@ -1,0 +1,468 @@
+//! The MNIST model of Generative Adversarial Nets (Goodfellow et al. 2014): an MLP generator
+//! (100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, noise U(-1, 1) at the input only) against a
+//! maxout discriminator with dropout (784 -> maxout 240 x 5 -> maxout 240 x 5 -> 1 sigmoid),
+//! trained with SGD + momentum, batch 100, alternating k D steps with one G step (Algorithm 1).
+//!
+//! PAPERS.md gives the architecture, the noise, the optimiser family and the batch size. The
+//! numeric settings it leaves open are taken from the paper's reference pylearn2 configuration
+//! for MNIST as we recall it (not checked against the file, which is not available here), and
+//! are all fields of [`Gan2014Config`]:
+//! - weights U(-0.05, 0.05) in G and U(-0.005, 0.005) in D, biases 0 (pylearn2's `irange`);
+//!   G's output bias can be set from the data's pixel marginals
+//!   ([`Gan2014Trainer::init_output_bias_from_marginals`]), as the reference does;
+//! - dropout: D's input units kept with probability 0.8, hidden units with 0.5, survivors
+//!   scaled by 1 / keep (pylearn2's include probabilities and input scales 1.25 and 2);
+//! - SGD learning rate 0.1, divided by 1.000004 after every step down to 1e-6; momentum 0.5
+//!   rising linearly to 0.7 between epochs 1 and 250 (500 steps per epoch: the reference
+//!   trains on 50,000 images in batches of 100);
+//! - D's loss is the mean of its two cross-entropies (real labelled 1, generated 0), G's the
+//!   non-saturating `-log D(G(z))` (the minimax `log(1 - D(G(z)))` is an option).
+//!
+//! D ends in a logit: its sigmoid is fused into the loss (the same function, computed without
+//! overflow); [`Gan2014Discriminator::probability`] applies it for callers that want D(x).
+
+use super::{DStepStats, StepStats};
+use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
+use saddle_nn::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+use saddle_nn::{
+    child_name, init, Checkpoint, CheckpointError, Dropout, Linear, Module, ModuleExt, Slot,
+};
+
+/// G's loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeneratorLoss {
+    /// `-log D(G(z))`: strong gradients early in training (what the paper uses in practice).
+    NonSaturating,
+    /// `log(1 - D(G(z)))`, the game's value function as written.
+    Minimax,
+}
+
+/// Sizes and training settings (defaults: the paper's MNIST model, see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct Gan2014Config {
+    pub nz: usize,
+    pub g_hidden: usize,
+    pub image_dim: usize,
+    pub d_units: usize,
+    pub d_pieces: usize,
+    /// Drop probability of D's input units.
+    pub d_input_dropout: f64,
+    /// Drop probability of D's hidden (maxout) units.
+    pub d_hidden_dropout: f64,
+    /// Half-width of G's uniform weight initialisation.
+    pub g_init_range: f64,
+    /// Half-width of D's uniform weight initialisation.
+    pub d_init_range: f64,
+    pub lr: f64,
+    /// The learning rate is divided by this after every step...
+    pub lr_decay: f64,
+    /// ...but not below this.
+    pub min_lr: f64,
+    pub momentum: f64,
+    pub final_momentum: f64,
+    /// Steps between which momentum rises linearly from `momentum` to `final_momentum`.
+    pub momentum_ramp: (u64, u64),
+    /// k: D steps per G step. Each D step takes its own slice of the real batch.
+    pub d_steps: usize,
+    pub g_loss: GeneratorLoss,
+}
+
+impl Default for Gan2014Config {
+    fn default() -> Self {
+        Gan2014Config {
+            nz: 100,
+            g_hidden: 1200,
+            image_dim: 784,
+            d_units: 240,
+            d_pieces: 5,
+            d_input_dropout: 0.2,
+            d_hidden_dropout: 0.5,
+            g_init_range: 0.05,
+            d_init_range: 0.005,
+            lr: 0.1,
+            lr_decay: 1.000004,
+            min_lr: 1e-6,
+            momentum: 0.5,
+            final_momentum: 0.7,
+            momentum_ramp: (500, 250 * 500),
+            d_steps: 1,
+            g_loss: GeneratorLoss::NonSaturating,
+        }
+    }
+}
+
+impl Gan2014Config {
+    /// The learning rate used by step `step` (0-based).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        // The floor never raises a rate that starts below it.
+        let decayed = self.lr / self.lr_decay.powf(step as f64);
+        decayed.max(self.min_lr.min(self.lr))
+    }
+
+    /// The momentum used by step `step` (0-based).
+    pub fn momentum_at(&self, step: u64) -> f64 {
+        let (start, end) = self.momentum_ramp;
+        if step <= start {
+            self.momentum
+        } else if step >= end {
+            self.final_momentum
+        } else {
+            let frac = (step - start) as f64 / (end - start) as f64;
+            self.momentum + frac * (self.final_momentum - self.momentum)
+        }
+    }
+}
+
+fn uniform_linear(n_in: usize, n_out: usize, range: f64, rng: &mut Rng) -> Result<Linear> {
+    Linear::from_weights(
+        init::uniform(&[n_out, n_in], -range, range, DType::F32, rng)?,
+        Some(Tensor::zeros(&[n_out], DType::F32, Device::Cpu)?),
+    )
+}
+
+/// `z [N, nz] -> images [N, image_dim]` in (0, 1). Parameters `h0`, `h1`, `y` (pylearn2's layer
+/// names), so a PyTorch module with those three `nn.Linear` attributes has the same state dict.
+pub struct Gan2014Generator {
+    pub h0: Linear,
+    pub h1: Linear,
+    pub y: Linear,
+}
+
+/// The generator of `cfg`, initialised as the reference.
+pub fn generator(cfg: &Gan2014Config, rng: &mut Rng) -> Result<Gan2014Generator> {
+    Ok(Gan2014Generator {
+        h0: uniform_linear(cfg.nz, cfg.g_hidden, cfg.g_init_range, rng)?,
+        h1: uniform_linear(cfg.g_hidden, cfg.g_hidden, cfg.g_init_range, rng)?,
+        y: uniform_linear(cfg.g_hidden, cfg.image_dim, cfg.g_init_range, rng)?,
+    })
+}
+
+impl Module for Gan2014Generator {
+    fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        let h = self.h0.forward(z)?.relu()?;
+        let h = self.h1.forward(&h)?.relu()?;
+        self.y.forward(&h)?.sigmoid()
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        self.h0.visit(&child_name(prefix, "h0"), f);
+        self.h1.visit(&child_name(prefix, "h1"), f);
+        self.y.visit(&child_name(prefix, "y"), f);
+    }
+}
+
+/// `images [N, image_dim] -> logits [N, 1]`: dropout, then two maxout layers each followed by
+/// dropout, then a linear unit. Parameters `h0`, `h1` (each `[units * pieces, in]`, pieces of a
+/// unit consecutive) and `y`.
+pub struct Gan2014Discriminator {
+    pub pieces: usize,
+    pub drop_in: Dropout,
+    pub h0: Linear,
+    pub drop_h0: Dropout,
+    pub h1: Linear,
+    pub drop_h1: Dropout,
+    pub y: Linear,
+}
+
+/// The discriminator of `cfg`; its dropout generators are seeded from `rng`.
+pub fn discriminator(cfg: &Gan2014Config, rng: &mut Rng) -> Result<Gan2014Discriminator> {
+    let width = cfg.d_units * cfg.d_pieces;
+    Ok(Gan2014Discriminator {
+        pieces: cfg.d_pieces,
+        drop_in: Dropout::new(cfg.d_input_dropout, rng.next_u64())?,
+        h0: uniform_linear(cfg.image_dim, width, cfg.d_init_range, rng)?,
+        drop_h0: Dropout::new(cfg.d_hidden_dropout, rng.next_u64())?,
+        h1: uniform_linear(cfg.d_units, width, cfg.d_init_range, rng)?,
+        drop_h1: Dropout::new(cfg.d_hidden_dropout, rng.next_u64())?,
+        y: uniform_linear(cfg.d_units, 1, cfg.d_init_range, rng)?,
+    })
+}
+
+impl Gan2014Discriminator {
+    /// D(x): the probability that `x` is real.
+    pub fn probability(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward(x)?.sigmoid()
+    }
+
+    fn dropouts(&self) -> [(&'static str, &Dropout); 3] {
+        [
+            ("drop_in", &self.drop_in),
+            ("drop_h0", &self.drop_h0),
+            ("drop_h1", &self.drop_h1),
+        ]
+    }
+}
+
+impl Module for Gan2014Discriminator {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.drop_in.forward(x)?;
+        let h = self.h0.forward(&h)?.maxout(self.pieces, 1)?;
+        let h = self.drop_h0.forward(&h)?;
+        let h = self.h1.forward(&h)?.maxout(self.pieces, 1)?;
+        let h = self.drop_h1.forward(&h)?;
+        self.y.forward(&h)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        self.h0.visit(&child_name(prefix, "h0"), f);
+        self.h1.visit(&child_name(prefix, "h1"), f);
+        self.y.visit(&child_name(prefix, "y"), f);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.drop_in.set_training(training);
+        self.drop_h0.set_training(training);
+        self.drop_h1.set_training(training);
+    }
+}
+
+/// G, D, their SGD optimisers and the noise generator, with Algorithm 1's training step.
+pub struct Gan2014Trainer {
+    pub cfg: Gan2014Config,
+    pub g: Gan2014Generator,
+    pub d: Gan2014Discriminator,
+    pub opt_g: Sgd,
+    pub opt_d: Sgd,
+    rng: Rng,
+    steps: u64,
+}
+
+impl Gan2014Trainer {
+    /// Builds and initialises both networks from `seed` (weights, dropout masks and noise all
+    /// follow from it).
+    pub fn new(cfg: Gan2014Config, seed: u64) -> Result<Self> {
+        if cfg.d_steps == 0 {
+            return Err(Error::InvalidArgument {
+                op: "Gan2014Trainer::new",
+                reason: "d_steps (k) must be at least 1".into(),
+            });
+        }
+        let mut rng = Rng::new(seed);
+        let g = generator(&cfg, &mut rng)?;
+        let d = discriminator(&cfg, &mut rng)?;
+        let sgd = |m: &dyn Module| {
+            Sgd::new(
+                vec![ParamGroup::new(m.named_parameters(), cfg.lr)],
+                SgdConfig {
+                    momentum: cfg.momentum,
+                    ..SgdConfig::default()
+                },
+            )
+        };
+        let opt_g = sgd(&g)?;
+        let opt_d = sgd(&d)?;
+        Ok(Gan2014Trainer {
+            cfg,
+            g,
+            d,
+            opt_g,
+            opt_d,
+            rng,
+            steps: 0,
+        })
+    }
+
+    /// Training steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// `n` noise vectors z ~ U(-1, 1)^nz from the trainer's generator.
+    pub fn noise(&mut self, n: usize) -> Result<Tensor> {
+        Tensor::rand(
+            &[n, self.cfg.nz],
+            -1.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            &mut self.rng,
+        )
+    }
+
+    /// `n` samples of G, `[n, image_dim]`, without gradient tracking.
+    pub fn sample(&mut self, n: usize) -> Result<Tensor> {
+        let z = self.noise(n)?;
+        no_grad(|| self.g.forward(&z))
+    }
+
+    /// Sets G's output bias to the logit of the mean of each pixel over `images` (`[N, ...]`
+    /// in [0, 1]), so G starts out drawing the average digit. Means are clipped to
+    /// [1e-4, 1 - 1e-4] so always-black pixels get a finite bias (our choice).
+    pub fn init_output_bias_from_marginals(&self, images: &Tensor) -> Result<()> {
+        let x = rows(
+            images,
+            self.cfg.image_dim,
+            "init_output_bias_from_marginals",
+        )?;
+        // In f64: 1 - p near 1 loses most of its digits in f32.
+        let p = x
+            .to_dtype(DType::F64)?
+            .mean(&[0], false)?
+            .clamp(1e-4, 1.0 - 1e-4)?;
+        let logit = p.log()?.sub(&p.rsub_scalar(1.0)?.log()?)?;
+        let bias = self.g.y.bias.as_ref().expect("G's output layer has a bias");
+        bias.assign(&logit.to_dtype(bias.dtype())?)
+    }
+
+    /// One step of Algorithm 1: k D steps, each on its own slice of `real` (`[k * m, ...]`
+    /// images in [0, 1]) and m fresh noise vectors, then one G step on m fresh noise vectors.
+    /// The learning rate and momentum of step `steps()` are applied first.
+    pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
+        let real = rows(real, self.cfg.image_dim, "Gan2014Trainer::step")?;
+        let m = minibatch(&real, self.cfg.d_steps, 1, "Gan2014Trainer::step")?;
+        let (lr, momentum) = (self.cfg.lr_at(self.steps), self.cfg.momentum_at(self.steps));
+        for opt in [&mut self.opt_g, &mut self.opt_d] {
+            opt.set_lr(0, lr);
+            opt.set_momentum(momentum);
+        }
+        let mut d = None;
+        for batch in real.split(m, 0)? {
+            d = Some(self.d_step(&batch)?);
+        }
+        let d = d.expect("at least one D step");
+        let g_loss = self.g_step(m)?;
+        self.steps += 1;
+        Ok(StepStats {
+            d_loss: d.loss,
+            g_loss,
+            real_score: d.real_score,
+            fake_score: d.fake_score,
+            pt: None,
+        })
+    }
+
+    /// One update of D on `real` (images in [0, 1]) and as many fresh samples of G, at the
+    /// optimiser's current settings. The scores are D's mean probabilities before the update.
+    pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
+        let real = rows(real, self.cfg.image_dim, "Gan2014Trainer::d_step")?;
+        let m = real.shape()[0];
+        let fake = self.sample(m)?;
+        let logit_real = self.d.forward(&real)?;
+        let logit_fake = self.d.forward(&fake)?;
+        let ones = Tensor::ones(&[m, 1], DType::F32, Device::Cpu)?;
+        let zeros = Tensor::zeros(&[m, 1], DType::F32, Device::Cpu)?;
+        let loss = logit_real
+            .binary_cross_entropy_with_logits(&ones)?
+            .add(&logit_fake.binary_cross_entropy_with_logits(&zeros)?)?
+            .mul_scalar(0.5)?;
+        self.opt_d.step(&loss.backward()?)?;
+        Ok(DStepStats {
+            loss: loss.to_scalar()?,
+            real_score: mean_probability(&logit_real)?,
+            fake_score: mean_probability(&logit_fake)?,
+        })
+    }
+
+    /// One update of G on `m` fresh noise vectors; returns G's loss before the update.
+    pub fn g_step(&mut self, m: usize) -> Result<f64> {
+        let z = self.noise(m)?;
+        let target = match self.cfg.g_loss {
+            GeneratorLoss::NonSaturating => 1.0,
+            GeneratorLoss::Minimax => 0.0,
+        };
+        let target = Tensor::full(target, &[m, 1], DType::F32, Device::Cpu)?;
+        // D's weights get no gradient in G's step: freezing skips computing them.
+        self.d.set_frozen(true)?;
+        let g_step = || -> Result<_> {
+            let logits = self.d.forward(&self.g.forward(&z)?)?;
+            let bce = logits.binary_cross_entropy_with_logits(&target)?;
+            let loss = match self.cfg.g_loss {
+                GeneratorLoss::NonSaturating => bce,
+                // log(1 - D) = -BCE(logit, 0)
+                GeneratorLoss::Minimax => bce.neg()?,
+            };
+            let grads = loss.backward()?;
+            Ok((loss, grads))
+        };
+        let g_step = g_step();
+        self.d.set_frozen(false)?;
+        let (loss, grads) = g_step?;
+        self.opt_g.step(&grads)?;
+        loss.to_scalar()
+    }
+
+    /// Everything a resumed run needs: both networks (`g.*`, `d.*`), the optimisers' momentum
+    /// buffers (`opt_g.*`, `opt_d.*`), the step counter and the noise and dropout generators.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        ck.add_module("g", &self.g);
+        ck.add_module("d", &self.d);
+        ck.add_optimizer("opt_g", &self.opt_g);
+        ck.add_optimizer("opt_d", &self.opt_d);
+        ck.set_meta("step", self.steps);
+        ck.set_rng("noise", &self.rng);
+        for (name, drop) in self.d.dropouts() {
+            ck.set_rng(&format!("d.{name}"), &drop.rng());
+        }
+        ck
+    }
+
+    /// Restores a state saved by [`Gan2014Trainer::checkpoint`].
+    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        let steps = ck
+            .meta("step")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ck_error(ck, "no step counter `step`"))?;
+        let noise = ck.rng("noise")?;
+        let drops = self
+            .d
+            .dropouts()
+            .map(|(name, _)| ck.rng(&format!("d.{name}")));
+        ck.restore_module("g", &self.g)?;
+        ck.restore_module("d", &self.d)?;
+        ck.restore_optimizer("opt_g", &mut self.opt_g)?;
+        ck.restore_optimizer("opt_d", &mut self.opt_d)?;
+        for ((_, drop), rng) in self.d.dropouts().into_iter().zip(drops) {
+            drop.set_rng(rng?);
+        }
+        self.rng = noise;
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+/// An error naming the file `ck` came from.
+pub(crate) fn ck_error(ck: &Checkpoint, reason: &str) -> CheckpointError {
+    CheckpointError {
+        path: ck.path().to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The D minibatch size when `real` (`[N, dim]`) is split into `k` equal parts of at least
+/// `min_rows` rows.
+pub(crate) fn minibatch(
+    real: &Tensor,
+    k: usize,
+    min_rows: usize,
+    op: &'static str,
+) -> Result<usize> {
+    let n = real.shape()[0];
+    if !n.is_multiple_of(k) || n / k < min_rows.max(1) {
+        return Err(Error::BadShape {
+            op,
+            shape: real.shape().to_vec(),
+            reason: format!(
+                "the batch must split into {k} equal D minibatches of at least {} rows",
+                min_rows.max(1)
+            ),
+        });
+    }
+    Ok(n / k)
+}
+
+/// `x` as `[N, dim]` (images of any shape whose rows hold `dim` values).
+pub(crate) fn rows(x: &Tensor, dim: usize, op: &'static str) -> Result<Tensor> {
+    if x.rank() == 0 || x.shape()[1..].iter().product::<usize>() != dim {
+        return Err(Error::BadShape {
+            op,
+            shape: x.shape().to_vec(),
+            reason: format!("expected a batch of images with {dim} values each"),
+        });
+    }
+    x.reshape(&[x.shape()[0], dim])
+}
+
+fn mean_probability(logits: &Tensor) -> Result<f64> {
+    no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
+}

@@ -1,0 +1,190 @@
+//! Maxout over a contiguous buffer viewed as `[outer, groups * pieces, inner]`: each output
+//! `[o, j, s]` is the maximum of the `pieces` inputs `[o, j * pieces + k, s]`.
+//!
+//! Rows of the outer dimension are independent, so they are split over threads without
+//! changing any result.
+
+use super::PAR_THRESHOLD;
+use crate::Float;
+use rayon::prelude::*;
+
+/// Sizes of a maxout: `x` is `[outer, groups * pieces, inner]`, the output `[outer, groups, inner]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxoutDims {
+    pub outer: usize,
+    pub groups: usize,
+    pub pieces: usize,
+    pub inner: usize,
+}
+
+impl MaxoutDims {
+    fn in_row(&self) -> usize {
+        self.groups * self.pieces * self.inner
+    }
+    fn out_row(&self) -> usize {
+        self.groups * self.inner
+    }
+}
+
+/// Outer rows per parallel task so each task handles about `PAR_THRESHOLD / 8` outputs.
+fn rows_per_task(out_row: usize) -> usize {
+    (PAR_THRESHOLD / 8 / out_row.max(1)).max(1)
+}
+
+/// The maxima and, for each, the index of the winning piece (the first maximum on ties; a NaN
+/// in the first piece stays the result).
+pub fn maxout<T: Float>(x: &[T], d: MaxoutDims) -> (Vec<T>, Vec<u32>) {
+    let (in_row, out_row) = (d.in_row(), d.out_row());
+    assert_eq!(x.len(), d.outer * in_row);
+    let mut out = vec![T::ZERO; d.outer * out_row];
+    let mut win = vec![0u32; d.outer * out_row];
+    if out.is_empty() {
+        return (out, win);
+    }
+    let row = |(xr, (or, wr)): (&[T], (&mut [T], &mut [u32]))| {
+        if d.inner == 1 {
+            // Selects rather than branches: which piece wins is unpredictable.
+            for ((piece, o), w) in xr.chunks_exact(d.pieces).zip(or.iter_mut()).zip(wr) {
+                let (mut best, mut at) = (piece[0], 0u32);
+                for (k, &v) in piece.iter().enumerate().skip(1) {
+                    let better = v > best;
+                    best = if better { v } else { best };
+                    at = if better { k as u32 } else { at };
+                }
+                *o = best;
+                *w = at;
+            }
+        } else {
+            for (j, (og, wg)) in or
+                .chunks_exact_mut(d.inner)
+                .zip(wr.chunks_exact_mut(d.inner))
+                .enumerate()
+            {
+                og.copy_from_slice(&xr[j * d.pieces * d.inner..][..d.inner]);
+                for k in 1..d.pieces {
+                    let src = &xr[(j * d.pieces + k) * d.inner..][..d.inner];
+                    for ((o, w), &v) in og.iter_mut().zip(wg.iter_mut()).zip(src) {
+                        if v > *o {
+                            (*o, *w) = (v, k as u32);
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if out.len() >= PAR_THRESHOLD {
+        let per = rows_per_task(out_row);
+        x.par_chunks(in_row * per)
+            .zip(
+                out.par_chunks_mut(out_row * per)
+                    .zip(win.par_chunks_mut(out_row * per)),
+            )
+            .for_each(|(xs, (os, ws))| {
+                xs.chunks(in_row)
+                    .zip(os.chunks_mut(out_row).zip(ws.chunks_mut(out_row)))
+                    .for_each(row)
+            });
+    } else {
+        x.chunks(in_row)
+            .zip(out.chunks_mut(out_row).zip(win.chunks_mut(out_row)))
+            .for_each(row);
+    }
+    (out, win)
+}
+
+/// The input gradient: each output's gradient goes to its winning piece, the others get 0.
+pub fn maxout_backward<T: Float>(g: &[T], win: &[u32], d: MaxoutDims) -> Vec<T> {
+    let (in_row, out_row) = (d.in_row(), d.out_row());
+    assert!(g.len() == d.outer * out_row && win.len() == g.len());
+    let mut dx = vec![T::ZERO; d.outer * in_row];
+    if g.is_empty() {
+        return dx;
+    }
+    let row = |(dr, (gr, wr)): (&mut [T], (&[T], &[u32]))| {
+        for (i, (&gv, &k)) in gr.iter().zip(wr).enumerate() {
+            let (j, s) = (i / d.inner, i % d.inner);
+            dr[(j * d.pieces + k as usize) * d.inner + s] = gv;
+        }
+    };
+    if dx.len() >= PAR_THRESHOLD {
+        let per = rows_per_task(out_row);
+        dx.par_chunks_mut(in_row * per)
+            .zip(
+                g.par_chunks(out_row * per)
+                    .zip(win.par_chunks(out_row * per)),
+            )
+            .for_each(|(ds, (gs, ws))| {
+                ds.chunks_mut(in_row)
+                    .zip(gs.chunks(out_row).zip(ws.chunks(out_row)))
+                    .for_each(row)
+            });
+    } else {
+        dx.chunks_mut(in_row)
+            .zip(g.chunks(out_row).zip(win.chunks(out_row)))
+            .for_each(row);
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_first_maximum_and_routes_the_gradient_back() {
+        // [outer 2, 2 groups x 3 pieces, inner 1]
+        let x = [
+            1.0f32, 5.0, 5.0, -1.0, -2.0, -3.0, 0.0, 0.0, 0.5, 9.0, 1.0, 2.0,
+        ];
+        let d = MaxoutDims {
+            outer: 2,
+            groups: 2,
+            pieces: 3,
+            inner: 1,
+        };
+        let (y, w) = maxout(&x, d);
+        assert_eq!(y, vec![5.0, -1.0, 0.5, 9.0]);
+        assert_eq!(w, vec![1, 0, 2, 0]);
+        let dx = maxout_backward(&[1.0f32, 2.0, 3.0, 4.0], &w, d);
+        assert_eq!(
+            dx,
+            vec![0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0]
+        );
+        // inner 2: [1, 1 group x 2 pieces, 2]
+        let d = MaxoutDims {
+            outer: 1,
+            groups: 1,
+            pieces: 2,
+            inner: 2,
+        };
+        let (y, w) = maxout(&[1.0f64, 4.0, 3.0, 2.0], d);
+        assert_eq!((y, w.clone()), (vec![3.0, 4.0], vec![1, 0]));
+        assert_eq!(
+            maxout_backward(&[7.0f64, 8.0], &w, d),
+            vec![0.0, 8.0, 7.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn parallel_split_matches_the_serial_result() {
+        let d = MaxoutDims {
+            outer: 300,
+            groups: 240,
+            pieces: 5,
+            inner: 1,
+        };
+        let x: Vec<f32> = (0..d.outer * 1200)
+            .map(|i| ((i * 7919) % 1013) as f32)
+            .collect();
+        let (y, w) = maxout(&x, d);
+        for (i, (&v, &k)) in y.iter().zip(&w).enumerate() {
+            let piece = &x[i * 5..i * 5 + 5];
+            let best = piece.iter().cloned().fold(f32::MIN, f32::max);
+            assert_eq!(v, best);
+            assert_eq!(piece[k as usize], best);
+        }
+        let g: Vec<f32> = (0..y.len()).map(|i| i as f32).collect();
+        let dx = maxout_backward(&g, &w, d);
+        assert_eq!(dx.iter().sum::<f32>(), g.iter().sum::<f32>());
+    }
+}
