@@ -8,10 +8,12 @@ use crate::sample::load_run_model;
 use clap::Args;
 use saddle_engine::{no_grad, Rng, Tensor};
 use saddle_gan::data::Split;
-use saddle_gan::evaluate::ClassifierScorer;
+use saddle_gan::evaluate::{parzen_protocol, ClassifierScorer};
+use saddle_gan::metrics::Parzen;
 use saddle_gan::models::classifier::Classifier;
+use saddle_gan::run::read_config;
 use saddle_gan::run::GanModel;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Args, Clone, Debug)]
@@ -22,9 +24,14 @@ pub struct EvalArgs {
     /// latest, best, or a .safetensors path.
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
-    /// Classifier weights from `saddle train classifier` (trained on the same dataset).
+    /// Classifier weights from `saddle train classifier` (trained on the same dataset): FID,
+    /// KID, Inception-style score and I'.
     #[arg(long)]
-    pub classifier: PathBuf,
+    pub classifier: Option<PathBuf>,
+    /// The GAN paper's Parzen-window log-likelihood of the test set (sigma chosen on the last
+    /// 10,000 training images); on by default for GAN 2014 runs.
+    #[arg(long)]
+    pub parzen: bool,
     /// The MNIST-format folder whose test split is the reference set.
     #[arg(long)]
     pub data: String,
@@ -63,15 +70,79 @@ pub fn generate_unit(
 pub fn eval(args: EvalArgs) -> Result<(), BoxError> {
     let start = Instant::now();
     let mut model = load_run_model(&args.run, &args.checkpoint)?;
-    let (classifier, meta) = Classifier::load(&args.classifier)?;
-    let test = load_images(&args.data, Split::Test, 28)?;
-    let (real, _) = as_tensor(&test)?;
-    let scorer = ClassifierScorer::new(classifier, &real)?;
-    let fake = generate_unit(model.as_mut(), args.count, args.seed)?;
-    let scores = scorer.score(&fake)?;
+    let parzen = args.parzen || read_config(&args.run)?["model"].as_str() == Some("gan2014");
+    if !parzen && args.classifier.is_none() {
+        return Err(
+            "nothing to evaluate: give --classifier FILE (FID, KID, IS, I') or --parzen".into(),
+        );
+    }
     let mut report = serde_json::Map::new();
     report.insert("checkpoint".into(), args.checkpoint.clone().into());
     report.insert("samples".into(), args.count.into());
+    if parzen {
+        let p = parzen_scores(model.as_mut(), &args)?;
+        println!(
+            "Parzen log-likelihood of the test set: {:.1} +- {:.1} nats (sigma {:.4} chosen on 10,000 training images)",
+            p.mean, p.std_err, p.sigma
+        );
+        report.insert("parzen_mean".into(), p.mean.into());
+        report.insert("parzen_std_err".into(), p.std_err.into());
+        report.insert("parzen_sigma".into(), p.sigma.into());
+    }
+    if let Some(path) = &args.classifier {
+        classifier_scores(model.as_mut(), path, &args, &mut report)?;
+    }
+    report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
+    let path = args.run.join(format!(
+        "eval-{}.json",
+        if matches!(args.checkpoint.as_str(), "latest" | "best") {
+            args.checkpoint.as_str()
+        } else {
+            "custom"
+        }
+    ));
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!(
+        "{} samples scored in {:.0} s; written to {}",
+        args.count,
+        start.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Flattened pixel rows of a `[N, ...]` tensor, f64.
+fn pixel_rows(t: &Tensor) -> Result<(Vec<f64>, usize), BoxError> {
+    let dim = t.shape()[1..].iter().product();
+    Ok((t.to_vec_f64()?, dim))
+}
+
+fn parzen_scores(model: &mut dyn GanModel, args: &EvalArgs) -> Result<Parzen, BoxError> {
+    let train = load_images(&args.data, Split::Train, 28)?;
+    let test = load_images(&args.data, Split::Test, 28)?;
+    let valid_count = 10_000.min(train.n / 2);
+    let valid_idx: Vec<usize> = (train.n - valid_count..train.n).collect();
+    let (valid, _) = pixel_rows(&as_tensor(&train.subset(&valid_idx)?)?.0)?;
+    let (test, dim) = pixel_rows(&as_tensor(&test)?.0)?;
+    let (samples, sample_dim) = pixel_rows(&generate_unit(model, args.count, args.seed)?)?;
+    if sample_dim != dim {
+        return Err(format!("Parzen: samples have {sample_dim} pixels, the data {dim}").into());
+    }
+    Ok(parzen_protocol(&samples, &valid, &test, dim)?)
+}
+
+fn classifier_scores(
+    model: &mut dyn GanModel,
+    classifier_path: &Path,
+    args: &EvalArgs,
+    report: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), BoxError> {
+    let (classifier, meta) = Classifier::load(classifier_path)?;
+    let test = load_images(&args.data, Split::Test, 28)?;
+    let (real, _) = as_tensor(&test)?;
+    let scorer = ClassifierScorer::new(classifier, &real)?;
+    let fake = generate_unit(model, args.count, args.seed)?;
+    let scores = scorer.score(&fake)?;
     report.insert("reference".into(), test.source.clone().into());
     report.insert(
         "classifier_test_accuracy".into(),
@@ -90,21 +161,5 @@ pub fn eval(args: EvalArgs) -> Result<(), BoxError> {
         report.insert(format!("real_train_{name}"), r.into());
         report.insert(name, v.into());
     }
-    report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
-    let path = args.run.join(format!(
-        "eval-{}.json",
-        if matches!(args.checkpoint.as_str(), "latest" | "best") {
-            args.checkpoint.as_str()
-        } else {
-            "custom"
-        }
-    ));
-    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
-    println!(
-        "{} samples scored in {:.0} s; written to {}",
-        args.count,
-        start.elapsed().as_secs_f64(),
-        path.display()
-    );
     Ok(())
 }

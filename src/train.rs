@@ -8,6 +8,8 @@ use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::evaluate::ClassifierScorer;
 use saddle_gan::models::classifier::Classifier;
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+use saddle_gan::models::ebgan::{EbganConfig, EbganTrainer};
+use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer};
 use saddle_gan::plot::scatter_png;
 use saddle_gan::run::{read_config, Evaluation, GanModel, LoopOptions};
 use saddle_gan::toy::{train_toy_gan, ToyConfig};
@@ -25,6 +27,21 @@ pub enum Model {
     Dcgan {
         #[command(flatten)]
         spec: DcganSpec,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// The GAN of Goodfellow et al. (2014): MLP G, maxout D with dropout, SGD with momentum.
+    /// Images in [0, 1], flattened (MNIST: 784; the embedded digits: 64).
+    Gan2014 {
+        #[command(flatten)]
+        spec: Gan2014Spec,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// EBGAN (Zhao et al. 2017): auto-encoder D, margin loss; --pt adds the pulling-away term.
+    Ebgan {
+        #[command(flatten)]
+        spec: EbganSpec,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -126,6 +143,93 @@ impl DcganSpec {
     }
 }
 
+/// GAN 2014's options; defaults are the paper's MNIST settings (see gan/src/models/gan2014.rs).
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct Gan2014Spec {
+    /// `digits` (embedded, 8x8) or a folder with MNIST-format IDX files.
+    #[arg(long, default_value = "digits")]
+    pub data: String,
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// SGD learning rate (decayed by 1.000004 per step down to 1e-6).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Initial momentum (rises linearly to --final-momentum).
+    #[arg(long, default_value_t = 0.5)]
+    pub momentum: f64,
+    #[arg(long, default_value_t = 0.7)]
+    pub final_momentum: f64,
+    /// k: D steps per G step (each on its own slice of the batch).
+    #[arg(long, default_value_t = 1)]
+    pub k: usize,
+}
+
+impl Gan2014Spec {
+    fn model_config(&self, image_dim: usize) -> Gan2014Config {
+        Gan2014Config {
+            image_dim,
+            lr: self.lr,
+            momentum: self.momentum,
+            final_momentum: self.final_momentum,
+            d_steps: self.k,
+            ..Gan2014Config::default()
+        }
+    }
+}
+
+/// EBGAN's options; defaults are the paper's MNIST margin-sweep model with margin 10.
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct EbganSpec {
+    /// `digits` (embedded, 8x8) or a folder with MNIST-format IDX files.
+    #[arg(long, default_value = "digits")]
+    pub data: String,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// EBGAN-PT: the pulling-away term with weight 0.1.
+    #[arg(long)]
+    pub pt: bool,
+    #[arg(long, default_value_t = 10.0)]
+    pub margin: f64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// nLayerG: linear layers in G.
+    #[arg(long, default_value_t = 5)]
+    pub layers_g: usize,
+    /// sizeG: width of G's hidden layers.
+    #[arg(long, default_value_t = 1600)]
+    pub size_g: usize,
+    /// nLayerD: linear layers in D's encoder and decoder together.
+    #[arg(long, default_value_t = 2)]
+    pub layers_d: usize,
+    /// sizeD: width of D's hidden layers.
+    #[arg(long, default_value_t = 1024)]
+    pub size_d: usize,
+    /// Dropout probability of D's hidden units.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout_d: f64,
+}
+
+impl EbganSpec {
+    fn model_config(&self, image_dim: usize) -> EbganConfig {
+        let cfg = EbganConfig {
+            image_dim,
+            margin: self.margin,
+            lr: self.lr,
+            layers_g: self.layers_g,
+            size_g: self.size_g,
+            layers_d: self.layers_d,
+            size_d: self.size_d,
+            dropout_d: self.dropout_d,
+            ..EbganConfig::default()
+        };
+        if self.pt {
+            cfg.with_pt()
+        } else {
+            cfg
+        }
+    }
+}
+
 /// Rebuilds the model a run folder trained, from its config.json (weights not loaded).
 pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>, BoxError> {
     let bad = |what: &str| format!("config.json: {what}");
@@ -138,6 +242,22 @@ pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>
                 .ok_or_else(|| bad("no `channels`"))? as usize;
             let cfg = spec.model_config(channels)?;
             Ok(Box::new(DcganTrainer::new(cfg, &mut Rng::new(seed))?))
+        }
+        Some("gan2014") => {
+            let (spec, seed): (Gan2014Spec, u64) = serde_json::from_value(config["spec"].clone())
+                .map_err(|e| bad(&format!("bad `spec`: {e}")))?;
+            let dim = config["image_dim"]
+                .as_u64()
+                .ok_or_else(|| bad("no `image_dim`"))? as usize;
+            Ok(Box::new(Gan2014Trainer::new(spec.model_config(dim), seed)?))
+        }
+        Some("ebgan") => {
+            let (spec, seed): (EbganSpec, u64) = serde_json::from_value(config["spec"].clone())
+                .map_err(|e| bad(&format!("bad `spec`: {e}")))?;
+            let dim = config["image_dim"]
+                .as_u64()
+                .ok_or_else(|| bad("no `image_dim`"))? as usize;
+            Ok(Box::new(EbganTrainer::new(spec.model_config(dim), seed)?))
         }
         other => Err(bad(&format!("unknown model {other:?}")).into()),
     }
@@ -236,6 +356,17 @@ fn classifier_evaluation<'a, M: GanModel + 'a>(
     }))
 }
 
+/// On --resume, the spec saved in the run (it overrides the command line's).
+fn saved_spec<S: for<'de> Deserialize<'de>>(run: &RunArgs) -> Result<Option<S>, BoxError> {
+    let Some(dir) = &run.resume else {
+        return Ok(None);
+    };
+    let config = read_config(dir)?;
+    let (spec, _seed): (S, u64) = serde_json::from_value(config["spec"].clone())
+        .map_err(|e| format!("{}/config.json: bad `spec`: {e}", dir.display()))?;
+    Ok(Some(spec))
+}
+
 fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOptions {
     LoopOptions {
         steps,
@@ -295,8 +426,98 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     )
 }
 
+/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened.
+fn train_mlp<M: GanModel>(
+    name: &str,
+    data_arg: &str,
+    batch_size: usize,
+    mut run: RunArgs,
+    spec_json: impl Fn(u64) -> serde_json::Value,
+    build: impl Fn(usize, u64) -> Result<M, BoxError>,
+    scale: Scale,
+) -> Result<(), BoxError> {
+    resolve_device(&run.device)?;
+    reuse_saved_intervals(&mut run)?;
+    let (root, resume, saved) =
+        run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;
+    let default_steps = if data_arg == "digits" { 3000 } else { 50_000 };
+    let (seed, saved_steps) = match &saved {
+        Some((spec_seed, steps)) => (spec_seed[1].as_u64().unwrap_or(run.seed), *steps),
+        None => (run.seed, default_steps),
+    };
+    let data = load_images(data_arg, Split::Train, 28)?;
+    if data.channels != 1 {
+        return Err(format!(
+            "--data {data_arg}: {name} takes grey images (MNIST-format or digits)"
+        )
+        .into());
+    }
+    let image_dim = data.height * data.width;
+    let steps = run.steps.unwrap_or(saved_steps);
+    let config = json!({
+        "model": name,
+        "spec": spec_json(seed),
+        "steps": steps,
+        "image_dim": image_dim,
+        "intervals": intervals(&run),
+    });
+    println!(
+        "{name} on {} ({} images of {}x{}), batch {batch_size}, {steps} steps -> {}",
+        data.source,
+        data.n,
+        data.height,
+        data.width,
+        root.display()
+    );
+    let mut model = build(image_dim, seed)?;
+    let mut loader = Loader::new(&data, batch_size, seed, scale)?;
+    let opts = LoopOptions {
+        grid_upscale: if data.height <= 8 { 4 } else { 2 },
+        ..loop_options(&run, steps, seed, format!("{name} on {}", data.source))
+    };
+    let evaluation = if run.classifier.is_some() && data.height == 28 {
+        classifier_evaluation(&run, data_arg, steps)?
+    } else {
+        None
+    };
+    run_training(
+        name,
+        &mut model,
+        &mut loader,
+        &root,
+        resume,
+        &config,
+        &opts,
+        evaluation,
+    )
+}
+
 pub fn run(model: Model) -> Result<(), BoxError> {
     match model {
+        Model::Gan2014 { spec, run } => {
+            let saved = saved_spec::<Gan2014Spec>(&run)?.unwrap_or(spec);
+            train_mlp(
+                "gan2014",
+                &saved.data.clone(),
+                saved.batch_size,
+                run,
+                |seed| json!((&saved, seed)),
+                |dim, seed| Ok(Gan2014Trainer::new(saved.model_config(dim), seed)?),
+                Scale::ZeroToOne,
+            )
+        }
+        Model::Ebgan { spec, run } => {
+            let saved = saved_spec::<EbganSpec>(&run)?.unwrap_or(spec);
+            train_mlp(
+                "ebgan",
+                &saved.data.clone(),
+                saved.batch_size,
+                run,
+                |seed| json!((&saved, seed)),
+                |dim, seed| Ok(EbganTrainer::new(saved.model_config(dim), seed)?),
+                Scale::MinusOneToOne,
+            )
+        }
         Model::Dcgan { spec, run } => train_dcgan(spec, run),
         Model::Classifier(args) => crate::classify::train_classifier(args),
         Model::Ring {

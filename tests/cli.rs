@@ -274,5 +274,40 @@ fn classifier_eval_and_probe_commands_run_end_to_end() {
         let acc = probe[key].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{key} = {acc}");
     }
+
+    // GAN 2014 is scored by the Parzen protocol without a classifier.
+    let g14 = dir.join("g14");
+    let out = saddle(&[
+        "train",
+        "gan2014",
+        "--data",
+        data_s,
+        "--steps",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        g14.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = saddle(&[
+        "eval",
+        "--run",
+        g14.to_str().unwrap(),
+        "--data",
+        data_s,
+        "--count",
+        "30",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(g14.join("eval-latest.json")).unwrap())
+            .unwrap();
+    let ll = report["parzen_mean"].as_f64().unwrap();
+    // Noise images against uniform-noise samples: a finite (very negative-to-moderate) value.
+    assert!(
+        ll.is_finite() && report["parzen_sigma"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
