@@ -255,3 +255,15 @@ fn a_run_resumed_from_a_checkpoint_file_continues_identically() {
     let err = other.restore(&a.checkpoint()).unwrap_err().to_string();
     assert!(err.contains("g.h0.weight"), "{err}");
 }
+
+#[test]
+fn max_norm_constraint_rescales_only_long_rows() {
+    use saddle_gan::models::gan2014::clip_row_norms;
+    // Rows of norm 5 and 1: with max 2 the first becomes (1.2, 1.6), the second is kept.
+    let w = Tensor::from_vec(vec![3.0f32, 4.0, 0.6, 0.8], &[2, 2], Device::Cpu).unwrap();
+    clip_row_norms(&w, 2.0).unwrap();
+    let v = w.to_vec::<f32>().unwrap();
+    for (got, want) in v.iter().zip([1.2f32, 1.6, 0.6, 0.8]) {
+        assert!((got - want).abs() < 1e-6, "{v:?}");
+    }
+}
