@@ -17,7 +17,6 @@
 
 use super::gan2014::{ck_error, minibatch, rows};
 use super::{DStepStats, StepStats};
-use crate::run::{BoxError, GanModel};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{
@@ -398,63 +397,8 @@ impl EbganTrainer {
     }
 }
 
-/// Side of the square images this model draws (`image_dim` = side²).
-fn image_side_ebgan(cfg: &EbganConfig) -> usize {
-    (cfg.image_dim as f64).sqrt().round() as usize
-}
-
-impl GanModel for EbganTrainer {
-    /// Ignores the loop's generator: the trainer draws noise and dropout masks from its own,
-    /// saved in its checkpoint. Real images arrive as `[N, 1, H, W]` and are flattened.
-    fn train_step(
-        &mut self,
-        real: &Tensor,
-        _labels: Option<&[usize]>,
-        _rng: &mut Rng,
-    ) -> std::result::Result<Vec<(&'static str, f64)>, BoxError> {
-        let n = real.shape()[0];
-        let s = self.step(&real.reshape(&[n, self.cfg.image_dim])?)?;
-        let mut out = vec![
-            ("d_loss", s.d_loss),
-            ("g_loss", s.g_loss),
-            ("real_score", s.real_score),
-            ("fake_score", s.fake_score),
-        ];
-        if let Some(pt) = s.pt {
-            out.push(("pulling_away", pt));
-        }
-        Ok(out)
-    }
-
-    fn sample_latent(&self, n: usize, rng: &mut Rng) -> std::result::Result<Tensor, BoxError> {
-        Ok(Tensor::randn(
-            &[n, self.cfg.nz],
-            0.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            rng,
-        )?)
-    }
-
-    /// G in eval mode (batch norm from running statistics), reshaped to `[N, 1, side, side]`.
-    fn generate(&mut self, z: &Tensor) -> std::result::Result<Tensor, BoxError> {
-        self.g.set_training(false);
-        let flat = no_grad(|| self.g.forward(z));
-        self.g.set_training(true);
-        let side = image_side_ebgan(&self.cfg);
-        Ok(flat?.reshape(&[z.shape()[0], 1, side, side])?)
-    }
-
-    fn value_range(&self) -> (f32, f32) {
-        (-1.0, 1.0)
-    }
-
-    fn checkpoint(&self) -> Checkpoint {
-        EbganTrainer::checkpoint(self)
-    }
-
-    fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        EbganTrainer::restore(self, ck)
-    }
-}
+crate::impl_gan_model_for_mlp_trainer!(
+    EbganTrainer,
+    |n, nz, rng| Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng),
+    (-1.0, 1.0)
+);

@@ -22,7 +22,6 @@
 //! overflow); [`Gan2014Discriminator::probability`] applies it for callers that want D(x).
 
 use super::{DStepStats, StepStats};
-use crate::run::{BoxError, GanModel};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
 use saddle_nn::{
@@ -489,63 +488,8 @@ fn mean_probability(logits: &Tensor) -> Result<f64> {
     no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
 }
 
-/// Side of the square images this model draws (`image_dim` = side²).
-fn image_side_gan2014(cfg: &Gan2014Config) -> usize {
-    (cfg.image_dim as f64).sqrt().round() as usize
-}
-
-impl GanModel for Gan2014Trainer {
-    /// Ignores the loop's generator: the trainer draws noise and dropout masks from its own,
-    /// saved in its checkpoint. Real images arrive as `[N, 1, H, W]` and are flattened.
-    fn train_step(
-        &mut self,
-        real: &Tensor,
-        _labels: Option<&[usize]>,
-        _rng: &mut Rng,
-    ) -> std::result::Result<Vec<(&'static str, f64)>, BoxError> {
-        let n = real.shape()[0];
-        let s = self.step(&real.reshape(&[n, self.cfg.image_dim])?)?;
-        let mut out = vec![
-            ("d_loss", s.d_loss),
-            ("g_loss", s.g_loss),
-            ("real_score", s.real_score),
-            ("fake_score", s.fake_score),
-        ];
-        if let Some(pt) = s.pt {
-            out.push(("pulling_away", pt));
-        }
-        Ok(out)
-    }
-
-    fn sample_latent(&self, n: usize, rng: &mut Rng) -> std::result::Result<Tensor, BoxError> {
-        Ok(Tensor::rand(
-            &[n, self.cfg.nz],
-            -1.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            rng,
-        )?)
-    }
-
-    /// G in eval mode, reshaped to `[N, 1, side, side]`.
-    fn generate(&mut self, z: &Tensor) -> std::result::Result<Tensor, BoxError> {
-        self.g.set_training(false);
-        let flat = no_grad(|| self.g.forward(z));
-        self.g.set_training(true);
-        let side = image_side_gan2014(&self.cfg);
-        Ok(flat?.reshape(&[z.shape()[0], 1, side, side])?)
-    }
-
-    fn value_range(&self) -> (f32, f32) {
-        (0.0, 1.0)
-    }
-
-    fn checkpoint(&self) -> Checkpoint {
-        Gan2014Trainer::checkpoint(self)
-    }
-
-    fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        Gan2014Trainer::restore(self, ck)
-    }
-}
+crate::impl_gan_model_for_mlp_trainer!(
+    Gan2014Trainer,
+    |n, nz, rng| Tensor::rand(&[n, nz], -1.0, 1.0, DType::F32, Device::Cpu, rng),
+    (0.0, 1.0)
+);

@@ -1,5 +1,71 @@
 //! The papers' models.
 
+/// `GanModel` for the MLP trainers (GAN 2014, EBGAN), which share their shape: `step` on
+/// flattened images returning [`StepStats`], a `g` module from `[N, nz]` noise to `[N,
+/// image_dim]` square images, their own generators saved by `checkpoint`/`restore`. Arguments:
+/// the trainer type, the noise `|n, nz, rng| -> Result<Tensor>`, the pixel value range.
+#[macro_export]
+macro_rules! impl_gan_model_for_mlp_trainer {
+    ($trainer:ty, $noise:expr, $range:expr) => {
+        impl $crate::run::GanModel for $trainer {
+            /// Ignores the loop's generator: the trainer draws noise and dropout masks from its
+            /// own, saved in its checkpoint. Real images `[N, 1, H, W]` are flattened.
+            fn train_step(
+                &mut self,
+                real: &Tensor,
+                _labels: Option<&[usize]>,
+                _rng: &mut Rng,
+            ) -> std::result::Result<Vec<(&'static str, f64)>, $crate::run::BoxError> {
+                let n = real.shape()[0];
+                let s = self.step(&real.reshape(&[n, self.cfg.image_dim])?)?;
+                let mut out = vec![
+                    ("d_loss", s.d_loss),
+                    ("g_loss", s.g_loss),
+                    ("real_score", s.real_score),
+                    ("fake_score", s.fake_score),
+                ];
+                if let Some(pt) = s.pt {
+                    out.push(("pulling_away", pt));
+                }
+                Ok(out)
+            }
+
+            fn sample_latent(
+                &self,
+                n: usize,
+                rng: &mut Rng,
+            ) -> std::result::Result<Tensor, $crate::run::BoxError> {
+                let noise: fn(usize, usize, &mut Rng) -> Result<Tensor> = $noise;
+                Ok(noise(n, self.cfg.nz, rng)?)
+            }
+
+            /// G in eval mode (batch norm from running statistics), as `[N, 1, side, side]`.
+            fn generate(
+                &mut self,
+                z: &Tensor,
+            ) -> std::result::Result<Tensor, $crate::run::BoxError> {
+                self.g.set_training(false);
+                let flat = no_grad(|| self.g.forward(z));
+                self.g.set_training(true);
+                let side = (self.cfg.image_dim as f64).sqrt().round() as usize;
+                Ok(flat?.reshape(&[z.shape()[0], 1, side, side])?)
+            }
+
+            fn value_range(&self) -> (f32, f32) {
+                $range
+            }
+
+            fn checkpoint(&self) -> Checkpoint {
+                <$trainer>::checkpoint(self)
+            }
+
+            fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+                <$trainer>::restore(self, ck)
+            }
+        }
+    };
+}
+
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
