@@ -311,3 +311,46 @@ fn classifier_eval_and_probe_commands_run_end_to_end() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dcgan_64x64_rgb_trains_on_an_image_folder() {
+    let dir = temp_dir("folder");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    // Different sizes and aspect ratios: the loader resizes and centre-crops to 64x64.
+    for (i, (w, h)) in [(40, 30), (64, 64), (90, 70), (30, 50)].iter().enumerate() {
+        let img = image::RgbImage::from_fn(*w, *h, |x, y| {
+            image::Rgb([(x * 3) as u8, (y * 5) as u8, (i * 60) as u8])
+        });
+        img.save(images.join(format!("{i}.png"))).unwrap();
+    }
+    let run = dir.join("run");
+    let out = saddle(&[
+        "train",
+        "dcgan",
+        "--data",
+        images.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--nz",
+        "8",
+        "--batch-size",
+        "4",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["channels"], 3);
+    assert_eq!(config["spec"][0]["image_size"], 64);
+    // The grid is RGB with 64x64 cells shown at 2x: 8 columns of 128 + 9 separator pixels.
+    let grid = image::open(run.join("samples/step_000002.png")).unwrap();
+    assert_eq!(grid.color(), image::ColorType::Rgb8);
+    assert_eq!(grid.width(), 8 * 128 + 9);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
