@@ -3,7 +3,7 @@
 
 use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
 use clap::{Args, Subcommand};
-use saddle_engine::Rng;
+use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::evaluate::ClassifierScorer;
 use saddle_gan::models::classifier::Classifier;
@@ -433,7 +433,7 @@ fn train_mlp<M: GanModel>(
     batch_size: usize,
     mut run: RunArgs,
     spec_json: impl Fn(u64) -> serde_json::Value,
-    build: impl Fn(usize, u64) -> Result<M, BoxError>,
+    build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
     scale: Scale,
 ) -> Result<(), BoxError> {
     resolve_device(&run.device)?;
@@ -469,7 +469,7 @@ fn train_mlp<M: GanModel>(
         data.width,
         root.display()
     );
-    let mut model = build(image_dim, seed)?;
+    let mut model = build(&data, seed)?;
     let mut loader = Loader::new(&data, batch_size, seed, scale)?;
     let opts = LoopOptions {
         grid_upscale: if data.height <= 8 { 4 } else { 2 },
@@ -502,7 +502,15 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                 saved.batch_size,
                 run,
                 |seed| json!((&saved, seed)),
-                |dim, seed| Ok(Gan2014Trainer::new(saved.model_config(dim), seed)?),
+                |data, seed| {
+                    let dim = data.height * data.width;
+                    let trainer = Gan2014Trainer::new(saved.model_config(dim), seed)?;
+                    // As the paper's reference: G starts out drawing the mean image.
+                    let pixels =
+                        Tensor::from_vec(data.pixels.clone(), &[data.n, dim], Device::Cpu)?;
+                    trainer.init_output_bias_from_marginals(&pixels)?;
+                    Ok(trainer)
+                },
                 Scale::ZeroToOne,
             )
         }
@@ -514,7 +522,10 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                 saved.batch_size,
                 run,
                 |seed| json!((&saved, seed)),
-                |dim, seed| Ok(EbganTrainer::new(saved.model_config(dim), seed)?),
+                |data, seed| {
+                    let dim = data.height * data.width;
+                    Ok(EbganTrainer::new(saved.model_config(dim), seed)?)
+                },
                 Scale::MinusOneToOne,
             )
         }
