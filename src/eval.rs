@@ -117,10 +117,16 @@ fn pixel_rows(t: &Tensor) -> Result<(Vec<f64>, usize), BoxError> {
     Ok((t.to_vec_f64()?, dim))
 }
 
+/// How many of the last training images choose the Parzen window's sigma (the reference's
+/// MNIST split: the last 10,000 of 60,000, which its GAN never trains on).
+pub fn parzen_validation_count(train_images: usize) -> usize {
+    10_000.min(train_images / 2)
+}
+
 fn parzen_scores(model: &mut dyn GanModel, args: &EvalArgs) -> Result<Parzen, BoxError> {
     let train = load_images(&args.data, Split::Train, 28)?;
     let test = load_images(&args.data, Split::Test, 28)?;
-    let valid_count = 10_000.min(train.n / 2);
+    let valid_count = parzen_validation_count(train.n);
     let valid_idx: Vec<usize> = (train.n - valid_count..train.n).collect();
     let (valid, _) = pixel_rows(&as_tensor(&train.subset(&valid_idx)?)?.0)?;
     let (test, dim) = pixel_rows(&as_tensor(&test)?.0)?;

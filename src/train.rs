@@ -2,14 +2,14 @@
 //! and can be resumed with `--resume DIR`.
 
 use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::evaluate::ClassifierScorer;
 use saddle_gan::models::classifier::Classifier;
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
 use saddle_gan::models::ebgan::{EbganConfig, EbganTrainer};
-use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer};
+use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer, Noise, Updates};
 use saddle_gan::plot::scatter_png;
 use saddle_gan::run::{read_config, Evaluation, GanModel, LoopOptions};
 use saddle_gan::toy::{train_toy_gan, ToyConfig};
@@ -159,9 +159,49 @@ pub struct Gan2014Spec {
     pub momentum: f64,
     #[arg(long, default_value_t = 0.7)]
     pub final_momentum: f64,
-    /// k: D steps per G step (each on its own slice of the batch).
+    /// k: D steps per G step (each on its own slice of the batch; alternating updates only).
     #[arg(long, default_value_t = 1)]
     pub k: usize,
+    /// G's input noise: gaussian N(0, 1) (the reference code) or uniform U(-1, 1).
+    #[arg(long, value_enum, default_value_t = NoiseArg::Gaussian)]
+    #[serde(default = "NoiseArg::gaussian")]
+    pub noise: NoiseArg,
+    /// simultaneous (the reference code: both players' gradients from one pass, applied at
+    /// once) or alternating (Algorithm 1 as printed: k D steps, then a G step).
+    #[arg(long, value_enum, default_value_t = UpdatesArg::Simultaneous)]
+    #[serde(default = "UpdatesArg::simultaneous")]
+    pub updates: UpdatesArg,
+    /// Max L2 norm of each of D's weight vectors into one unit (none by default, as the
+    /// reference's MNIST model; its other models use 1.9365).
+    #[arg(long)]
+    #[serde(default)]
+    pub d_max_norm: Option<f64>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseArg {
+    Gaussian,
+    Uniform,
+}
+
+impl NoiseArg {
+    fn gaussian() -> Self {
+        NoiseArg::Gaussian
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdatesArg {
+    Simultaneous,
+    Alternating,
+}
+
+impl UpdatesArg {
+    fn simultaneous() -> Self {
+        UpdatesArg::Simultaneous
+    }
 }
 
 impl Gan2014Spec {
@@ -172,6 +212,15 @@ impl Gan2014Spec {
             momentum: self.momentum,
             final_momentum: self.final_momentum,
             d_steps: self.k,
+            noise: match self.noise {
+                NoiseArg::Gaussian => Noise::Gaussian,
+                NoiseArg::Uniform => Noise::Uniform,
+            },
+            updates: match self.updates {
+                UpdatesArg::Simultaneous => Updates::Simultaneous,
+                UpdatesArg::Alternating => Updates::Alternating,
+            },
+            d_max_norm: self.d_max_norm,
             ..Gan2014Config::default()
         }
     }
@@ -434,7 +483,7 @@ fn train_mlp<M: GanModel>(
     mut run: RunArgs,
     spec_json: impl Fn(u64) -> serde_json::Value,
     build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
-    scale: Scale,
+    (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
     resolve_device(&run.device)?;
     reuse_saved_intervals(&mut run)?;
@@ -445,7 +494,12 @@ fn train_mlp<M: GanModel>(
         Some((spec_seed, steps)) => (spec_seed[1].as_u64().unwrap_or(run.seed), *steps),
         None => (run.seed, default_steps),
     };
-    let data = load_images(data_arg, Split::Train, 28)?;
+    let mut data = load_images(data_arg, Split::Train, 28)?;
+    if hold_out_parzen_validation {
+        // `saddle eval` picks the Parzen sigma on these; the model must not have seen them.
+        let keep = data.n - crate::eval::parzen_validation_count(data.n);
+        data = data.subset(&(0..keep).collect::<Vec<_>>())?;
+    }
     if data.channels != 1 {
         return Err(format!(
             "--data {data_arg}: {name} takes grey images (MNIST-format or digits)"
@@ -511,7 +565,8 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                     trainer.init_output_bias_from_marginals(&pixels)?;
                     Ok(trainer)
                 },
-                Scale::ZeroToOne,
+                // Pixels in [0, 1]; the Parzen validation images held out.
+                (Scale::ZeroToOne, true),
             )
         }
         Model::Ebgan { spec, run } => {
@@ -526,7 +581,7 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                     let dim = data.height * data.width;
                     Ok(EbganTrainer::new(saved.model_config(dim), seed)?)
                 },
-                Scale::MinusOneToOne,
+                (Scale::MinusOneToOne, false),
             )
         }
         Model::Dcgan { spec, run } => train_dcgan(spec, run),

@@ -2,7 +2,7 @@
 //! that separate a fixed batch, full steps, and an exact resume from a checkpoint file.
 
 use saddle_gan::models::gan2014::{
-    discriminator, generator, Gan2014Config, Gan2014Trainer, GeneratorLoss,
+    discriminator, generator, Gan2014Config, Gan2014Trainer, GeneratorLoss, Updates,
 };
 use saddle_nn::engine::{no_grad, DType, Device, Rng, Tensor};
 use saddle_nn::{Checkpoint, Module, ModuleExt};
@@ -181,6 +181,7 @@ fn full_steps_report_finite_stats_and_move_both_networks() {
         Gan2014Config {
             d_steps: 2,
             g_loss: GeneratorLoss::Minimax,
+            updates: Updates::Alternating,
             ..small()
         },
         2,
@@ -193,6 +194,77 @@ fn full_steps_report_finite_stats_and_move_both_networks() {
     assert!(err.contains("2 equal"), "{err}");
     let err = k2.step(&real_batch(4, 15)).unwrap_err().to_string();
     assert!(err.contains("16 values"), "{err}");
+}
+
+/// The reference's update: G's and D's gradients both from one batch of samples seen through
+/// one set of dropout masks by the D of before the step, then plain SGD on each (the first
+/// step's momentum buffer is the gradient itself). Recomputed here from the public pieces.
+#[test]
+fn simultaneous_step_takes_both_gradients_before_either_update() {
+    let real = real_batch(8, 16);
+    let mut stepped = Gan2014Trainer::new(small(), 11).unwrap();
+    let mut by_hand = Gan2014Trainer::new(small(), 11).unwrap();
+    stepped.step(&real).unwrap();
+
+    let t = &mut by_hand;
+    let z = t.noise(8).unwrap();
+    let fake = t.g.forward(&z).unwrap();
+    let drops = [&t.d.drop_in, &t.d.drop_h0, &t.d.drop_h1];
+    let masks: Vec<Rng> = drops.iter().map(|d| d.rng()).collect();
+    let ones = Tensor::ones(&[8, 1], DType::F32, Device::Cpu).unwrap();
+    let zeros = Tensor::zeros(&[8, 1], DType::F32, Device::Cpu).unwrap();
+    let g_loss =
+        t.d.forward(&fake)
+            .unwrap()
+            .binary_cross_entropy_with_logits(&ones)
+            .unwrap();
+    let g_grads = g_loss.backward().unwrap();
+    for (d, rng) in drops.iter().zip(masks) {
+        d.set_rng(rng);
+    }
+    let lf = t.d.forward(&fake.detach()).unwrap();
+    let lr = t.d.forward(&real).unwrap();
+    let d_loss = lr
+        .binary_cross_entropy_with_logits(&ones)
+        .unwrap()
+        .add(&lf.binary_cross_entropy_with_logits(&zeros).unwrap())
+        .unwrap()
+        .mul_scalar(0.5)
+        .unwrap();
+    let d_grads = d_loss.backward().unwrap();
+
+    let step_lr = t.cfg.lr_at(0);
+    for (before, after, grads) in [
+        (&t.g as &dyn Module, &stepped.g as &dyn Module, &g_grads),
+        (&t.d, &stepped.d, &d_grads),
+    ] {
+        for ((name, p0), (_, p1)) in before
+            .named_parameters()
+            .iter()
+            .zip(after.named_parameters())
+        {
+            let grad = grads.get(p0).unwrap().to_vec::<f32>().unwrap();
+            let (p0, p1) = (p0.to_vec::<f32>().unwrap(), p1.to_vec::<f32>().unwrap());
+            for ((a, b), g) in p0.iter().zip(&p1).zip(&grad) {
+                let want = a - step_lr as f32 * g;
+                assert!(
+                    (b - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+                    "{name}: {b} vs {want}"
+                );
+            }
+        }
+    }
+    // k > 1 needs alternating updates.
+    let mut k2 = Gan2014Trainer::new(
+        Gan2014Config {
+            d_steps: 2,
+            ..small()
+        },
+        0,
+    )
+    .unwrap();
+    let err = k2.step(&real).unwrap_err().to_string();
+    assert!(err.contains("simultaneous"), "{err}");
 }
 
 #[test]

@@ -399,6 +399,6 @@ impl EbganTrainer {
 
 crate::impl_gan_model_for_mlp_trainer!(
     EbganTrainer,
-    |n, nz, rng| Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng),
+    |t, n, rng| Tensor::randn(&[n, t.cfg.nz], 0.0, 1.0, DType::F32, Device::Cpu, rng),
     (-1.0, 1.0)
 );

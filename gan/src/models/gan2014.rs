@@ -1,22 +1,30 @@
 //! The MNIST model of Generative Adversarial Nets (Goodfellow et al. 2014): an MLP generator
-//! (100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, noise U(-1, 1) at the input only) against a
-//! maxout discriminator with dropout (784 -> maxout 240 x 5 -> maxout 240 x 5 -> 1 sigmoid),
-//! trained with SGD + momentum, batch 100, alternating k D steps with one G step (Algorithm 1).
+//! (100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, noise at the input only) against a maxout
+//! discriminator with dropout (784 -> maxout 240 x 5 -> maxout 240 x 5 -> 1 sigmoid), trained
+//! with SGD + momentum, batch 100.
 //!
-//! PAPERS.md gives the architecture, the noise, the optimiser family and the batch size. The
-//! numeric settings it leaves open are taken from the paper's reference pylearn2 configuration
-//! for MNIST as we recall it (not checked against the file, which is not available here), and
-//! are all fields of [`Gan2014Config`]:
+//! PAPERS.md gives the architecture, the optimiser family and the batch size. The numeric
+//! settings it leaves open follow the paper's reference code (the pylearn2 `mnist.yaml` and
+//! `AdversaryCost2` of github.com/goodfeli/adversarial, read for its settings), and are all
+//! fields of [`Gan2014Config`]:
+//! - noise N(0, 1) (the reference's default; the paper's text speaks of uniform noise, an
+//!   option here);
 //! - weights U(-0.05, 0.05) in G and U(-0.005, 0.005) in D, biases 0 (pylearn2's `irange`);
-//!   G's output bias can be set from the data's pixel marginals
-//!   ([`Gan2014Trainer::init_output_bias_from_marginals`]), as the reference does;
+//!   G's output bias set from the data's pixel marginals
+//!   ([`Gan2014Trainer::init_output_bias_from_marginals`]);
 //! - dropout: D's input units kept with probability 0.8, hidden units with 0.5, survivors
-//!   scaled by 1 / keep (pylearn2's include probabilities and input scales 1.25 and 2);
-//! - SGD learning rate 0.1, divided by 1.000004 after every step down to 1e-6; momentum 0.5
-//!   rising linearly to 0.7 between epochs 1 and 250 (500 steps per epoch: the reference
-//!   trains on 50,000 images in batches of 100);
-//! - D's loss is the mean of its two cross-entropies (real labelled 1, generated 0), G's the
-//!   non-saturating `-log D(G(z))` (the minimax `log(1 - D(G(z)))` is an option).
+//!   scaled by 1 / keep (the reference's include probabilities and input scales 1.25 and 2);
+//!   D's dropout is on in the pass that gives G its gradient too;
+//! - SGD learning rate 0.1 for both players, divided by 1.000004 after every step down to
+//!   1e-6; momentum 0.5 rising linearly to 0.7 between epochs 1 and 250 (500 steps per epoch:
+//!   the reference trains on the first 50,000 images in batches of 100);
+//! - **simultaneous updates**: one forward pass gives D's loss (the mean of its two
+//!   cross-entropies) and G's non-saturating loss `-log D(G(z))` on the same samples and
+//!   dropout masks, and both players step at once ([`Updates`]). Algorithm 1's alternating
+//!   order is an option; with it, and the other settings equal, D wins outright within 1,000
+//!   steps and G collapses (RESULTS.md);
+//! - no max-norm constraint on D for MNIST (the reference uses one, 1.9365, only on its other
+//!   datasets; an option here).
 //!
 //! D ends in a logit: its sigmoid is fused into the loss (the same function, computed without
 //! overflow); [`Gan2014Discriminator::probability`] applies it for callers that want D(x).
@@ -35,6 +43,28 @@ pub enum GeneratorLoss {
     NonSaturating,
     /// `log(1 - D(G(z)))`, the game's value function as written.
     Minimax,
+}
+
+/// The distribution of G's input noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    /// N(0, 1) per unit: what the reference code draws for MNIST (its default).
+    Gaussian,
+    /// U(-1, 1) per unit.
+    Uniform,
+}
+
+/// How G's and D's updates are ordered within one training step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Updates {
+    /// One forward pass on one batch of samples, with one set of dropout masks, gives both
+    /// players' gradients, and both are applied at once: G's gradient is taken against the D
+    /// of before the step. This is what the reference code does (its cost returns D's and G's
+    /// gradients together to one SGD update). Only k = 1.
+    Simultaneous,
+    /// Algorithm 1 as printed: k D updates, then a G update against the updated D on fresh
+    /// noise.
+    Alternating,
 }
 
 /// Sizes and training settings (defaults: the paper's MNIST model, see the module docs).
@@ -65,10 +95,12 @@ pub struct Gan2014Config {
     /// k: D steps per G step. Each D step takes its own slice of the real batch.
     pub d_steps: usize,
     pub g_loss: GeneratorLoss,
+    pub noise: Noise,
+    pub updates: Updates,
     /// After every D update, each of D's weight vectors into one unit (one piece of a maxout
     /// unit, or the output unit) is rescaled to at most this L2 norm (pylearn2's `max_col_norm`,
-    /// 1.9365 in the reference). Without it D's weights grow until it wins outright and G
-    /// collapses (observed: D(G(z)) ~ 1e-4 within 4,000 steps on MNIST). `None` disables it.
+    /// 1.9365 in the reference's TFD and CIFAR-10 models, not its MNIST one). `None` disables
+    /// it.
     pub d_max_norm: Option<f64>,
 }
 
@@ -92,12 +124,23 @@ impl Default for Gan2014Config {
             momentum_ramp: (500, 250 * 500),
             d_steps: 1,
             g_loss: GeneratorLoss::NonSaturating,
-            d_max_norm: Some(1.9365),
+            noise: Noise::Gaussian,
+            updates: Updates::Simultaneous,
+            d_max_norm: None,
         }
     }
 }
 
 impl Gan2014Config {
+    /// `n` noise vectors `[n, nz]` of the configured distribution.
+    pub fn noise(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
+        let shape = [n, self.nz];
+        match self.noise {
+            Noise::Gaussian => Tensor::randn(&shape, 0.0, 1.0, DType::F32, Device::Cpu, rng),
+            Noise::Uniform => Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, rng),
+        }
+    }
+
     /// The learning rate used by step `step` (0-based).
     pub fn lr_at(&self, step: u64) -> f64 {
         // The floor never raises a rate that starts below it.
@@ -283,16 +326,9 @@ impl Gan2014Trainer {
         self.steps
     }
 
-    /// `n` noise vectors z ~ U(-1, 1)^nz from the trainer's generator.
+    /// `n` noise vectors from the trainer's generator.
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        Tensor::rand(
-            &[n, self.cfg.nz],
-            -1.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            &mut self.rng,
-        )
+        self.cfg.noise(n, &mut self.rng)
     }
 
     /// `n` samples of G, `[n, image_dim]`, without gradient tracking.
@@ -320,31 +356,109 @@ impl Gan2014Trainer {
         bias.assign(&logit.to_dtype(bias.dtype())?)
     }
 
-    /// One step of Algorithm 1: k D steps, each on its own slice of `real` (`[k * m, ...]`
-    /// images in [0, 1]) and m fresh noise vectors, then one G step on m fresh noise vectors.
-    /// The learning rate and momentum of step `steps()` are applied first.
+    /// One training step on `real` (`[k * m, ...]` images in [0, 1]), in the configured
+    /// [`Updates`] order. The learning rate and momentum of step `steps()` are applied first.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
         let real = rows(real, self.cfg.image_dim, "Gan2014Trainer::step")?;
         let m = minibatch(&real, self.cfg.d_steps, 1, "Gan2014Trainer::step")?;
+        if self.cfg.updates == Updates::Simultaneous && self.cfg.d_steps != 1 {
+            return Err(Error::InvalidArgument {
+                op: "Gan2014Trainer::step",
+                reason: format!(
+                    "simultaneous updates take one D step per G step, not k = {}",
+                    self.cfg.d_steps
+                ),
+            });
+        }
         let (lr, momentum) = (self.cfg.lr_at(self.steps), self.cfg.momentum_at(self.steps));
         for opt in [&mut self.opt_g, &mut self.opt_d] {
             opt.set_lr(0, lr);
             opt.set_momentum(momentum);
         }
-        let mut d = None;
-        for batch in real.split(m, 0)? {
-            d = Some(self.d_step(&batch)?);
-        }
-        let d = d.expect("at least one D step");
-        let g_loss = self.g_step(m)?;
+        let stats = match self.cfg.updates {
+            Updates::Simultaneous => self.simultaneous_step(&real)?,
+            Updates::Alternating => {
+                let mut d = None;
+                for batch in real.split(m, 0)? {
+                    d = Some(self.d_step(&batch)?);
+                }
+                let d = d.expect("at least one D step");
+                let g_loss = self.g_step(m)?;
+                StepStats {
+                    d_loss: d.loss,
+                    g_loss,
+                    real_score: d.real_score,
+                    fake_score: d.fake_score,
+                    pt: None,
+                }
+            }
+        };
         self.steps += 1;
+        Ok(stats)
+    }
+
+    /// Both players' gradients from one batch of samples seen through one set of dropout
+    /// masks, then both updates. Our tape is freed by a backward pass, so D's pass over the
+    /// samples runs twice, once for each player's loss, with D's dropout generators rewound
+    /// in between so both passes draw the same masks.
+    fn simultaneous_step(&mut self, real: &Tensor) -> Result<StepStats> {
+        let m = real.shape()[0];
+        let z = self.noise(m)?;
+        let fake = self.g.forward(&z)?;
+        let masks = self.d.dropouts().map(|(_, drop)| drop.rng());
+
+        self.d.set_frozen(true)?;
+        let g_pass = self
+            .d
+            .forward(&fake)
+            .and_then(|logits| self.generator_loss(&logits));
+        self.d.set_frozen(false)?;
+        let g_loss = g_pass?;
+        let g_grads = g_loss.backward()?;
+
+        for ((_, drop), rng) in self.d.dropouts().into_iter().zip(masks) {
+            drop.set_rng(rng);
+        }
+        let logit_fake = self.d.forward(&fake.detach())?;
+        let logit_real = self.d.forward(real)?;
+        let d_loss = discriminator_loss(&logit_real, &logit_fake)?;
+        let d_grads = d_loss.backward()?;
+
+        self.opt_d.step(&d_grads)?;
+        self.clip_d()?;
+        self.opt_g.step(&g_grads)?;
         Ok(StepStats {
-            d_loss: d.loss,
-            g_loss,
-            real_score: d.real_score,
-            fake_score: d.fake_score,
+            d_loss: d_loss.to_scalar()?,
+            g_loss: g_loss.to_scalar()?,
+            real_score: mean_probability(&logit_real)?,
+            fake_score: mean_probability(&logit_fake)?,
             pt: None,
         })
+    }
+
+    /// G's loss given D's logits on G's samples.
+    fn generator_loss(&self, logits: &Tensor) -> Result<Tensor> {
+        let target = match self.cfg.g_loss {
+            GeneratorLoss::NonSaturating => 1.0,
+            GeneratorLoss::Minimax => 0.0,
+        };
+        let target = Tensor::full(target, logits.shape(), DType::F32, Device::Cpu)?;
+        let bce = logits.binary_cross_entropy_with_logits(&target)?;
+        match self.cfg.g_loss {
+            GeneratorLoss::NonSaturating => Ok(bce),
+            // log(1 - D) = -BCE(logit, 0)
+            GeneratorLoss::Minimax => bce.neg(),
+        }
+    }
+
+    /// D's max-norm constraint, if configured.
+    fn clip_d(&self) -> Result<()> {
+        if let Some(max) = self.cfg.d_max_norm {
+            for layer in [&self.d.h0, &self.d.h1, &self.d.y] {
+                clip_row_norms(&layer.weight, max)?;
+            }
+        }
+        Ok(())
     }
 
     /// One update of D on `real` (images in [0, 1]) and as many fresh samples of G, at the
@@ -355,18 +469,9 @@ impl Gan2014Trainer {
         let fake = self.sample(m)?;
         let logit_real = self.d.forward(&real)?;
         let logit_fake = self.d.forward(&fake)?;
-        let ones = Tensor::ones(&[m, 1], DType::F32, Device::Cpu)?;
-        let zeros = Tensor::zeros(&[m, 1], DType::F32, Device::Cpu)?;
-        let loss = logit_real
-            .binary_cross_entropy_with_logits(&ones)?
-            .add(&logit_fake.binary_cross_entropy_with_logits(&zeros)?)?
-            .mul_scalar(0.5)?;
+        let loss = discriminator_loss(&logit_real, &logit_fake)?;
         self.opt_d.step(&loss.backward()?)?;
-        if let Some(max) = self.cfg.d_max_norm {
-            for layer in [&self.d.h0, &self.d.h1, &self.d.y] {
-                clip_row_norms(&layer.weight, max)?;
-            }
-        }
+        self.clip_d()?;
         Ok(DStepStats {
             loss: loss.to_scalar()?,
             real_score: mean_probability(&logit_real)?,
@@ -377,21 +482,10 @@ impl Gan2014Trainer {
     /// One update of G on `m` fresh noise vectors; returns G's loss before the update.
     pub fn g_step(&mut self, m: usize) -> Result<f64> {
         let z = self.noise(m)?;
-        let target = match self.cfg.g_loss {
-            GeneratorLoss::NonSaturating => 1.0,
-            GeneratorLoss::Minimax => 0.0,
-        };
-        let target = Tensor::full(target, &[m, 1], DType::F32, Device::Cpu)?;
         // D's weights get no gradient in G's step: freezing skips computing them.
         self.d.set_frozen(true)?;
         let g_step = || -> Result<_> {
-            let logits = self.d.forward(&self.g.forward(&z)?)?;
-            let bce = logits.binary_cross_entropy_with_logits(&target)?;
-            let loss = match self.cfg.g_loss {
-                GeneratorLoss::NonSaturating => bce,
-                // log(1 - D) = -BCE(logit, 0)
-                GeneratorLoss::Minimax => bce.neg()?,
-            };
+            let loss = self.generator_loss(&self.d.forward(&self.g.forward(&z)?)?)?;
             let grads = loss.backward()?;
             Ok((loss, grads))
         };
@@ -484,12 +578,18 @@ pub(crate) fn rows(x: &Tensor, dim: usize, op: &'static str) -> Result<Tensor> {
     x.reshape(&[x.shape()[0], dim])
 }
 
+/// The mean of D's two cross-entropies: real labelled 1, generated 0.
+fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Result<Tensor> {
+    let ones = Tensor::ones(logit_real.shape(), DType::F32, Device::Cpu)?;
+    let zeros = Tensor::zeros(logit_fake.shape(), DType::F32, Device::Cpu)?;
+    logit_real
+        .binary_cross_entropy_with_logits(&ones)?
+        .add(&logit_fake.binary_cross_entropy_with_logits(&zeros)?)?
+        .mul_scalar(0.5)
+}
+
 fn mean_probability(logits: &Tensor) -> Result<f64> {
     no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
 }
 
-crate::impl_gan_model_for_mlp_trainer!(
-    Gan2014Trainer,
-    |n, nz, rng| Tensor::rand(&[n, nz], -1.0, 1.0, DType::F32, Device::Cpu, rng),
-    (0.0, 1.0)
-);
+crate::impl_gan_model_for_mlp_trainer!(Gan2014Trainer, |t, n, rng| t.cfg.noise(n, rng), (0.0, 1.0));

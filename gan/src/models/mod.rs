@@ -3,7 +3,7 @@
 /// `GanModel` for the MLP trainers (GAN 2014, EBGAN), which share their shape: `step` on
 /// flattened images returning [`StepStats`], a `g` module from `[N, nz]` noise to `[N,
 /// image_dim]` square images, their own generators saved by `checkpoint`/`restore`. Arguments:
-/// the trainer type, the noise `|n, nz, rng| -> Result<Tensor>`, the pixel value range.
+/// the trainer type, the noise `|trainer, n, rng| -> Result<Tensor>`, the pixel value range.
 #[macro_export]
 macro_rules! impl_gan_model_for_mlp_trainer {
     ($trainer:ty, $noise:expr, $range:expr) => {
@@ -35,8 +35,8 @@ macro_rules! impl_gan_model_for_mlp_trainer {
                 n: usize,
                 rng: &mut Rng,
             ) -> std::result::Result<Tensor, $crate::run::BoxError> {
-                let noise: fn(usize, usize, &mut Rng) -> Result<Tensor> = $noise;
-                Ok(noise(n, self.cfg.nz, rng)?)
+                let noise: fn(&$trainer, usize, &mut Rng) -> Result<Tensor> = $noise;
+                Ok(noise(self, n, rng)?)
             }
 
             /// G in eval mode (batch norm from running statistics), as `[N, 1, side, side]`.
