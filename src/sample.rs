@@ -32,6 +32,14 @@ pub struct SampleArgs {
     /// space between two random codes (DCGAN's "walking in the latent space").
     #[arg(long)]
     pub interpolate: bool,
+    /// Instead of samples, write arithmetic.png: vector arithmetic on latent codes, as DCGAN's
+    /// "smiling woman - neutral woman + neutral man". `A/B/C` are three groups of sample
+    /// indices (e.g. `3,17,40/5,9,22/1,2,8`): the samples `saddle sample` writes as
+    /// 000003.png, ... with the same --seed. The concepts are the mean codes of the groups; the
+    /// result Y = mean(A) - mean(B) + mean(C) is shown with codes Y + U(-0.25, 0.25) noise
+    /// (the paper's variations). Rows: each group and its mean's image; then the results.
+    #[arg(long, value_name = "A/B/C")]
+    pub arithmetic: Option<String>,
     /// Rows of the interpolation grid.
     #[arg(long, default_value_t = 8)]
     pub rows: usize,
@@ -68,12 +76,17 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
     if args.interpolate {
         return interpolate(model.as_mut(), &args, &mut rng);
     }
+    if let Some(groups) = &args.arithmetic {
+        return arithmetic(model.as_mut(), &parse_groups(groups)?, &args, &mut rng);
+    }
     let range = model.value_range();
     let mut all = Vec::new();
     let mut shape = Vec::new();
     let mut written = 0;
     while written < args.count {
         let n = (args.count - written).min(100);
+        // Code i is the i-th drawn from the seed whatever the chunking (the generators draw
+        // element by element), so --arithmetic can name samples by their file numbers.
         let z = model.sample_latent(n, &mut rng)?;
         let images = no_grad(|| model.generate(&z))?;
         shape = images.shape().to_vec();
@@ -133,5 +146,74 @@ fn interpolate(model: &mut dyn GanModel, args: &SampleArgs, rng: &mut Rng) -> Re
     let path = args.out.join("interpolation.png");
     save_image_grid(&path, &images, STEPS, model.value_range(), 2)?;
     println!("{} rows of {STEPS} in {}", args.rows, path.display());
+    Ok(())
+}
+
+/// `"1,2,3/4,5,6/7,8,9"` as three equal-sized, non-empty index groups.
+fn parse_groups(text: &str) -> Result<[Vec<usize>; 3], BoxError> {
+    let bad = |why: String| -> BoxError {
+        format!("--arithmetic {text:?}: {why} (expected A/B/C, e.g. 3,17,40/5,9,22/1,2,8)").into()
+    };
+    let groups = text
+        .split('/')
+        .map(|g| {
+            g.split(',')
+                .map(|i| i.trim().parse::<usize>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("{g:?} is not a list of sample numbers: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let [a, b, c]: [Vec<usize>; 3] = groups
+        .try_into()
+        .map_err(|g: Vec<_>| bad(format!("{} groups, not 3", g.len())))?;
+    if a.len() != b.len() || b.len() != c.len() {
+        return Err(bad("the three groups must have the same size".into()));
+    }
+    Ok([a, b, c])
+}
+
+fn arithmetic(
+    model: &mut dyn GanModel,
+    groups: &[Vec<usize>; 3],
+    args: &SampleArgs,
+    rng: &mut Rng,
+) -> Result<(), BoxError> {
+    let needed = 1 + groups.iter().flatten().max().copied().unwrap_or(0);
+    let all = model.sample_latent(needed, rng)?;
+    let width = groups[0].len() + 1;
+    let mut codes = Vec::new();
+    let mut means = Vec::new();
+    for group in groups {
+        let picked: Vec<Tensor> = group
+            .iter()
+            .map(|&i| all.narrow(0, i, 1))
+            .collect::<Result<_, _>>()?;
+        let mean = Tensor::concat(&picked.iter().collect::<Vec<_>>(), 0)?.mean(&[0], true)?;
+        codes.extend(picked);
+        codes.push(mean.clone());
+        means.push(mean);
+    }
+    let result = means[0].sub(&means[1])?.add(&means[2])?;
+    codes.push(result.clone());
+    let variations = 2 * width - 1;
+    for _ in 0..variations {
+        let jitter = Tensor::rand(
+            result.shape(),
+            -0.25,
+            0.25,
+            result.dtype(),
+            result.device(),
+            rng,
+        )?;
+        codes.push(result.add(&jitter)?);
+    }
+    let z = Tensor::concat(&codes.iter().collect::<Vec<_>>(), 0)?;
+    let images = no_grad(|| model.generate(&z))?;
+    let path = args.out.join("arithmetic.png");
+    save_image_grid(&path, &images, width, model.value_range(), 2)?;
+    println!(
+        "mean({:?}) - mean({:?}) + mean({:?}) in {} (rows 1-3: the groups and their means; rows 4-5: the result and {variations} variations)",
+        groups[0], groups[1], groups[2], path.display()
+    );
     Ok(())
 }

@@ -113,6 +113,57 @@ fn train_resume_and_sample_a_dcgan_on_the_embedded_digits() {
         "{header}"
     );
     assert_eq!(npy.len() % 64, (5 * 256 * 4) % 64);
+
+    // Latent walks: 2 rows of 10 codes, 16x16 images drawn at 2x with 1-pixel gutters.
+    let out = saddle(&[
+        "sample",
+        "--run",
+        run_s,
+        "--interpolate",
+        "--rows",
+        "2",
+        "--out",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let img = image::open(samples.join("interpolation.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (10 * 33 + 1, 2 * 33 + 1));
+    // Arithmetic with A = B: the result code is C's mean code, so the first result cell (row
+    // 4) shows the same image as C's mean (row 3, last column). 3 columns, 5 rows.
+    let out = saddle(&[
+        "sample",
+        "--run",
+        run_s,
+        "--arithmetic",
+        "0,1/0,1/2,3",
+        "--out",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let grid = image::open(samples.join("arithmetic.png"))
+        .unwrap()
+        .to_luma8();
+    assert_eq!(grid.dimensions(), (3 * 33 + 1, 5 * 33 + 1));
+    let cell = |row: u32, col: u32| -> Vec<u8> {
+        let (x0, y0) = (col * 33 + 1, row * 33 + 1);
+        (0..32)
+            .flat_map(|y| (0..32).map(move |x| (x0 + x, y0 + y)))
+            .map(|(x, y)| grid.get_pixel(x, y)[0])
+            .collect()
+    };
+    assert_eq!(cell(3, 0), cell(2, 2));
+    assert_ne!(cell(3, 0), cell(2, 0));
+    let bad = saddle(&[
+        "sample",
+        "--run",
+        run_s,
+        "--arithmetic",
+        "0,1/2/3,4",
+        "--out",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("same size"), "{}", text(&bad));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
