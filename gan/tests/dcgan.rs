@@ -76,6 +76,10 @@ fn training_steps_lower_the_discriminator_loss_on_a_fixed_batch() {
         trainer.g.named_parameters()[0].1.to_vec::<f32>().unwrap()
     );
     assert!(last_d < first_d, "D loss {first_d} -> {last_d}");
+    // G's step freezes D only for its own backward pass.
+    for (name, p) in trainer.d.named_parameters() {
+        assert!(p.requires_grad(), "{name} left frozen");
+    }
 }
 
 #[test]

@@ -222,11 +222,17 @@ impl DcganTrainer {
                     .binary_cross_entropy_with_logits(&zeros)?,
             )?;
         self.opt_d.step(&loss_d.backward()?)?;
-        let loss_g = self
+        // G's step needs gradients through D, not for D's weights: frozen, D skips its weight
+        // gradients (PyTorch's reference example computes and discards them).
+        self.d.set_frozen(true)?;
+        let g_pass = self
             .d
-            .forward(&fake)?
-            .binary_cross_entropy_with_logits(&ones)?;
-        self.opt_g.step(&loss_g.backward()?)?;
+            .forward(&fake)
+            .and_then(|logits| logits.binary_cross_entropy_with_logits(&ones))
+            .and_then(|loss| Ok((loss.backward()?, loss)));
+        self.d.set_frozen(false)?;
+        let (grads_g, loss_g) = g_pass?;
+        self.opt_g.step(&grads_g)?;
         Ok((loss_d.to_scalar()?, loss_g.to_scalar()?))
     }
 }
