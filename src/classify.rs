@@ -1,7 +1,7 @@
 //! `saddle train classifier`: trains the domain classifier that scores generated images (FID,
 //! Inception-style scores, I'), on MNIST-format data, and saves it with its test accuracy.
 
-use crate::cli::{load_images, resolve_device, BoxError};
+use crate::cli::{load_images, resolve_cpu_only, BoxError};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Rng;
@@ -41,7 +41,7 @@ pub fn as_tensor(ds: &ImageDataset) -> Result<(saddle_engine::Tensor, Vec<usize>
 }
 
 pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
-    resolve_device(&args.device)?;
+    resolve_cpu_only(&args.device, "classifier training")?;
     let train = load_images(&args.data, Split::Train, 28)?;
     let test = load_images(&args.data, Split::Test, 28)?;
     if train.labels.is_none() || train.channels != 1 || train.height != 28 {

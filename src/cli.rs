@@ -14,25 +14,45 @@ use std::sync::OnceLock;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// `--device auto|cpu|cuda[:N]`. The engine's tensors live on the CPU in this build (the CUDA
-/// kernels exist but device storage does not yet), so `auto` picks the CPU and says why, and
-/// `cuda` is an error rather than a silent fallback.
+/// `--device auto|cpu|cuda[:N]`: `auto` takes the GPU when a driver, a device and NVRTC are
+/// present and the CPU otherwise, saying which and why in one line; `cuda[:N]` fails with the
+/// reason when that device cannot be used, rather than falling back silently.
 pub fn resolve_device(spec: &str) -> Result<Device, BoxError> {
     match spec {
-        "auto" => {
-            eprintln!(
-                "saddle: device auto -> cpu (this build runs the engine's ops on the CPU only)"
-            );
-            Ok(Device::Cpu)
-        }
+        "auto" => Ok(Device::best()),
         "cpu" => Ok(Device::Cpu),
-        s if s == "cuda" || s.starts_with("cuda:") => Err(format!(
-            "--device {s}: the engine cannot hold tensors on a GPU yet (CUDA kernels are compiled \
-             and tested, device storage is not built); use --device cpu or auto"
-        )
-        .into()),
+        s if s == "cuda" || s.starts_with("cuda:") => {
+            let ordinal = match s.strip_prefix("cuda:") {
+                None => 0,
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| format!("--device {s}: expected cuda:N with N a number"))?,
+            };
+            let device = Device::Cuda(ordinal);
+            device
+                .check_available("--device")
+                .map_err(|e| format!("--device {s}: {e}"))?;
+            Ok(device)
+        }
         other => Err(format!("--device {other}: expected auto, cpu or cuda[:N]").into()),
     }
+}
+
+/// The device for a command whose model runs on the CPU only so far: `auto` falls back to the
+/// CPU (saying so), an explicit `cuda` is an error naming the command.
+pub fn resolve_cpu_only(spec: &str, command: &str) -> Result<Device, BoxError> {
+    let device = resolve_device(spec)?;
+    if device.is_cpu() {
+        return Ok(device);
+    }
+    if spec == "auto" {
+        eprintln!("saddle: {command} runs on the CPU (its model is not moved to devices yet)");
+        return Ok(Device::Cpu);
+    }
+    Err(format!(
+        "--device {spec}: {command} runs on the CPU only so far (use --device cpu or auto)"
+    )
+    .into())
 }
 
 /// Options every training command takes.

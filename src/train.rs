@@ -1,7 +1,7 @@
 //! `saddle train ...`: the training jobs. Each GAN writes a run folder (see `saddle_gan::run`)
 //! and can be resumed with `--resume DIR`.
 
-use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
+use crate::cli::{load_images, resolve_cpu_only, resolve_device, run_training, BoxError, RunArgs};
 use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
@@ -431,7 +431,7 @@ fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOpti
 }
 
 fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
-    resolve_device(&run.device)?;
+    let device = resolve_device(&run.device)?;
     reuse_saved_intervals(&mut run)?;
     let (root, resume, saved) = run_folder::<(DcganSpec, u64)>(&run, "dcgan", "runs/dcgan")?;
     let default_steps = if spec.data == "digits" { 1500 } else { 20_000 };
@@ -460,6 +460,7 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         root.display()
     );
     let mut model = DcganTrainer::new(cfg, &mut Rng::new(seed))?;
+    model.to_device(device)?;
     let mut loader = Loader::new(&data, spec.batch_size, seed, Scale::MinusOneToOne)?;
     let opts = loop_options(&run, steps, seed, format!("DCGAN on {}", data.source));
     let evaluation = classifier_evaluation(&run, &spec.data, steps)?;
@@ -485,7 +486,7 @@ fn train_mlp<M: GanModel>(
     build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
     (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
-    resolve_device(&run.device)?;
+    resolve_cpu_only(&run.device, name)?;
     reuse_saved_intervals(&mut run)?;
     let (root, resume, saved) =
         run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;

@@ -1,10 +1,10 @@
 use crate::{DType, Error, Result};
 use std::fmt;
 
-/// Where a tensor's storage lives. Only the CPU holds tensors today: the CUDA kernels and their
-/// launchers exist (`saddle_kernels::cuda`), and moving the engine's storage onto the device is
-/// the next step, so ops on `Cuda(ordinal)` return `Error::Unsupported` when the device exists
-/// and `Error::DeviceUnavailable` (saying why) when it does not.
+/// Where a tensor's storage lives. `Cuda(ordinal)` tensors hold device buffers and their ops run
+/// the kernels of `saddle_kernels::cuda` (see the engine's `cuda` module); creating one fails
+/// with `Error::DeviceUnavailable` (saying why) when the device does not exist here, and an op
+/// with no device kernel yet fails with `Error::NoCudaKernel` naming it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     #[default]

@@ -43,6 +43,11 @@ pub enum Error {
         device: Device,
         reason: String,
     },
+    /// The op has no CUDA kernel yet: it refuses device tensors rather than copying them to
+    /// the CPU behind the caller's back.
+    NoCudaKernel { op: &'static str, device: Device },
+    /// A CUDA driver, compiler or launcher error while running `op` on a device.
+    Backend { op: &'static str, reason: String },
     /// An argument out of range (an axis, an index, a probability, ...).
     InvalidArgument { op: &'static str, reason: String },
     /// Misuse of autodiff: backward from a non-scalar, through a freed graph, ...
@@ -110,6 +115,11 @@ impl fmt::Display for Error {
             Error::DeviceUnavailable { op, device, reason } => {
                 write!(f, "{op}: {device} is not available ({reason})")
             }
+            Error::NoCudaKernel { op, device } => write!(
+                f,
+                "op {op} has no CUDA kernel yet (a tensor is on {device}; move it to the CPU with to_device)"
+            ),
+            Error::Backend { op, reason } => write!(f, "{op}: {reason}"),
             Error::InvalidArgument { op, reason } => write!(f, "{op}: {reason}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),
         }

@@ -120,6 +120,17 @@ impl Rng {
         }
     }
 
+    /// Reserves `n` whole Philox blocks for a device kernel: drops the unused words of the
+    /// current block (so a device draw always starts on a block boundary), returns
+    /// `(seed, first block)` and moves past the reserved blocks.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn take_blocks(&mut self, n: u64) -> (u64, u64) {
+        self.buf_pos = 4;
+        let first = self.counter;
+        self.counter += n;
+        (self.seed, first)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         ((self.next_u32() as u64) << 32) | self.next_u32() as u64
     }

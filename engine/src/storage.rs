@@ -22,8 +22,11 @@ impl CpuStorage {
     }
 }
 
-/// The memory behind a tensor, on some device. The CUDA backend adds its variant here.
+/// The memory behind a tensor, on some device.
 #[derive(Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
+    /// A buffer from the device's caching allocator, with the device handle (context, stream).
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
 }

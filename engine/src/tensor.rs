@@ -4,8 +4,15 @@ use crate::storage::{CpuStorage, Storage};
 use crate::{with_float, DType, Device, Element, Error, Float, Result, Rng};
 use saddle_kernels::cpu::strided;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+fn encode_device(d: Device) -> usize {
+    match d {
+        Device::Cpu => 0,
+        Device::Cuda(n) => n + 1,
+    }
+}
 
 /// Identity of a tensor (not of its storage): gradients are keyed by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,7 +30,9 @@ pub(crate) struct TensorImpl {
     pub(crate) storage: Arc<RwLock<Storage>>,
     pub(crate) layout: Layout,
     pub(crate) dtype: DType,
-    pub(crate) device: Device,
+    /// Encoded [`Device`] (0: CPU, n + 1: `cuda:n`); atomic so a leaf (a parameter) can move to
+    /// another device in place, keeping its id ([`Tensor::to_device_`]).
+    device: AtomicUsize,
     /// Atomic so a leaf (a parameter) can be frozen or unfrozen in place, keeping its id.
     pub(crate) requires_grad: AtomicBool,
     /// How this tensor was computed; `None` for leaves and for results built without grad.
@@ -52,7 +61,7 @@ impl Tensor {
             storage,
             layout,
             dtype,
-            device,
+            device: AtomicUsize::new(encode_device(device)),
             requires_grad: AtomicBool::new(false),
             grad_fn: None,
         }))
@@ -84,7 +93,6 @@ impl Tensor {
 
     /// A tensor holding `data` with the given shape.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: Device) -> Result<Tensor> {
-        Self::check_device("from_vec", device)?;
         let numel: usize = shape.iter().product();
         if numel != data.len() {
             return Err(Error::bad_shape(
@@ -93,6 +101,11 @@ impl Tensor {
                 format!("needs {numel} elements, got {}", data.len()),
             ));
         }
+        on_cuda!(
+            !device.is_cpu(),
+            Tensor::from_data(data, shape).copy_to_device(device)
+        );
+        Self::check_device("from_vec", device)?;
         Ok(Tensor::from_data(data, shape))
     }
 
@@ -102,6 +115,10 @@ impl Tensor {
     }
 
     pub fn full(value: f64, shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        on_cuda!(
+            !device.is_cpu(),
+            crate::cuda::full("full", device, value, shape, dtype)
+        );
         Self::check_device("full", device)?;
         let n = shape.iter().product();
         Ok(match dtype {
@@ -159,6 +176,17 @@ impl Tensor {
         device: Device,
         rng: &mut Rng,
     ) -> Result<Tensor> {
+        on_cuda!(
+            !device.is_cpu(),
+            crate::cuda::random(
+                "randn",
+                device,
+                shape,
+                dtype,
+                crate::cuda::Draw::Normal { mean, std },
+                rng
+            )
+        );
         let n: usize = shape.iter().product();
         let values: Vec<f64> = (0..n).map(|_| mean + std * rng.normal_f64()).collect();
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
@@ -173,6 +201,17 @@ impl Tensor {
         device: Device,
         rng: &mut Rng,
     ) -> Result<Tensor> {
+        on_cuda!(
+            !device.is_cpu(),
+            crate::cuda::random(
+                "rand",
+                device,
+                shape,
+                dtype,
+                crate::cuda::Draw::Uniform { low, high },
+                rng
+            )
+        );
         let n: usize = shape.iter().product();
         // The words of n `uniform_f64` draws, taken in one batch (same values, same state).
         let mut words = vec![0u32; 2 * n];
@@ -205,7 +244,14 @@ impl Tensor {
         self.0.dtype
     }
     pub fn device(&self) -> Device {
-        self.0.device
+        match self.0.device.load(Ordering::Relaxed) {
+            0 => Device::Cpu,
+            n => Device::Cuda(n - 1),
+        }
+    }
+    /// True when the tensor lives on a CUDA device.
+    pub fn is_cuda(&self) -> bool {
+        self.0.device.load(Ordering::Relaxed) != 0
     }
     pub fn is_contiguous(&self) -> bool {
         self.0.layout.is_contiguous()
@@ -262,13 +308,13 @@ impl Tensor {
             self.0.storage.clone(),
             self.0.layout.clone(),
             self.0.dtype,
-            self.0.device,
+            self.device(),
         )
     }
 
     /// A view sharing storage with `self` and a new layout; records `backward` when needed.
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.0.device)
+        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.device())
     }
 
     /// Attaches an autodiff node to a freshly made `out` when grad mode is on and any input
@@ -313,6 +359,11 @@ impl Tensor {
             .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
         match &*guard {
             Storage::Cpu(s) => f(s),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(Error::NoCudaKernel {
+                op,
+                device: self.device(),
+            }),
         }
     }
 
@@ -361,12 +412,21 @@ impl Tensor {
     }
 
     /// The values in row-major order as a `Vec<T>`; `T` must match the dtype.
+    /// On a device this copies the values back (and waits for the device).
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        on_cuda!(
+            self.is_cuda(),
+            self.copy_to_device(Device::Cpu)?.to_vec::<T>()
+        );
         self.with_contiguous("to_vec", |d: &[T]| d.to_vec())
     }
 
     /// The values converted to f64, whatever the dtype.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        on_cuda!(
+            self.is_cuda(),
+            self.copy_to_device(Device::Cpu)?.to_vec_f64()
+        );
         with_float!(self, "to_vec_f64", |T| self.with_contiguous(
             "to_vec_f64",
             |d: &[T]| d.iter().map(|v| v.to_f64()).collect()
@@ -390,16 +450,21 @@ impl Tensor {
         if self.is_contiguous() && self.0.layout.offset() == 0 {
             return Ok(self.clone());
         }
-        let out = with_float!(self, "contiguous", |T| Tensor::from_data(
-            self.to_vec::<T>()?,
-            self.shape()
-        ));
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::copy("contiguous", self),
+            with_float!(self, "contiguous", |T| Tensor::from_data(
+                self.to_vec::<T>()?,
+                self.shape()
+            ))
+        );
         // Gradient of a copy is the identity.
         Ok(out.record("contiguous", &[self], |g, _| Ok(vec![Some(g.clone())])))
     }
 
     /// A copy with its own storage and no history (`detach` shares storage; this does not).
     pub fn deep_copy(&self) -> Result<Tensor> {
+        on_cuda!(self.is_cuda(), crate::cuda::copy("deep_copy", self));
         Ok(with_float!(self, "deep_copy", |T| Tensor::from_data(
             self.to_vec::<T>()?,
             self.shape()
@@ -411,6 +476,15 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
+        on_cuda!(
+            self.is_cuda(),
+            Ok(
+                crate::cuda::cast("to_dtype", self, dtype)?.record("to_dtype", &[self], {
+                    let src = self.dtype();
+                    move |g, _| Ok(vec![Some(g.to_dtype(src)?)])
+                })
+            )
+        );
         let values = self.to_vec_f64()?;
         let out = match dtype {
             DType::F32 => {
@@ -444,6 +518,10 @@ impl Tensor {
                 rhs: src.dtype(),
             });
         }
+        on_cuda!(self.is_cuda(), {
+            let src = src.detach().to_device(self.device())?;
+            crate::cuda::copy_into("assign", &src, self)
+        });
         with_float!(self, "assign", |T| {
             let values = src.to_vec::<T>()?;
             self.with_values_mut(|data: &mut [T]| data.copy_from_slice(&values))
@@ -465,7 +543,16 @@ impl Tensor {
             .storage
             .write()
             .map_err(|_| Error::arg(OP, "storage lock poisoned"))?;
-        let Storage::Cpu(s) = &mut *guard;
+        let s = match &mut *guard {
+            Storage::Cpu(s) => s,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => {
+                return Err(Error::NoCudaKernel {
+                    op: OP,
+                    device: self.device(),
+                })
+            }
+        };
         let dtype = s.dtype();
         let data = T::slice_mut(s).ok_or(Error::DTypeMismatch {
             op: OP,
@@ -474,6 +561,94 @@ impl Tensor {
         })?;
         let off = self.0.layout.offset();
         Ok(f(&mut data[off..off + self.numel()]))
+    }
+
+    /// The same values on `device` (a copy unless already there). Differentiable: the gradient
+    /// goes back to the source's device. Moving to a device waits for nothing; moving back to
+    /// the CPU waits for the device's queued work.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        let out = self.copy_to_device(device)?;
+        let src = self.device();
+        Ok(out.record("to_device", &[self], move |g, _| {
+            Ok(vec![Some(g.to_device(src)?)])
+        }))
+    }
+
+    /// A contiguous copy of the values on `device`, without history.
+    fn copy_to_device(&self, device: Device) -> Result<Tensor> {
+        const OP: &str = "to_device";
+        if device == self.device() {
+            return self.deep_copy();
+        }
+        #[cfg(feature = "cuda")]
+        {
+            if device.is_cpu() {
+                return Ok(with_float!(self, OP, |T| Tensor::from_data(
+                    crate::cuda::download::<T>(OP, self)?,
+                    self.shape()
+                )));
+            }
+            // To a device: from the host values (a device-to-device move goes through the host,
+            // which only multi-GPU code would do).
+            let host = if self.is_cuda() {
+                self.copy_to_device(Device::Cpu)?
+            } else {
+                self.clone()
+            };
+            return with_float!(self, OP, |T| host.with_contiguous(OP, |v: &[T]| {
+                crate::cuda::upload::<T>(OP, device, v, self.shape())
+            })?);
+        }
+        #[cfg(not(feature = "cuda"))]
+        Err(device.unsupported(OP, self.dtype()))
+    }
+
+    /// Moves this leaf to `device` in place: same id (so optimiser state and gradients keyed by
+    /// it stay valid), new storage. For parameters and buffers, before any views of them exist:
+    /// fails on a computed tensor, a non-contiguous one, or one whose storage another tensor
+    /// (a view, a detached copy) shares, since that tensor would keep the old device.
+    pub fn to_device_(&self, device: Device) -> Result<()> {
+        const OP: &str = "to_device_";
+        if device == self.device() {
+            return Ok(());
+        }
+        if !self.is_leaf() {
+            return Err(Error::arg(OP, "only a leaf tensor can move in place"));
+        }
+        if !self.is_contiguous() || self.layout().offset() != 0 {
+            return Err(Error::bad_shape(
+                OP,
+                self.shape(),
+                "only a contiguous tensor can move in place",
+            ));
+        }
+        if Arc::strong_count(&self.0.storage) != 1 {
+            return Err(Error::arg(
+                OP,
+                "another tensor (a view or a detached copy) shares this storage",
+            ));
+        }
+        let moved = self.copy_to_device(device)?;
+        let new = {
+            let mut g = moved
+                .0
+                .storage
+                .write()
+                .map_err(|_| Error::arg(OP, "storage lock poisoned"))?;
+            std::mem::replace(&mut *g, Storage::Cpu(CpuStorage::F32(Vec::new())))
+        };
+        *self
+            .0
+            .storage
+            .write()
+            .map_err(|_| Error::arg(OP, "storage lock poisoned"))? = new;
+        self.0
+            .device
+            .store(encode_device(device), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Row-major strides of this tensor's shape (what a contiguous copy would have).

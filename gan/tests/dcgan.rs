@@ -114,3 +114,129 @@ fn small_image_sizes_and_invalid_ones() {
         assert!(discriminator(bad, &mut rng).is_err(), "size {size}");
     }
 }
+
+/// The same DCGAN (same weights, same batches, same noise stream) trained for a few steps on the
+/// CPU and on cuda:0 gives the same loss curve within 1e-3 relative (f32 kernels; the small
+/// differences of summation order grow a little through the updates). Without a GPU the CPU half
+/// runs (finite losses) and the comparison is skipped with the reason.
+#[test]
+fn small_gan_trains_to_the_same_loss_curve_on_both_devices() {
+    const STEPS: usize = 6;
+    let curve = |device: Device| -> Vec<(f64, f64)> {
+        let cfg = DcganConfig::digits16();
+        let mut t = DcganTrainer::new(cfg, &mut Rng::new(11)).unwrap();
+        t.to_device(device).unwrap();
+        assert_eq!(t.device(), device);
+        let mut data_rng = Rng::new(12);
+        // A fresh generator stays on Philox block boundaries (one block per normal), where the
+        // device's noise equals the CPU's.
+        let mut noise_rng = Rng::new(13);
+        (0..STEPS)
+            .map(|_| {
+                let real = Tensor::rand(
+                    &[16, 1, 16, 16],
+                    -1.0,
+                    1.0,
+                    DType::F32,
+                    Device::Cpu,
+                    &mut data_rng,
+                )
+                .unwrap();
+                t.step(&real, &mut noise_rng).unwrap()
+            })
+            .collect()
+    };
+    let cpu = curve(Device::Cpu);
+    assert!(
+        cpu.iter().all(|(d, g)| d.is_finite() && g.is_finite()),
+        "{cpu:?}"
+    );
+    let device = match Device::best_with_reason() {
+        (d @ Device::Cuda(_), _) => d,
+        (_, why) => {
+            println!("small GAN device parity: CUDA half skipped ({why})");
+            return;
+        }
+    };
+    let gpu = curve(device);
+    for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        for (what, a, b) in [("D", c.0, g.0), ("G", c.1, g.1)] {
+            let rel = (a - b).abs() / a.abs().max(1e-6);
+            assert!(
+                rel < 1e-3,
+                "step {step}: loss {what} {a} on the CPU, {b} on {device}"
+            );
+        }
+    }
+    println!("small GAN device parity: {STEPS} steps match on {device}: {gpu:?}");
+}
+
+#[cfg(feature = "cuda")]
+/// Median wall time of `f` over `reps` runs after two warm-up runs (each run ends with a read
+/// back to the host, which waits for the device's queue).
+fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+/// GPU timings for benches/results (run by scripts/gpu-check.sh on a GPU machine): SGEMM 4096³
+/// without and with TF32 through the engine's matmul, and a DCGAN 64×64×3 training step at
+/// batch 128. Prints a markdown table.
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "GPU benchmark: run by scripts/gpu-check.sh on a machine with a GPU"]
+fn gpu_bench() {
+    let device = match Device::best_with_reason() {
+        (d @ Device::Cuda(_), _) => d,
+        (_, why) => {
+            println!("gpu_bench skipped ({why})");
+            return;
+        }
+    };
+    let mut rng = Rng::new(1);
+    let n = 4096;
+    let a = Tensor::randn(&[n, n], 0.0, 1.0, DType::F32, device, &mut rng).unwrap();
+    let b = Tensor::randn(&[n, n], 0.0, 1.0, DType::F32, device, &mut rng).unwrap();
+    let flops = 2.0 * (n as f64).powi(3);
+    println!("| benchmark | median time | rate |");
+    println!("|---|---|---|");
+    for tf32 in [false, true] {
+        saddle_nn::engine::set_cuda_tf32(tf32);
+        let t = median_secs(10, || {
+            a.matmul(&b)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+        });
+        println!(
+            "| SGEMM 4096^3 {} | {:.3} ms | {:.1} TFLOP/s |",
+            if tf32 { "TF32" } else { "f32" },
+            t * 1e3,
+            flops / t / 1e12
+        );
+    }
+    saddle_nn::engine::set_cuda_tf32(false);
+    let mut t = DcganTrainer::new(DcganConfig::rgb64(), &mut Rng::new(2)).unwrap();
+    t.to_device(device).unwrap();
+    let real = Tensor::rand(&[128, 3, 64, 64], -1.0, 1.0, DType::F32, device, &mut rng).unwrap();
+    let mut noise = Rng::new(3);
+    let step = median_secs(10, || {
+        t.step(&real, &mut noise).unwrap();
+    });
+    println!(
+        "| DCGAN 64x64x3 train step, batch 128 (f32) | {:.2} ms | {:.0} images/s |",
+        step * 1e3,
+        128.0 / step
+    );
+}

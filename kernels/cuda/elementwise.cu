@@ -159,7 +159,12 @@ UNARY_OPS(UNARY_KERNELS)
     X(div, a / b)                                                                               \
     X(pow, m_pow(a, b))                                                                         \
     X(maximum, m_max(a, b))                                                                     \
-    X(minimum, m_min(a, b))
+    X(minimum, m_min(a, b))                                                                     \
+    X(gt, (a > b ? decltype(a)(1) : decltype(a)(0)))                                            \
+    X(ge, (a >= b ? decltype(a)(1) : decltype(a)(0)))                                           \
+    X(lt, (a < b ? decltype(a)(1) : decltype(a)(0)))                                            \
+    X(le, (a <= b ? decltype(a)(1) : decltype(a)(0)))                                           \
+    X(eq, (a == b ? decltype(a)(1) : decltype(a)(0)))
 
 template <typename T, typename F>
 __device__ __forceinline__ void binary_body(unsigned n, StridedArgs s, const T* __restrict__ a,
@@ -191,4 +196,36 @@ extern "C" __global__ void fill_f32(unsigned n, float* y, float v) {
 extern "C" __global__ void fill_f64(unsigned n, double* y, double v) {
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         y[i] = v;
+}
+
+// ------------------------------------------------------------------------------ strided copy
+// y at the strided position of i in view b = x at the strided position of i in view a: a copy
+// between two arbitrary views of one shape (the engine's contiguous copies, writes into a window
+// of a larger tensor for narrow's backward and concat, in-place assignment). With a cast it also
+// converts between f32 and f64.
+
+template <typename S, typename D>
+__device__ __forceinline__ void strided_copy_body(unsigned n, StridedArgs s,
+                                                  const S* __restrict__ x, D* __restrict__ y) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        unsigned oa, ob;
+        strided_offsets(s, i, oa, ob);
+        y[ob] = D(x[oa]);
+    }
+}
+
+extern "C" __global__ void strided_copy_f32(unsigned n, StridedArgs s, const float* x, float* y) {
+    strided_copy_body(n, s, x, y);
+}
+extern "C" __global__ void strided_copy_f64(unsigned n, StridedArgs s, const double* x,
+                                            double* y) {
+    strided_copy_body(n, s, x, y);
+}
+extern "C" __global__ void strided_cast_f32_f64(unsigned n, StridedArgs s, const float* x,
+                                                double* y) {
+    strided_copy_body(n, s, x, y);
+}
+extern "C" __global__ void strided_cast_f64_f32(unsigned n, StridedArgs s, const double* x,
+                                                float* y) {
+    strided_copy_body(n, s, x, y);
 }

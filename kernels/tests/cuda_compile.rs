@@ -97,6 +97,11 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
                 BinaryOp::Pow,
                 BinaryOp::Maximum,
                 BinaryOp::Minimum,
+                BinaryOp::Gt,
+                BinaryOp::Ge,
+                BinaryOp::Lt,
+                BinaryOp::Le,
+                BinaryOp::Eq,
             ];
             let mut stems: Vec<String> = vec!["fill".into()];
             for u in unary {
@@ -105,7 +110,10 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
                 stems.push(format!("unary_bwd_{stem}"));
             }
             stems.extend(binary.iter().map(|b| format!("binary_{}", b.name())));
-            both(&stems.iter().map(String::as_str).collect::<Vec<_>>())
+            stems.push("strided_copy".into());
+            let mut names = both(&stems.iter().map(String::as_str).collect::<Vec<_>>());
+            names.extend(["strided_cast_f32_f64".into(), "strided_cast_f64_f32".into()]);
+            names
         }
         KernelModule::Reduce => both(&[
             "reduce_rows_sum",

@@ -1,5 +1,5 @@
 use crate::BatchNorm;
-use saddle_engine::{Result, Tensor};
+use saddle_engine::{Device, Error, Result, Tensor};
 
 /// Whether a named tensor of a module is trained (a parameter) or tracked state (a buffer such
 /// as batch norm's running mean or spectral norm's `u`).
@@ -51,6 +51,10 @@ pub trait ModuleExt {
     fn num_parameters(&self) -> usize;
     /// Stops (or restarts) gradient tracking of every parameter, in place.
     fn set_frozen(&self, frozen: bool) -> Result<()>;
+    /// Moves every parameter and buffer to `device` in place (ids unchanged, so optimisers
+    /// built over the parameters keep working; their state is created on the parameters'
+    /// device). Call it before training, while no views of the parameters exist.
+    fn to_device(&self, device: Device) -> Result<()>;
 }
 
 impl<M: Module + ?Sized> ModuleExt for M {
@@ -81,6 +85,18 @@ impl<M: Module + ?Sized> ModuleExt for M {
     fn set_frozen(&self, frozen: bool) -> Result<()> {
         for (_, p) in self.named_parameters() {
             p.set_requires_grad(!frozen)?;
+        }
+        Ok(())
+    }
+
+    fn to_device(&self, device: Device) -> Result<()> {
+        let mut tensors = Vec::new();
+        self.visit("", &mut |name, t, _| tensors.push((name, t.clone())));
+        for (name, t) in tensors {
+            t.to_device_(device).map_err(|e| Error::InvalidArgument {
+                op: "Module::to_device",
+                reason: format!("{name}: {e}"),
+            })?;
         }
         Ok(())
     }

@@ -3,6 +3,14 @@
 
 use crate::{with_float, Float, Result, Tensor};
 
+/// The device kernel of a binary op (`saddle_kernels::cuda::ops::elementwise::BinaryOp`).
+#[cfg(feature = "cuda")]
+macro_rules! cuda_binary {
+    ($kind:ident) => {
+        saddle_kernels::cuda::ops::elementwise::BinaryOp::$kind
+    };
+}
+
 impl Tensor {
     /// Records a binary op whose input gradients are computed from (a, b, g) by `grads`, then
     /// summed down to each operand's shape.
@@ -27,11 +35,15 @@ impl Tensor {
 
     /// `self + rhs` with broadcasting.
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "add", |T| self.zip_values::<T>(
-            rhs,
-            "add",
-            |a, b| a + b
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("add", self, rhs, cuda_binary!(Add)),
+            with_float!(self, "add", |T| self.zip_values::<T>(
+                rhs,
+                "add",
+                |a, b| a + b
+            )?)
+        );
         Ok(Self::record_binary(out, "add", self, rhs, |_, _, g, n| {
             Ok((n[0].then(|| g.clone()), n[1].then(|| g.clone())))
         }))
@@ -39,11 +51,15 @@ impl Tensor {
 
     /// `self - rhs` with broadcasting.
     pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "sub", |T| self.zip_values::<T>(
-            rhs,
-            "sub",
-            |a, b| a - b
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("sub", self, rhs, cuda_binary!(Sub)),
+            with_float!(self, "sub", |T| self.zip_values::<T>(
+                rhs,
+                "sub",
+                |a, b| a - b
+            )?)
+        );
         Ok(Self::record_binary(out, "sub", self, rhs, |_, _, g, n| {
             Ok((
                 n[0].then(|| g.clone()),
@@ -54,11 +70,15 @@ impl Tensor {
 
     /// `self * rhs` with broadcasting.
     pub fn mul(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "mul", |T| self.zip_values::<T>(
-            rhs,
-            "mul",
-            |a, b| a * b
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("mul", self, rhs, cuda_binary!(Mul)),
+            with_float!(self, "mul", |T| self.zip_values::<T>(
+                rhs,
+                "mul",
+                |a, b| a * b
+            )?)
+        );
         Ok(Self::record_binary(out, "mul", self, rhs, |a, b, g, n| {
             let ga = if n[0] { Some(g.mul(b)?) } else { None };
             let gb = if n[1] { Some(g.mul(a)?) } else { None };
@@ -68,11 +88,15 @@ impl Tensor {
 
     /// `self / rhs` with broadcasting.
     pub fn div(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "div", |T| self.zip_values::<T>(
-            rhs,
-            "div",
-            |a, b| a / b
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("div", self, rhs, cuda_binary!(Div)),
+            with_float!(self, "div", |T| self.zip_values::<T>(
+                rhs,
+                "div",
+                |a, b| a / b
+            )?)
+        );
         Ok(Self::record_binary(out, "div", self, rhs, |a, b, g, n| {
             let ga = if n[0] { Some(g.div(b)?) } else { None };
             // d(a/b)/db = -a / b^2
@@ -87,11 +111,15 @@ impl Tensor {
 
     /// `self ^ rhs` elementwise with broadcasting (self > 0 where rhs is not an integer).
     pub fn pow(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "pow", |T| self.zip_values::<T>(
-            rhs,
-            "pow",
-            |a, b| a.powf(b)
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("pow", self, rhs, cuda_binary!(Pow)),
+            with_float!(self, "pow", |T| self.zip_values::<T>(
+                rhs,
+                "pow",
+                |a, b| a.powf(b)
+            )?)
+        );
         let y = out.detach();
         Ok(Self::record_binary(
             out,
@@ -117,11 +145,15 @@ impl Tensor {
 
     /// Elementwise maximum; where equal, the gradient goes to `self`.
     pub fn maximum(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "maximum", |T| self.zip_values::<T>(
-            rhs,
-            "maximum",
-            |a, b| if a >= b { a } else { b }
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("maximum", self, rhs, cuda_binary!(Maximum)),
+            with_float!(self, "maximum", |T| self.zip_values::<T>(
+                rhs,
+                "maximum",
+                |a, b| if a >= b { a } else { b }
+            )?)
+        );
         Ok(Self::record_binary(
             out,
             "maximum",
@@ -136,11 +168,15 @@ impl Tensor {
 
     /// Elementwise minimum; where equal, the gradient goes to `self`.
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
-        let out = with_float!(self, "minimum", |T| self.zip_values::<T>(
-            rhs,
-            "minimum",
-            |a, b| if a <= b { a } else { b }
-        )?);
+        let out = cuda_or!(
+            self.is_cuda() || rhs.is_cuda(),
+            crate::cuda::ops::binary("minimum", self, rhs, cuda_binary!(Minimum)),
+            with_float!(self, "minimum", |T| self.zip_values::<T>(
+                rhs,
+                "minimum",
+                |a, b| if a <= b { a } else { b }
+            )?)
+        );
         Ok(Self::record_binary(
             out,
             "minimum",
@@ -171,11 +207,15 @@ impl Tensor {
 
 /// Comparison ops: 1.0 where the relation holds, else 0.0, broadcast; no history.
 macro_rules! comparison {
-    ($($(#[$doc:meta])* $name:ident: $rel:tt;)*) => {
+    ($($(#[$doc:meta])* $name:ident: $rel:tt => $kind:ident;)*) => {
         impl Tensor {
             $(
                 $(#[$doc])*
                 pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
+                    on_cuda!(
+                        self.is_cuda() || rhs.is_cuda(),
+                        crate::cuda::ops::binary(stringify!($name), self, rhs, cuda_binary!($kind))
+                    );
                     with_float!(self, stringify!($name), |T| self.zip_values::<T>(rhs, stringify!($name), |a, b| {
                         if a $rel b { T::ONE } else { T::ZERO }
                     }))
@@ -187,13 +227,13 @@ macro_rules! comparison {
 
 comparison! {
     /// `self > rhs` as a 0/1 mask.
-    gt: >;
+    gt: > => Gt;
     /// `self >= rhs` as a 0/1 mask.
-    ge: >=;
+    ge: >= => Ge;
     /// `self < rhs` as a 0/1 mask.
-    lt: <;
+    lt: < => Lt;
     /// `self <= rhs` as a 0/1 mask.
-    le: <=;
+    le: <= => Le;
     /// `self == rhs` as a 0/1 mask.
-    eq: ==;
+    eq: == => Eq;
 }

@@ -142,6 +142,11 @@ fn with_values<T: Element, R>(
                 lhs: T::DTYPE,
                 rhs: s.dtype(),
             }),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Err(Error::NoCudaKernel {
+                op,
+                device: t.device(),
+            }),
         }
     };
     let gathered = ts
@@ -275,39 +280,47 @@ impl Tensor {
             )
         })?;
         let out_shape = [n, oc, g.out_h, g.out_w];
-        let out = with_float!(self, OP, |T| {
-            let mut y = vec![T::ZERO; g.batch * g.out_image()];
-            let mut ts = vec![self, weight];
-            ts.extend(bias);
-            with_values::<T, _>(OP, &ts, |v| {
-                kernel::conv2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
-            })?;
-            Tensor::from_data(y, &out_shape)
-        });
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::conv2d(OP, &g, self, weight, bias, &out_shape),
+            with_float!(self, OP, |T| {
+                let mut y = vec![T::ZERO; g.batch * g.out_image()];
+                let mut ts = vec![self, weight];
+                ts.extend(bias);
+                with_values::<T, _>(OP, &ts, |v| {
+                    kernel::conv2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
+                })?;
+                Tensor::from_data(y, &out_shape)
+            })
+        );
         let (x, w) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Ok(out.record(OP, &inputs, move |gy, needs| {
-            let (gx, gw) = with_float!(gy, OP, |T| {
-                let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.in_image()]);
-                let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
-                match (gx.as_deref_mut(), gw.as_deref_mut()) {
-                    (Some(gx), Some(gw)) => with_values::<T, _>(OP, &[gy, &x, &w], |v| {
-                        kernel::conv2d_backward(&g, v[1], v[2], v[0], Some(gx), Some(gw))
-                    })?,
-                    (Some(gx), None) => with_values::<T, _>(OP, &[gy, &w], |v| {
-                        kernel::conv2d_backward_data(&g, v[0], v[1], gx)
-                    })?,
-                    (None, Some(gw)) => with_values::<T, _>(OP, &[gy, &x], |v| {
-                        kernel::conv2d_backward_weight(&g, v[1], v[0], gw)
-                    })?,
-                    (None, None) => {}
-                }
-                (
-                    gx.map(|d| Tensor::from_data(d, x.shape())),
-                    gw.map(|d| Tensor::from_data(d, w.shape())),
-                )
-            });
+            let (gx, gw) = cuda_or!(
+                gy.is_cuda(),
+                crate::cuda::ops::conv2d_backward(OP, &g, &x, &w, gy, (needs[0], needs[1])),
+                with_float!(gy, OP, |T| {
+                    let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.in_image()]);
+                    let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
+                    match (gx.as_deref_mut(), gw.as_deref_mut()) {
+                        (Some(gx), Some(gw)) => with_values::<T, _>(OP, &[gy, &x, &w], |v| {
+                            kernel::conv2d_backward(&g, v[1], v[2], v[0], Some(gx), Some(gw))
+                        })?,
+                        (Some(gx), None) => with_values::<T, _>(OP, &[gy, &w], |v| {
+                            kernel::conv2d_backward_data(&g, v[0], v[1], gx)
+                        })?,
+                        (None, Some(gw)) => with_values::<T, _>(OP, &[gy, &x], |v| {
+                            kernel::conv2d_backward_weight(&g, v[1], v[0], gw)
+                        })?,
+                        (None, None) => {}
+                    }
+                    (
+                        gx.map(|d| Tensor::from_data(d, x.shape())),
+                        gw.map(|d| Tensor::from_data(d, w.shape())),
+                    )
+                })
+            );
             let mut grads = vec![gx, gw];
             if needs.len() > 2 {
                 grads.push(if needs[2] {
@@ -378,39 +391,54 @@ impl Tensor {
             )
         })?;
         let out_shape = [n, c_out, g.in_h, g.in_w];
-        let out = with_float!(self, OP, |T| {
-            let mut y = vec![T::ZERO; g.batch * g.in_image()];
-            let mut ts = vec![self, weight];
-            ts.extend(bias);
-            with_values::<T, _>(OP, &ts, |v| {
-                kernel::conv_transpose2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
-            })?;
-            Tensor::from_data(y, &out_shape)
-        });
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::conv_transpose2d(OP, &g, self, weight, bias, &out_shape),
+            with_float!(self, OP, |T| {
+                let mut y = vec![T::ZERO; g.batch * g.in_image()];
+                let mut ts = vec![self, weight];
+                ts.extend(bias);
+                with_values::<T, _>(OP, &ts, |v| {
+                    kernel::conv_transpose2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
+                })?;
+                Tensor::from_data(y, &out_shape)
+            })
+        );
         let (x, w) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Ok(out.record(OP, &inputs, move |gy, needs| {
-            let (gx, gw) = with_float!(gy, OP, |T| {
-                let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.out_image()]);
-                let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
-                if gx.is_some() || gw.is_some() {
-                    with_values::<T, _>(OP, &[gy, &x, &w], |v| {
-                        kernel::conv_transpose2d_backward(
-                            &g,
-                            v[1],
-                            v[2],
-                            v[0],
-                            gx.as_deref_mut(),
-                            gw.as_deref_mut(),
-                        )
-                    })?;
-                }
-                (
-                    gx.map(|d| Tensor::from_data(d, x.shape())),
-                    gw.map(|d| Tensor::from_data(d, w.shape())),
-                )
-            });
+            let (gx, gw) = cuda_or!(
+                gy.is_cuda(),
+                crate::cuda::ops::conv_transpose2d_backward(
+                    OP,
+                    &g,
+                    &x,
+                    &w,
+                    gy,
+                    (needs[0], needs[1])
+                ),
+                with_float!(gy, OP, |T| {
+                    let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.out_image()]);
+                    let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
+                    if gx.is_some() || gw.is_some() {
+                        with_values::<T, _>(OP, &[gy, &x, &w], |v| {
+                            kernel::conv_transpose2d_backward(
+                                &g,
+                                v[1],
+                                v[2],
+                                v[0],
+                                gx.as_deref_mut(),
+                                gw.as_deref_mut(),
+                            )
+                        })?;
+                    }
+                    (
+                        gx.map(|d| Tensor::from_data(d, x.shape())),
+                        gw.map(|d| Tensor::from_data(d, w.shape())),
+                    )
+                })
+            );
             let mut grads = vec![gx, gw];
             if needs.len() > 2 {
                 grads.push(if needs[2] {
@@ -426,6 +454,7 @@ impl Tensor {
 
 /// Gradient of a per-channel bias: the output gradient summed over batch and space.
 fn bias_grad(gy: &Tensor, batch: usize, channels: usize, plane: usize) -> Result<Tensor> {
+    on_cuda!(gy.is_cuda(), gy.sum(&[0, 2, 3], false));
     Ok(with_float!(gy, "conv bias", |T| {
         let sums = gy.with_contiguous("conv bias", |d: &[T]| {
             kernel::channel_sum(d, batch, channels, plane)

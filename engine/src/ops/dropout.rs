@@ -36,6 +36,24 @@ impl Tensor {
         if !train || p == 0.0 {
             return Ok(self.clone());
         }
+        on_cuda!(self.is_cuda(), {
+            // The mask drawn on the device from the same stream (see `cuda::random`).
+            let mask = crate::cuda::random(
+                OP,
+                self.device(),
+                self.shape(),
+                self.dtype(),
+                crate::cuda::Draw::DropoutMask { p },
+                rng,
+            )?;
+            let out = crate::cuda::ops::binary(
+                OP,
+                self,
+                &mask,
+                saddle_kernels::cuda::ops::elementwise::BinaryOp::Mul,
+            )?;
+            Ok(out.record(OP, &[self], move |g, _| Ok(vec![Some(g.mul(&mask)?)])))
+        });
         let mask = with_float!(self, OP, |T| Tensor::from_data(
             mask_values::<T>(self.numel(), p, rng),
             self.shape()

@@ -21,6 +21,14 @@ impl Tensor {
         }
         let planes = n * c;
         let shape = [n, c, h * scale, w * scale];
+        // On a device: each value broadcast over its scale x scale block by views and one
+        // strided copy; the recorded backward sums the blocks (a device reduction).
+        on_cuda!(
+            self.is_cuda(),
+            self.reshape(&[n, c, h, 1, w, 1])?
+                .broadcast_as(&[n, c, h, scale, w, scale])?
+                .reshape(&shape)
+        );
         let out = with_float!(self, OP, |T| {
             let data = self.with_contiguous(OP, |x: &[T]| {
                 image::upsample_nearest2d(x, planes, h, w, scale)
@@ -44,6 +52,7 @@ impl Tensor {
     /// Odd `k` swaps H and W. The backward rotates the gradient by `-k`.
     pub fn rot90(&self, k: i32) -> Result<Tensor> {
         const OP: &str = "rot90";
+        self.require_cpu(OP)?;
         let r = self.rank();
         if r < 2 {
             return Err(Error::bad_shape(

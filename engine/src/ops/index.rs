@@ -32,6 +32,7 @@ impl Tensor {
     /// an embedding look-up; the backward adds the gradient rows of repeated indices together.
     pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Tensor> {
         const OP: &str = "index_select";
+        self.require_cpu(OP)?;
         let n = self.dim(OP, dim)?;
         check_indices(OP, indices, n, self.shape(), dim)?;
         let s = self.shape();
@@ -63,6 +64,7 @@ impl Tensor {
     /// by `index[c]`. The backward scatter-adds the gradient to the positions read.
     pub fn gather(&self, dim: usize, index: &[usize], index_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "gather";
+        self.require_cpu(OP)?;
         let n = self.dim(OP, dim)?;
         let s = self.shape();
         if index_shape.len() != s.len() {
@@ -112,6 +114,9 @@ impl Tensor {
     /// and to `b` elsewhere, summed back to each operand's shape; `cond` gets none.
     pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         const OP: &str = "where_cond";
+        for t in [cond, a, b] {
+            t.require_cpu(OP)?;
+        }
         a.check_same(OP, b)?;
         if cond.device() != a.device() {
             return Err(Error::DeviceMismatch {
@@ -167,6 +172,8 @@ impl Tensor {
     /// backward scatters the gradient back to the selected positions (zeros elsewhere).
     pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
         const OP: &str = "masked_select";
+        self.require_cpu(OP)?;
+        mask.require_cpu(OP)?;
         if mask.device() != self.device() {
             return Err(Error::DeviceMismatch {
                 op: OP,

@@ -47,9 +47,13 @@ impl Tensor {
         let lens: Vec<usize> = tensors.iter().map(|t| t.shape()[dim]).collect();
         let mut shape = first.shape().to_vec();
         shape[dim] = lens.iter().sum();
-        let out = with_float!(first, OP, |T| Self::join_values::<T>(
-            OP, tensors, dim, &shape
-        )?);
+        let out = cuda_or!(
+            first.is_cuda(),
+            Self::join_device(OP, tensors, dim, &shape, false),
+            with_float!(first, OP, |T| Self::join_values::<T>(
+                OP, tensors, dim, &shape
+            )?)
+        );
         Ok(out.record(OP, tensors, move |g, needs| {
             let mut start = 0;
             let mut grads = Vec::with_capacity(lens.len());
@@ -88,9 +92,13 @@ impl Tensor {
         let mut shape = in_shape.clone();
         shape.insert(dim, tensors.len());
         // Each operand is the `[.., 1, ..]` slice at its position along the new axis.
-        let out = with_float!(first, OP, |T| Self::join_values::<T>(
-            OP, tensors, dim, &shape
-        )?);
+        let out = cuda_or!(
+            first.is_cuda(),
+            Self::join_device(OP, tensors, dim, &shape, true),
+            with_float!(first, OP, |T| Self::join_values::<T>(
+                OP, tensors, dim, &shape
+            )?)
+        );
         Ok(out.record(OP, tensors, move |g, needs| {
             needs
                 .iter()
@@ -104,6 +112,40 @@ impl Tensor {
                 })
                 .collect()
         }))
+    }
+
+    /// [`Tensor::concat`] / [`Tensor::stack`] (`stacked`) on a device: each operand copied into
+    /// its window of the output by the strided-copy kernel (no history).
+    #[cfg(feature = "cuda")]
+    fn join_device(
+        op: &'static str,
+        tensors: &[&Tensor],
+        dim: usize,
+        out_shape: &[usize],
+        stacked: bool,
+    ) -> Result<Tensor> {
+        let first = tensors[0];
+        let out = crate::cuda::empty(op, first.device(), out_shape, first.dtype())?;
+        let mut start = 0;
+        for t in tensors {
+            let src = t.detach();
+            let (src, len) = if stacked {
+                // The operand with the new axis (size 1, any stride) inserted.
+                let l = src.layout();
+                let (mut shape, mut strides) = (l.shape().to_vec(), l.strides().to_vec());
+                shape.insert(dim, 1);
+                strides.insert(dim, 1);
+                let offset = l.offset();
+                (src.view_with(crate::Layout::new(shape, strides, offset)), 1)
+            } else {
+                let len = t.shape()[dim];
+                (src, len)
+            };
+            let window = out.narrow(dim, start, len)?;
+            crate::cuda::copy_into(op, &src, &window)?;
+            start += len;
+        }
+        Ok(out)
     }
 
     /// Values of `tensors` laid side by side along `dim` of `out_shape`: each operand fills a

@@ -15,6 +15,27 @@ struct Pointwise<F, DX, DT> {
 }
 
 impl Tensor {
+    /// What every pointwise loss checks: same dtype, device and shape, and not empty.
+    fn check_pointwise_operands(&self, op: &'static str, target: &Tensor) -> Result<()> {
+        self.check_same(op, target)?;
+        if self.shape() != target.shape() {
+            return Err(Error::shape(
+                op,
+                self.shape(),
+                target.shape(),
+                "input and target must have the same shape",
+            ));
+        }
+        if self.numel() == 0 {
+            return Err(Error::bad_shape(
+                op,
+                self.shape(),
+                "the mean of an empty tensor is undefined",
+            ));
+        }
+        Ok(())
+    }
+
     fn pointwise_loss<T, F, DX, DT>(
         &self,
         target: &Tensor,
@@ -27,23 +48,8 @@ impl Tensor {
         DX: Fn(T, T) -> T + Send + Sync + 'static,
         DT: Fn(T, T) -> T + Send + Sync + 'static,
     {
-        self.check_same(op, target)?;
-        if self.shape() != target.shape() {
-            return Err(Error::shape(
-                op,
-                self.shape(),
-                target.shape(),
-                "input and target must have the same shape",
-            ));
-        }
+        self.check_pointwise_operands(op, target)?;
         let n = self.numel();
-        if n == 0 {
-            return Err(Error::bad_shape(
-                op,
-                self.shape(),
-                "the mean of an empty tensor is undefined",
-            ));
-        }
         let sum = with_contiguous_pair(self, target, op, |x: &[T], t: &[T]| {
             loss::sum_zip(x, t, &f.value)
         })?;
@@ -70,6 +76,25 @@ impl Tensor {
     /// `max(x, 0) - x t + log(1 + exp(-|x|))`. Differentiable in both.
     pub fn binary_cross_entropy_with_logits(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "binary_cross_entropy_with_logits";
+        on_cuda!(self.is_cuda() || target.is_cuda(), {
+            self.check_pointwise_operands(OP, target)?;
+            let out = crate::cuda::ops::bce_with_logits(OP, self, target)?;
+            let (xs, ts, n) = (self.detach(), target.detach(), self.numel() as f64);
+            Ok(out.record(OP, &[self, target], move |g, needs| {
+                let gx = if needs[0] {
+                    Some(crate::cuda::ops::bce_with_logits_grad(OP, &xs, &ts, g)?)
+                } else {
+                    None
+                };
+                // d/dt = -x per element, times g / n.
+                let gt = if needs[1] {
+                    Some(xs.mul(g)?.mul_scalar(-1.0 / n)?)
+                } else {
+                    None
+                };
+                Ok(vec![gx, gt])
+            }))
+        });
         with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
             target,
             OP,
@@ -84,6 +109,12 @@ impl Tensor {
     /// Mean squared error `mean((self - target)^2)` (same shapes).
     pub fn mse_loss(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "mse_loss";
+        // On a device: the same mean as dispatched ops (their recorded backward is the same
+        // gradient).
+        on_cuda!(self.is_cuda() || target.is_cuda(), {
+            self.check_pointwise_operands(OP, target)?;
+            self.sub(target)?.square()?.mean_all()
+        });
         with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
             target,
             OP,
@@ -98,6 +129,10 @@ impl Tensor {
     /// Mean absolute error `mean(|self - target|)` (same shapes; subgradient 0 where equal).
     pub fn l1_loss(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "l1_loss";
+        on_cuda!(self.is_cuda() || target.is_cuda(), {
+            self.check_pointwise_operands(OP, target)?;
+            self.sub(target)?.abs()?.mean_all()
+        });
         with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
             target,
             OP,
@@ -147,6 +182,20 @@ impl Tensor {
             n: c,
             inner: 1,
         };
+        // On a device: -mean(log_softmax(x) · onehot(labels)), the one-hot mask uploaded (N × C
+        // values); the recorded backward is (softmax - onehot) / N as on the CPU.
+        on_cuda!(self.is_cuda(), {
+            let mut onehot = vec![0.0f64; n * c];
+            for (row, &l) in labels.iter().enumerate() {
+                onehot[row * c + l] = 1.0;
+            }
+            let onehot =
+                Tensor::from_vec(onehot, &[n, c], self.device())?.to_dtype(self.dtype())?;
+            self.log_softmax(1)?
+                .mul(&onehot)?
+                .sum_all()?
+                .mul_scalar(-1.0 / n as f64)
+        });
         let labels = labels.to_vec();
         with_float!(self, OP, |T| {
             let logp = self.with_contiguous(OP, |x: &[T]| softmax::log_softmax(x, lanes))?;

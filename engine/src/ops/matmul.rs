@@ -32,8 +32,12 @@ impl Tensor {
             ));
         }
         let batch = broadcast_shapes(OP, &sa[..sa.len() - 2], &sb[..sb.len() - 2])?;
-        let out = with_float!(self, OP, |T| self
-            .matmul_values::<T>(rhs, &batch, m, k, n)?);
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::matmul(OP, self, rhs, &batch, (m, k, n)),
+            with_float!(self, OP, |T| self
+                .matmul_values::<T>(rhs, &batch, m, k, n)?)
+        );
         let (a, b) = (self.detach(), rhs.detach());
         Ok(out.record(OP, &[self, rhs], move |g, needs| {
             let ga = if needs[0] {
@@ -151,6 +155,16 @@ impl Tensor {
         let rows: usize = self.shape()[..self.rank() - 1].iter().product();
         let mut out_shape = self.shape().to_vec();
         *out_shape.last_mut().expect("rank >= 1") = out_f;
+        // On a device: the same product as recorded ops (the GEMM reads the weight transposed in
+        // place), so the backward runs the device GEMM too.
+        on_cuda!(self.is_cuda(), {
+            let y = self.reshape(&[rows, in_f])?.matmul(&weight.t()?)?;
+            let y = match bias {
+                Some(b) => y.add(b)?,
+                None => y,
+            };
+            y.reshape(&out_shape)
+        });
         // Values only: the graph goes through `self`.
         let x = self.detach().contiguous()?;
         let out = with_float!(self, OP, |T| {

@@ -42,6 +42,14 @@ impl Tensor {
         };
         let mut out_shape = shape.to_vec();
         out_shape[dim] = dims.groups;
+        // On a device: a max over the pieces axis (tied maxima share the gradient there, where
+        // the CPU kernel gives it to the first).
+        on_cuda!(
+            self.is_cuda(),
+            self.reshape(&[dims.outer, dims.groups, dims.pieces, dims.inner])?
+                .max(&[2], false)?
+                .reshape(&out_shape)
+        );
         let (out, winners) = with_float!(self, OP, |T| {
             let (values, winners) = self.with_contiguous(OP, |x: &[T]| maxout::maxout(x, dims))?;
             (Tensor::from_data(values, &out_shape), winners)

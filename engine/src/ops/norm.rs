@@ -111,6 +111,41 @@ impl Tensor {
             ));
         }
         let c = geo.channels;
+        on_cuda!(self.is_cuda(), {
+            let (output, mean, var, invstd) =
+                crate::cuda::ops::batch_norm(OP, self, gamma, beta, eps, geo)?;
+            let var_unbiased = var.mul_scalar(m as f64 / (m - 1) as f64)?;
+            let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
+            let xs = self.detach();
+            let (saved_mean, gamma_values) = (mean.clone(), gamma.map(Tensor::detach));
+            let output = output.record(OP, &inputs, move |dy, needs| {
+                let (dx, sum_dy, sum_dy_xhat) = crate::cuda::ops::batch_norm_backward(
+                    OP,
+                    &xs,
+                    dy,
+                    &saved_mean,
+                    &invstd,
+                    gamma_values.as_ref(),
+                    geo,
+                    needs[0],
+                )?;
+                let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
+                grads[0] = dx;
+                if let Some(i) = gi.filter(|&i| needs[i]) {
+                    grads[i] = Some(sum_dy_xhat);
+                }
+                if let Some(i) = bi.filter(|&i| needs[i]) {
+                    grads[i] = Some(sum_dy);
+                }
+                Ok(grads)
+            });
+            Ok(BatchNormOutput {
+                output,
+                mean,
+                var,
+                var_unbiased,
+            })
+        });
         with_float!(self, OP, |T| {
             let (mean, var) = self.with_contiguous(OP, |x: &[T]| norm::channel_mean_var(x, geo))?;
             let invstd: Vec<T> = var
@@ -189,6 +224,24 @@ impl Tensor {
             }
         }
         let c = geo.channels;
+        // On a device: the same per-channel affine map as dispatched broadcasting ops (mean and
+        // var detached: constants, as on the CPU). Unlike the CPU path it does not read `var`
+        // back to check var + eps > 0 (that would wait for the device).
+        on_cuda!(self.is_cuda(), {
+            let mut shape = vec![1; self.rank()];
+            shape[1] = c;
+            let invstd = var.detach().add_scalar(eps)?.sqrt()?.recip()?;
+            let mut y = self
+                .sub(&mean.detach().reshape(&shape)?)?
+                .mul(&invstd.reshape(&shape)?)?;
+            if let Some(g) = gamma {
+                y = y.mul(&g.reshape(&shape)?)?;
+            }
+            if let Some(b) = beta {
+                y = y.add(&b.reshape(&shape)?)?;
+            }
+            Ok(y)
+        });
         with_float!(self, OP, |T| {
             let mean = mean.to_vec::<T>()?;
             let var = var.to_vec::<T>()?;
@@ -253,6 +306,16 @@ impl Tensor {
                 format!("eps must be finite and >= 0, got {eps}"),
             ));
         }
+        // On a device: x / max(||x||, eps) from dispatched ops (the recorded backward is the
+        // fused one's formula; at an exactly zero norm it is NaN where the CPU's is finite).
+        on_cuda!(self.is_cuda(), {
+            let norm = self
+                .square()?
+                .sum(&[d], true)?
+                .sqrt()?
+                .clamp(eps, f64::INFINITY)?;
+            self.div(&norm)
+        });
         let lanes = Lanes::along(self.shape(), d);
         let out = with_float!(self, OP, |T| {
             let y =

@@ -52,6 +52,10 @@ impl Tensor {
         for t in [grad, m, v].into_iter().chain(vmax) {
             check_state(OP, self, t)?;
         }
+        on_cuda!(
+            self.is_cuda(),
+            crate::cuda::ops::adam_step(OP, self, grad, m, v, vmax, h)
+        );
         let mut written = vec![self, m, v];
         written.extend(vmax);
         with_float!(self, OP, |T| {
@@ -79,6 +83,10 @@ impl Tensor {
         const OP: &str = "sgd_step";
         check_state(OP, self, grad)?;
         check_state(OP, self, buf)?;
+        on_cuda!(
+            self.is_cuda(),
+            crate::cuda::ops::sgd_step(OP, self, grad, buf, h)
+        );
         with_float!(self, OP, |T| {
             with_grad(OP, grad, &[self, buf], |g: &[T]| {
                 self.with_values_mut(|p: &mut [T]| {

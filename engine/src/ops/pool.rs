@@ -73,6 +73,19 @@ impl Tensor {
         out_shape: Option<&[usize]>,
     ) -> Result<Tensor> {
         let pooled_shape = Self::pool_plan(op, self, &p)?;
+        // On a device only global pooling runs (as reductions over H and W; a global max shares
+        // its gradient among tied maxima where the CPU kernel gives it to the first).
+        on_cuda!(
+            self.is_cuda(),
+            match (out_shape, mode) {
+                (Some(_), Mode::Sum { divisor }) => self.sum(&[2, 3], false)?.div_scalar(divisor),
+                (Some(_), Mode::Max) => self.max(&[2, 3], false),
+                (None, _) => Err(Error::NoCudaKernel {
+                    op,
+                    device: self.device(),
+                }),
+            }
+        );
         let [n, c, h, w] = nchw(op, self)?;
         let planes = n * c;
         let shape = out_shape.map_or(pooled_shape.to_vec(), |s| s.to_vec());

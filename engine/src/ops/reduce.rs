@@ -72,11 +72,21 @@ impl Tensor {
     /// Sum over `dims`.
     pub fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("sum", self.shape(), dims, keepdim)?;
-        let out = with_float!(self, "sum", |T| self.reduce_with::<T>(
-            "sum",
-            &p,
-            reduce::sum_rows
-        )?);
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::reduce(
+                "sum",
+                self,
+                dims,
+                saddle_kernels::cuda::ops::reduce::ReduceOp::Sum,
+                &p.out_shape
+            ),
+            with_float!(self, "sum", |T| self.reduce_with::<T>(
+                "sum",
+                &p,
+                reduce::sum_rows
+            )?)
+        );
         let (in_shape, keep_shape) = (self.shape().to_vec(), p.keep_shape);
         Ok(out.record("sum", &[self], move |g, _| {
             Ok(vec![Some(g.reshape(&keep_shape)?.broadcast_as(&in_shape)?)])
@@ -101,6 +111,15 @@ impl Tensor {
                 format!("needs more than {correction} elements per group"),
             ));
         }
+        // On a device: the same value as a composition of dispatched ops, whose recorded
+        // backward is the same gradient 2 (x - mean) / (n - correction).
+        on_cuda!(self.is_cuda(), {
+            let centred = self.sub(&self.mean(dims, true)?)?;
+            centred
+                .square()?
+                .sum(dims, keepdim)?
+                .div_scalar((p.reduced - correction) as f64)
+        });
         let out = with_float!(self, "var", |T| self.reduce_with::<T>(
             "var",
             &p,
@@ -119,22 +138,42 @@ impl Tensor {
     /// Maximum over `dims`; the gradient is shared equally among tied maxima.
     pub fn max(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("max", self.shape(), dims, keepdim)?;
-        let out = with_float!(self, "max", |T| self.reduce_with::<T>(
-            "max",
-            &p,
-            reduce::max_rows
-        )?);
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::reduce(
+                "max",
+                self,
+                dims,
+                saddle_kernels::cuda::ops::reduce::ReduceOp::Max,
+                &p.out_shape
+            ),
+            with_float!(self, "max", |T| self.reduce_with::<T>(
+                "max",
+                &p,
+                reduce::max_rows
+            )?)
+        );
         Ok(self.record_extremum("max", out, dims, p.keep_shape))
     }
 
     /// Minimum over `dims`; the gradient is shared equally among tied minima.
     pub fn min(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("min", self.shape(), dims, keepdim)?;
-        let out = with_float!(self, "min", |T| self.reduce_with::<T>(
-            "min",
-            &p,
-            reduce::min_rows
-        )?);
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::reduce(
+                "min",
+                self,
+                dims,
+                saddle_kernels::cuda::ops::reduce::ReduceOp::Min,
+                &p.out_shape
+            ),
+            with_float!(self, "min", |T| self.reduce_with::<T>(
+                "min",
+                &p,
+                reduce::min_rows
+            )?)
+        );
         Ok(self.record_extremum("min", out, dims, p.keep_shape))
     }
 

@@ -12,6 +12,15 @@ impl Tensor {
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
         const OP: &str = "softmax";
         let lanes = Lanes::along(self.shape(), axis(OP, self.shape(), dim)?);
+        on_cuda!(self.is_cuda(), {
+            let out = crate::cuda::ops::softmax(OP, self, lanes, false)?;
+            let ys = out.detach();
+            Ok(out.record(OP, &[self], move |g, _| {
+                Ok(vec![Some(crate::cuda::ops::softmax_backward(
+                    OP, &ys, g, lanes, false,
+                )?)])
+            }))
+        });
         let out = with_float!(self, OP, |T| {
             Tensor::from_data(
                 self.with_contiguous(OP, |x: &[T]| softmax::softmax(x, lanes))?,
@@ -35,6 +44,15 @@ impl Tensor {
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         const OP: &str = "log_softmax";
         let lanes = Lanes::along(self.shape(), axis(OP, self.shape(), dim)?);
+        on_cuda!(self.is_cuda(), {
+            let out = crate::cuda::ops::softmax(OP, self, lanes, true)?;
+            let ys = out.detach();
+            Ok(out.record(OP, &[self], move |g, _| {
+                Ok(vec![Some(crate::cuda::ops::softmax_backward(
+                    OP, &ys, g, lanes, true,
+                )?)])
+            }))
+        });
         let out = with_float!(self, OP, |T| {
             Tensor::from_data(
                 self.with_contiguous(OP, |x: &[T]| softmax::log_softmax(x, lanes))?,

@@ -93,6 +93,13 @@ impl Tensor {
         let in_shape = self.shape().to_vec();
         Ok(out.record("narrow", &[self], move |g, _| {
             // Gradient: zeros of the input's shape with `g` written into the narrowed window.
+            on_cuda!(g.is_cuda(), {
+                let full = Tensor::zeros(&in_shape, g.dtype(), g.device())?;
+                let window = full.detach().narrow(dim, start, len)?;
+                crate::cuda::copy_into("narrow backward", g, &window)?;
+                drop(window);
+                Ok(vec![Some(full)])
+            });
             let full = with_float!(g, "narrow backward", |T| {
                 let mut buf = vec![T::ZERO; in_shape.iter().product()];
                 let window = Layout::contiguous(&in_shape).narrow("narrow", dim, start, len)?;

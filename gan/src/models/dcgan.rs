@@ -176,6 +176,8 @@ pub struct DcganTrainer {
     pub d: Sequential,
     opt_g: Adam,
     opt_d: Adam,
+    /// Where G, D, their optimiser state and every step's tensors live.
+    device: Device,
 }
 
 impl DcganTrainer {
@@ -194,20 +196,35 @@ impl DcganTrainer {
             d,
             opt_g,
             opt_d,
+            device: Device::Cpu,
         })
+    }
+
+    /// Moves G and D (parameters and buffers) to `device`; the optimisers' moments are created
+    /// there on the first step, and each step moves its batch there. Call before training.
+    pub fn to_device(&mut self, device: Device) -> Result<()> {
+        self.g.to_device(device)?;
+        self.d.to_device(device)?;
+        self.device = device;
+        Ok(())
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// One D step and one G step on a batch of real images; returns (loss D, loss G).
     pub fn step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(f64, f64)> {
         let n = real.shape()[0];
-        let ones = Tensor::ones(&[n, 1, 1, 1], DType::F32, Device::Cpu)?;
-        let zeros = Tensor::zeros(&[n, 1, 1, 1], DType::F32, Device::Cpu)?;
+        let real = &real.to_device(self.device)?;
+        let ones = Tensor::ones(&[n, 1, 1, 1], DType::F32, self.device)?;
+        let zeros = Tensor::zeros(&[n, 1, 1, 1], DType::F32, self.device)?;
         let z = Tensor::randn(
             &[n, self.cfg.nz, 1, 1],
             0.0,
             1.0,
             DType::F32,
-            Device::Cpu,
+            self.device,
             rng,
         )?;
         let fake = self.g.forward(&z)?;
@@ -274,18 +291,20 @@ impl GanModel for DcganTrainer {
             0.0,
             1.0,
             DType::F32,
-            Device::Cpu,
+            self.device,
             rng,
         )?)
     }
 
     /// Samples with G in eval mode (batch norm from running statistics), so an image does not
-    /// depend on the rest of its batch.
+    /// depend on the rest of its batch. `z` may be on any device; the images come back on the
+    /// CPU, where grids, metrics and files are made.
     fn generate(&mut self, z: &Tensor) -> std::result::Result<Tensor, BoxError> {
+        let z = z.to_device(self.device)?;
         self.g.set_training(false);
-        let images = no_grad(|| self.g.forward(z));
+        let images = no_grad(|| self.g.forward(&z));
         self.g.set_training(true);
-        Ok(images?)
+        Ok(images?.to_device(Device::Cpu)?)
     }
 
     fn value_range(&self) -> (f32, f32) {

@@ -143,7 +143,11 @@ impl Optimizer for Adam {
         };
         self.state.clear();
         for group in &self.groups {
-            for (name, _) in &group.params {
+            for (name, param) in &group.params {
+                // Moments live on their parameter's device (a checkpoint loads on the host).
+                let find = |key: String| -> Result<Tensor> {
+                    Ok(find(key)?.to_device(param.device())?.detach())
+                };
                 if !state.iter().any(|(n, _)| *n == format!("{name}.step")) {
                     continue; // never stepped
                 }

@@ -91,8 +91,17 @@ impl Optimizer for Sgd {
         self.buffers.clear();
         for (key, t) in state {
             if let Some(name) = key.strip_suffix(".momentum_buffer") {
-                self.buffers
-                    .insert(name.to_string(), t.contiguous()?.detach());
+                // The buffer lives on its parameter's device (a checkpoint loads on the host).
+                let device = self
+                    .groups
+                    .iter()
+                    .flat_map(|g| &g.params)
+                    .find(|(n, _)| n == name)
+                    .map_or(t.device(), |(_, p)| p.device());
+                self.buffers.insert(
+                    name.to_string(),
+                    t.contiguous()?.detach().to_device(device)?.detach(),
+                );
             }
         }
         Ok(())

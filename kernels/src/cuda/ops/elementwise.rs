@@ -210,6 +210,12 @@ pub enum BinaryOp {
     Pow,
     Maximum,
     Minimum,
+    /// Comparisons: 1 where the relation holds, else 0.
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
 }
 
 impl BinaryOp {
@@ -222,6 +228,11 @@ impl BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::Gt => "gt",
+            BinaryOp::Ge => "ge",
+            BinaryOp::Lt => "lt",
+            BinaryOp::Le => "le",
+            BinaryOp::Eq => "eq",
         }
     }
 }
@@ -303,6 +314,53 @@ pub fn binary<T: CudaFloat>(
     )?;
     let n = numel as u32;
     launch!(dev, f, dev.grid_1d(numel, 256), OP; &n, &args, a, b, y)
+}
+
+/// Copies the view `src` of `x` into the view `dst` of `y` (same shape): contiguous copies of
+/// strided views, writes into a window of a larger tensor, in-place assignment. `S` and `D` may
+/// differ (f32 <-> f64), which converts each value. The destination view must not overlap
+/// itself (no stride-0 dimension of size > 1).
+pub fn strided_copy<S: CudaFloat, D: CudaFloat>(
+    dev: &CudaDevice,
+    x: &CudaSlice<S>,
+    src: View,
+    y: &mut CudaSlice<D>,
+    dst: View,
+) -> Result<(), CudaError> {
+    const OP: &str = "cuda strided copy";
+    if src.shape != dst.shape {
+        return Err(CudaError::invalid(
+            OP,
+            format!(
+                "source {:?} and destination {:?} differ",
+                src.shape, dst.shape
+            ),
+        ));
+    }
+    if dst
+        .shape
+        .iter()
+        .zip(dst.strides)
+        .any(|(&n, &s)| n > 1 && s == 0)
+    {
+        return Err(CudaError::invalid(
+            OP,
+            "the destination view writes one element several times",
+        ));
+    }
+    let numel: usize = src.shape.iter().product();
+    let args = strided_args(OP, src.shape, &[(src, x.len()), (dst, y.len())])?;
+    if numel == 0 {
+        return Ok(());
+    }
+    let name = if S::SUFFIX == D::SUFFIX {
+        format!("strided_copy_{}", S::SUFFIX)
+    } else {
+        format!("strided_cast_{}_{}", S::SUFFIX, D::SUFFIX)
+    };
+    let f = dev.function(KernelModule::Elementwise, &name)?;
+    let n = numel as u32;
+    launch!(dev, f, dev.grid_1d(numel, 256), OP; &n, &args, x, y)
 }
 
 /// Sets the first `numel` elements of `y` to `value`.

@@ -1,0 +1,612 @@
+//! Device implementations of the engine's ops: values only. The public ops in `crate::ops`
+//! dispatch here on their operands' device and record autodiff history exactly as on the CPU,
+//! so a backward pass through device tensors runs these too.
+
+use super::{alloc_out, copy, cu, dense, tf32_enabled, view, with_buf_mut, with_bufs, wrap};
+use crate::layout::{broadcast_shapes, Layout};
+use crate::{with_float, DType, Error, Result, Tensor};
+use saddle_kernels::cpu::conv::Conv2dGeometry;
+use saddle_kernels::cpu::lanes::Lanes;
+use saddle_kernels::cpu::norm::Channels;
+use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
+use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp};
+use saddle_kernels::cuda::ops::gemm::{self, GemmPrecision, GemmShape};
+use saddle_kernels::cuda::ops::reduce::{self, ReduceOp};
+use saddle_kernels::cuda::ops::{conv, loss, norm, optim, softmax};
+use std::sync::Arc;
+
+/// Refuses dtypes the f32-only kernels (GEMM, convolution) cannot take.
+fn f32_only(op: &'static str, t: &Tensor) -> Result<()> {
+    if t.dtype() == DType::F32 {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
+            op,
+            dtype: t.dtype(),
+            device: t.device(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------- elementwise
+
+/// `y = u(x)` over any view of `x`.
+pub(crate) fn unary(op: &'static str, x: &Tensor, u: UnaryOp) -> Result<Tensor> {
+    let l = x.layout();
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[x], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, x.numel())?;
+        elementwise::unary(dev, u, b[0], view(l), &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, l.shape()))
+    }))
+}
+
+/// `dx = u'(x, y) · g` from the forward's input `x` and output `y`.
+pub(crate) fn unary_backward(
+    op: &'static str,
+    u: UnaryOp,
+    x: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    x.check_same(op, g)?;
+    let (x, y, gd) = (dense(op, x)?, dense(op, y)?, dense(op, g)?);
+    let n = g.numel();
+    with_float!(g, op, |T| with_bufs::<T, _>(
+        op,
+        &[&x, &y, &gd],
+        |dev, b| {
+            let mut dx = alloc_out::<T>(op, dev, n)?;
+            elementwise::unary_backward(dev, u, b[0], b[1], b[2], &mut dx, n).map_err(cu(op))?;
+            Ok(wrap(dev, dx, g.shape()))
+        }
+    ))
+}
+
+/// `k(a, b)` with NumPy broadcasting, any views.
+pub(crate) fn binary(op: &'static str, a: &Tensor, b: &Tensor, k: BinaryOp) -> Result<Tensor> {
+    a.check_same(op, b)?;
+    let shape = broadcast_shapes(op, a.shape(), b.shape())?;
+    let n: usize = shape.iter().product();
+    let (la, lb) = (a.layout(), b.layout());
+    with_float!(a, op, |T| with_bufs::<T, _>(op, &[a, b], |dev, bufs| {
+        let mut y = alloc_out::<T>(op, dev, n)?;
+        elementwise::binary(dev, k, bufs[0], view(la), bufs[1], view(lb), &shape, &mut y)
+            .map_err(cu(op))?;
+        Ok(wrap(dev, y, &shape))
+    }))
+}
+
+// ----------------------------------------------------------------------------- reductions
+
+/// `r` over the axes `dims` (distinct, in range, none empty), shaped `out_shape`.
+pub(crate) fn reduce(
+    op: &'static str,
+    x: &Tensor,
+    dims: &[usize],
+    r: ReduceOp,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let shape = x.shape();
+    let mut sorted = dims.to_vec();
+    sorted.sort_unstable();
+    let prod = |s: &[usize]| s.iter().product::<usize>();
+    let (first, last) = (sorted[0], sorted[sorted.len() - 1]);
+    // Reduced axes next to each other are the middle axis of [outer, n, inner] of the dense
+    // tensor as it is; otherwise they are moved last by one strided copy.
+    let (src, lanes) = if last - first + 1 == sorted.len() {
+        let lanes = Lanes {
+            outer: prod(&shape[..first]),
+            n: prod(&shape[first..=last]),
+            inner: prod(&shape[last + 1..]),
+        };
+        (dense(op, x)?, lanes)
+    } else {
+        let kept: Vec<usize> = (0..shape.len()).filter(|d| !dims.contains(d)).collect();
+        let lanes = Lanes {
+            outer: kept.iter().map(|&d| shape[d]).product(),
+            n: sorted.iter().map(|&d| shape[d]).product(),
+            inner: 1,
+        };
+        let perm: Vec<usize> = kept.into_iter().chain(sorted).collect();
+        (copy(op, &x.detach().permute(&perm)?)?, lanes)
+    };
+    if lanes.n == 0 {
+        return Err(Error::bad_shape(
+            op,
+            shape,
+            "cannot reduce over an empty axis",
+        ));
+    }
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&src], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, lanes.outer * lanes.inner)?;
+        reduce::reduce(dev, r, b[0], lanes, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    }))
+}
+
+// ----------------------------------------------------------------------------- products
+
+/// How a GEMM reads one operand: the tensor whose buffer it reads, transposed or not, leading
+/// dimension and batch stride.
+struct GemmOperand {
+    t: Tensor,
+    trans: bool,
+    ld: usize,
+    stride: usize,
+}
+
+/// The single stride that steps through the batch dimensions of `l` (all but the last two) in
+/// row-major order, if there is one (0 when the operand is broadcast over the whole batch).
+fn batch_stride(l: &Layout) -> Option<usize> {
+    let r = l.rank() - 2;
+    let (shape, strides) = (&l.shape()[..r], &l.strides()[..r]);
+    let inner = (0..r).rev().find(|&d| shape[d] != 1);
+    let Some(inner) = inner else {
+        return Some(0);
+    };
+    let s = strides[inner];
+    let mut span = 1;
+    for d in (0..r).rev() {
+        if shape[d] != 1 && strides[d] != s * span {
+            return None;
+        }
+        span *= shape[d];
+    }
+    Some(s)
+}
+
+/// `t` viewed as `l` (its broadcast to the product's batch) as a GEMM operand of `rows × cols`
+/// matrices: read in place when its matrices are row- or column-major with one batch stride,
+/// else copied dense (materialising any broadcast).
+fn gemm_operand(
+    op: &'static str,
+    t: &Tensor,
+    l: &Layout,
+    rows: usize,
+    cols: usize,
+) -> Result<GemmOperand> {
+    let r = l.rank();
+    let (rs, cs) = (l.strides()[r - 2], l.strides()[r - 1]);
+    if l.offset() == 0 {
+        if let Some(stride) = batch_stride(l) {
+            if cs == 1 || cols == 1 {
+                let ld = if rows == 1 { cols } else { rs };
+                if ld >= cols {
+                    return Ok(GemmOperand {
+                        t: t.detach(),
+                        trans: false,
+                        ld,
+                        stride,
+                    });
+                }
+            }
+            if rs == 1 || rows == 1 {
+                let ld = if cols == 1 { rows } else { cs };
+                if ld >= rows {
+                    return Ok(GemmOperand {
+                        t: t.detach(),
+                        trans: true,
+                        ld,
+                        stride,
+                    });
+                }
+            }
+        }
+    }
+    let d = copy(op, &t.detach().view_with(l.clone()))?;
+    Ok(GemmOperand {
+        t: d,
+        trans: false,
+        ld: cols,
+        stride: rows * cols,
+    })
+}
+
+/// `[batch.., m, k] @ [batch.., k, n]` with both operands broadcast to `batch` (f32).
+pub(crate) fn matmul(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    batch: &[usize],
+    (m, k, n): (usize, usize, usize),
+) -> Result<Tensor> {
+    f32_only(op, a)?;
+    let full = |x: usize, y: usize| {
+        let mut s = batch.to_vec();
+        s.extend([x, y]);
+        s
+    };
+    let la = a.layout().broadcast_to(op, &full(m, k))?;
+    let lb = b.layout().broadcast_to(op, &full(k, n))?;
+    let nb: usize = batch.iter().product();
+    let ga = gemm_operand(op, a, &la, m, k)?;
+    let gb = gemm_operand(op, b, &lb, k, n)?;
+    let shape = GemmShape {
+        m,
+        n,
+        k,
+        trans_a: ga.trans,
+        trans_b: gb.trans,
+        lda: ga.ld,
+        ldb: gb.ld,
+        ldc: n,
+        batch: nb,
+        stride_a: ga.stride,
+        stride_b: gb.stride,
+        stride_c: m * n,
+    };
+    let precision = if tf32_enabled() {
+        GemmPrecision::Tf32
+    } else {
+        GemmPrecision::F32
+    };
+    with_bufs::<f32, _>(op, &[&ga.t, &gb.t], |dev, bufs| {
+        let mut c = alloc_out::<f32>(op, dev, nb * m * n)?;
+        gemm::gemm(dev, precision, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
+        Ok(wrap(dev, c, &full(m, n)))
+    })
+}
+
+// ---------------------------------------------------------------------------- convolution
+
+/// Convolution forward: `x`, `w`, `bias` dense f32; output `out_shape`.
+pub(crate) fn conv2d(
+    op: &'static str,
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    f32_only(op, x)?;
+    let (x, w) = (dense(op, x)?, dense(op, w)?);
+    let bias = bias.map(|b| dense(op, b)).transpose()?;
+    let mut ts = vec![&x, &w];
+    ts.extend(bias.as_ref());
+    with_bufs::<f32, _>(op, &ts, |dev, b| {
+        let mut y = alloc_out::<f32>(op, dev, g.batch * g.out_image())?;
+        conv::conv2d_forward(dev, g, b[0], b[1], b.get(2).copied().map(|v| &**v), &mut y)
+            .map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    })
+}
+
+/// Input and weight gradients of a convolution (each when asked for).
+pub(crate) fn conv2d_backward(
+    op: &'static str,
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    w: &Tensor,
+    gy: &Tensor,
+    needs: (bool, bool),
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (x, w, gy) = (dense(op, x)?, dense(op, w)?, dense(op, gy)?);
+    with_bufs::<f32, _>(op, &[&x, &w, &gy], |dev, b| {
+        let gx = if needs.0 {
+            let mut gx = alloc_out::<f32>(op, dev, g.batch * g.in_image())?;
+            conv::conv2d_backward_data(dev, g, b[2], b[1], &mut gx).map_err(cu(op))?;
+            Some(wrap(dev, gx, x.shape()))
+        } else {
+            None
+        };
+        let gw = if needs.1 {
+            let mut gw = alloc_out::<f32>(op, dev, g.weight_len())?;
+            conv::conv2d_backward_weight(dev, g, b[0], b[2], &mut gw).map_err(cu(op))?;
+            Some(wrap(dev, gw, w.shape()))
+        } else {
+            None
+        };
+        Ok((gx, gw))
+    })
+}
+
+/// Transposed convolution forward (`g` is the underlying convolution's geometry).
+pub(crate) fn conv_transpose2d(
+    op: &'static str,
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    f32_only(op, x)?;
+    let (x, w) = (dense(op, x)?, dense(op, w)?);
+    let bias = bias.map(|b| dense(op, b)).transpose()?;
+    let mut ts = vec![&x, &w];
+    ts.extend(bias.as_ref());
+    with_bufs::<f32, _>(op, &ts, |dev, b| {
+        let mut y = alloc_out::<f32>(op, dev, g.batch * g.in_image())?;
+        conv::conv_transpose2d_forward(dev, g, b[0], b[1], b.get(2).copied().map(|v| &**v), &mut y)
+            .map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    })
+}
+
+/// Input and weight gradients of a transposed convolution.
+pub(crate) fn conv_transpose2d_backward(
+    op: &'static str,
+    g: &Conv2dGeometry,
+    x: &Tensor,
+    w: &Tensor,
+    gy: &Tensor,
+    needs: (bool, bool),
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (x, w, gy) = (dense(op, x)?, dense(op, w)?, dense(op, gy)?);
+    with_bufs::<f32, _>(op, &[&x, &w, &gy], |dev, b| {
+        let mut gx = if needs.0 {
+            Some(alloc_out::<f32>(op, dev, g.batch * g.out_image())?)
+        } else {
+            None
+        };
+        let mut gw = if needs.1 {
+            Some(alloc_out::<f32>(op, dev, g.weight_len())?)
+        } else {
+            None
+        };
+        conv::conv_transpose2d_backward(
+            dev,
+            g,
+            b[0],
+            b[1],
+            b[2],
+            gx.as_mut().map(|v| &mut **v),
+            gw.as_mut().map(|v| &mut **v),
+        )
+        .map_err(cu(op))?;
+        Ok((
+            gx.map(|v| wrap(dev, v, x.shape())),
+            gw.map(|v| wrap(dev, v, w.shape())),
+        ))
+    })
+}
+
+// ----------------------------------------------------------------------------- batch norm
+
+/// Forward of training-mode batch norm: `(y, mean, biased var, invstd)`.
+pub(crate) fn batch_norm(
+    op: &'static str,
+    x: &Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f64,
+    geo: Channels,
+) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+    let c = geo.channels;
+    let xd = dense(op, x)?;
+    with_float!(x, op, |T| {
+        let (mean, var) = with_bufs::<T, _>(op, &[&xd], |dev, b| {
+            let mut mean = alloc_out::<T>(op, dev, c)?;
+            let mut var = alloc_out::<T>(op, dev, c)?;
+            norm::batch_norm_stats(dev, b[0], geo, &mut mean, &mut var).map_err(cu(op))?;
+            Ok((wrap(dev, mean, &[c]), wrap(dev, var, &[c])))
+        })?;
+        // As the CPU: invstd = 1 / sqrt(var + eps), scale = invstd * gamma.
+        let invstd = unary(
+            op,
+            &unary(op, &var, UnaryOp::Affine(1.0, eps))?,
+            UnaryOp::Sqrt,
+        )?;
+        let invstd = unary(op, &invstd, UnaryOp::Recip)?;
+        let scale = match gamma {
+            Some(g) => binary(op, &invstd, g, BinaryOp::Mul)?,
+            None => invstd.clone(),
+        };
+        let shift = match beta {
+            Some(b) => dense(op, b)?,
+            None => super::full(op, x.device(), 0.0, &[c], x.dtype())?,
+        };
+        let y = with_bufs::<T, _>(op, &[&xd, &mean, &scale, &shift], |dev, b| {
+            let mut y = alloc_out::<T>(op, dev, geo.numel())?;
+            norm::batch_norm_apply(dev, b[0], geo, b[1], b[2], b[3], &mut y).map_err(cu(op))?;
+            Ok(wrap(dev, y, x.shape()))
+        })?;
+        Ok((y, mean, var, invstd))
+    })
+}
+
+/// Backward of training-mode batch norm: `(dx when asked for, sum(dy), sum(dy · xhat))` per
+/// channel.
+pub(crate) fn batch_norm_backward(
+    op: &'static str,
+    x: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    gamma: Option<&Tensor>,
+    geo: Channels,
+    need_dx: bool,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    let c = geo.channels;
+    let (xd, dyd) = (dense(op, x)?, dense(op, dy)?);
+    let gamma = gamma.map(|g| dense(op, g)).transpose()?;
+    with_float!(x, op, |T| {
+        let mut ts = vec![&xd, &dyd, mean, invstd];
+        ts.extend(gamma.as_ref());
+        with_bufs::<T, _>(op, &ts, |dev, b| {
+            let mut sum_dy = alloc_out::<T>(op, dev, c)?;
+            let mut sum_dy_xhat = alloc_out::<T>(op, dev, c)?;
+            norm::batch_norm_grad_sums(
+                dev,
+                b[0],
+                b[1],
+                geo,
+                b[2],
+                b[3],
+                &mut sum_dy,
+                &mut sum_dy_xhat,
+            )
+            .map_err(cu(op))?;
+            let dx = if need_dx {
+                let mut dx = alloc_out::<T>(op, dev, geo.numel())?;
+                norm::batch_norm_input_grad(
+                    dev,
+                    b[0],
+                    b[1],
+                    geo,
+                    b[2],
+                    b[3],
+                    b.get(4).copied().map(|v| &**v),
+                    &sum_dy,
+                    &sum_dy_xhat,
+                    &mut dx,
+                )
+                .map_err(cu(op))?;
+                Some(wrap(dev, dx, x.shape()))
+            } else {
+                None
+            };
+            Ok((dx, wrap(dev, sum_dy, &[c]), wrap(dev, sum_dy_xhat, &[c])))
+        })
+    })
+}
+
+// -------------------------------------------------------------------------------- softmax
+
+/// Softmax (or log-softmax) along the lanes.
+pub(crate) fn softmax(op: &'static str, x: &Tensor, lanes: Lanes, log: bool) -> Result<Tensor> {
+    let xd = dense(op, x)?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, x.numel())?;
+        softmax::softmax(dev, b[0], lanes, log, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, x.shape()))
+    }))
+}
+
+/// Input gradient of softmax (or log-softmax) from its output `y`.
+pub(crate) fn softmax_backward(
+    op: &'static str,
+    y: &Tensor,
+    g: &Tensor,
+    lanes: Lanes,
+    log: bool,
+) -> Result<Tensor> {
+    y.check_same(op, g)?;
+    let (yd, gd) = (dense(op, y)?, dense(op, g)?);
+    with_float!(y, op, |T| with_bufs::<T, _>(op, &[&yd, &gd], |dev, b| {
+        let mut dx = alloc_out::<T>(op, dev, y.numel())?;
+        softmax::softmax_backward(dev, b[0], b[1], lanes, log, &mut dx).map_err(cu(op))?;
+        Ok(wrap(dev, dx, y.shape()))
+    }))
+}
+
+// --------------------------------------------------------------------------------- losses
+
+/// Mean binary cross-entropy with logits (a 0-d tensor), without leaving the device.
+pub(crate) fn bce_with_logits(op: &'static str, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+    let (xd, td) = (dense(op, x)?, dense(op, t)?);
+    let n = x.numel();
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd, &td], |dev, b| {
+        let mut out = alloc_out::<T>(op, dev, 1)?;
+        loss::bce_with_logits_mean(dev, b[0], b[1], n, &mut out).map_err(cu(op))?;
+        Ok(wrap(dev, out, &[]))
+    }))
+}
+
+/// Gradient of the mean BCE with respect to the logits: `(sigmoid(x) − t) · g / n`, with the
+/// upstream gradient `g` (one element) read on the device.
+pub(crate) fn bce_with_logits_grad(
+    op: &'static str,
+    x: &Tensor,
+    t: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    let (xd, td, gd) = (dense(op, x)?, dense(op, t)?, dense(op, g)?);
+    let n = x.numel();
+    with_float!(x, op, |T| with_bufs::<T, _>(
+        op,
+        &[&xd, &td, &gd],
+        |dev, b| {
+            let mut dx = alloc_out::<T>(op, dev, n)?;
+            let scale = <T as crate::Float>::from_f64(1.0 / n as f64);
+            loss::bce_with_logits_grad(dev, b[0], b[1], b[2], scale, n, &mut dx).map_err(cu(op))?;
+            Ok(wrap(dev, dx, x.shape()))
+        }
+    ))
+}
+
+// ----------------------------------------------------------------------------- optimisers
+
+/// `grad` itself, or a device copy when its storage is one the update writes (its read lock
+/// would then wait on the write lock forever).
+fn unaliased_grad(op: &'static str, grad: &Tensor, written: &[&Tensor]) -> Result<Tensor> {
+    if written
+        .iter()
+        .any(|t| Arc::ptr_eq(&t.0.storage, &grad.0.storage))
+    {
+        copy(op, grad)
+    } else {
+        dense(op, grad)
+    }
+}
+
+/// One fused Adam step in place (all operands contiguous, on one device).
+pub(crate) fn adam_step(
+    op: &'static str,
+    p: &Tensor,
+    grad: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    vmax: Option<&Tensor>,
+    h: AdamStep,
+) -> Result<()> {
+    let mut written = vec![p, m, v];
+    written.extend(vmax);
+    for (i, a) in written.iter().enumerate() {
+        if !a.is_contiguous() || a.layout().offset() != 0 {
+            return Err(Error::arg(op, "optimiser tensors must be contiguous"));
+        }
+        if written[..i]
+            .iter()
+            .any(|b| Arc::ptr_eq(&a.0.storage, &b.0.storage))
+        {
+            return Err(Error::arg(
+                op,
+                "parameter and state tensors must not share storage",
+            ));
+        }
+    }
+    let g = unaliased_grad(op, grad, &written)?;
+    let n = p.numel();
+    with_float!(p, op, |T| with_bufs::<T, _>(op, &[&g], |_, gb| {
+        with_buf_mut::<T, _>(op, p, |dev, pb| {
+            with_buf_mut::<T, _>(op, m, |_, mb| {
+                with_buf_mut::<T, _>(op, v, |_, vb| match vmax {
+                    Some(vm) => with_buf_mut::<T, _>(op, vm, |_, vmb| {
+                        optim::adam_update(dev, pb, gb[0], mb, vb, Some(vmb), h, n).map_err(cu(op))
+                    }),
+                    None => optim::adam_update(dev, pb, gb[0], mb, vb, None, h, n).map_err(cu(op)),
+                })
+            })
+        })
+    }))
+}
+
+/// One fused SGD step in place.
+pub(crate) fn sgd_step(
+    op: &'static str,
+    p: &Tensor,
+    grad: &Tensor,
+    buf: &Tensor,
+    h: SgdStep,
+) -> Result<()> {
+    for a in [p, buf] {
+        if !a.is_contiguous() || a.layout().offset() != 0 {
+            return Err(Error::arg(op, "optimiser tensors must be contiguous"));
+        }
+    }
+    if Arc::ptr_eq(&p.0.storage, &buf.0.storage) {
+        return Err(Error::arg(
+            op,
+            "parameter and momentum buffer must not share storage",
+        ));
+    }
+    let g = unaliased_grad(op, grad, &[p, buf])?;
+    let n = p.numel();
+    with_float!(p, op, |T| with_bufs::<T, _>(op, &[&g], |_, gb| {
+        with_buf_mut::<T, _>(op, p, |dev, pb| {
+            with_buf_mut::<T, _>(op, buf, |_, bb| {
+                optim::sgd_update(dev, pb, gb[0], bb, h, n).map_err(cu(op))
+            })
+        })
+    }))
+}

@@ -1,0 +1,504 @@
+//! The engine's ops on both devices from the same test bodies.
+//!
+//! [`device_test!`] runs a body on the CPU and, when `Device::best` finds a GPU, again on
+//! `cuda:0` with the same fresh random inputs (drawn on the host from a seed printed with each
+//! test; `SADDLE_PARITY_SEED=<n>` repeats a run), and compares every tensor the body returns
+//! (outputs and gradients): `||cuda - cpu|| / ||cpu|| < tol` (1e-5 for f32 kernels, 1e-3 when
+//! TF32 is on). On the device every output buffer is poisoned with NaN before its kernel runs
+//! ([`saddle_engine::set_poison_outputs`]), so an element a kernel fails to write fails the
+//! comparison. Without a GPU each test runs its CPU half (which checks the body runs and gives
+//! finite values) and prints one line saying the CUDA half was skipped and why.
+//!
+//! Bodies build their inputs with [`Gen`] and usually return `fwd_bwd(out, inputs)`: the output
+//! and the gradient of `sum(out * w)` (random `w`) with respect to each input, so every
+//! dispatched op is checked forward and backward.
+#![cfg(feature = "cuda")]
+
+use saddle_engine::ops::optim::{AdamStep, SgdStep};
+use saddle_engine::{
+    Conv2dParams, ConvTranspose2dParams, DType, Device, Error, Result, Rng, Tensor,
+};
+use std::sync::{Mutex, MutexGuard};
+
+const F32_TOL: f64 = 1e-5;
+const TF32_TOL: f64 = 1e-3;
+
+/// Inputs for one run of a body: the same values on every device for one seed.
+struct Gen {
+    device: Device,
+    rng: Rng,
+}
+
+impl Gen {
+    /// `N(0, 1)` values of `shape` on this run's device, a leaf requiring grad.
+    fn randn(&mut self, shape: &[usize]) -> Tensor {
+        self.host_randn(shape)
+            .to_device(self.device)
+            .unwrap()
+            .detach()
+            .with_requires_grad(true)
+    }
+    /// Uniform values in `[lo, hi)` on this run's device, a leaf requiring grad.
+    fn uniform(&mut self, shape: &[usize], lo: f64, hi: f64) -> Tensor {
+        Tensor::rand(shape, lo, hi, DType::F32, Device::Cpu, &mut self.rng)
+            .unwrap()
+            .to_device(self.device)
+            .unwrap()
+            .detach()
+            .with_requires_grad(true)
+    }
+    fn host_randn(&mut self, shape: &[usize]) -> Tensor {
+        Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng).unwrap()
+    }
+    /// The output and the gradients of `sum(out * w)` for a random `w` with respect to
+    /// `inputs`.
+    fn fwd_bwd(&mut self, out: Tensor, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let w = self.host_randn(out.shape()).to_device(self.device)?;
+        let loss = out.mul(&w)?.sum_all()?;
+        let grads = loss.backward()?;
+        let mut all = vec![out.detach()];
+        for (i, t) in inputs.iter().enumerate() {
+            let g = grads
+                .get(t)
+                .ok_or_else(|| Error::Autograd(format!("no gradient for input {i}")))?;
+            all.push(g.clone());
+        }
+        Ok(all)
+    }
+}
+
+/// One device test at a time: they share the device's allocator, and the poison switch is
+/// process-wide.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn seed(test: &str) -> u64 {
+    let seed = std::env::var("SADDLE_PARITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    println!("{test}: SADDLE_PARITY_SEED={seed}");
+    seed
+}
+
+fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
+    if got.iter().any(|g| !g.is_finite()) {
+        return f64::INFINITY;
+    }
+    let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b) * (a - b)).sum();
+    let den: f64 = want.iter().map(|b| b * b).sum();
+    if den == 0.0 {
+        num.sqrt()
+    } else {
+        (num / den).sqrt()
+    }
+}
+
+/// The GPU of this machine, or why there is none.
+fn gpu() -> std::result::Result<Device, String> {
+    match Device::best_with_reason() {
+        (d @ Device::Cuda(_), _) => Ok(d),
+        (Device::Cpu, why) => Err(why),
+    }
+}
+
+/// Runs `body` on the CPU, then (when there is a GPU) on cuda:0 with outputs poisoned, and
+/// compares.
+fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Tensor>>) {
+    let _guard = serial();
+    let seed = seed(name);
+    let cpu = body(&mut Gen {
+        device: Device::Cpu,
+        rng: Rng::new(seed),
+    })
+    .unwrap_or_else(|e| panic!("{name} on the CPU: {e}"));
+    assert!(
+        !cpu.is_empty(),
+        "{name}: the body returned nothing to compare"
+    );
+    let cpu: Vec<(Vec<usize>, Vec<f64>)> = cpu
+        .iter()
+        .map(|t| (t.shape().to_vec(), t.to_vec_f64().unwrap()))
+        .collect();
+    for (i, (_, v)) in cpu.iter().enumerate() {
+        assert!(
+            v.iter().all(|x| x.is_finite()),
+            "{name}: CPU result {i} is not finite"
+        );
+    }
+    let device = match gpu() {
+        Ok(d) => d,
+        Err(why) => {
+            println!("{name}: CUDA half skipped ({why})");
+            return;
+        }
+    };
+    saddle_engine::set_poison_outputs(true);
+    let outcome = body(&mut Gen {
+        device,
+        rng: Rng::new(seed),
+    });
+    saddle_engine::set_poison_outputs(false);
+    let gpu = outcome.unwrap_or_else(|e| panic!("{name} on {device}: {e}"));
+    assert_eq!(gpu.len(), cpu.len(), "{name}: result counts differ");
+    for (i, (t, (shape, want))) in gpu.iter().zip(&cpu).enumerate() {
+        assert_eq!(t.device(), device, "{name}: result {i} left the device");
+        assert_eq!(t.shape(), &shape[..], "{name}: result {i} shape");
+        let got = t.to_vec_f64().unwrap();
+        let err = rel_l2(&got, want);
+        assert!(
+            err < tol,
+            "{name}: result {i} (shape {shape:?}) differs on {device}: rel. L2 error {err:e} >= {tol:e}"
+        );
+    }
+    println!("{name}: {} results match on {device}", gpu.len());
+}
+
+/// A test named `$name` running `$body` (with `$g: &mut Gen`) on both devices, compared within
+/// `$tol`.
+macro_rules! device_test {
+    ($name:ident, $tol:expr, |$g:ident| $body:block) => {
+        #[test]
+        fn $name() {
+            run_on_devices(
+                stringify!($name),
+                $tol,
+                |$g: &mut Gen| -> Result<Vec<Tensor>> { $body },
+            );
+        }
+    };
+}
+
+// ----------------------------------------------------------------------------- elementwise
+
+device_test!(unary_ops_forward_and_backward, F32_TOL, |g| {
+    let x = g.randn(&[7, 33]);
+    let pos = g.uniform(&[7, 33], 0.5, 2.0);
+    let mut out = Vec::new();
+    type F = fn(&Tensor) -> Result<Tensor>;
+    let on_any: [F; 15] = [
+        |x| x.neg(),
+        |x| x.exp(),
+        |x| x.square(),
+        |x| x.abs(),
+        |x| x.relu(),
+        |x| x.leaky_relu(0.2),
+        |x| x.sigmoid(),
+        |x| x.tanh(),
+        |x| x.softplus(),
+        |x| x.elu(1.0),
+        |x| x.clamp(-0.5, 0.7),
+        |x| x.add_scalar(1.5),
+        |x| x.mul_scalar(-3.0),
+        |x| x.sub_scalar(0.25),
+        |x| x.rsub_scalar(2.0),
+    ];
+    for f in on_any {
+        // Through a transposed view too, so the strided read path is covered.
+        let y = f(&x)?.add(&f(&x.t()?)?.t()?)?;
+        out.extend(g.fwd_bwd(y, &[&x])?);
+    }
+    let on_positive: [F; 5] = [
+        |x| x.log(),
+        |x| x.sqrt(),
+        |x| x.powf(1.7),
+        |x| x.div_scalar(3.0),
+        |x| x.recip(),
+    ];
+    for f in on_positive {
+        out.extend(g.fwd_bwd(f(&pos)?, &[&pos])?);
+    }
+    out.push(x.gt_scalar(0.1)?);
+    Ok(out)
+});
+
+device_test!(binary_ops_broadcast_forward_and_backward, F32_TOL, |g| {
+    let a = g.uniform(&[4, 1, 6], 0.5, 2.0);
+    let b = g.uniform(&[5, 1], 0.5, 2.0);
+    let mut out = Vec::new();
+    type F = fn(&Tensor, &Tensor) -> Result<Tensor>;
+    let ops: [F; 7] = [
+        |a, b| a.add(b),
+        |a, b| a.sub(b),
+        |a, b| a.mul(b),
+        |a, b| a.div(b),
+        |a, b| a.pow(b),
+        |a, b| a.maximum(b),
+        |a, b| a.minimum(b),
+    ];
+    for f in ops {
+        out.extend(g.fwd_bwd(f(&a, &b)?, &[&a, &b])?);
+    }
+    let cmp: [F; 5] = [
+        |a, b| a.gt(b),
+        |a, b| a.ge(b),
+        |a, b| a.lt(b),
+        |a, b| a.le(b),
+        |a, b| a.eq(b),
+    ];
+    for f in cmp {
+        out.push(f(&a, &b)?);
+    }
+    // A scalar broadcast against a narrowed, permuted view.
+    let s = g.randn(&[]);
+    let v = g.randn(&[3, 8, 5]);
+    let y = v.narrow(1, 2, 4)?.permute(&[2, 0, 1])?.mul(&s)?;
+    out.extend(g.fwd_bwd(y, &[&s, &v])?);
+    Ok(out)
+});
+
+// ------------------------------------------------------------------------------ reductions
+
+device_test!(reductions_over_any_axes, F32_TOL, |g| {
+    let x = g.randn(&[3, 4, 5, 6]);
+    let mut out = Vec::new();
+    for dims in [
+        &[0usize][..],
+        &[3],
+        &[1, 2],
+        &[0, 2],
+        &[1, 3],
+        &[0, 1, 2, 3],
+    ] {
+        out.extend(g.fwd_bwd(x.sum(dims, false)?, &[&x])?);
+        out.extend(g.fwd_bwd(x.mean(dims, true)?, &[&x])?);
+        out.extend(g.fwd_bwd(x.max(dims, false)?, &[&x])?);
+        out.extend(g.fwd_bwd(x.min(dims, true)?, &[&x])?);
+        out.extend(g.fwd_bwd(x.var(dims, false, 1)?, &[&x])?);
+    }
+    // A long row (the two-pass path) and a transposed input.
+    let long = g.randn(&[2, 20_000]);
+    out.extend(g.fwd_bwd(long.sum(&[1], false)?, &[&long])?);
+    out.extend(g.fwd_bwd(x.transpose(1, 3)?.sum(&[2], false)?, &[&x])?);
+    let idx: Vec<f64> = x.argmax(2)?.into_iter().map(|i| i as f64).collect();
+    let n = idx.len();
+    out.push(Tensor::from_vec(idx, &[n], Device::Cpu)?);
+    Ok(out)
+});
+
+// -------------------------------------------------------------------------------- products
+
+device_test!(matmul_batched_broadcast_and_transposed, F32_TOL, |g| {
+    let a = g.randn(&[2, 3, 37, 29]);
+    let b = g.randn(&[3, 29, 41]);
+    let mut out = g.fwd_bwd(a.matmul(&b)?, &[&a, &b])?;
+    let c = g.randn(&[50, 70]);
+    let d = g.randn(&[90, 70]);
+    out.extend(g.fwd_bwd(c.matmul(&d.t()?)?, &[&c, &d])?);
+    out.extend(g.fwd_bwd(c.t()?.matmul(&c)?, &[&c])?);
+    let x = g.randn(&[4, 6, 70]);
+    let bias = g.randn(&[90]);
+    out.extend(g.fwd_bwd(x.linear(&d, Some(&bias))?, &[&x, &d, &bias])?);
+    Ok(out)
+});
+
+#[test]
+fn matmul_with_tf32() {
+    run_on_devices("matmul_with_tf32", TF32_TOL, |g| {
+        saddle_engine::set_cuda_tf32(g.device != Device::Cpu);
+        let a = g.randn(&[130, 200]);
+        let b = g.randn(&[200, 150]);
+        let r = g.fwd_bwd(a.matmul(&b)?, &[&a, &b]);
+        saddle_engine::set_cuda_tf32(false);
+        r
+    });
+}
+
+device_test!(conv2d_and_conv_transpose2d, F32_TOL, |g| {
+    let x = g.randn(&[2, 4, 9, 11]);
+    let w = g.randn(&[6, 2, 3, 3]);
+    let b = g.randn(&[6]);
+    let p = Conv2dParams::default()
+        .with_stride(2)
+        .with_padding(1)
+        .with_groups(2);
+    let mut out = g.fwd_bwd(x.conv2d(&w, Some(&b), p)?, &[&x, &w, &b])?;
+    let wt = g.randn(&[4, 3, 4, 4]);
+    let bt = g.randn(&[3]);
+    let pt = ConvTranspose2dParams::default()
+        .with_stride(2)
+        .with_padding(1);
+    out.extend(g.fwd_bwd(x.conv_transpose2d(&wt, Some(&bt), pt)?, &[&x, &wt, &bt])?);
+    Ok(out)
+});
+
+// ------------------------------------------------------------------- norms, softmax, losses
+
+device_test!(batch_norm_training_and_eval, F32_TOL, |g| {
+    let x = g.randn(&[6, 5, 4, 3]);
+    let gamma = g.uniform(&[5], 0.5, 1.5);
+    let beta = g.randn(&[5]);
+    let bn = x.batch_norm(Some(&gamma), Some(&beta), 1e-5)?;
+    let mut out = g.fwd_bwd(bn.output, &[&x, &gamma, &beta])?;
+    out.extend([bn.mean, bn.var, bn.var_unbiased]);
+    let mean = g.randn(&[5]).detach();
+    let var = g.uniform(&[5], 0.5, 2.0).detach();
+    let y = x.batch_norm_eval(&mean, &var, Some(&gamma), Some(&beta), 1e-5)?;
+    out.extend(g.fwd_bwd(y, &[&x, &gamma, &beta])?);
+    let plain = x.batch_norm(None, None, 1e-3)?.output;
+    out.extend(g.fwd_bwd(plain, &[&x])?);
+    Ok(out)
+});
+
+device_test!(softmax_l2_normalize_and_losses, F32_TOL, |g| {
+    let x = g.randn(&[6, 10, 3]);
+    let mut out = g.fwd_bwd(x.softmax(1)?, &[&x])?;
+    out.extend(g.fwd_bwd(x.log_softmax(-1)?, &[&x])?);
+    out.extend(g.fwd_bwd(x.l2_normalize(1, 1e-12)?, &[&x])?);
+    let logits = g.randn(&[64, 3]);
+    let target = g.uniform(&[64, 3], 0.0, 1.0);
+    for loss in [
+        logits.binary_cross_entropy_with_logits(&target)?,
+        logits.mse_loss(&target)?,
+        logits.l1_loss(&target)?,
+    ] {
+        out.extend(g.fwd_bwd(loss, &[&logits, &target])?);
+    }
+    out.extend(g.fwd_bwd(logits.cross_entropy(&[2, 0, 1, 1].repeat(16))?, &[&logits])?);
+    out.extend(g.fwd_bwd(logits.hinge_loss_real()?, &[&logits])?);
+    out.extend(g.fwd_bwd(logits.hinge_loss_fake()?, &[&logits])?);
+    Ok(out)
+});
+
+// ----------------------------------------------------------------- shapes, joins, images
+
+device_test!(views_joins_and_image_ops, F32_TOL, |g| {
+    let a = g.randn(&[2, 3, 4, 5]);
+    let b = g.randn(&[2, 1, 4, 5]);
+    let mut out = g.fwd_bwd(Tensor::concat(&[&a, &b], 1)?, &[&a, &b])?;
+    let at = a.transpose(2, 3)?;
+    out.extend(g.fwd_bwd(Tensor::stack(&[&at, &at], 4)?, &[&a])?);
+    out.extend(g.fwd_bwd(a.narrow(3, 1, 3)?, &[&a])?);
+    let pieces = a.split(2, 2)?;
+    out.extend(g.fwd_bwd(pieces[1].mul(&pieces[0])?, &[&a])?);
+    out.extend(g.fwd_bwd(a.permute(&[3, 1, 0, 2])?.contiguous()?, &[&a])?);
+    out.extend(g.fwd_bwd(a.t()?.reshape(&[6, 20])?, &[&a])?);
+    out.extend(g.fwd_bwd(a.upsample_nearest2d(3)?, &[&a])?);
+    out.extend(g.fwd_bwd(a.maxout(2, 2)?, &[&a])?);
+    out.extend(g.fwd_bwd(a.global_avg_pool2d()?, &[&a])?);
+    out.extend(g.fwd_bwd(a.global_sum_pool2d()?, &[&a])?);
+    out.extend(g.fwd_bwd(a.global_max_pool2d()?, &[&a])?);
+    let d = a.to_dtype(DType::F64)?;
+    out.extend(g.fwd_bwd(d.mul(&d)?.to_dtype(DType::F32)?, &[&a])?);
+    Ok(out)
+});
+
+// ------------------------------------------------------------ random, dropout, optimisers
+
+device_test!(
+    random_draws_and_dropout_follow_the_cpu_stream,
+    F32_TOL,
+    |g| {
+        // A fresh generator starts on a Philox block boundary, where device draws equal the CPU's.
+        let mut rng = Rng::new(17);
+        let n = Tensor::randn(&[1000], 0.5, 2.0, DType::F32, g.device, &mut rng)?;
+        let u = Tensor::rand(&[333], -1.0, 3.0, DType::F32, g.device, &mut rng)?;
+        let x = g.randn(&[40, 25]);
+        let mut mask_rng = Rng::new(99);
+        let y = x.dropout(0.3, &mut mask_rng, true)?;
+        let mut out = vec![n, u];
+        out.extend(g.fwd_bwd(y, &[&x])?);
+        Ok(out)
+    }
+);
+
+device_test!(adam_sgd_and_assign_update_in_place, F32_TOL, |g| {
+    let p = g.randn(&[300]).detach();
+    let grad = g.randn(&[300]).detach();
+    let m = Tensor::zeros(&[300], DType::F32, g.device)?;
+    let v = Tensor::zeros(&[300], DType::F32, g.device)?;
+    let h = AdamStep {
+        lr: 1e-2,
+        beta1: 0.5,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        decoupled: true,
+        step: 1,
+    };
+    for step in 1..=3 {
+        p.adam_step_(&grad, &m, &v, None, AdamStep { step, ..h })?;
+    }
+    let q = g.randn(&[300]).detach();
+    let buf = Tensor::zeros(&[300], DType::F32, g.device)?;
+    let s = SgdStep {
+        lr: 0.1,
+        momentum: 0.9,
+        dampening: 0.0,
+        weight_decay: 0.0,
+        nesterov: true,
+        first: true,
+    };
+    q.sgd_step_(&grad, &buf, s)?;
+    q.sgd_step_(&grad, &buf, SgdStep { first: false, ..s })?;
+    let r = Tensor::zeros(&[20, 15], DType::F32, g.device)?;
+    r.assign(&g.randn(&[15, 20]).detach().t()?)?;
+    Ok(vec![p, m, v, q, buf, r])
+});
+
+// ------------------------------------------------------------------------------- errors
+
+/// Device-only behaviour: mixed devices and ops without a kernel fail with errors that name the
+/// op (and both devices); nothing silently moves to the host.
+#[test]
+fn device_errors_name_the_op_and_devices() {
+    let _guard = serial();
+    let msg = Error::NoCudaKernel {
+        op: "gather",
+        device: Device::Cuda(0),
+    }
+    .to_string();
+    assert!(msg.starts_with("op gather has no CUDA kernel yet"), "{msg}");
+    let device = match gpu() {
+        Ok(d) => d,
+        Err(why) => {
+            println!("device_errors_name_the_op_and_devices: CUDA half skipped ({why})");
+            return;
+        }
+    };
+    let cpu = Tensor::ones(&[2, 3], DType::F32, Device::Cpu).unwrap();
+    let dev = cpu.to_device(device).unwrap();
+    let err = cpu.add(&dev).unwrap_err();
+    assert_eq!(
+        err,
+        Error::DeviceMismatch {
+            op: "add",
+            lhs: Device::Cpu,
+            rhs: device
+        }
+    );
+    assert!(err.to_string().contains("cpu and cuda:0"), "{err}");
+    let err = dev.matmul(&cpu.t().unwrap()).unwrap_err();
+    assert!(
+        matches!(err, Error::DeviceMismatch { op: "matmul", .. }),
+        "{err}"
+    );
+    for (op, err) in [
+        ("index_select", dev.index_select(0, &[1, 0]).unwrap_err()),
+        ("gather", dev.gather(1, &[0, 1], &[1, 2]).unwrap_err()),
+        ("rot90", dev.rot90(1).unwrap_err()),
+        (
+            "max_pool2d",
+            dev.reshape(&[1, 1, 2, 3])
+                .unwrap()
+                .max_pool2d(2, 1, 0)
+                .unwrap_err(),
+        ),
+    ] {
+        assert_eq!(err, Error::NoCudaKernel { op, device }, "{op}");
+    }
+    // Moving a parameter in place keeps its id and changes its device.
+    let p = Tensor::ones(&[4], DType::F32, Device::Cpu)
+        .unwrap()
+        .with_requires_grad(true);
+    let id = p.id();
+    p.to_device_(device).unwrap();
+    assert_eq!((p.id(), p.device()), (id, device));
+    assert_eq!(p.to_vec::<f32>().unwrap(), vec![1.0; 4]);
+}
