@@ -484,7 +484,7 @@ pub(crate) fn rows(x: &Tensor, dim: usize, op: &'static str) -> Result<Tensor> {
     x.reshape(&[x.shape()[0], dim])
 }
 
-fn mean_probability(logits: &Tensor) -> Result<f64> {
+pub(crate) fn mean_probability(logits: &Tensor) -> Result<f64> {
     no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
 }
 
