@@ -474,6 +474,8 @@ fn ladder_and_ebgan_ln_report_a_test_error() {
         "ladder",
         "--data",
         data.to_str().unwrap(),
+        "--labels-per-class",
+        "2",
         "--denoise-weights",
         "1,2",
         "--out",
