@@ -6,7 +6,7 @@ use crate::classify::as_tensor;
 use crate::cli::{load_images, BoxError};
 use crate::sample::load_run_model;
 use clap::Args;
-use saddle_engine::{no_grad, Rng, Tensor};
+use saddle_engine::Tensor;
 use saddle_gan::data::Split;
 use saddle_gan::evaluate::{parzen_protocol, ClassifierScorer};
 use saddle_gan::metrics::Parzen;
@@ -42,30 +42,7 @@ pub struct EvalArgs {
     pub seed: u64,
 }
 
-/// `count` generated images mapped to [0, 1], in batches.
-pub fn generate_unit(
-    model: &mut dyn GanModel,
-    count: usize,
-    seed: u64,
-) -> Result<Tensor, BoxError> {
-    let mut rng = Rng::new(seed);
-    let (lo, hi) = model.value_range();
-    let mut parts = Vec::new();
-    let mut done = 0;
-    while done < count {
-        let n = (count - done).min(500);
-        let z = model.sample_latent(n, &mut rng)?;
-        let images = no_grad(|| model.generate(&z))?;
-        parts.push(
-            images
-                .sub_scalar(lo as f64)?
-                .div_scalar((hi - lo) as f64)?
-                .clamp(0.0, 1.0)?,
-        );
-        done += n;
-    }
-    Ok(Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)?)
-}
+pub use saddle_gan::evaluate::generate_unit;
 
 pub fn eval(args: EvalArgs) -> Result<(), BoxError> {
     let start = Instant::now();

@@ -12,8 +12,10 @@ pub mod bench;
 pub mod classify;
 pub mod cli;
 pub mod eval;
+pub mod grid;
 pub mod probe;
 pub mod sample;
+pub mod semisup;
 pub mod train;
 
 pub use saddle_engine::{DType, Device, Error, Result, Tensor};

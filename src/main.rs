@@ -2,7 +2,7 @@
 //! sampling and evaluation arrive with the GAN issues.
 
 use clap::{Parser, Subcommand};
-use saddle::{bench, eval, probe, sample, train};
+use saddle::{bench, eval, grid, probe, sample, train};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +31,9 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Score a trained run (classifier-feature FID/KID, Inception-style score, I').
     Eval(eval::EvalArgs),
+    /// EBGAN's MNIST grid search, reduced: train configurations drawn from the paper's grid for
+    /// a few steps each, score them with I', and plot the distribution per family.
+    Grid(grid::GridArgs),
     /// Linear probe on a DCGAN discriminator's features vs a random D (few labels).
     Probe(probe::ProbeArgs),
 }
@@ -41,6 +44,7 @@ fn main() {
         Command::Bench { what } => bench::run(what),
         Command::Train { what } => train::run(what).map_err(|e| e as Box<dyn std::error::Error>),
         Command::Probe(args) => probe::probe(args).map_err(|e| e as Box<dyn std::error::Error>),
+        Command::Grid(args) => grid::grid(args).map_err(|e| e as Box<dyn std::error::Error>),
         Command::Eval(args) => eval::eval(args).map_err(|e| e as Box<dyn std::error::Error>),
         Command::Sample(args) => sample::sample(args).map_err(|e| e as Box<dyn std::error::Error>),
     };

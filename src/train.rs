@@ -45,6 +45,17 @@ pub enum Model {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// The ladder network (Rasmus et al. 2015) on MNIST with few labels: the baseline of
+    /// EBGAN-LN (by default with only the bottom layer's denoising cost, as the EBGAN paper).
+    Ladder(crate::semisup::SemiSupArgs),
+    /// EBGAN-LN (Zhao et al. 2017): the ladder network as EBGAN's discriminator against an MLP
+    /// generator, semi-supervised MNIST with few labels; reports the test error.
+    EbganLn {
+        #[command(flatten)]
+        semi: crate::semisup::SemiSupArgs,
+        #[command(flatten)]
+        gen: crate::semisup::EbganLnArgs,
+    },
     /// The domain classifier whose features and class probabilities score generated MNIST /
     /// Fashion-MNIST images (FID, Inception-style scores, I').
     Classifier(ClassifierArgs),
@@ -587,6 +598,8 @@ pub fn run(model: Model) -> Result<(), BoxError> {
         }
         Model::Dcgan { spec, run } => train_dcgan(spec, run),
         Model::Classifier(args) => crate::classify::train_classifier(args),
+        Model::Ladder(args) => crate::semisup::train_semisupervised(args, None),
+        Model::EbganLn { semi, gen } => crate::semisup::train_semisupervised(semi, Some(gen)),
         Model::Ring {
             steps,
             seed,

@@ -405,3 +405,137 @@ fn dcgan_64x64_rgb_trains_on_an_image_folder() {
     assert_eq!(grid.width(), 8 * 128 + 9);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn grid_search_writes_resumable_results_and_a_histogram() {
+    let dir = temp_dir("grid");
+    let data = dir.join("mnist");
+    tiny_mnist(&data, 64, 20);
+    let cls = dir.join("classifier.safetensors");
+    let out = saddle(&[
+        "train",
+        "classifier",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        cls.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let grid = dir.join("grid");
+    let run = |family: &str| {
+        saddle(&[
+            "grid",
+            family,
+            "--configs",
+            "2",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--samples",
+            "20",
+            "--seed",
+            "3",
+            "--classifier",
+            cls.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            grid.to_str().unwrap(),
+        ])
+    };
+    for family in ["ebgan", "gan"] {
+        let out = run(family);
+        assert!(out.status.success(), "{}", text(&out));
+        let lines = std::fs::read_to_string(grid.join(format!("{family}.jsonl"))).unwrap();
+        let results: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(results.len(), 2, "{lines}");
+        for r in &results {
+            assert!(r["i_prime"].as_f64().unwrap().is_finite(), "{r}");
+            assert!(r["wall_s"].as_f64().unwrap() > 0.0);
+            assert_eq!(r["config"]["family"], family);
+        }
+    }
+    let png = image::open(grid.join("histogram.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (640, 400));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(grid.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["ebgan"]["runs"], 2);
+    assert!(summary["gan"]["median"].as_f64().unwrap().is_finite());
+    // A second run finds both configurations done and trains nothing.
+    let out = run("ebgan");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("from an earlier run").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    let lines = std::fs::read_to_string(grid.join("ebgan.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    let out = run("wgan");
+    assert!(!out.status.success() && text(&out).contains("expected ebgan"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ladder_and_ebgan_ln_report_a_test_error() {
+    let dir = temp_dir("ladder");
+    let data = dir.join("mnist");
+    tiny_mnist(&data, 64, 20);
+    for model in ["ladder", "ebgan-ln"] {
+        let out_dir = dir.join(model);
+        let mut args = vec![
+            "train",
+            model,
+            "--data",
+            data.to_str().unwrap(),
+            "--labels-per-class",
+            "2",
+            "--steps",
+            "3",
+            "--batch-size",
+            "16",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        if model == "ebgan-ln" {
+            args.extend(["--layers-g", "2", "--size-g", "16"]);
+        }
+        let out = saddle(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
+                .unwrap();
+        assert_eq!(result["labels"], 20);
+        assert_eq!(result["steps"], 3);
+        let err = result["test_error"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&err), "{result}");
+        assert_eq!(out_dir.join("samples.png").exists(), model == "ebgan-ln");
+    }
+    let out = saddle(&[
+        "train",
+        "ladder",
+        "--data",
+        data.to_str().unwrap(),
+        "--labels-per-class",
+        "2",
+        "--denoise-weights",
+        "1,2",
+        "--out",
+        dir.join("bad").to_str().unwrap(),
+    ]);
+    assert!(
+        !out.status.success() && text(&out).contains("needs 7 values"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

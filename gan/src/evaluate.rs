@@ -7,7 +7,8 @@ use crate::metrics::{
     parzen_select_sigma, GaussianStats, Parzen,
 };
 use crate::models::classifier::{Classifier, FEATURE_DIM};
-use saddle_nn::engine::{no_grad, Result, Tensor};
+use crate::run::{BoxError, GanModel};
+use saddle_nn::engine::{no_grad, Result, Rng, Tensor};
 
 /// Images per forward pass of the classifier.
 const BATCH: usize = 500;
@@ -35,6 +36,32 @@ pub fn features_and_probabilities(
         probs.extend(p.to_vec_f64()?);
     }
     Ok((features, probs))
+}
+
+/// `count` samples of `model` (noise from `seed`, G in evaluation mode) mapped from the model's
+/// value range to [0, 1], in batches of 500.
+pub fn generate_unit(
+    model: &mut dyn GanModel,
+    count: usize,
+    seed: u64,
+) -> std::result::Result<Tensor, BoxError> {
+    let mut rng = Rng::new(seed);
+    let (lo, hi) = model.value_range();
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(500);
+        let z = model.sample_latent(n, &mut rng)?;
+        let images = no_grad(|| model.generate(&z))?;
+        parts.push(
+            images
+                .sub_scalar(lo as f64)?
+                .div_scalar((hi - lo) as f64)?
+                .clamp(0.0, 1.0)?,
+        );
+        done += n;
+    }
+    Ok(Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)?)
 }
 
 /// Scores of a set of generated images against the real test set.

@@ -2,6 +2,8 @@
 
 pub mod data;
 pub mod evaluate;
+mod font;
+pub mod grid;
 pub mod metrics;
 pub mod models;
 pub mod plot;

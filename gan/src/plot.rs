@@ -180,3 +180,165 @@ pub fn save_image_png(
     )
     .map_err(|e| DataError::new(path, format!("cannot write the PNG ({e})")))
 }
+
+/// One group of values in a [`histogram_png`].
+pub struct HistogramSeries<'a> {
+    pub label: String,
+    pub values: &'a [f64],
+    pub color: [u8; 3],
+}
+
+/// What a [`histogram_png`] drew: the bin edges (`bins + 1`) and each series' share of its
+/// values per bin, in percent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub percent: Vec<Vec<f64>>,
+}
+
+/// Bins `series` over a shared range (from min(0, smallest value) to the largest, equal widths,
+/// the last bin closed) as each series' percentage of its values, the way the EBGAN paper's
+/// grid-search histograms compare families of runs with different counts.
+pub fn histogram(series: &[HistogramSeries], bins: usize) -> Result<Histogram, String> {
+    if bins == 0 || series.is_empty() || series.iter().any(|s| s.values.is_empty()) {
+        return Err("a histogram needs at least one bin and one value in every series".into());
+    }
+    let all = series.iter().flat_map(|s| s.values.iter().copied());
+    if let Some(bad) = all.clone().find(|v| !v.is_finite()) {
+        return Err(format!("a histogram value is not finite ({bad})"));
+    }
+    let lo = all.clone().fold(0.0f64, f64::min);
+    let mut hi = all.fold(f64::NEG_INFINITY, f64::max);
+    if hi <= lo {
+        hi = lo + 1.0;
+    }
+    let width = (hi - lo) / bins as f64;
+    let edges = (0..=bins).map(|i| lo + i as f64 * width).collect();
+    let percent = series
+        .iter()
+        .map(|s| {
+            let mut counts = vec![0.0; bins];
+            for v in s.values {
+                let b = (((v - lo) / width) as usize).min(bins - 1);
+                counts[b] += 100.0 / s.values.len() as f64;
+            }
+            counts
+        })
+        .collect();
+    Ok(Histogram { edges, percent })
+}
+
+/// A tick step of 1, 2 or 5 times a power of ten giving at most `max_ticks` ticks over `span`.
+fn tick_step(span: f64, max_ticks: usize) -> f64 {
+    let raw = span / max_ticks.max(1) as f64;
+    let pow = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * pow)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * pow)
+}
+
+fn tick_label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// Draws [`histogram`] of `series` as grouped bars (one colour per series, side by side in each
+/// bin) with axis ticks, axis labels, a title and a legend (label and run count), and writes it
+/// as a PNG of `width × height` pixels (at least 320 × 200). Returns the binned values.
+pub fn histogram_png(
+    series: &[HistogramSeries],
+    bins: usize,
+    title: &str,
+    x_label: &str,
+    size: (u32, u32),
+    path: &Path,
+) -> Result<Histogram, String> {
+    use crate::font::{draw_text, text_width, GLYPH_H};
+    let hist = histogram(series, bins)?;
+    let (width, height) = (size.0.max(320), size.1.max(200));
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let ink = Rgb([30, 30, 30]);
+    let (left, right, top, bottom) = (56i64, width as i64 - 16, 34i64, height as i64 - 44);
+    let (plot_w, plot_h) = ((right - left) as f64, (bottom - top) as f64);
+    let peak = hist.percent.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+    let y_step = tick_step(peak.max(1.0), 5);
+    let y_max = (peak / y_step).ceil().max(1.0) * y_step;
+    let to_y = |p: f64| bottom - (p / y_max * plot_h).round() as i64;
+    let fill = |img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, c: Rgb<u8>| {
+        for y in y0.max(0)..y1.min(height as i64) {
+            for x in x0.max(0)..x1.min(width as i64) {
+                img.put_pixel(x as u32, y as u32, c);
+            }
+        }
+    };
+    // Grid lines and y ticks (percent of each series' runs).
+    let mut tick = 0.0;
+    while tick <= y_max + 1e-9 {
+        let y = to_y(tick);
+        fill(&mut img, left, y, right, y + 1, Rgb([225, 225, 225]));
+        fill(&mut img, left - 4, y, left, y + 1, ink);
+        let label = tick_label(tick, y_step);
+        let tx = left - 6 - text_width(&label, 1) as i64;
+        draw_text(&mut img, &label, tx, y - GLYPH_H as i64 / 2, 1, ink);
+        tick += y_step;
+    }
+    // Bars.
+    let bin_w = plot_w / bins as f64;
+    let k = series.len() as f64;
+    for (s, (ser, pct)) in series.iter().zip(&hist.percent).enumerate() {
+        for (b, &p) in pct.iter().enumerate() {
+            if p <= 0.0 {
+                continue;
+            }
+            let x0 = left as f64 + b as f64 * bin_w + 1.0 + s as f64 * (bin_w - 2.0) / k;
+            let x1 = x0 + ((bin_w - 2.0) / k).max(1.0);
+            fill(
+                &mut img,
+                x0 as i64,
+                to_y(p),
+                x1 as i64,
+                bottom,
+                Rgb(ser.color),
+            );
+        }
+    }
+    // Axes and x ticks at bin edges (thinned to about 8 labels).
+    fill(&mut img, left, top, left + 1, bottom + 1, ink);
+    fill(&mut img, left, bottom, right, bottom + 1, ink);
+    let every = bins.div_ceil(8).max(1);
+    let x_step = (hist.edges[1] - hist.edges[0]) * every as f64;
+    for (i, edge) in hist.edges.iter().enumerate().step_by(every) {
+        let x = left + (i as f64 * bin_w).round() as i64;
+        fill(&mut img, x, bottom, x + 1, bottom + 4, ink);
+        let label = tick_label(*edge, x_step / 2.0);
+        let tx = x - text_width(&label, 1) as i64 / 2;
+        draw_text(&mut img, &label, tx, bottom + 7, 1, ink);
+    }
+    let cx = |w: u32| (width as i64 - w as i64) / 2;
+    draw_text(
+        &mut img,
+        x_label,
+        cx(text_width(x_label, 2)),
+        height as i64 - 20,
+        2,
+        ink,
+    );
+    draw_text(&mut img, "% OF RUNS", 4, 14, 1, ink);
+    draw_text(&mut img, title, cx(text_width(title, 2)), 6, 2, ink);
+    // Legend, top right inside the plot.
+    for (i, ser) in series.iter().enumerate() {
+        let label = format!("{} ({})", ser.label, ser.values.len());
+        let y = top + 6 + i as i64 * 14;
+        let x = right - 20 - text_width(&label, 1) as i64;
+        fill(&mut img, x, y, x + 10, y + 8, Rgb(ser.color));
+        draw_text(&mut img, &label, x + 14, y, 1, ink);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    img.save(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(hist)
+}

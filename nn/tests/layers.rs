@@ -641,3 +641,32 @@ fn pooling_and_upsampling_match_pytorch() {
         ],
     );
 }
+
+#[test]
+fn batch_norm_forward_with_stats_returns_the_batch_statistics() {
+    // Two channels over a batch of 2: means [2, 4], biased variances [1, 4], unbiased [2, 8].
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 6.0], &[2, 2], Device::Cpu).unwrap();
+    let mut bn = saddle_nn::BatchNorm::new_1d(2, false, DType::F32).unwrap();
+    let out = bn.forward_with_stats(&x).unwrap();
+    assert_eq!(out.mean.to_vec_f64().unwrap(), vec![2.0, 4.0]);
+    assert_eq!(out.var.to_vec_f64().unwrap(), vec![1.0, 4.0]);
+    // Normalised with the biased variance: (1 - 2) / sqrt(1 + 1e-5) etc.
+    let y = out.output.to_vec_f64().unwrap();
+    assert!((y[0] + 1.0 / (1.0f64 + 1e-5).sqrt()).abs() < 1e-6, "{y:?}");
+    assert!((y[1] + 2.0 / (4.0f64 + 1e-5).sqrt()).abs() < 1e-6, "{y:?}");
+    // The running statistics moved by momentum 0.1 towards the mean and unbiased variance.
+    let close = |t: &Tensor, want: [f64; 2]| {
+        let v = t.to_vec_f64().unwrap();
+        assert!(
+            (v[0] - want[0]).abs() < 1e-6 && (v[1] - want[1]).abs() < 1e-6,
+            "{v:?}"
+        );
+    };
+    close(&bn.running_mean, [0.2, 0.4]);
+    close(&bn.running_var, [1.1, 1.7]);
+    bn.set_training(false);
+    assert!(bn.forward_with_stats(&x).is_err());
+    let bad = Tensor::zeros(&[2, 3], DType::F32, Device::Cpu).unwrap();
+    bn.set_training(true);
+    assert!(bn.forward_with_stats(&bad).is_err());
+}

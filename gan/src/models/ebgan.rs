@@ -111,23 +111,36 @@ pub fn pulling_away_term(s: &Tensor) -> Result<Tensor> {
 /// ReLU) hidden layers and a linear + tanh output (PyTorch `nn.Sequential` names `0.weight`,
 /// `1.running_mean`, ...).
 pub fn generator(cfg: &EbganConfig, rng: &mut Rng) -> Result<Sequential> {
-    if cfg.layers_g == 0 {
+    mlp_generator(cfg.nz, cfg.layers_g, cfg.size_g, cfg.image_dim, rng)
+}
+
+/// The generator of [`generator`] from its sizes alone: `layers` linear layers (nLayerG), the
+/// hidden ones `size` wide (sizeG). The grid search's GAN baseline uses it too, so both families
+/// share G exactly.
+pub fn mlp_generator(
+    nz: usize,
+    layers: usize,
+    size: usize,
+    image_dim: usize,
+    rng: &mut Rng,
+) -> Result<Sequential> {
+    if layers == 0 {
         return Err(Error::InvalidArgument {
             op: "ebgan::generator",
             reason: "layers_g must be at least 1".into(),
         });
     }
     let mut net = Sequential::new();
-    let mut width = cfg.nz;
-    for _ in 1..cfg.layers_g {
+    let mut width = nz;
+    for _ in 1..layers {
         net = net
-            .push(Linear::new(width, cfg.size_g, true, DType::F32, rng)?)
-            .push(BatchNorm::new_1d(cfg.size_g, true, DType::F32)?)
+            .push(Linear::new(width, size, true, DType::F32, rng)?)
+            .push(BatchNorm::new_1d(size, true, DType::F32)?)
             .push(Activation::Relu);
-        width = cfg.size_g;
+        width = size;
     }
     Ok(net
-        .push(Linear::new(width, cfg.image_dim, true, DType::F32, rng)?)
+        .push(Linear::new(width, image_dim, true, DType::F32, rng)?)
         .push(Activation::Tanh))
 }
 

@@ -579,7 +579,7 @@ pub(crate) fn rows(x: &Tensor, dim: usize, op: &'static str) -> Result<Tensor> {
 }
 
 /// The mean of D's two cross-entropies: real labelled 1, generated 0.
-fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Result<Tensor> {
+pub(crate) fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Result<Tensor> {
     let ones = Tensor::ones(logit_real.shape(), DType::F32, Device::Cpu)?;
     let zeros = Tensor::zeros(logit_fake.shape(), DType::F32, Device::Cpu)?;
     logit_real
@@ -588,7 +588,7 @@ fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Result<Tensor
         .mul_scalar(0.5)
 }
 
-fn mean_probability(logits: &Tensor) -> Result<f64> {
+pub(crate) fn mean_probability(logits: &Tensor) -> Result<f64> {
     no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
 }
 

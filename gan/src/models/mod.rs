@@ -70,5 +70,7 @@ pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
 pub mod gan2014;
+pub mod ladder;
+pub mod mlp_gan;
 mod step;
 pub use step::{DStepStats, StepStats};

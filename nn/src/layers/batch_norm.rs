@@ -1,5 +1,5 @@
 use crate::{child_name, Module, Slot};
-use saddle_engine::{no_grad, DType, Device, Error, Result, Tensor};
+use saddle_engine::{no_grad, BatchNormOutput, DType, Device, Error, Result, Tensor};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Batch normalisation over dimension 1 (PyTorch's `BatchNorm1d` for `[N, C]`/`[N, C, L]` and
@@ -72,6 +72,38 @@ impl BatchNorm {
         self.training
     }
 
+    /// The training-mode forward that also hands back the batch statistics it normalised with
+    /// (mean and biased variance per channel), folding them into the running statistics as
+    /// [`Module::forward`] does. For models that reuse the statistics: the ladder network's
+    /// decoder normalises its reconstructions with the clean encoder's batch statistics. An
+    /// error in evaluation mode, where no batch statistics are used.
+    pub fn forward_with_stats(&self, x: &Tensor) -> Result<BatchNormOutput> {
+        self.check_input(x)?;
+        if !self.training {
+            return Err(Error::InvalidArgument {
+                op: "BatchNorm::forward_with_stats",
+                reason: "batch statistics exist only in training mode".into(),
+            });
+        }
+        let out = x.batch_norm(self.weight.as_ref(), self.bias.as_ref(), self.eps)?;
+        self.update_running(&out.mean, &out.var_unbiased)?;
+        Ok(out)
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<()> {
+        if !self.ranks.contains(&x.rank()) || x.shape()[1] != self.num_features {
+            return Err(Error::BadShape {
+                op: "BatchNorm",
+                shape: x.shape().to_vec(),
+                reason: format!(
+                    "expected rank {:?} with {} channels in dimension 1",
+                    self.ranks, self.num_features
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn update_running(&self, mean: &Tensor, var_unbiased: &Tensor) -> Result<()> {
         let n = self.batches_tracked.fetch_add(1, Ordering::Relaxed) + 1;
         let m = self.momentum.unwrap_or(1.0 / n as f64);
@@ -87,21 +119,10 @@ impl BatchNorm {
 
 impl Module for BatchNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if !self.ranks.contains(&x.rank()) || x.shape()[1] != self.num_features {
-            return Err(Error::BadShape {
-                op: "BatchNorm",
-                shape: x.shape().to_vec(),
-                reason: format!(
-                    "expected rank {:?} with {} channels in dimension 1",
-                    self.ranks, self.num_features
-                ),
-            });
-        }
         if self.training {
-            let out = x.batch_norm(self.weight.as_ref(), self.bias.as_ref(), self.eps)?;
-            self.update_running(&out.mean, &out.var_unbiased)?;
-            Ok(out.output)
+            Ok(self.forward_with_stats(x)?.output)
         } else {
+            self.check_input(x)?;
             x.batch_norm_eval(
                 &self.running_mean,
                 &self.running_var,

@@ -1,0 +1,642 @@
+//! The fully connected ladder network (Rasmus et al. 2015) for permutation-invariant
+//! semi-supervised MNIST, and EBGAN-LN (Zhao et al. 2017): the same network used as EBGAN's
+//! discriminator, its energy the bottom layer's denoising cost.
+//!
+//! Ladder network, as published (sizes 784-1000-500-250-250-250-10):
+//! - a corrupted encoder: Gaussian noise (std `noise_std`) added to the input and to every
+//!   layer's batch-normalised pre-activation `z̃_l`, then `h̃_l = φ(γ_l ⊙ (z̃_l + β_l))` with φ =
+//!   ReLU on hidden layers and softmax on the top (γ only on the top layer, where it is not
+//!   redundant with the next layer's normalisation);
+//! - a clean encoder sharing the weights, without noise, whose normalised `z_l` are the
+//!   denoising targets and whose batch statistics (μ_l, σ_l) also normalise the reconstructions;
+//! - a decoder from the top down: `u_L = BN(h̃_L)`, `u_l = BN(V_{l+1} ẑ_{l+1})`, and per layer the
+//!   denoising combinator `ẑ_l = g(z̃_l, u_l)` ([`Combinator`]);
+//! - the cost: cross-entropy of the corrupted output on the labelled examples plus
+//!   `Σ_l λ_l · mean_n ‖(ẑ_l - μ_l)/σ_l - z_l‖² / width_l` (for l = 0 the target is the input).
+//!
+//! The EBGAN paper's ladder baseline and EBGAN-LN keep only the bottom layer's cost (λ_0, the
+//! reconstruction of the input): [`LadderConfig::bottom_cost`]; the full per-layer costs are
+//! [`LadderConfig::mnist`]. When only λ_0 is non-zero the clean encoder is not needed for the
+//! cost, so training skips it and the evaluation-mode statistics come from
+//! [`Ladder::estimate_statistics`] (which runs it on training batches).
+//!
+//! EBGAN-LN ([`SemiSupervised`] with an [`EbganLnConfig`]): D's loss adds
+//! `mean [m_t - E(G(z))]+` on generated images, with the energy `E(x) = λ_0 · mean_pixels (ẑ_0 -
+//! x)²` of the corrupted-encoder/decoder pass, and the margin `m_t` decayed linearly to 0; G
+//! minimises `mean E(G(z))`. Once the margin is 0 the generated images no longer enter D's loss,
+//! so G's updates and the generated passes stop (the model is then a plain ladder network).
+
+use super::ebgan::mlp_generator;
+use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
+use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
+use saddle_nn::{child_name, BatchNorm, Linear, Module, ModuleExt, Sequential, Slot};
+
+/// Sizes, noise and cost weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LadderConfig {
+    /// Layer widths from the input to the classes (at least 2 entries).
+    pub sizes: Vec<usize>,
+    /// Std of the Gaussian noise of the corrupted encoder (input and every layer).
+    pub noise_std: f64,
+    /// λ_l, one per layer including the input (`sizes.len()` entries).
+    pub denoise_weights: Vec<f64>,
+    /// Batch norm's variance epsilon.
+    pub eps: f64,
+}
+
+impl LadderConfig {
+    /// Rasmus et al.'s MNIST network with their per-layer cost weights for 100 labels
+    /// (1000, 10, 0.1, 0.1, 0.1, 0.1, 0.1) and noise 0.3.
+    pub fn mnist() -> Self {
+        LadderConfig {
+            sizes: vec![784, 1000, 500, 250, 250, 250, 10],
+            noise_std: 0.3,
+            denoise_weights: vec![1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1],
+            eps: 1e-5,
+        }
+    }
+
+    /// The same network with only the bottom layer's cost (λ_0 = 1000): the EBGAN paper's
+    /// "LN bottom-layer-cost" baseline and the discriminator of its EBGAN-LN.
+    pub fn bottom_cost() -> Self {
+        let mut cfg = Self::mnist();
+        let n = cfg.denoise_weights.len();
+        cfg.denoise_weights = std::iter::once(1000.0)
+            .chain(std::iter::repeat_n(0.0, n - 1))
+            .collect();
+        cfg
+    }
+
+    fn layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+}
+
+/// The vanilla denoising combinator of the ladder network, per unit of a layer of width w:
+/// `ẑ = (z̃ - μ(u)) ⊙ v(u) + μ(u)` with
+/// `μ(u) = a1 ⊙ σ(a2 ⊙ u + a3) + a4 ⊙ u + a5` and `v(u) = a6 ⊙ σ(a7 ⊙ u + a8) + a9 ⊙ u + a10`
+/// (σ the logistic sigmoid; `a[0]` is a1). Initialised as the authors' code: a2 = a7 = 1, the
+/// rest 0, so ẑ starts at 0.
+pub struct Combinator {
+    pub a: Vec<Tensor>,
+}
+
+impl Combinator {
+    pub fn new(width: usize, dtype: DType) -> Result<Self> {
+        let a = (0..10)
+            .map(|i| {
+                let v = if i == 1 || i == 6 { 1.0 } else { 0.0 };
+                Ok(Tensor::full(v, &[width], dtype, Device::Cpu)?.with_requires_grad(true))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Combinator { a })
+    }
+
+    /// From ten `[w]` tensors a1..a10 (e.g. for tests).
+    pub fn from_params(a: Vec<Tensor>) -> Result<Self> {
+        if a.len() != 10 || a.iter().any(|t| t.rank() != 1 || t.shape() != a[0].shape()) {
+            return Err(Error::InvalidArgument {
+                op: "Combinator::from_params",
+                reason: "needs ten [width] tensors a1..a10".into(),
+            });
+        }
+        Ok(Combinator { a })
+    }
+
+    /// ẑ from the corrupted `z̃` and the top-down signal `u`, both `[N, w]`.
+    pub fn forward(&self, z_noisy: &Tensor, u: &Tensor) -> Result<Tensor> {
+        if z_noisy.shape() != u.shape() || z_noisy.shape().last() != self.a[0].shape().last() {
+            return Err(Error::BadShape {
+                op: "Combinator",
+                shape: z_noisy.shape().to_vec(),
+                reason: format!(
+                    "z̃ and u must both be [N, {}] (u is {:?})",
+                    self.a[0].shape()[0],
+                    u.shape()
+                ),
+            });
+        }
+        let a = &self.a;
+        let gate =
+            |s: &Tensor, m: &Tensor, b: &Tensor, lin: &Tensor, c: &Tensor| -> Result<Tensor> {
+                s.mul(&u.mul(m)?.add(b)?.sigmoid()?)?
+                    .add(&u.mul(lin)?)?
+                    .add(c)
+            };
+        let mu = gate(&a[0], &a[1], &a[2], &a[3], &a[4])?;
+        let v = gate(&a[5], &a[6], &a[7], &a[8], &a[9])?;
+        z_noisy.sub(&mu)?.mul(&v)?.add(&mu)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        for (i, t) in self.a.iter().enumerate() {
+            f(
+                child_name(prefix, &format!("a{}", i + 1)),
+                t,
+                Slot::Parameter,
+            );
+        }
+    }
+}
+
+/// What one training pass of the ladder gives.
+pub struct LadderPass {
+    /// Logits of the corrupted encoder `[N, classes]` (the supervised cost uses these).
+    pub noisy_logits: Tensor,
+    /// Per-sample denoising cost of each layer, `[N]` each, unweighted (an empty placeholder
+    /// where λ_l is 0 and the layer's cost was not computed).
+    pub layer_costs: Vec<Option<Tensor>>,
+}
+
+impl LadderPass {
+    /// `Σ_l λ_l · mean_n cost_l` (scalar).
+    pub fn denoising_cost(&self, weights: &[f64]) -> Result<Tensor> {
+        let mut total: Option<Tensor> = None;
+        for (c, &w) in self.layer_costs.iter().zip(weights) {
+            if let (Some(c), true) = (c, w != 0.0) {
+                let term = c.mean_all()?.mul_scalar(w)?;
+                total = Some(match total {
+                    Some(t) => t.add(&term)?,
+                    None => term,
+                });
+            }
+        }
+        match total {
+            Some(t) => Ok(t),
+            None => Tensor::zeros(&[], self.noisy_logits.dtype(), Device::Cpu),
+        }
+    }
+}
+
+/// The network: `enc.l` (W, no bias: batch norm follows), `beta.l`, `gamma` (top layer),
+/// `dec.l` (V from layer l+1 to l), `comb.l` (l = 0..=L) and the clean encoder's batch norms
+/// `bn.l` (statistics only).
+pub struct Ladder {
+    pub cfg: LadderConfig,
+    pub enc: Vec<Linear>,
+    pub beta: Vec<Tensor>,
+    pub gamma: Tensor,
+    pub dec: Vec<Linear>,
+    pub comb: Vec<Combinator>,
+    pub bn: Vec<BatchNorm>,
+    training: bool,
+}
+
+impl Ladder {
+    pub fn new(cfg: LadderConfig, rng: &mut Rng) -> Result<Self> {
+        if cfg.sizes.len() < 2 || cfg.denoise_weights.len() != cfg.sizes.len() {
+            return Err(Error::InvalidArgument {
+                op: "Ladder::new",
+                reason: format!(
+                    "needs at least 2 layer sizes and one cost weight per size; got {} sizes and {} weights",
+                    cfg.sizes.len(),
+                    cfg.denoise_weights.len()
+                ),
+            });
+        }
+        let dt = DType::F32;
+        let s = &cfg.sizes;
+        let l = cfg.layers();
+        let mut enc = Vec::with_capacity(l);
+        let mut dec = Vec::with_capacity(l);
+        let mut beta = Vec::with_capacity(l);
+        let mut bn = Vec::with_capacity(l);
+        for i in 0..l {
+            enc.push(Linear::new(s[i], s[i + 1], false, dt, rng)?);
+            beta.push(Tensor::zeros(&[s[i + 1]], dt, Device::Cpu)?.with_requires_grad(true));
+            bn.push(BatchNorm::new_1d(s[i + 1], false, dt)?);
+        }
+        for i in 0..l {
+            dec.push(Linear::new(s[i + 1], s[i], false, dt, rng)?);
+        }
+        let comb = s
+            .iter()
+            .map(|&w| Combinator::new(w, dt))
+            .collect::<Result<_>>()?;
+        let gamma = Tensor::ones(&[s[l]], dt, Device::Cpu)?.with_requires_grad(true);
+        for b in &mut bn {
+            b.eps = cfg.eps;
+        }
+        Ok(Ladder {
+            cfg,
+            enc,
+            beta,
+            gamma,
+            dec,
+            comb,
+            bn,
+            training: true,
+        })
+    }
+
+    fn classes(&self) -> usize {
+        *self.cfg.sizes.last().expect("at least 2 sizes")
+    }
+
+    /// φ(γ ⊙ (z + β)) of layer `i` (0-based encoder layer), or its pre-softmax value on top.
+    fn activate(&self, i: usize, z: &Tensor) -> Result<Tensor> {
+        let h = z.add(&self.beta[i])?;
+        if i + 1 == self.enc.len() {
+            h.mul(&self.gamma)
+        } else {
+            h.relu()
+        }
+    }
+
+    fn noise(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        if self.cfg.noise_std == 0.0 {
+            return Ok(x.clone());
+        }
+        x.add(&Tensor::randn(
+            x.shape(),
+            0.0,
+            self.cfg.noise_std,
+            x.dtype(),
+            Device::Cpu,
+            rng,
+        )?)
+    }
+
+    /// The clean encoder: logits, and (in training mode) each layer's normalised `z_l` with the
+    /// batch mean and biased variance used. In evaluation mode the running statistics are used
+    /// and the lists are empty.
+    #[allow(clippy::type_complexity)]
+    pub fn clean(&self, x: &Tensor) -> Result<(Tensor, Vec<(Tensor, Tensor, Tensor)>)> {
+        let mut h = x.clone();
+        let mut stats = Vec::new();
+        for (i, layer) in self.enc.iter().enumerate() {
+            let pre = layer.forward(&h)?;
+            let z = if self.training {
+                let out = self.bn[i].forward_with_stats(&pre)?;
+                stats.push((out.output.clone(), out.mean, out.var));
+                out.output
+            } else {
+                self.bn[i].forward(&pre)?
+            };
+            h = self.activate(i, &z)?;
+        }
+        Ok((h, stats))
+    }
+
+    /// Class logits of the clean encoder (evaluation mode: running statistics), `[N, classes]`.
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.clean(x)?.0)
+    }
+
+    /// The corrupted encoder and the decoder on `x` (`[N, sizes[0]]`), with the per-sample
+    /// denoising cost of each layer `l` where `costs[l]` (one flag per layer, the input's
+    /// first). Runs the clean encoder for the targets when a layer above the input is asked for
+    /// (its batch norms then update their running statistics).
+    pub fn pass(&self, x: &Tensor, costs: &[bool], rng: &mut Rng) -> Result<LadderPass> {
+        let l = self.enc.len();
+        if costs.len() != l + 1 {
+            return Err(Error::InvalidArgument {
+                op: "Ladder::pass",
+                reason: format!("{} cost flags for {} layers", costs.len(), l + 1),
+            });
+        }
+        let clean = if costs[1..].iter().any(|&c| c) {
+            Some(self.clean(x)?.1)
+        } else {
+            None
+        };
+        // Corrupted encoder.
+        let mut z_noisy = vec![self.noise(x, rng)?];
+        let mut h = z_noisy[0].clone();
+        for (i, layer) in self.enc.iter().enumerate() {
+            let pre = layer.forward(&h)?;
+            let z = self.noise(&pre.batch_norm(None, None, self.cfg.eps)?.output, rng)?;
+            h = self.activate(i, &z)?;
+            z_noisy.push(z);
+        }
+        let noisy_logits = h;
+        // Decoder, top down.
+        let mut layer_costs = vec![None; l + 1];
+        let mut z_hat_above: Option<Tensor> = None;
+        for i in (0..=l).rev() {
+            let u = match &z_hat_above {
+                None => noisy_logits.softmax(-1)?,
+                Some(above) => self.dec[i].forward(above)?,
+            };
+            let u = u.batch_norm(None, None, self.cfg.eps)?.output;
+            let z_hat = self.comb[i].forward(&z_noisy[i], &u)?;
+            if costs[i] {
+                let (target, z_hat_bn) = if i == 0 {
+                    (x.clone(), z_hat.clone())
+                } else {
+                    let (z, mean, var) = &clean.as_ref().expect("clean pass run")[i - 1];
+                    let std = var.add_scalar(self.cfg.eps)?.sqrt()?;
+                    (z.clone(), z_hat.sub(mean)?.div(&std)?)
+                };
+                layer_costs[i] = Some(z_hat_bn.sub(&target)?.square()?.mean(&[1], false)?);
+            }
+            z_hat_above = Some(z_hat);
+        }
+        Ok(LadderPass {
+            noisy_logits,
+            layer_costs,
+        })
+    }
+
+    /// [`Ladder::pass`] computing the costs the training loss weights (λ_l non-zero).
+    pub fn training_pass(&self, x: &Tensor, rng: &mut Rng) -> Result<LadderPass> {
+        let costs: Vec<bool> = self.cfg.denoise_weights.iter().map(|&w| w != 0.0).collect();
+        self.pass(x, &costs, rng)
+    }
+
+    /// EBGAN-LN's energy of `x`: `λ_0 ·` the per-sample bottom-layer cost, `[N]` (λ_0 must be
+    /// positive; [`SemiSupervised::new`] checks).
+    pub fn energy(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        let mut costs = vec![false; self.enc.len() + 1];
+        costs[0] = true;
+        let pass = self.pass(x, &costs, rng)?;
+        pass.layer_costs[0]
+            .as_ref()
+            .expect("bottom cost computed")
+            .mul_scalar(self.cfg.denoise_weights[0])
+    }
+
+    /// Re-estimates the clean encoder's statistics (for evaluation mode) from `batches` passes
+    /// of `batch(i)` (BigGAN's standing statistics: each batch weighs the same).
+    pub fn estimate_statistics(
+        &mut self,
+        batches: usize,
+        mut batch: impl FnMut(usize) -> Result<Tensor>,
+    ) -> Result<()> {
+        saddle_nn::standing_stats(self, batches, |m, i| m.clean(&batch(i)?).map(|_| ()))
+    }
+
+    /// Share of `labels` the clean encoder (evaluation mode) gets wrong on `x`, in batches.
+    pub fn error_rate(&mut self, x: &Tensor, labels: &[usize], batch: usize) -> Result<f64> {
+        let was = self.training;
+        self.set_training(false);
+        let n = x.shape()[0];
+        let mut wrong = 0usize;
+        let result = (|| -> Result<()> {
+            for start in (0..n).step_by(batch.max(1)) {
+                let len = batch.min(n - start);
+                let logits = no_grad(|| self.logits(&x.narrow(0, start, len)?))?;
+                wrong += logits
+                    .argmax(1)?
+                    .iter()
+                    .zip(&labels[start..start + len])
+                    .filter(|(p, l)| p != l)
+                    .count();
+            }
+            Ok(())
+        })();
+        self.set_training(was);
+        result?;
+        Ok(wrong as f64 / n.max(1) as f64)
+    }
+}
+
+impl Module for Ladder {
+    /// Class logits of the clean encoder.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.logits(x)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        for (i, layer) in self.enc.iter().enumerate() {
+            layer.visit(&child_name(prefix, &format!("enc.{i}")), f);
+            f(
+                child_name(prefix, &format!("beta.{i}")),
+                &self.beta[i],
+                Slot::Parameter,
+            );
+            self.bn[i].visit(&child_name(prefix, &format!("bn.{i}")), f);
+        }
+        f(child_name(prefix, "gamma"), &self.gamma, Slot::Parameter);
+        for (i, layer) in self.dec.iter().enumerate() {
+            layer.visit(&child_name(prefix, &format!("dec.{i}")), f);
+        }
+        for (i, c) in self.comb.iter().enumerate() {
+            c.visit(&child_name(prefix, &format!("comb.{i}")), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+        for bn in &mut self.bn {
+            bn.set_training(training);
+        }
+    }
+
+    fn visit_batch_norms(&mut self, f: &mut dyn FnMut(&mut BatchNorm)) {
+        for bn in &mut self.bn {
+            f(bn);
+        }
+    }
+}
+
+/// EBGAN-LN's generator and margin.
+#[derive(Clone, Copy, Debug)]
+pub struct EbganLnConfig {
+    pub nz: usize,
+    /// nLayerG / sizeG of the MLP generator (EBGAN's, tanh output mapped to [0, 1]).
+    pub layers_g: usize,
+    pub size_g: usize,
+    pub lr_g: f64,
+    /// Initial margin m.
+    pub margin: f64,
+    /// Steps over which the margin falls linearly to 0.
+    pub margin_decay_steps: u64,
+}
+
+impl EbganLnConfig {
+    /// The margin at step `step` (0-based).
+    pub fn margin_at(&self, step: u64) -> f64 {
+        if step >= self.margin_decay_steps {
+            0.0
+        } else {
+            self.margin * (1.0 - step as f64 / self.margin_decay_steps as f64)
+        }
+    }
+}
+
+/// Optimisation of the ladder network (and EBGAN-LN's generator).
+#[derive(Clone, Debug)]
+pub struct SemiSupervisedConfig {
+    pub ladder: LadderConfig,
+    pub lr: f64,
+    pub beta1: f64,
+    /// Total steps (for the learning-rate schedule).
+    pub steps: u64,
+    /// The learning rate stays at `lr` for this share of the steps, then falls linearly to 0.
+    pub decay_from: f64,
+    /// `Some`: EBGAN-LN; `None`: the plain ladder network.
+    pub ebgan: Option<EbganLnConfig>,
+}
+
+impl SemiSupervisedConfig {
+    pub fn lr_at(&self, lr: f64, step: u64) -> f64 {
+        let start = (self.decay_from * self.steps as f64) as u64;
+        if step < start || self.steps <= start {
+            lr
+        } else {
+            lr * (self.steps.saturating_sub(step)) as f64 / (self.steps - start) as f64
+        }
+    }
+}
+
+/// What one semi-supervised step reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SemiSupervisedStats {
+    /// Cross-entropy of the corrupted encoder on the labelled batch.
+    pub supervised: f64,
+    /// `Σ λ_l C_l` on the joint batch.
+    pub denoising: f64,
+    /// EBGAN-LN only (while the margin is positive): the margin, the mean energy of the
+    /// generated batch before D's update, and G's loss.
+    pub margin: Option<f64>,
+    pub fake_energy: Option<f64>,
+    pub g_loss: Option<f64>,
+}
+
+/// The ladder network (D), its Adam optimiser and, for EBGAN-LN, the generator with its own.
+pub struct SemiSupervised {
+    pub cfg: SemiSupervisedConfig,
+    pub ladder: Ladder,
+    pub opt: Adam,
+    pub g: Option<(Sequential, Adam)>,
+    rng: Rng,
+    steps: u64,
+}
+
+impl SemiSupervised {
+    pub fn new(cfg: SemiSupervisedConfig, seed: u64) -> Result<Self> {
+        if cfg.ebgan.is_some() && cfg.ladder.denoise_weights[0] <= 0.0 {
+            return Err(Error::InvalidArgument {
+                op: "SemiSupervised::new",
+                reason: "EBGAN-LN's energy is the bottom-layer cost: λ_0 must be positive".into(),
+            });
+        }
+        let mut rng = Rng::new(seed);
+        let ladder = Ladder::new(cfg.ladder.clone(), &mut rng)?;
+        let adam = AdamConfig {
+            beta1: cfg.beta1,
+            ..AdamConfig::default()
+        };
+        let opt = Adam::with_lr(ladder.named_parameters(), cfg.lr, adam);
+        let g = match &cfg.ebgan {
+            Some(e) => {
+                let g = mlp_generator(e.nz, e.layers_g, e.size_g, cfg.ladder.sizes[0], &mut rng)?;
+                let opt_g = Adam::with_lr(g.named_parameters(), e.lr_g, adam);
+                Some((g, opt_g))
+            }
+            None => None,
+        };
+        Ok(SemiSupervised {
+            cfg,
+            ladder,
+            opt,
+            g,
+            rng,
+            steps: 0,
+        })
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// `n` generated images in [0, 1], `[n, sizes[0]]`, with gradients to G when `track`.
+    fn generate(&mut self, n: usize, track: bool) -> Result<Tensor> {
+        let e = self.cfg.ebgan.expect("EBGAN-LN only");
+        let z = Tensor::randn(&[n, e.nz], 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng)?;
+        let (g, _) = self.g.as_ref().expect("EBGAN-LN has G");
+        let run = || g.forward(&z)?.add_scalar(1.0)?.mul_scalar(0.5);
+        if track {
+            run()
+        } else {
+            no_grad(run)
+        }
+    }
+
+    /// One step on a labelled batch (`[n_l, d]` in [0, 1] with `labels`) and an unlabelled one
+    /// (`[n_u, d]`): the ladder's update on the joint batch (plus, for EBGAN-LN while the margin
+    /// is positive, the hinge on as many generated images as unlabelled ones), then G's update.
+    pub fn step(
+        &mut self,
+        labelled: &Tensor,
+        labels: &[usize],
+        unlabelled: &Tensor,
+    ) -> Result<SemiSupervisedStats> {
+        let n_l = labelled.shape()[0];
+        if labels.len() != n_l || n_l == 0 {
+            return Err(Error::InvalidArgument {
+                op: "SemiSupervised::step",
+                reason: format!("{} labels for {n_l} labelled images", labels.len()),
+            });
+        }
+        if labels.iter().any(|&l| l >= self.ladder.classes()) {
+            return Err(Error::InvalidArgument {
+                op: "SemiSupervised::step",
+                reason: format!("a label is not below {}", self.ladder.classes()),
+            });
+        }
+        let lr = self.cfg.lr_at(self.cfg.lr, self.steps);
+        self.opt.set_lr(0, lr);
+        let joint = Tensor::concat(&[labelled, unlabelled], 0)?;
+        let pass = self.ladder.training_pass(&joint, &mut self.rng)?;
+        let supervised = pass.noisy_logits.narrow(0, 0, n_l)?.cross_entropy(labels)?;
+        let denoising = pass.denoising_cost(&self.cfg.ladder.denoise_weights)?;
+        let mut loss = supervised.add(&denoising)?;
+        let margin = self
+            .cfg
+            .ebgan
+            .map(|e| e.margin_at(self.steps))
+            .filter(|m| *m > 0.0);
+        let mut fake_energy = None;
+        if let Some(m) = margin {
+            let fake = self.generate(unlabelled.shape()[0].max(2), false)?;
+            let e_fake = self.ladder.energy(&fake, &mut self.rng)?;
+            fake_energy = Some(e_fake.mean_all()?.to_scalar()?);
+            loss = loss.add(&e_fake.rsub_scalar(m)?.relu()?.mean_all()?)?;
+        }
+        self.opt.step(&loss.backward()?)?;
+        let mut g_loss = None;
+        if margin.is_some() {
+            let e = self.cfg.ebgan.expect("margin only with EBGAN-LN");
+            let n = unlabelled.shape()[0].max(2);
+            self.ladder.set_frozen(true)?;
+            let g_step = (|| -> Result<_> {
+                let fake = self.generate(n, true)?;
+                let loss = self.ladder.energy(&fake, &mut self.rng)?.mean_all()?;
+                let grads = loss.backward()?;
+                Ok((loss, grads))
+            })();
+            self.ladder.set_frozen(false)?;
+            let (loss_g, grads) = g_step?;
+            let (_, opt_g) = self.g.as_mut().expect("EBGAN-LN has G");
+            opt_g.set_lr(0, self.cfg.lr_at(e.lr_g, self.steps));
+            opt_g.step(&grads)?;
+            g_loss = Some(loss_g.to_scalar()?);
+        }
+        self.steps += 1;
+        Ok(SemiSupervisedStats {
+            supervised: supervised.to_scalar()?,
+            denoising: denoising.to_scalar()?,
+            margin,
+            fake_energy,
+            g_loss,
+        })
+    }
+
+    /// `n` samples of G in [0, 1] (evaluation mode), `[n, sizes[0]]`; `None` for the plain
+    /// ladder.
+    pub fn samples(&mut self, n: usize) -> Result<Option<Tensor>> {
+        if self.g.is_none() {
+            return Ok(None);
+        }
+        if let Some((g, _)) = self.g.as_mut() {
+            g.set_training(false);
+        }
+        let out = self.generate(n, false);
+        if let Some((g, _)) = self.g.as_mut() {
+            g.set_training(true);
+        }
+        out.map(Some)
+    }
+}

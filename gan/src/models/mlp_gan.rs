@@ -1,0 +1,290 @@
+//! The GAN baseline of EBGAN's MNIST grid search (Zhao et al. 2017, Table 1): the same MLP
+//! generator as EBGAN ([`super::ebgan::mlp_generator`]) against an MLP discriminator with a
+//! sigmoid head, each network with its own optimiser (Adam or SGD) at the grid's learning rate.
+//!
+//! The grid fixes nLayerG, sizeG, nLayerD, sizeD, dropoutD, optimD, optimG and lr; the rest are
+//! our choices, all fields here or stated: D's hidden layers are linear -> ReLU (as EBGAN's
+//! encoder), with dropout after each hidden activation when `dropout_d > 0`; D's loss is the mean
+//! of its two cross-entropies, G's the non-saturating `-log D(G(z))`; Adam has β1 0.5 (as our
+//! EBGAN), SGD no momentum (Torch7's `optim.sgd` default, which the paper's code used).
+
+use super::ebgan::mlp_generator;
+use super::gan2014::{ck_error, discriminator_loss, mean_probability, minibatch, rows};
+use super::{DStepStats, StepStats};
+use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
+use saddle_nn::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
+use saddle_nn::{
+    child_name, Checkpoint, CheckpointError, Dropout, Linear, Module, ModuleExt, Sequential, Slot,
+};
+use serde::{Deserialize, Serialize};
+
+/// The grid's optimiser choice for one network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    Adam,
+    Sgd,
+}
+
+impl OptimKind {
+    /// The optimiser over `params` with learning rate `lr` (Adam β1 `beta1`).
+    pub fn build(
+        self,
+        params: Vec<(String, Tensor)>,
+        lr: f64,
+        beta1: f64,
+    ) -> Result<Box<dyn Optimizer>> {
+        Ok(match self {
+            OptimKind::Adam => Box::new(Adam::with_lr(
+                params,
+                lr,
+                AdamConfig {
+                    beta1,
+                    ..AdamConfig::default()
+                },
+            )),
+            OptimKind::Sgd => Box::new(Sgd::new(
+                vec![ParamGroup::new(params, lr)],
+                SgdConfig::default(),
+            )?),
+        })
+    }
+}
+
+/// Sizes and training settings of one grid point.
+#[derive(Clone, Copy, Debug)]
+pub struct MlpGanConfig {
+    pub nz: usize,
+    pub image_dim: usize,
+    /// nLayerG / sizeG, as EBGAN's.
+    pub layers_g: usize,
+    pub size_g: usize,
+    /// nLayerD: D's linear layers, the output unit's included (at least 1).
+    pub layers_d: usize,
+    pub size_d: usize,
+    pub dropout_d: f64,
+    pub optim_d: OptimKind,
+    pub optim_g: OptimKind,
+    pub lr: f64,
+    pub beta1: f64,
+}
+
+impl Default for MlpGanConfig {
+    fn default() -> Self {
+        MlpGanConfig {
+            nz: 100,
+            image_dim: 784,
+            layers_g: 5,
+            size_g: 1600,
+            layers_d: 2,
+            size_d: 1024,
+            dropout_d: 0.0,
+            optim_d: OptimKind::Adam,
+            optim_g: OptimKind::Adam,
+            lr: 1e-3,
+            beta1: 0.5,
+        }
+    }
+}
+
+/// `images [N, image_dim] -> logits [N, 1]`: `layers.i` linear layers with ReLU between them.
+pub struct MlpDiscriminator {
+    pub layers: Vec<Linear>,
+    /// One per hidden activation (empty without dropout).
+    pub drops: Vec<Dropout>,
+}
+
+/// The discriminator of `cfg`; its dropout generators are seeded from `rng`.
+pub fn discriminator(cfg: &MlpGanConfig, rng: &mut Rng) -> Result<MlpDiscriminator> {
+    if cfg.layers_d == 0 {
+        return Err(Error::InvalidArgument {
+            op: "mlp_gan::discriminator",
+            reason: "layers_d must be at least 1".into(),
+        });
+    }
+    let mut layers = Vec::with_capacity(cfg.layers_d);
+    let mut width = cfg.image_dim;
+    for i in 0..cfg.layers_d {
+        let out = if i + 1 == cfg.layers_d { 1 } else { cfg.size_d };
+        layers.push(Linear::new(width, out, true, DType::F32, rng)?);
+        width = out;
+    }
+    let drops = if cfg.dropout_d > 0.0 {
+        (1..cfg.layers_d)
+            .map(|_| Dropout::new(cfg.dropout_d, rng.next_u64()))
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(MlpDiscriminator { layers, drops })
+}
+
+impl Module for MlpDiscriminator {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h)?;
+            if i < last {
+                h = h.relu()?;
+                if let Some(drop) = self.drops.get(i) {
+                    h = drop.forward(&h)?;
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+        let part = child_name(prefix, "layers");
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit(&child_name(&part, &i.to_string()), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for drop in &mut self.drops {
+            drop.set_training(training);
+        }
+    }
+}
+
+/// G, D, their optimisers and the noise generator, with the standard GAN step.
+pub struct MlpGanTrainer {
+    pub cfg: MlpGanConfig,
+    pub g: Sequential,
+    pub d: MlpDiscriminator,
+    pub opt_g: Box<dyn Optimizer>,
+    pub opt_d: Box<dyn Optimizer>,
+    rng: Rng,
+    steps: u64,
+}
+
+impl MlpGanTrainer {
+    /// Builds and initialises both networks from `seed`.
+    pub fn new(cfg: MlpGanConfig, seed: u64) -> Result<Self> {
+        let mut rng = Rng::new(seed);
+        let g = mlp_generator(cfg.nz, cfg.layers_g, cfg.size_g, cfg.image_dim, &mut rng)?;
+        let d = discriminator(&cfg, &mut rng)?;
+        let opt_g = cfg.optim_g.build(g.named_parameters(), cfg.lr, cfg.beta1)?;
+        let opt_d = cfg.optim_d.build(d.named_parameters(), cfg.lr, cfg.beta1)?;
+        Ok(MlpGanTrainer {
+            cfg,
+            g,
+            d,
+            opt_g,
+            opt_d,
+            rng,
+            steps: 0,
+        })
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// `n` noise vectors z ~ N(0, 1)^nz (as EBGAN's).
+    pub fn noise(&mut self, n: usize) -> Result<Tensor> {
+        Tensor::randn(
+            &[n, self.cfg.nz],
+            0.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            &mut self.rng,
+        )
+    }
+
+    /// One D update on `real` (`[m, ...]` in [-1, 1]) and m fresh samples, then one G update on
+    /// m fresh samples. Scores are D's mean probabilities before its update.
+    pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
+        let real = rows(real, self.cfg.image_dim, "MlpGanTrainer::step")?;
+        let m = minibatch(&real, 1, 1, "MlpGanTrainer::step")?;
+        let d = self.d_step(&real)?;
+        let g_loss = self.g_step(m)?;
+        self.steps += 1;
+        Ok(StepStats {
+            d_loss: d.loss,
+            g_loss,
+            real_score: d.real_score,
+            fake_score: d.fake_score,
+            pt: None,
+        })
+    }
+
+    pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
+        let m = real.shape()[0];
+        let z = self.noise(m)?;
+        let fake = no_grad(|| self.g.forward(&z))?;
+        let logit_real = self.d.forward(real)?;
+        let logit_fake = self.d.forward(&fake)?;
+        let loss = discriminator_loss(&logit_real, &logit_fake)?;
+        self.opt_d.step(&loss.backward()?)?;
+        Ok(DStepStats {
+            loss: loss.to_scalar()?,
+            real_score: mean_probability(&logit_real)?,
+            fake_score: mean_probability(&logit_fake)?,
+        })
+    }
+
+    /// One update of G on `m` fresh noise vectors (`-log D(G(z))`); returns its loss.
+    pub fn g_step(&mut self, m: usize) -> Result<f64> {
+        let z = self.noise(m)?;
+        self.d.set_frozen(true)?;
+        let g_step = || -> Result<_> {
+            let logits = self.d.forward(&self.g.forward(&z)?)?;
+            let ones = Tensor::ones(&[m, 1], DType::F32, Device::Cpu)?;
+            let loss = logits.binary_cross_entropy_with_logits(&ones)?;
+            let grads = loss.backward()?;
+            Ok((loss, grads))
+        };
+        let g_step = g_step();
+        self.d.set_frozen(false)?;
+        let (loss, grads) = g_step?;
+        self.opt_g.step(&grads)?;
+        loss.to_scalar()
+    }
+
+    /// Both networks, both optimisers' state, the step counter and the generators.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        ck.add_module("g", &self.g);
+        ck.add_module("d", &self.d);
+        ck.add_optimizer("opt_g", self.opt_g.as_ref());
+        ck.add_optimizer("opt_d", self.opt_d.as_ref());
+        ck.set_meta("step", self.steps);
+        ck.set_rng("noise", &self.rng);
+        for (i, drop) in self.d.drops.iter().enumerate() {
+            ck.set_rng(&format!("d.drops.{i}"), &drop.rng());
+        }
+        ck
+    }
+
+    /// Restores a state saved by [`MlpGanTrainer::checkpoint`].
+    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        let steps = ck
+            .meta("step")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ck_error(ck, "no step counter `step`"))?;
+        let noise = ck.rng("noise")?;
+        let drops = (0..self.d.drops.len())
+            .map(|i| ck.rng(&format!("d.drops.{i}")))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        ck.restore_module("g", &self.g)?;
+        ck.restore_module("d", &self.d)?;
+        ck.restore_optimizer("opt_g", self.opt_g.as_mut())?;
+        ck.restore_optimizer("opt_d", self.opt_d.as_mut())?;
+        for (drop, rng) in self.d.drops.iter().zip(drops) {
+            drop.set_rng(rng);
+        }
+        self.rng = noise;
+        self.steps = steps;
+        Ok(())
+    }
+}
+
+crate::impl_gan_model_for_mlp_trainer!(
+    MlpGanTrainer,
+    |t, n, rng| Tensor::randn(&[n, t.cfg.nz], 0.0, 1.0, DType::F32, Device::Cpu, rng),
+    (-1.0, 1.0)
+);

@@ -1,0 +1,155 @@
+//! EBGAN's reduced grid search: the paper's grid sizes, seeded draws, the GAN baseline's
+//! discriminator and step, the histogram's binning and the quartiles of the summary.
+
+use saddle_gan::grid::{draw, full_grid, quartiles, Family};
+use saddle_gan::models::mlp_gan::{MlpGanConfig, MlpGanTrainer, OptimKind};
+use saddle_gan::plot::{histogram, histogram_png, HistogramSeries};
+use saddle_nn::engine::{DType, Device, Rng, Tensor};
+use saddle_nn::{Checkpoint, ModuleExt};
+
+#[test]
+fn grids_have_the_papers_sizes_and_draws_are_seeded_prefixes() {
+    assert_eq!(full_grid(Family::Ebgan).len(), 512);
+    assert_eq!(full_grid(Family::EbganPt).len(), 512);
+    let gan = full_grid(Family::Gan);
+    assert_eq!(gan.len(), 6144);
+    assert!(gan
+        .iter()
+        .any(|p| p.optim_d == OptimKind::Sgd && p.lr == 1e-4));
+    assert!(full_grid(Family::Ebgan)
+        .iter()
+        .all(|p| p.lr == 1e-3 && p.optim_d == OptimKind::Adam));
+    let a = draw(Family::Gan, 24, 5).unwrap();
+    let b = draw(Family::Gan, 30, 5).unwrap();
+    assert_eq!(a[..], b[..24]);
+    assert_ne!(a, draw(Family::Gan, 24, 6).unwrap());
+    for (i, p) in a.iter().enumerate() {
+        assert!(!a[..i].contains(p), "point {i} drawn twice");
+    }
+    assert!(draw(Family::Ebgan, 513, 0).is_err());
+    assert_eq!(Family::parse("ebgan-pt"), Some(Family::EbganPt));
+    assert_eq!(Family::parse("wgan"), None);
+}
+
+#[test]
+fn quartiles_interpolate_between_order_statistics() {
+    // numpy.percentile([3, 1, 4, 1, 5, 9, 2, 6], [25, 50, 75]) -> [1.75, 3.5, 5.25]
+    let q = quartiles(&[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]).unwrap();
+    assert_eq!(q, [1.75, 3.5, 5.25]);
+    assert_eq!(quartiles(&[2.0]).unwrap(), [2.0; 3]);
+    assert!(quartiles(&[]).is_none());
+}
+
+#[test]
+fn histogram_bins_each_series_as_a_share_of_its_runs() {
+    let a = [0.0, 0.5, 1.0, 2.0];
+    let b = [1.9, 2.0];
+    let series = [
+        HistogramSeries {
+            label: "A".into(),
+            values: &a,
+            color: [0, 0, 255],
+        },
+        HistogramSeries {
+            label: "B".into(),
+            values: &b,
+            color: [255, 0, 0],
+        },
+    ];
+    let h = histogram(&series, 4).unwrap();
+    assert_eq!(h.edges, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+    // The top edge falls in the last bin.
+    assert_eq!(h.percent[0], vec![25.0, 25.0, 25.0, 25.0]);
+    assert_eq!(h.percent[1], vec![0.0, 0.0, 0.0, 100.0]);
+    let nan = [f64::NAN];
+    let bad = [HistogramSeries {
+        label: "x".into(),
+        values: &nan,
+        color: [0; 3],
+    }];
+    assert!(histogram(&bad, 4).is_err());
+    assert!(histogram(&series, 0).is_err());
+    let path = std::env::temp_dir().join(format!("saddle-hist-{}.png", std::process::id()));
+    histogram_png(&series, 4, "TEST", "I'", (400, 240), &path).unwrap();
+    let img = image::open(&path).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (400, 240));
+    // Both series' colours are drawn (bars and legend).
+    assert!(img.pixels().any(|p| p.0 == [0, 0, 255]));
+    assert!(img.pixels().any(|p| p.0 == [255, 0, 0]));
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn small(optim: OptimKind) -> MlpGanConfig {
+    MlpGanConfig {
+        nz: 8,
+        image_dim: 16,
+        layers_g: 2,
+        size_g: 32,
+        layers_d: 3,
+        size_d: 24,
+        dropout_d: 0.5,
+        optim_d: optim,
+        optim_g: optim,
+        lr: 1e-3,
+        ..MlpGanConfig::default()
+    }
+}
+
+#[test]
+fn gan_baseline_has_the_grid_sizes_and_d_learns_a_fixed_batch() {
+    let t = MlpGanTrainer::new(small(OptimKind::Adam), 0).unwrap();
+    // D: 16 -> 24 -> 24 -> 1 with biases; G: 8 -> 32 (+ batch norm) -> 16.
+    assert_eq!(t.d.num_parameters(), 16 * 24 + 24 + 24 * 24 + 24 + 24 + 1);
+    assert_eq!(t.g.num_parameters(), 8 * 32 + 32 + 2 * 32 + 32 * 16 + 16);
+    assert_eq!(t.d.drops.len(), 2);
+    for optim in [OptimKind::Adam, OptimKind::Sgd] {
+        let mut cfg = small(optim);
+        cfg.lr = if optim == OptimKind::Sgd { 0.1 } else { 1e-3 };
+        let mut t = MlpGanTrainer::new(cfg, 1).unwrap();
+        let real = Tensor::rand(
+            &[32, 16],
+            0.5,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            &mut Rng::new(2),
+        )
+        .unwrap();
+        let first = t.d_step(&real).unwrap().loss;
+        let mut last = first;
+        // D alone against a fixed G learns to tell the batch from G's samples.
+        for _ in 0..40 {
+            last = t.d_step(&real).unwrap().loss;
+        }
+        assert!(last < 0.8 * first, "{optim:?}: D loss {first} -> {last}");
+        let s = t.step(&real).unwrap();
+        assert!(
+            s.is_finite() && s.pt.is_none() && s.real_score > s.fake_score,
+            "{s:?}"
+        );
+    }
+}
+
+#[test]
+fn gan_baseline_resumes_exactly_from_a_checkpoint() {
+    let path =
+        std::env::temp_dir().join(format!("saddle-mlpgan-{}.safetensors", std::process::id()));
+    let real = Tensor::rand(
+        &[16, 16],
+        -1.0,
+        1.0,
+        DType::F32,
+        Device::Cpu,
+        &mut Rng::new(3),
+    )
+    .unwrap();
+    let mut a = MlpGanTrainer::new(small(OptimKind::Adam), 4).unwrap();
+    a.step(&real).unwrap();
+    a.checkpoint().save(&path).unwrap();
+    let mut b = MlpGanTrainer::new(small(OptimKind::Adam), 99).unwrap();
+    b.restore(&Checkpoint::load(&path).unwrap()).unwrap();
+    assert_eq!(b.steps(), 1);
+    let (sa, sb) = (a.step(&real).unwrap(), b.step(&real).unwrap());
+    assert_eq!(sa, sb);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -1,0 +1,304 @@
+//! The ladder network and EBGAN-LN: the denoising combinator on literals and its gradient, the
+//! network's shapes and costs, and short semi-supervised runs on the embedded digits that lower
+//! the supervised loss.
+
+use saddle_gan::data::{ImageDataset, Loader, Scale};
+use saddle_gan::models::ladder::{
+    Combinator, EbganLnConfig, Ladder, LadderConfig, SemiSupervised, SemiSupervisedConfig,
+};
+use saddle_nn::engine::gradcheck::check_gradients;
+use saddle_nn::engine::{DType, Device, Rng, Tensor};
+use saddle_nn::{Module, ModuleExt};
+
+const A: [f64; 10] = [0.5, 2.0, -1.0, 0.3, 0.1, 1.5, -0.5, 0.2, 0.4, -0.3];
+
+fn params(width: usize, dtype: DType) -> Vec<Tensor> {
+    A.iter()
+        .map(|&v| Tensor::full(v, &[width], dtype, Device::Cpu).unwrap())
+        .collect()
+}
+
+/// ```python
+/// s = lambda x: 1 / (1 + math.exp(-x))
+/// mu = a1 * s(a2 * u + a3) + a4 * u + a5; v = a6 * s(a7 * u + a8) + a9 * u + a10
+/// (z - mu) * v + mu   # for (z, u) = (0.7, -0.4), (-1.2, 0.9), (0.0, 2.0)
+/// ```
+#[test]
+fn combinator_matches_the_formula_on_literals() {
+    let comb = Combinator::from_params(params(3, DType::F64)).unwrap();
+    let z = Tensor::from_vec(vec![0.7f64, -1.2, 0.0], &[1, 3], Device::Cpu).unwrap();
+    let u = Tensor::from_vec(vec![-0.4f64, 0.9, 2.0], &[1, 3], Device::Cpu).unwrap();
+    let got = comb.forward(&z, &u).unwrap().to_vec_f64().unwrap();
+    let want = [
+        0.33524058870150475,
+        -0.6575516155040657,
+        0.041125020940198986,
+    ];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-14, "{got:?}");
+    }
+    // The authors' initialisation (a2 = a7 = 1, the rest 0) reconstructs 0 whatever comes in.
+    let init = Combinator::new(3, DType::F64).unwrap();
+    let out = init.forward(&z, &u).unwrap().to_vec_f64().unwrap();
+    assert_eq!(out, vec![0.0; 3]);
+    // Shapes must agree with each other and with the layer's width.
+    let wide = Tensor::zeros(&[1, 4], DType::F64, Device::Cpu).unwrap();
+    assert!(comb.forward(&wide, &wide).is_err());
+    assert!(comb.forward(&z, &wide).is_err());
+    assert!(Combinator::from_params(params(3, DType::F64)[..9].to_vec()).is_err());
+}
+
+#[test]
+fn combinator_gradient_matches_finite_differences() {
+    let mut rng = Rng::new(3);
+    let mut inputs = vec![
+        Tensor::randn(&[4, 3], 0.0, 1.0, DType::F64, Device::Cpu, &mut rng).unwrap(),
+        Tensor::randn(&[4, 3], 0.0, 1.0, DType::F64, Device::Cpu, &mut rng).unwrap(),
+    ];
+    // Parameters away from the symmetric initialisation, so every path carries a gradient.
+    inputs.extend(
+        (0..10).map(|_| Tensor::randn(&[3], 0.0, 1.0, DType::F64, Device::Cpu, &mut rng).unwrap()),
+    );
+    let inputs: Vec<Tensor> = inputs
+        .into_iter()
+        .map(|t| t.with_requires_grad(true))
+        .collect();
+    check_gradients(
+        |xs| Combinator::from_params(xs[2..].to_vec())?.forward(&xs[0], &xs[1]),
+        &inputs,
+        1e-6,
+        1e-8,
+        1e-6,
+    )
+    .unwrap();
+}
+
+fn small_ladder(weights: Vec<f64>) -> LadderConfig {
+    LadderConfig {
+        sizes: vec![64, 32, 16, 10],
+        noise_std: 0.3,
+        denoise_weights: weights,
+        eps: 1e-5,
+    }
+}
+
+#[test]
+fn ladder_pass_gives_logits_and_the_requested_costs() {
+    let mut rng = Rng::new(0);
+    let ladder = Ladder::new(small_ladder(vec![1000.0, 10.0, 0.1, 0.1]), &mut rng).unwrap();
+    let x = Tensor::rand(&[8, 64], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng).unwrap();
+    let pass = ladder.training_pass(&x, &mut rng).unwrap();
+    assert_eq!(pass.noisy_logits.shape(), &[8, 10]);
+    for c in &pass.layer_costs {
+        let c = c.as_ref().expect("every weight is non-zero");
+        assert_eq!(c.shape(), &[8]);
+        assert!(c
+            .to_vec_f64()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0));
+    }
+    // At initialisation every combinator outputs 0, so the bottom cost is the mean square of x
+    // and layer 1's target-normalised reconstruction is -μ/σ: its cost is the mean over units
+    // of (var + μ²) / (var + eps), from the clean encoder's batch statistics.
+    let x2 = x
+        .square()
+        .unwrap()
+        .mean(&[1], false)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
+    let bottom = pass.layer_costs[0].as_ref().unwrap().to_vec_f64().unwrap();
+    for (b, w) in bottom.iter().zip(&x2) {
+        assert!((b - w).abs() < 1e-5, "{b} vs {w}");
+    }
+    let (_, stats) = ladder.clean(&x).unwrap();
+    let (mean1, var1) = (
+        stats[0].1.to_vec_f64().unwrap(),
+        stats[0].2.to_vec_f64().unwrap(),
+    );
+    let want1 = mean1
+        .iter()
+        .zip(&var1)
+        .map(|(m, v)| (v + m * m) / (v + 1e-5))
+        .sum::<f64>()
+        / mean1.len() as f64;
+    let c1 = pass.layer_costs[1]
+        .as_ref()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(
+        (c1 - want1).abs() < 1e-3 * want1,
+        "layer-1 cost {c1} vs {want1}"
+    );
+    let total = pass
+        .denoising_cost(&[1000.0, 10.0, 0.1, 0.1])
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    let want: f64 = pass
+        .layer_costs
+        .iter()
+        .zip([1000.0, 10.0, 0.1, 0.1])
+        .map(|(c, w)| w * c.as_ref().unwrap().mean_all().unwrap().to_scalar().unwrap())
+        .sum();
+    assert!((total - want).abs() < 1e-3 * want, "{total} vs {want}");
+    // The bottom-only configuration computes only the input's cost; the energy is λ0 times it.
+    let bottom_only =
+        Ladder::new(small_ladder(vec![50.0, 0.0, 0.0, 0.0]), &mut Rng::new(0)).unwrap();
+    let pass = bottom_only.training_pass(&x, &mut rng).unwrap();
+    assert!(pass.layer_costs[0].is_some() && pass.layer_costs[1..].iter().all(Option::is_none));
+    let energy = bottom_only
+        .energy(&x, &mut rng)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
+    for (e, w) in energy.iter().zip(&x2) {
+        assert!((e - 50.0 * w).abs() < 1e-3, "{e} vs {}", 50.0 * w);
+    }
+    assert!(bottom_only.pass(&x, &[true], &mut rng).is_err());
+    assert!(Ladder::new(small_ladder(vec![1.0]), &mut rng).is_err());
+    // Parameters: W and V per layer, β per layer, γ on top, 10 combinator vectors per layer.
+    let sizes = [64usize, 32, 16, 10];
+    let weights: usize = sizes.windows(2).map(|w| 2 * w[0] * w[1] + w[1]).sum();
+    let want = weights + 10 + 10 * sizes.iter().sum::<usize>();
+    assert_eq!(ladder.num_parameters(), want);
+}
+
+fn digits() -> (ImageDataset, ImageDataset) {
+    ImageDataset::digits()
+        .unwrap()
+        .labelled_split(5, 1)
+        .unwrap()
+}
+
+fn flat_batch(loader: &mut Loader) -> (Tensor, Option<Vec<usize>>) {
+    let b = loader.next_batch().unwrap();
+    let n = b.images.shape()[0];
+    (b.images.reshape(&[n, 64]).unwrap(), b.labels)
+}
+
+fn train(cfg: SemiSupervisedConfig, steps: usize) -> (SemiSupervised, Vec<f64>, Vec<f64>) {
+    let (labelled, unlabelled) = digits();
+    let mut model = SemiSupervised::new(cfg, 7).unwrap();
+    let mut lab = Loader::new(&labelled, 50, 0, Scale::ZeroToOne).unwrap();
+    let mut unl = Loader::new(&unlabelled, 50, 1, Scale::ZeroToOne).unwrap();
+    let (mut sup, mut energy) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let (xl, yl) = flat_batch(&mut lab);
+        let (xu, _) = flat_batch(&mut unl);
+        let s = model.step(&xl, &yl.unwrap(), &xu).unwrap();
+        assert!(s.supervised.is_finite() && s.denoising.is_finite());
+        sup.push(s.supervised);
+        energy.extend(s.fake_energy);
+    }
+    (model, sup, energy)
+}
+
+fn config(ebgan: Option<EbganLnConfig>, steps: u64) -> SemiSupervisedConfig {
+    SemiSupervisedConfig {
+        ladder: small_ladder(vec![100.0, 0.0, 0.0, 0.0]),
+        lr: 2e-3,
+        beta1: 0.5,
+        steps,
+        decay_from: 2.0 / 3.0,
+        ebgan,
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn the_ladder_lowers_its_supervised_loss_on_50_labelled_digits() {
+    let (mut model, sup, _) = train(config(None, 40), 40);
+    assert!(
+        mean(&sup[35..]) < 0.5 * mean(&sup[..5]),
+        "supervised loss {:?}",
+        sup
+    );
+    // The test error is a share, measured in evaluation mode after re-estimating statistics.
+    let (labelled, _) = digits();
+    let mut loader = Loader::new(&labelled, 50, 0, Scale::ZeroToOne).unwrap();
+    let (x, y) = flat_batch(&mut loader);
+    model
+        .ladder
+        .estimate_statistics(1, |_| Ok(x.clone()))
+        .unwrap();
+    let err = model.ladder.error_rate(&x, &y.unwrap(), 16).unwrap();
+    // The training labels themselves are (almost) learnt by now.
+    assert!(err < 0.3, "training error {err}");
+    assert!(model.samples(4).unwrap().is_none());
+}
+
+#[test]
+fn ebgan_ln_trains_g_while_the_margin_lasts_and_lowers_the_supervised_loss() {
+    let e = EbganLnConfig {
+        nz: 8,
+        layers_g: 2,
+        size_g: 32,
+        lr_g: 5e-4,
+        margin: 16.0,
+        margin_decay_steps: 20,
+    };
+    assert_eq!(e.margin_at(0), 16.0);
+    assert_eq!(e.margin_at(10), 8.0);
+    assert_eq!(e.margin_at(20), 0.0);
+    let (mut model, sup, energy) = train(config(Some(e), 40), 40);
+    // The generated images enter D's loss (and G trains) for the 20 steps with a margin only.
+    assert_eq!(energy.len(), 20);
+    assert!(energy.iter().all(|v| v.is_finite() && *v > 0.0));
+    assert!(mean(&sup[35..]) < 0.5 * mean(&sup[..5]), "{sup:?}");
+    let samples = model.samples(6).unwrap().unwrap();
+    assert_eq!(samples.shape(), &[6, 64]);
+    let v = samples.to_vec_f64().unwrap();
+    assert!(v.iter().all(|p| (0.0..=1.0).contains(p)));
+    // EBGAN-LN needs a positive bottom-layer weight for its energy.
+    let mut bad = config(Some(e), 10);
+    bad.ladder.denoise_weights[0] = 0.0;
+    assert!(SemiSupervised::new(bad, 0).is_err());
+}
+
+#[test]
+fn learning_rate_is_flat_then_falls_linearly_to_zero() {
+    let cfg = config(None, 90);
+    assert_eq!(cfg.lr_at(1.0, 0), 1.0);
+    assert_eq!(cfg.lr_at(1.0, 59), 1.0);
+    assert!((cfg.lr_at(1.0, 75) - 0.5).abs() < 1e-12);
+    assert_eq!(cfg.lr_at(1.0, 90), 0.0);
+}
+
+#[test]
+fn the_ladder_module_visits_every_parameter_and_its_statistics() {
+    let ladder = Ladder::new(small_ladder(vec![1.0, 0.0, 0.0, 0.0]), &mut Rng::new(0)).unwrap();
+    let names: Vec<String> = ladder
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for want in [
+        "enc.0.weight",
+        "beta.2",
+        "gamma",
+        "dec.0.weight",
+        "comb.0.a1",
+        "comb.3.a10",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+    let buffers: Vec<String> = ladder.named_buffers().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        buffers.contains(&"bn.1.running_var".to_string()),
+        "{buffers:?}"
+    );
+    // forward = the clean encoder's logits.
+    let x = Tensor::zeros(&[3, 64], DType::F32, Device::Cpu).unwrap();
+    assert_eq!(ladder.forward(&x).unwrap().shape(), &[3, 10]);
+}
