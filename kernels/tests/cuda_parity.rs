@@ -226,6 +226,11 @@ fn binary_ops_broadcast() {
         BinaryOp::Pow,
         BinaryOp::Maximum,
         BinaryOp::Minimum,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Eq,
     ] {
         let mut y = poisoned::<f32>(&dev, n);
         let av = View {
@@ -251,6 +256,11 @@ fn binary_ops_broadcast() {
                     BinaryOp::Pow => p.powf(q),
                     BinaryOp::Maximum => p.max(q),
                     BinaryOp::Minimum => p.min(q),
+                    BinaryOp::Gt => f64::from(u8::from(p > q)),
+                    BinaryOp::Ge => f64::from(u8::from(p >= q)),
+                    BinaryOp::Lt => f64::from(u8::from(p < q)),
+                    BinaryOp::Le => f64::from(u8::from(p <= q)),
+                    BinaryOp::Eq => f64::from(u8::from(p == q)),
                 }
             })
             .collect();
