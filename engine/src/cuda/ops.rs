@@ -349,8 +349,8 @@ pub(crate) fn conv_transpose2d_backward(
             b[0],
             b[1],
             b[2],
-            gx.as_mut().map(|v| &mut **v),
-            gw.as_mut().map(|v| &mut **v),
+            gx.as_deref_mut(),
+            gw.as_deref_mut(),
         )
         .map_err(cu(op))?;
         Ok((
@@ -404,6 +404,7 @@ pub(crate) fn batch_norm(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Backward of training-mode batch norm: `(dx when asked for, sum(dy), sum(dy · xhat))` per
 /// channel.
 pub(crate) fn batch_norm_backward(
