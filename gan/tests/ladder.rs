@@ -302,3 +302,250 @@ fn the_ladder_module_visits_every_parameter_and_its_statistics() {
     let x = Tensor::zeros(&[3, 64], DType::F32, Device::Cpu).unwrap();
     assert_eq!(ladder.forward(&x).unwrap().shape(), &[3, 10]);
 }
+
+/// `n` values `f(i * step + offset)` for i = 0..n, as the reference script builds its literals.
+fn wave(n: usize, step: f64, offset: f64, f: fn(f64) -> f64, scale: f64) -> Vec<f32> {
+    (0..n)
+        .map(|i| (f(i as f64 * step + offset) * scale) as f32)
+        .collect()
+}
+
+fn leaf(v: Vec<f32>, shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v, shape, Device::Cpu)
+        .unwrap()
+        .with_requires_grad(true)
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?}");
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() < 2e-4 * scale,
+            "{what}: got {got:?}, PyTorch {want:?}"
+        );
+    }
+}
+
+/// One training step of a tiny ladder (4-3-2, fixed weights, the noise passed in) against the
+/// independent PyTorch implementation in benches/ladder_reference.py (`values`, float64): the
+/// corrupted and clean logits, every layer's denoising cost, the loss of a joint batch (first 3
+/// of 5 labelled) and the gradients of W, V, β, γ and two combinator vectors.
+#[test]
+fn ladder_matches_pytorch_reference() {
+    let (sin, cos): (fn(f64) -> f64, fn(f64) -> f64) = (f64::sin, f64::cos);
+    let sizes = vec![4usize, 3, 2];
+    let weights = vec![1000.0, 10.0, 0.1];
+    let cfg = LadderConfig {
+        sizes: sizes.clone(),
+        noise_std: 0.3,
+        denoise_weights: weights.clone(),
+        eps: 1e-5,
+    };
+    let mut ladder = Ladder::new(cfg, &mut Rng::new(0)).unwrap();
+    ladder.enc[0].weight = leaf(wave(12, 0.7, 0.3, sin, 0.8), &[3, 4]);
+    ladder.enc[1].weight = leaf(wave(6, 1.1, 0.2, cos, 0.9), &[2, 3]);
+    ladder.dec[0].weight = leaf(wave(12, 0.5, 1.0, sin, 0.6), &[4, 3]);
+    ladder.dec[1].weight = leaf(wave(6, 0.9, 0.4, cos, 0.7), &[3, 2]);
+    let id = |v: f64| v;
+    ladder.beta = vec![
+        leaf(wave(3, 0.1, -0.1, id, 1.0), &[3]),
+        leaf(wave(2, -0.2, 0.05, id, 1.0), &[2]),
+    ];
+    ladder.gamma = leaf(wave(2, 0.5, 0.8, id, 1.0), &[2]);
+    for (l, &w) in sizes.iter().enumerate() {
+        let a = (0..10)
+            .map(|i| {
+                let base = if i == 1 || i == 6 { 1.0 } else { 0.0 };
+                let v = wave(w, 0.3, 0.7 * i as f64 + 0.1, sin, 0.5);
+                leaf(v.iter().map(|x| x + base).collect(), &[w])
+            })
+            .collect();
+        ladder.comb[l] = Combinator::from_params(a).unwrap();
+    }
+    let x = Tensor::from_vec(
+        wave(20, 0.37, 0.0, sin, 0.5)
+            .iter()
+            .map(|v| v + 0.5)
+            .collect(),
+        &[5, 4],
+        Device::Cpu,
+    )
+    .unwrap();
+    let noise: Vec<Tensor> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| {
+            Tensor::from_vec(
+                wave(5 * w, 0.23, 0.1 * i as f64, cos, 0.3),
+                &[5, w],
+                Device::Cpu,
+            )
+            .unwrap()
+        })
+        .collect();
+    let pass = ladder
+        .pass_with_noise(&x, &[true, true, true], &noise)
+        .unwrap();
+    assert_close(
+        "noisy logits",
+        &pass.noisy_logits.to_vec_f64().unwrap(),
+        &[
+            -1.666097707e-02,
+            1.274992951e+00,
+            1.340682321e+00,
+            -2.037205136e+00,
+            2.535002561e-01,
+            -3.262681243e-01,
+            4.213215958e-01,
+            -7.154142617e-01,
+            -1.380196424e+00,
+            1.170864900e+00,
+        ],
+    );
+    assert_close(
+        "clean logits",
+        &ladder.clean(&x).unwrap().0.to_vec_f64().unwrap(),
+        &[
+            -6.249497655e-01,
+            9.583535700e-01,
+            9.098541325e-01,
+            -1.808743418e+00,
+            4.008298124e-01,
+            -7.965837094e-01,
+            6.819577330e-01,
+            -1.003542318e+00,
+            -1.167691912e+00,
+            1.675515876e+00,
+        ],
+    );
+    let want_costs: [&[f64]; 3] = [
+        &[
+            2.889520379e-01,
+            5.947768448e-01,
+            8.720776800e-02,
+            2.577619032e-01,
+            2.935546223e-01,
+        ],
+        &[
+            4.261027232e+00,
+            1.046007379e+01,
+            4.713706695e-01,
+            1.313747557e+00,
+            4.940598943e+00,
+        ],
+        &[
+            5.682915283e-02,
+            1.041736066e+00,
+            4.207549948e-02,
+            6.390862394e-02,
+            2.078234516e+00,
+        ],
+    ];
+    for (l, want) in want_costs.iter().enumerate() {
+        let got = pass.layer_costs[l].as_ref().unwrap().to_vec_f64().unwrap();
+        assert_close(&format!("cost {l}"), &got, want);
+    }
+    let supervised = pass
+        .noisy_logits
+        .narrow(0, 0, 3)
+        .unwrap()
+        .cross_entropy(&[0, 1, 1])
+        .unwrap();
+    assert_close(
+        "supervised",
+        &[supervised.to_scalar().unwrap()],
+        &[1.990121879e+00],
+    );
+    let loss = supervised
+        .add(&pass.denoising_cost(&weights).unwrap())
+        .unwrap();
+    assert_close("loss", &[loss.to_scalar().unwrap()], &[3.494000492e+02]);
+    let grads = loss.backward().unwrap();
+    let grad = |t: &Tensor| grads.get(t).expect("a gradient").to_vec_f64().unwrap();
+    assert_close(
+        "grad W0",
+        &grad(&ladder.enc[0].weight),
+        &[
+            4.347833301e+01,
+            1.810445776e+01,
+            -9.640966327e+00,
+            -3.640047443e+01,
+            -2.689374530e+01,
+            -1.184314793e+01,
+            3.131121249e+00,
+            1.619192087e+01,
+            5.541160869e+00,
+            9.886808371e-01,
+            8.455678557e-02,
+            2.635919961e+00,
+        ],
+    );
+    assert_close(
+        "grad W1",
+        &grad(&ladder.enc[1].weight),
+        &[
+            3.754353815e+01,
+            -1.118606054e+02,
+            9.526328327e+00,
+            1.463154119e+01,
+            -2.125321830e+01,
+            1.345050142e+01,
+        ],
+    );
+    assert_close(
+        "grad V0",
+        &grad(&ladder.dec[0].weight),
+        &[
+            1.450090955e+02,
+            -7.177416648e+01,
+            -5.545661403e+01,
+            1.744928990e+01,
+            -5.725604879e+01,
+            6.694298604e+00,
+            3.214973950e+01,
+            -7.476880454e+00,
+            -1.775374513e+01,
+            8.579875483e+00,
+            -2.396799831e+01,
+            -2.994970288e+00,
+        ],
+    );
+    assert_close(
+        "grad V1",
+        &grad(&ladder.dec[1].weight),
+        &[
+            -4.054297991e+00,
+            1.400711802e+01,
+            1.354027053e+01,
+            -7.958286794e+00,
+            3.142599257e+00,
+            1.100181485e+01,
+        ],
+    );
+    assert_close(
+        "grad beta0",
+        &grad(&ladder.beta[0]),
+        &[3.237297540e+01, -3.340766566e+01, -1.162356622e+02],
+    );
+    assert_close(
+        "grad gamma",
+        &grad(&ladder.gamma),
+        &[-1.900076360e-01, 1.005568204e+01],
+    );
+    assert_close(
+        "grad a1 of layer 1",
+        &grad(&ladder.comb[1].a[0]),
+        &[1.396047509e+01, -1.272760906e+01, -2.062997141e+01],
+    );
+    assert_close(
+        "grad a6 of the input layer",
+        &grad(&ladder.comb[0].a[5]),
+        &[
+            -4.884657158e+01,
+            -1.039332345e+02,
+            -6.019495583e+01,
+            -8.533423576e+01,
+        ],
+    );
+}

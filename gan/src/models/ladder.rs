@@ -288,6 +288,38 @@ impl Ladder {
     /// first). Runs the clean encoder for the targets when a layer above the input is asked for
     /// (its batch norms then update their running statistics).
     pub fn pass(&self, x: &Tensor, costs: &[bool], rng: &mut Rng) -> Result<LadderPass> {
+        self.pass_impl(x, costs, &mut |_, t| self.noise(t, rng))
+    }
+
+    /// [`Ladder::pass`] with the corrupted encoder's noise given: `noise[l]` is added to the
+    /// input (l = 0) and to layer l's normalised pre-activation, `[N, sizes[l]]` each (for
+    /// comparisons against another implementation on the same noise).
+    pub fn pass_with_noise(
+        &self,
+        x: &Tensor,
+        costs: &[bool],
+        noise: &[Tensor],
+    ) -> Result<LadderPass> {
+        if noise.len() != self.cfg.sizes.len() {
+            return Err(Error::InvalidArgument {
+                op: "Ladder::pass_with_noise",
+                reason: format!(
+                    "{} noise tensors for {} layers (the input's first)",
+                    noise.len(),
+                    self.cfg.sizes.len()
+                ),
+            });
+        }
+        self.pass_impl(x, costs, &mut |l, t| t.add(&noise[l]))
+    }
+
+    /// The pass, with `add_noise(l, z)` corrupting the input (l = 0) and layer l's `z̃`.
+    fn pass_impl(
+        &self,
+        x: &Tensor,
+        costs: &[bool],
+        add_noise: &mut dyn FnMut(usize, &Tensor) -> Result<Tensor>,
+    ) -> Result<LadderPass> {
         let l = self.enc.len();
         if costs.len() != l + 1 {
             return Err(Error::InvalidArgument {
@@ -301,11 +333,11 @@ impl Ladder {
             None
         };
         // Corrupted encoder.
-        let mut z_noisy = vec![self.noise(x, rng)?];
+        let mut z_noisy = vec![add_noise(0, x)?];
         let mut h = z_noisy[0].clone();
         for (i, layer) in self.enc.iter().enumerate() {
             let pre = layer.forward(&h)?;
-            let z = self.noise(&pre.batch_norm(None, None, self.cfg.eps)?.output, rng)?;
+            let z = add_noise(i + 1, &pre.batch_norm(None, None, self.cfg.eps)?.output)?;
             h = self.activate(i, &z)?;
             z_noisy.push(z);
         }
