@@ -288,14 +288,7 @@ impl EbganTrainer {
 
     /// `n` noise vectors z ~ N(0, 1)^nz.
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        Tensor::randn(
-            &[n, self.cfg.nz],
-            0.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            &mut self.rng,
-        )
+        super::gaussian_noise(n, self.cfg.nz, &mut self.rng)
     }
 
     /// `n` samples of G without gradient tracking, in G's current mode (training mode uses the
@@ -412,6 +405,6 @@ impl EbganTrainer {
 
 crate::impl_gan_model_for_mlp_trainer!(
     EbganTrainer,
-    |t, n, rng| Tensor::randn(&[n, t.cfg.nz], 0.0, 1.0, DType::F32, Device::Cpu, rng),
+    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, rng),
     (-1.0, 1.0)
 );

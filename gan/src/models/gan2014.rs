@@ -136,7 +136,7 @@ impl Gan2014Config {
     pub fn noise(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
         let shape = [n, self.nz];
         match self.noise {
-            Noise::Gaussian => Tensor::randn(&shape, 0.0, 1.0, DType::F32, Device::Cpu, rng),
+            Noise::Gaussian => super::gaussian_noise(n, self.nz, rng),
             Noise::Uniform => Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, rng),
         }
     }

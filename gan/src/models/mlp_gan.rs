@@ -185,14 +185,7 @@ impl MlpGanTrainer {
 
     /// `n` noise vectors z ~ N(0, 1)^nz (as EBGAN's).
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        Tensor::randn(
-            &[n, self.cfg.nz],
-            0.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            &mut self.rng,
-        )
+        super::gaussian_noise(n, self.cfg.nz, &mut self.rng)
     }
 
     /// One D update on `real` (`[m, ...]` in [-1, 1]) and m fresh samples, then one G update on
@@ -285,6 +278,6 @@ impl MlpGanTrainer {
 
 crate::impl_gan_model_for_mlp_trainer!(
     MlpGanTrainer,
-    |t, n, rng| Tensor::randn(&[n, t.cfg.nz], 0.0, 1.0, DType::F32, Device::Cpu, rng),
+    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, rng),
     (-1.0, 1.0)
 );

@@ -66,6 +66,16 @@ macro_rules! impl_gan_model_for_mlp_trainer {
     };
 }
 
+/// `n` noise vectors `[n, nz]` drawn from N(0, 1): the latent of the MLP models.
+pub fn gaussian_noise(
+    n: usize,
+    nz: usize,
+    rng: &mut saddle_nn::engine::Rng,
+) -> saddle_nn::engine::Result<saddle_nn::engine::Tensor> {
+    use saddle_nn::engine::{DType, Device, Tensor};
+    Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng)
+}
+
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
