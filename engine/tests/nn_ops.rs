@@ -592,6 +592,29 @@ proptest! {
         .map_err(TestCaseError::fail)?;
     }
 
+    /// The batch statistics are functions of the input too: a ladder network normalises another
+    /// tensor (its reconstruction) with the clean pass's mean and variance and differentiates
+    /// through both, next to the normalised output itself.
+    #[test]
+    fn batch_norm_statistics_gradients(shape in bn_shape(), seed in 0u64..1000) {
+        let mut channel_shape = vec![1; shape.len()];
+        channel_shape[1] = shape[1];
+        let (x, other) = (leaf(&shape, seed), leaf(&shape, seed + 1));
+        check_gradients(
+            |v| {
+                let bn = v[0].batch_norm(None, None, 1e-5)?;
+                let std = bn.var.add_scalar(1e-5)?.sqrt()?.reshape(&channel_shape)?;
+                let normalised = v[1].sub(&bn.mean.reshape(&channel_shape)?)?.div(&std)?;
+                normalised.mul(&bn.output)
+            },
+            &[x, other],
+            EPS,
+            1e-6,
+            1e-4,
+        )
+        .map_err(TestCaseError::fail)?;
+    }
+
     #[test]
     fn batch_norm_eval_gradients(shape in bn_shape(), seed in 0u64..1000) {
         let c = shape[1];

@@ -332,14 +332,10 @@ fn assert_close(what: &str, got: &[f64], want: &[f64]) {
 /// corrupted and clean logits, every layer's denoising cost, the loss of a joint batch (first 3
 /// of 5 labelled) and the gradients of W, V, β, γ and two combinator vectors.
 ///
-/// Known disagreement, not yet resolved: the logits, the costs and the loss match, but the
-/// gradient of W0 does not (e.g. 44.38 vs 43.48, -0.30 vs 5.54). Either our ladder or the
-/// reference differentiates a different function on the same forward values. Likely cause: the
-/// fused batch-norm op's `mean`/`var` outputs carry no gradient, so our ladder treats the clean
-/// pass's batch statistics that normalise the reconstructions as constants, while the reference
-/// differentiates through them. Run it with `--ignored` while investigating.
+/// The clean pass's batch statistics that normalise the reconstructions are differentiated
+/// (as in the reference): this test found the gradient of W0 wrong while `batch_norm`'s `mean`
+/// and `var` outputs carried no gradient.
 #[test]
-#[ignore = "gradient of W0 disagrees with the PyTorch reference (forward values agree); open, see the doc comment"]
 fn ladder_matches_pytorch_reference() {
     type Wave = fn(f64) -> f64;
     let (sin, cos): (Wave, Wave) = (f64::sin, f64::cos);

@@ -7,16 +7,18 @@ use crate::{with_float, Element, Error, Float, Result, Tensor};
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::norm::{self, Channels};
 
-/// What [`Tensor::batch_norm`] returns: the normalised (and affine-transformed) output, which
-/// records autodiff history, and the batch statistics per channel, which do not (a layer folds
-/// them into its running statistics).
+/// What [`Tensor::batch_norm`] returns: the normalised (and affine-transformed) output and the
+/// batch statistics per channel. The output, `mean` and `var` record autodiff history (a ladder
+/// network normalises its reconstructions with the clean pass's statistics and differentiates
+/// through them); `var_unbiased` does not (a layer only folds it into its running statistics).
 #[derive(Clone, Debug)]
 pub struct BatchNormOutput {
     /// `gamma * (x - mean) / sqrt(var + eps) + beta`, the shape of the input.
     pub output: Tensor,
-    /// Batch mean per channel, `[C]`.
+    /// Batch mean per channel, `[C]`; differentiable with respect to the input.
     pub mean: Tensor,
-    /// Biased (population) batch variance per channel, `[C]`: the one used to normalise.
+    /// Biased (population) batch variance per channel, `[C]`: the one used to normalise;
+    /// differentiable with respect to the input.
     pub var: Tensor,
     /// Unbiased batch variance per channel, `[C]` (`var * M / (M - 1)`, `M` values per channel):
     /// the one PyTorch folds into the running variance.
@@ -80,6 +82,42 @@ fn recorded_inputs<'a>(
     (inputs, gi, bi)
 }
 
+/// Records the batch statistics of `x` as functions of `x`: `d mean_c / d x = 1 / M` and
+/// `d var_c / d x = 2 (x - mean_c) / M` on channel `c`'s values (the term through the mean
+/// vanishes because deviations sum to zero). Built from dispatched ops, so it runs on every
+/// device; nothing is recorded (and nothing costs) unless `x` requires a gradient.
+fn differentiable_stats(
+    x: &Tensor,
+    mean: Tensor,
+    var: Tensor,
+    geo: Channels,
+) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "batch_norm_stats";
+    let mut channel_shape = vec![1; x.rank()];
+    channel_shape[1] = geo.channels;
+    let inv_m = 1.0 / geo.per_channel() as f64;
+    let shape = x.shape().to_vec();
+    let mean_grad = {
+        let (channel_shape, shape) = (channel_shape.clone(), shape.clone());
+        mean.record(OP, &[x], move |g, _| {
+            let dx = g
+                .reshape(&channel_shape)?
+                .mul_scalar(inv_m)?
+                .expand(&shape)?
+                .contiguous()?;
+            Ok(vec![Some(dx)])
+        })
+    };
+    let (xs, saved_mean) = (x.detach(), mean_grad.detach());
+    let var_grad = var.record(OP, &[x], move |g, _| {
+        let dx = xs
+            .sub(&saved_mean.reshape(&channel_shape)?)?
+            .mul(&g.reshape(&channel_shape)?.mul_scalar(2.0 * inv_m)?)?;
+        Ok(vec![Some(dx)])
+    });
+    Ok((mean_grad, var_grad))
+}
+
 impl Tensor {
     /// Batch normalisation with batch statistics, as in training: normalises over every dimension
     /// but dimension 1 (`[N, C]`, `[N, C, L]`, `[N, C, H, W]`, ...) using the biased batch
@@ -139,6 +177,7 @@ impl Tensor {
                 }
                 Ok(grads)
             });
+            let (mean, var) = differentiable_stats(self, mean, var, geo)?;
             Ok(BatchNormOutput {
                 output,
                 mean,
@@ -194,10 +233,16 @@ impl Tensor {
                 }
                 Ok(grads)
             });
+            let (mean, var) = differentiable_stats(
+                self,
+                Tensor::from_data(mean, &[c]),
+                Tensor::from_data(var, &[c]),
+                geo,
+            )?;
             Ok(BatchNormOutput {
                 output,
-                mean: Tensor::from_data(mean, &[c]),
-                var: Tensor::from_data(var, &[c]),
+                mean,
+                var,
                 var_unbiased: Tensor::from_data(var_unbiased, &[c]),
             })
         })
