@@ -11,7 +11,7 @@ fn mask_values<T: Element>(n: usize, p: f64, rng: &mut Rng) -> Vec<T> {
     let keep = T::from_f64(1.0 / (1.0 - p));
     let mut bits = vec![0u32; n];
     rng.fill_u32(&mut bits);
-    elementwise::map(&bits, |b| {
+    elementwise::map(&bits, move |b| {
         if u64::from(b) >= threshold {
             keep
         } else {

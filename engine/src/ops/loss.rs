@@ -206,7 +206,7 @@ impl Tensor {
             let out = Tensor::scalar(total / T::from_usize(n));
             Ok(out.record(OP, &[self], move |g, _| {
                 let scale = T::from_f64(g.to_scalar()?) / T::from_usize(n);
-                let mut dx: Vec<T> = elementwise::map(&logp, |v| v.exp() * scale);
+                let mut dx: Vec<T> = elementwise::map(&logp, move |v| v.exp() * scale);
                 for (row, &l) in labels.iter().enumerate() {
                     dx[row * c + l] -= scale;
                 }

@@ -66,9 +66,9 @@ impl Tensor {
     pub(crate) fn map_values<T: Element>(
         &self,
         op: &'static str,
-        f: impl Fn(T) -> T + Sync,
+        f: impl Fn(T) -> T + Sync + Clone,
     ) -> Result<Tensor> {
-        let data = self.with_contiguous(op, |x: &[T]| elementwise::map(x, &f))?;
+        let data = self.with_contiguous(op, |x: &[T]| elementwise::map(x, f))?;
         Ok(Tensor::from_data(data, self.shape()))
     }
 
@@ -93,14 +93,14 @@ impl Tensor {
         &self,
         rhs: &Tensor,
         op: &'static str,
-        f: impl Fn(T, T) -> T + Sync,
+        f: impl Fn(T, T) -> T + Sync + Clone,
     ) -> Result<Tensor> {
         self.check_same(op, rhs)?;
         let shape = broadcast_shapes(op, self.shape(), rhs.shape())?;
         if self.shape() == rhs.shape() && self.is_contiguous() && rhs.is_contiguous() {
             let (oa, ob, n) = (self.layout().offset(), rhs.layout().offset(), self.numel());
             let data = self.with_two_strided(rhs, op, |a: &[T], b: &[T]| {
-                elementwise::zip(&a[oa..oa + n], &b[ob..ob + n], &f)
+                elementwise::zip(&a[oa..oa + n], &b[ob..ob + n], f.clone())
             })?;
             return Ok(Tensor::from_data(data, &shape));
         }
@@ -131,7 +131,7 @@ impl Tensor {
         y: &Tensor,
         g: &Tensor,
         op: &'static str,
-        f: impl Fn(T, T, T) -> T + Sync,
+        f: impl Fn(T, T, T) -> T + Sync + Clone,
     ) -> Result<Tensor> {
         if x.numel() != g.numel() || y.numel() != g.numel() {
             return Err(Error::shape(

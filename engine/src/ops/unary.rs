@@ -22,11 +22,11 @@ macro_rules! unary_op {
                     Ok(vec![Some(crate::cuda::ops::unary_backward(OP, u, &xs, &ys, g)?)])
                 }))
             });
-            let y = with_float!(self, OP, |T| self.map_values::<T>(OP, |$x: T| $fwd)?);
+            let y = with_float!(self, OP, |T| self.map_values::<T>(OP, move |$x: T| $fwd)?);
             let (xs, ys) = (self.detach(), y.detach());
             Ok(y.record(OP, &[self], move |g, _| {
                 let dx = with_float!(g, OP, |T| {
-                    Tensor::map3_values::<T>(&xs, &ys, g, OP, |$bx: T, $by: T, $bg: T| $bwd)?
+                    Tensor::map3_values::<T>(&xs, &ys, g, OP, move |$bx: T, $by: T, $bg: T| $bwd)?
                 });
                 Ok(vec![Some(dx)])
             }))
@@ -139,7 +139,7 @@ impl Tensor {
         );
         with_float!(self, "gt_scalar", |T| self.map_values::<T>(
             "gt_scalar",
-            |x| if x > T::from_f64(c) { T::ONE } else { T::ZERO }
+            move |x| if x > T::from_f64(c) { T::ONE } else { T::ZERO }
         ))
     }
 }
