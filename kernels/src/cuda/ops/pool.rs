@@ -180,7 +180,7 @@ mod tests {
         // oh = (7 + 2 - 3) / 2 + 1 = 4, ow = (5 - 2) / 1 + 1 = 4.
         assert_eq!((a.oh, a.ow, nx, ny), (4, 4, 6 * 35, 6 * 16));
         assert_eq!((a.kh, a.kw, a.sh, a.sw, a.ph, a.pw), (3, 2, 2, 1, 1, 0));
-        let big = Pool2d { kh: 9, ..p };
+        let big = Pool2d { kh: 10, ..p }; // the padded height is 9
         assert!(pool_args("t", 6, 7, 5, &big).is_err());
         assert!(pool_args("t", 1 << 20, 1 << 6, 1 << 6, &p).is_err());
     }
