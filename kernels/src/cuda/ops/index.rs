@@ -110,10 +110,7 @@ pub fn index_select<T: CudaFloat>(
     if ny == 0 {
         return Ok(());
     }
-    let f = dev.function(
-        KernelModule::Index,
-        &format!("index_select_{}", T::SUFFIX),
-    )?;
+    let f = dev.function(KernelModule::Index, &format!("index_select_{}", T::SUFFIX))?;
     let (o, n, m, i) = (
         lanes.outer as u32,
         lanes.n as u32,
@@ -338,7 +335,10 @@ fn check_move<T>(
     if packed.1 < at.count {
         return Err(CudaError::invalid(
             op,
-            format!("{} holds {} elements, {} needed", packed.0, packed.1, at.count),
+            format!(
+                "{} holds {} elements, {} needed",
+                packed.0, packed.1, at.count
+            ),
         ));
     }
     if full.1 < at.n {
@@ -428,7 +428,9 @@ mod tests {
     #[test]
     fn gather_args_are_the_source_strides_and_the_index_shape() {
         // (count, bound) of the indices.
-        let a = gather_args("t", &[3, 4, 5], 1, (6, 4), &[2, 3, 1]).unwrap().0;
+        let a = gather_args("t", &[3, 4, 5], 1, (6, 4), &[2, 3, 1])
+            .unwrap()
+            .0;
         assert_eq!((a.rank, a.dim), (3, 1));
         assert_eq!(&a.shape[..3], &[2, 3, 1]);
         assert_eq!(&a.stride[..3], &[20, 5, 1]);
