@@ -22,6 +22,8 @@ use std::sync::{Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
 const TF32_TOL: f64 = 1e-3;
+/// f64 kernels: rounding of f64 sums in another order.
+const F64_TOL: f64 = 1e-12;
 
 /// Inputs for one run of a body: the same values on every device for one seed.
 struct Gen {
@@ -71,7 +73,10 @@ impl Gen {
     /// The output and the gradients of `sum(out * w)` for a random `w` with respect to
     /// `inputs`.
     fn fwd_bwd(&mut self, out: Tensor, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        let w = self.host_randn(out.shape()).to_device(self.device)?;
+        let w = self
+            .host_randn(out.shape())
+            .to_dtype(out.dtype())?
+            .to_device(self.device)?;
         let loss = out.mul(&w)?.sum_all()?;
         let grads = loss.backward()?;
         let mut all = vec![out.detach()];
@@ -312,6 +317,23 @@ device_test!(matmul_batched_broadcast_and_transposed, F32_TOL, |g| {
     out.extend(g.fwd_bwd(c.t()?.matmul(&c)?, &[&c])?);
     let x = g.randn(&[4, 6, 70]);
     let bias = g.randn(&[90]);
+    out.extend(g.fwd_bwd(x.linear(&d, Some(&bias))?, &[&x, &d, &bias])?);
+    Ok(out)
+});
+
+device_test!(matmul_f64_batched_broadcast_and_transposed, F64_TOL, |g| {
+    let f64_leaf = |t: Tensor| -> Result<Tensor> {
+        Ok(t.to_dtype(DType::F64)?.detach().with_requires_grad(true))
+    };
+    let a = f64_leaf(g.randn(&[2, 3, 37, 29]))?;
+    let b = f64_leaf(g.randn(&[3, 29, 41]))?;
+    let mut out = g.fwd_bwd(a.matmul(&b)?, &[&a, &b])?;
+    let c = f64_leaf(g.randn(&[50, 70]))?;
+    let d = f64_leaf(g.randn(&[90, 70]))?;
+    out.extend(g.fwd_bwd(c.matmul(&d.t()?)?, &[&c, &d])?);
+    out.extend(g.fwd_bwd(c.t()?.matmul(&c)?, &[&c])?);
+    let x = f64_leaf(g.randn(&[4, 6, 70]))?;
+    let bias = f64_leaf(g.randn(&[90]))?;
     out.extend(g.fwd_bwd(x.linear(&d, Some(&bias))?, &[&x, &d, &bias])?);
     Ok(out)
 });

@@ -126,7 +126,7 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
         ]),
         KernelModule::Gemm => ["nn", "nt", "tn", "tt"]
             .iter()
-            .map(|v| format!("sgemm_{v}"))
+            .flat_map(|v| [format!("sgemm_{v}"), format!("dgemm_{v}")])
             .collect(),
         KernelModule::GemmTf32 => ["nn", "nt", "tn", "tt"]
             .iter()

@@ -412,6 +412,60 @@ fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
 }
 
 #[test]
+fn dgemm_all_transposes_odd_sizes_batched() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("dgemm");
+    for &(m, n, k) in &[
+        (133usize, 77usize, 65usize),
+        (64, 64, 64),
+        (5, 300, 9),
+        (1, 1, 40),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            // Leading dimensions padded by 3, two products with their own strides.
+            let mut s = GemmShape::contiguous(m, n, k, ta, tb);
+            s.lda += 3;
+            s.ldb += 3;
+            s.ldc += 3;
+            s.batch = 2;
+            let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
+            s.stride_a = ar * s.lda;
+            s.stride_b = br * s.ldb;
+            s.stride_c = m * s.ldc;
+            let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
+            let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
+            let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);
+            let (da, db) = (upload_as::<f64>(&dev, &a), upload_as::<f64>(&dev, &b));
+            for (alpha, beta) in [(1.0f64, 0.0f64), (0.5, -2.0)] {
+                let mut c = if beta == 0.0 {
+                    poisoned::<f64>(&dev, c0.len())
+                } else {
+                    upload_as::<f64>(&dev, &c0)
+                };
+                gemm::dgemm(&dev, s, alpha, &da, &db, beta, &mut c).unwrap();
+                let mut want = gemm_ref(&s, &a, &b, &c0, alpha, beta);
+                let mut got = download(&dev, &c, c0.len());
+                if beta == 0.0 {
+                    // Padding columns are not written: compare the m × n blocks only.
+                    for z in 0..s.batch {
+                        for i in 0..m {
+                            for j in n..s.ldc {
+                                got[z * s.stride_c + i * s.ldc + j] = 0.0;
+                                want[z * s.stride_c + i * s.ldc + j] = 0.0;
+                            }
+                        }
+                    }
+                }
+                let what = format!("dgemm {m}x{n}x{k} ta={ta} tb={tb} alpha={alpha} beta={beta}");
+                assert_close(&what, &got, &want, 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
 fn conv2d_forward_and_both_gradients_and_transposed() {
     let Some((dev, _serial)) = device() else {
         return;

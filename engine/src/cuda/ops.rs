@@ -18,7 +18,7 @@ use saddle_kernels::cuda::ops::{conv, loss, norm, optim, pool, softmax};
 use saddle_kernels::cuda::DeviceBuffer;
 use std::sync::Arc;
 
-/// Refuses dtypes the f32-only kernels (GEMM, convolution) cannot take.
+/// Refuses dtypes the f32-only kernels (TF32 GEMM, convolution) cannot take.
 fn f32_only(op: &'static str, t: &Tensor) -> Result<()> {
     if t.dtype() == DType::F32 {
         Ok(())
@@ -205,7 +205,8 @@ fn gemm_operand(
     })
 }
 
-/// `[batch.., m, k] @ [batch.., k, n]` with both operands broadcast to `batch` (f32).
+/// `[batch.., m, k] @ [batch.., k, n]` with both operands broadcast to `batch` (f32: the tuned
+/// SGEMM or, when enabled, TF32 tensor cores; f64: the simple DGEMM).
 pub(crate) fn matmul(
     op: &'static str,
     a: &Tensor,
@@ -213,7 +214,6 @@ pub(crate) fn matmul(
     batch: &[usize],
     (m, k, n): (usize, usize, usize),
 ) -> Result<Tensor> {
-    f32_only(op, a)?;
     let full = |x: usize, y: usize| {
         let mut s = batch.to_vec();
         s.extend([x, y]);
@@ -238,12 +238,21 @@ pub(crate) fn matmul(
         stride_b: gb.stride,
         stride_c: m * n,
     };
+    let ops = [&ga.t, &gb.t];
+    if a.dtype() == DType::F64 {
+        return with_bufs::<f64, _>(op, &ops, |dev, bufs| {
+            let mut c = alloc_out::<f64>(op, dev, nb * m * n)?;
+            gemm::dgemm(dev, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
+            Ok(wrap(dev, c, &full(m, n)))
+        });
+    }
+    f32_only(op, a)?;
     let precision = if tf32_enabled() {
         GemmPrecision::Tf32
     } else {
         GemmPrecision::F32
     };
-    with_bufs::<f32, _>(op, &[&ga.t, &gb.t], |dev, bufs| {
+    with_bufs::<f32, _>(op, &ops, |dev, bufs| {
         let mut c = alloc_out::<f32>(op, dev, nb * m * n)?;
         gemm::gemm(dev, precision, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
         Ok(wrap(dev, c, &full(m, n)))
