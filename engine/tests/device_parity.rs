@@ -22,6 +22,8 @@ use std::sync::{Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
 const TF32_TOL: f64 = 1e-3;
+/// f64 kernels: rounding of f64 sums in another order.
+const F64_TOL: f64 = 1e-12;
 
 /// Inputs for one run of a body: the same values on every device for one seed.
 struct Gen {
@@ -47,13 +49,34 @@ impl Gen {
             .detach()
             .with_requires_grad(true)
     }
+    /// Small integers (0..5) of `shape` on this run's device, a leaf requiring grad: windows
+    /// and lanes full of ties.
+    fn ties(&mut self, shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|i| ((i * 7 + i / 3) % 5) as f32).collect();
+        Tensor::from_vec(values, shape, Device::Cpu)
+            .unwrap()
+            .to_device(self.device)
+            .unwrap()
+            .with_requires_grad(true)
+    }
+    /// A 0/1 mask of `shape` (about `p` ones) on this run's device, without history.
+    fn mask(&mut self, shape: &[usize], p: f64) -> Tensor {
+        self.uniform(shape, 0.0, 1.0)
+            .detach()
+            .gt_scalar(1.0 - p)
+            .unwrap()
+    }
     fn host_randn(&mut self, shape: &[usize]) -> Tensor {
         Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng).unwrap()
     }
     /// The output and the gradients of `sum(out * w)` for a random `w` with respect to
     /// `inputs`.
     fn fwd_bwd(&mut self, out: Tensor, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        let w = self.host_randn(out.shape()).to_device(self.device)?;
+        let w = self
+            .host_randn(out.shape())
+            .to_dtype(out.dtype())?
+            .to_device(self.device)?;
         let loss = out.mul(&w)?.sum_all()?;
         let grads = loss.backward()?;
         let mut all = vec![out.detach()];
@@ -298,6 +321,23 @@ device_test!(matmul_batched_broadcast_and_transposed, F32_TOL, |g| {
     Ok(out)
 });
 
+device_test!(matmul_f64_batched_broadcast_and_transposed, F64_TOL, |g| {
+    let f64_leaf = |t: Tensor| -> Result<Tensor> {
+        Ok(t.to_dtype(DType::F64)?.detach().with_requires_grad(true))
+    };
+    let a = f64_leaf(g.randn(&[2, 3, 37, 29]))?;
+    let b = f64_leaf(g.randn(&[3, 29, 41]))?;
+    let mut out = g.fwd_bwd(a.matmul(&b)?, &[&a, &b])?;
+    let c = f64_leaf(g.randn(&[50, 70]))?;
+    let d = f64_leaf(g.randn(&[90, 70]))?;
+    out.extend(g.fwd_bwd(c.matmul(&d.t()?)?, &[&c, &d])?);
+    out.extend(g.fwd_bwd(c.t()?.matmul(&c)?, &[&c])?);
+    let x = f64_leaf(g.randn(&[4, 6, 70]))?;
+    let bias = f64_leaf(g.randn(&[90]))?;
+    out.extend(g.fwd_bwd(x.linear(&d, Some(&bias))?, &[&x, &d, &bias])?);
+    Ok(out)
+});
+
 #[test]
 fn matmul_with_tf32() {
     run_on_devices("matmul_with_tf32", TF32_TOL, |g| {
@@ -386,6 +426,83 @@ device_test!(views_joins_and_image_ops, F32_TOL, |g| {
     out.extend(g.fwd_bwd(a.global_max_pool2d()?, &[&a])?);
     let d = a.to_dtype(DType::F64)?;
     out.extend(g.fwd_bwd(d.mul(&d)?.to_dtype(DType::F32)?, &[&a])?);
+    Ok(out)
+});
+
+// ---------------------------------------------------------------- indexing and pooling
+
+device_test!(
+    index_select_and_gather_forward_and_scatter_add,
+    F32_TOL,
+    |g| {
+        // Repeated indices: the backward adds their gradient rows together.
+        let table = g.randn(&[7, 5]);
+        let mut out = g.fwd_bwd(table.index_select(0, &[3, 0, 3, 6, 3])?, &[&table])?;
+        let x = g.randn(&[3, 6, 4]);
+        out.extend(g.fwd_bwd(x.index_select(1, &[5, 1, 1, 0])?, &[&x])?);
+        out.extend(g.fwd_bwd(x.index_select(2, &[3])?, &[&x])?);
+        // A transposed view as input, and f64 (atomicAdd on doubles in the backward).
+        out.extend(g.fwd_bwd(x.transpose(0, 2)?.index_select(2, &[2, 2, 0])?, &[&x])?);
+        // (A fresh cast per backward: each backward frees the graph it ran through.)
+        let x64 = |x: &Tensor| x.to_dtype(DType::F64);
+        let y = x64(&x)?.index_select(0, &[2, 2, 1])?.to_dtype(DType::F32)?;
+        out.extend(g.fwd_bwd(y, &[&x])?);
+        // gather along each axis, with an index smaller than the input off the gathered axis and
+        // positions that read the same element.
+        for (dim, shape) in [(0usize, [2usize, 6, 3]), (1, [3, 9, 4]), (2, [2, 5, 7])] {
+            let n: usize = shape.iter().product();
+            let index: Vec<usize> = (0..n).map(|i| (i * 5 + i / 4) % x.shape()[dim]).collect();
+            out.extend(g.fwd_bwd(x.gather(dim, &index, &shape)?, &[&x])?);
+            let y = x64(&x)?.gather(dim, &index, &shape)?.to_dtype(DType::F32)?;
+            out.extend(g.fwd_bwd(y, &[&x])?);
+        }
+        Ok(out)
+    }
+);
+
+device_test!(where_cond_and_masked_select, F32_TOL, |g| {
+    // All three operands broadcast; a mask of the other dtype (and one holding NaN, which
+    // selects like any non-zero value).
+    let a = g.randn(&[4, 1, 6]);
+    let b = g.randn(&[5, 1]);
+    let cond = g.mask(&[5, 6], 0.5);
+    let mut out = g.fwd_bwd(Tensor::where_cond(&cond, &a, &b)?, &[&a, &b])?;
+    let cond64 = cond.to_dtype(DType::F64)?;
+    out.extend(g.fwd_bwd(Tensor::where_cond(&cond64, &a, &b)?, &[&a, &b])?);
+    let nan_cond = cond.sub_scalar(1.0)?.sqrt()?; // 0 where cond is 1, sqrt(-1) = NaN where 0
+    out.extend(g.fwd_bwd(Tensor::where_cond(&nan_cond, &b, &a)?, &[&a, &b])?);
+    // masked_select over several chunks of the count pass (4096 elements each) with a mask
+    // broadcast over the rows, and a small one broadcast the other way.
+    let big = g.randn(&[3, 5000]);
+    let m = g.mask(&[5000], 0.3);
+    out.extend(g.fwd_bwd(big.masked_select(&m)?, &[&big])?);
+    let small = g.randn(&[4, 1]);
+    let m2 = g.mask(&[4, 6], 0.5).to_dtype(DType::F64)?;
+    out.extend(g.fwd_bwd(small.masked_select(&m2)?, &[&small])?);
+    Ok(out)
+});
+
+device_test!(windowed_pooling_and_rot90, F32_TOL, |g| {
+    let x = g.randn(&[2, 3, 9, 7]);
+    let mut out = Vec::new();
+    for (k, s, p) in [(2, 2, 0), (3, 2, 1), (3, 1, 1), (4, 3, 2)] {
+        out.extend(g.fwd_bwd(x.avg_pool2d(k, s, p)?, &[&x])?);
+        out.extend(g.fwd_bwd(x.max_pool2d(k, s, p)?, &[&x])?);
+    }
+    out.extend(g.fwd_bwd(x.sum_pool2d(3, 2)?, &[&x])?);
+    let y = x.to_dtype(DType::F64)?.max_pool2d(3, 2, 1)?;
+    out.extend(g.fwd_bwd(y.to_dtype(DType::F32)?, &[&x])?);
+    let y = x.to_dtype(DType::F64)?.avg_pool2d(2, 1, 1)?;
+    out.extend(g.fwd_bwd(y.to_dtype(DType::F32)?, &[&x])?);
+    // Ties everywhere: the gradient must go to the same (first) maximum as on the CPU.
+    let t = g.ties(&[2, 2, 8, 8]);
+    out.extend(g.fwd_bwd(t.max_pool2d(3, 1, 1)?, &[&t])?);
+    out.extend(g.fwd_bwd(t.transpose(2, 3)?.max_pool2d(2, 2, 0)?, &[&t])?);
+    for k in [-1, 0, 1, 2, 3, 6] {
+        out.extend(g.fwd_bwd(x.rot90(k)?, &[&x])?);
+    }
+    let m = g.randn(&[5, 8]);
+    out.extend(g.fwd_bwd(m.t()?.rot90(1)?, &[&m])?);
     Ok(out)
 });
 
@@ -479,20 +596,14 @@ fn device_errors_name_the_op_and_devices() {
         matches!(err, Error::DeviceMismatch { op: "matmul", .. }),
         "{err}"
     );
-    for (op, err) in [
-        ("index_select", dev.index_select(0, &[1, 0]).unwrap_err()),
-        ("gather", dev.gather(1, &[0, 1], &[1, 2]).unwrap_err()),
-        ("rot90", dev.rot90(1).unwrap_err()),
-        (
-            "max_pool2d",
-            dev.reshape(&[1, 1, 2, 3])
-                .unwrap()
-                .max_pool2d(2, 1, 0)
-                .unwrap_err(),
-        ),
-    ] {
-        assert_eq!(err, Error::NoCudaKernel { op, device }, "{op}");
-    }
+    // Bad indices are refused on the host before anything reaches a kernel.
+    let err = dev.index_select(0, &[1, 2]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("index 2 (at position 1) out of range"),
+        "{err}"
+    );
+    assert!(dev.gather(1, &[0, 3], &[1, 2]).is_err());
     // Moving a parameter in place keeps its id and changes its device.
     let p = Tensor::ones(&[4], DType::F32, Device::Cpu)
         .unwrap()

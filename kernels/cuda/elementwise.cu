@@ -1,4 +1,5 @@
-// Elementwise kernels: unary maps (forward and backward), broadcasting binary ops, fill.
+// Elementwise kernels: unary maps (forward and backward), broadcasting binary ops, select by
+// mask, fill.
 //
 // Inputs are read through strides so views (transposes, broadcasts, slices) need no copy; the
 // output is always contiguous. The host coalesces adjacent dimensions that are contiguous for
@@ -186,6 +187,32 @@ __device__ __forceinline__ void binary_body(unsigned n, StridedArgs s, const T* 
         binary_body(n, s, a, b, y, [](double a, double b) { return expr; });         \
     }
 BINARY_OPS(BINARY_KERNELS)
+
+// ------------------------------------------------------------------------------------ select
+// y[i] = mask[i] != 0 ? a : b, with a and b read through their strided views (broadcast) and the
+// mask dense in the output's shape (the host materialises the mask's broadcast). A NaN mask
+// value selects a, like the CPU's `v != 0`. where_cond's forward, and its backward with g as one
+// operand and a broadcast zero as the other.
+
+template <typename T>
+__device__ __forceinline__ void select_body(unsigned n, StridedArgs s, const T* __restrict__ mask,
+                                            const T* __restrict__ a, const T* __restrict__ b,
+                                            T* __restrict__ y) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        unsigned oa, ob;
+        strided_offsets(s, i, oa, ob);
+        y[i] = mask[i] != T(0) ? a[oa] : b[ob];
+    }
+}
+
+extern "C" __global__ void select_f32(unsigned n, StridedArgs s, const float* mask,
+                                      const float* a, const float* b, float* y) {
+    select_body(n, s, mask, a, b, y);
+}
+extern "C" __global__ void select_f64(unsigned n, StridedArgs s, const double* mask,
+                                      const double* a, const double* b, double* y) {
+    select_body(n, s, mask, a, b, y);
+}
 
 // --------------------------------------------------------------------------------------- fill
 

@@ -1,4 +1,5 @@
-// SGEMM on CUDA cores: C = alpha * op(A) · op(B) + beta * C, row-major, batched over blockIdx.z.
+// SGEMM on CUDA cores: C = alpha * op(A) · op(B) + beta * C, row-major, batched over blockIdx.z
+// (and, at the end of the file, a simple DGEMM for f64).
 //
 //   op(A)[i][k] = TA ? A[k * lda + i] : A[i * lda + k]      (M × K)
 //   op(B)[k][j] = TB ? B[j * ldb + k] : B[k * ldb + j]      (K × N)
@@ -225,3 +226,97 @@ SGEMM_KERNEL(sgemm_nn, false, false)
 SGEMM_KERNEL(sgemm_nt, false, true)
 SGEMM_KERNEL(sgemm_tn, true, false)
 SGEMM_KERNEL(sgemm_tt, true, true)
+
+// ------------------------------------------------------------------------------------- DGEMM
+// f64: C = alpha * op(A) · op(B) + beta * C with the same operand conventions and arguments as
+// above (alpha and beta in double). Correctness first, not speed: a plain shared-memory tiling
+// of 32 × 32 of C per 256-thread block, K in steps of 16, each thread owning a 2 × 2 sub-tile
+// (rows ty and ty + 16, columns tx and tx + 16). Tiles are staged with the index that is
+// contiguous in memory varying fastest across threads (coalesced for every transpose), zero
+// filled outside the matrices, so any M, N, K and leading dimension work. The products add in
+// K order with one FMA each. beta == 0 never reads C.
+
+#define DG_TILE 32
+#define DG_BK 16
+#define DG_THREADS 256
+
+struct DGemmArgs {
+    int m, n, k;
+    int lda, ldb, ldc;
+    long long stride_a, stride_b, stride_c;
+    double alpha, beta;
+};
+
+template <bool TA, bool TB>
+__device__ __forceinline__ void dgemm_body(const DGemmArgs& g, const double* __restrict__ a,
+                                           const double* __restrict__ b,
+                                           double* __restrict__ c) {
+    // +1 column: the k-major stores of the non-transposed A tile hit distinct banks.
+    __shared__ double as[DG_BK][DG_TILE + 1];  // as[kk][i] = op(A)[m0 + i][k0 + kk]
+    __shared__ double bs[DG_BK][DG_TILE + 1];  // bs[kk][j] = op(B)[k0 + kk][n0 + j]
+    const long long z = blockIdx.z;
+    a += z * g.stride_a;
+    b += z * g.stride_b;
+    c += z * g.stride_c;
+    const int m0 = blockIdx.y * DG_TILE, n0 = blockIdx.x * DG_TILE;
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    double acc[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
+
+    for (int k0 = 0; k0 < g.k; k0 += DG_BK) {
+        for (int e = tid; e < DG_TILE * DG_BK; e += DG_THREADS) {
+            // A: stored K × M (TA) has i contiguous, stored M × K has k contiguous.
+            const int ia = TA ? e % DG_TILE : e / DG_BK;
+            const int ka = TA ? e / DG_TILE : e % DG_BK;
+            const int gi = m0 + ia, gka = k0 + ka;
+            double va = 0.0;
+            if (gi < g.m && gka < g.k)
+                va = TA ? a[(long long)gka * g.lda + gi] : a[(long long)gi * g.lda + gka];
+            as[ka][ia] = va;
+            // B: stored N × K (TB) has k contiguous, stored K × N has j contiguous.
+            const int jb = TB ? e / DG_BK : e % DG_TILE;
+            const int kb = TB ? e % DG_BK : e / DG_TILE;
+            const int gj = n0 + jb, gkb = k0 + kb;
+            double vb = 0.0;
+            if (gj < g.n && gkb < g.k)
+                vb = TB ? b[(long long)gj * g.ldb + gkb] : b[(long long)gkb * g.ldb + gj];
+            bs[kb][jb] = vb;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < DG_BK; ++kk) {
+            const double a0 = as[kk][ty], a1 = as[kk][ty + 16];
+            const double b0 = bs[kk][tx], b1 = bs[kk][tx + 16];
+            acc[0][0] = fma(a0, b0, acc[0][0]);
+            acc[0][1] = fma(a0, b1, acc[0][1]);
+            acc[1][0] = fma(a1, b0, acc[1][0]);
+            acc[1][1] = fma(a1, b1, acc[1][1]);
+        }
+        // Every thread has read the tiles before the next step overwrites them.
+        __syncthreads();
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int row = m0 + ty + 16 * r;
+        if (row >= g.m) continue;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int col = n0 + tx + 16 * h;
+            if (col >= g.n) continue;
+            double* p = c + (long long)row * g.ldc + col;
+            double out = g.alpha * acc[r][h];
+            if (g.beta != 0.0) out = fma(g.beta, *p, out);
+            *p = out;
+        }
+    }
+}
+
+#define DGEMM_KERNEL(name, TA, TB)                                                              \
+    extern "C" __global__ void __launch_bounds__(DG_THREADS)                                    \
+        name(DGemmArgs g, const double* a, const double* b, double* c) {                        \
+        dgemm_body<TA, TB>(g, a, b, c);                                                         \
+    }
+DGEMM_KERNEL(dgemm_nn, false, false)
+DGEMM_KERNEL(dgemm_nt, false, true)
+DGEMM_KERNEL(dgemm_tn, true, false)
+DGEMM_KERNEL(dgemm_tt, true, true)

@@ -1,6 +1,6 @@
 //! Every CUDA module compiles with NVRTC for sm_80 and sm_90 (no GPU needed), and ptxas reports
-//! no register spills for the GEMM and convolution kernels. Prints the register / shared-memory
-//! table per kernel:
+//! no register spills for the GEMM, convolution, index and pooling kernels. Prints the register /
+//! shared-memory table per kernel:
 //!
 //! ```text
 //! eval "$(../shared/tools/nvrtc-setup.sh)"
@@ -111,6 +111,7 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
             }
             stems.extend(binary.iter().map(|b| format!("binary_{}", b.name())));
             stems.push("strided_copy".into());
+            stems.push("select".into());
             let mut names = both(&stems.iter().map(String::as_str).collect::<Vec<_>>());
             names.extend(["strided_cast_f32_f64".into(), "strided_cast_f64_f32".into()]);
             names
@@ -125,7 +126,7 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
         ]),
         KernelModule::Gemm => ["nn", "nt", "tn", "tt"]
             .iter()
-            .map(|v| format!("sgemm_{v}"))
+            .flat_map(|v| [format!("sgemm_{v}"), format!("dgemm_{v}")])
             .collect(),
         KernelModule::GemmTf32 => ["nn", "nt", "tn", "tt"]
             .iter()
@@ -151,7 +152,37 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
         KernelModule::Optim => both(&["adam", "sgd"]),
         KernelModule::Random => both(&["philox_normal", "philox_uniform", "philox_dropout_mask"]),
         KernelModule::Spectral => both(&["sn_gemv_t", "sn_gemv", "sn_normalize"]),
+        KernelModule::Index => both(&[
+            "index_select",
+            "index_add",
+            "gather",
+            "scatter_add",
+            "mask_count",
+            "mask_compact",
+            "mask_expand",
+            "rot90",
+        ]),
+        KernelModule::Pool => both(&[
+            "sum_pool2d",
+            "sum_pool2d_bwd",
+            "max_pool2d",
+            "max_pool2d_bwd",
+        ]),
     }
+}
+
+/// Modules whose kernels must not spill and are all printed in the table: the GEMM and
+/// convolution kernels, and the index and pooling kernels (whose loops over windows and ranks
+/// should stay in registers).
+fn strict(module: KernelModule) -> bool {
+    matches!(
+        module,
+        KernelModule::Gemm
+            | KernelModule::GemmTf32
+            | KernelModule::Conv
+            | KernelModule::Index
+            | KernelModule::Pool
+    )
 }
 
 /// `.entry name(` declarations in a PTX module.
@@ -245,10 +276,7 @@ fn check_module(
             entries.len()
         ));
     }
-    let strict = matches!(
-        module,
-        KernelModule::Gemm | KernelModule::GemmTf32 | KernelModule::Conv
-    );
+    let strict = strict(module);
     for k in &r.kernels {
         if strict && (k.spill_stores > 0 || k.spill_loads > 0) {
             r.failures.push(format!(
@@ -279,7 +307,7 @@ fn every_module_compiles_for_sm80_and_sm90_without_spills_in_gemm_and_conv() {
     }
     let dir = std::env::temp_dir().join(format!("saddle-cuda-compile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // NVRTC and ptxas take ~45 s of CPU for all 20 jobs: run them on every core.
+    // NVRTC and ptxas take ~50 s of CPU for all 26 jobs: run them on every core.
     let jobs: Vec<(KernelModule, (u32, u32))> = KernelModule::ALL
         .iter()
         .flat_map(|&m| ARCHS.map(|a| (m, a)))
@@ -317,12 +345,10 @@ fn every_module_compiles_for_sm80_and_sm90_without_spills_in_gemm_and_conv() {
     );
     let mut failures = Vec::new();
     for (_, r) in &results {
-        let strict = matches!(
-            r.module,
-            KernelModule::Gemm | KernelModule::GemmTf32 | KernelModule::Conv
-        );
+        let strict = strict(r.module);
         for k in &r.kernels {
-            // All GEMM/conv kernels; of the others, only the heaviest or any that spill.
+            // All GEMM/conv/index/pool kernels; of the others, only the heaviest or any that
+            // spill.
             if strict || k.registers >= 40 || k.spill_stores + k.spill_loads > 0 {
                 println!(
                     "{:<10} {:<28} {:>5} {:>5} {:>7} {:>6} {:>6} {:>6}",

@@ -12,10 +12,14 @@ use saddle_kernels::cpu::gemm::MatRef;
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::norm::Channels;
 use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
+use saddle_kernels::cpu::pool::Pool2d;
 use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp, View};
 use saddle_kernels::cuda::ops::gemm::{GemmPrecision, GemmShape};
+use saddle_kernels::cuda::ops::index::{self, DeviceIndices};
 use saddle_kernels::cuda::ops::reduce::ReduceOp;
-use saddle_kernels::cuda::ops::{conv, gemm, loss, norm, optim, random, reduce, softmax, spectral};
+use saddle_kernels::cuda::ops::{
+    conv, gemm, loss, norm, optim, pool, random, reduce, softmax, spectral,
+};
 use saddle_kernels::cuda::{CudaDevice, CudaFloat, DeviceBuffer};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -408,6 +412,60 @@ fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
 }
 
 #[test]
+fn dgemm_all_transposes_odd_sizes_batched() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("dgemm");
+    for &(m, n, k) in &[
+        (133usize, 77usize, 65usize),
+        (64, 64, 64),
+        (5, 300, 9),
+        (1, 1, 40),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            // Leading dimensions padded by 3, two products with their own strides.
+            let mut s = GemmShape::contiguous(m, n, k, ta, tb);
+            s.lda += 3;
+            s.ldb += 3;
+            s.ldc += 3;
+            s.batch = 2;
+            let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
+            s.stride_a = ar * s.lda;
+            s.stride_b = br * s.ldb;
+            s.stride_c = m * s.ldc;
+            let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
+            let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
+            let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);
+            let (da, db) = (upload_as::<f64>(&dev, &a), upload_as::<f64>(&dev, &b));
+            for (alpha, beta) in [(1.0f64, 0.0f64), (0.5, -2.0)] {
+                let mut c = if beta == 0.0 {
+                    poisoned::<f64>(&dev, c0.len())
+                } else {
+                    upload_as::<f64>(&dev, &c0)
+                };
+                gemm::dgemm(&dev, s, alpha, &da, &db, beta, &mut c).unwrap();
+                let mut want = gemm_ref(&s, &a, &b, &c0, alpha, beta);
+                let mut got = download(&dev, &c, c0.len());
+                if beta == 0.0 {
+                    // Padding columns are not written: compare the m × n blocks only.
+                    for z in 0..s.batch {
+                        for i in 0..m {
+                            for j in n..s.ldc {
+                                got[z * s.stride_c + i * s.ldc + j] = 0.0;
+                                want[z * s.stride_c + i * s.ldc + j] = 0.0;
+                            }
+                        }
+                    }
+                }
+                let what = format!("dgemm {m}x{n}x{k} ta={ta} tb={tb} alpha={alpha} beta={beta}");
+                assert_close(&what, &got, &want, 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
 fn conv2d_forward_and_both_gradients_and_transposed() {
     let Some((dev, _serial)) = device() else {
         return;
@@ -668,6 +726,291 @@ fn softmax_and_log_softmax_rows_and_columns() {
                 cpu::softmax::softmax_backward(&to64(&y32), &to64(&g), lanes)
             };
             assert_close("softmax backward", &download(&dev, &dx, n), &want, F32_TOL);
+        }
+    }
+}
+
+/// `v` as `T` on the device.
+fn upload_as<T: CudaFloat>(dev: &CudaDevice, v: &[f32]) -> DeviceBuffer<T> {
+    let host: Vec<T> = v.iter().map(|&x| T::from_f64(f64::from(x))).collect();
+    dev.upload(&host).unwrap()
+}
+
+/// index_select / index_add and gather / scatter_add in `T` against the CPU kernels; repeated
+/// indices make the scatter-adds accumulate (by atomics on the device).
+fn index_ops_in<T: CudaFloat>(dev: &CudaDevice, rng: &mut Inputs, tol: f64) {
+    let t = T::SUFFIX;
+    let lanes = Lanes {
+        outer: 6,
+        n: 50,
+        inner: 33,
+    };
+    let x = rng.uniform(lanes.numel(), -1.0, 1.0);
+    let dxx = upload_as::<T>(dev, &x);
+    let idx: Vec<usize> = (0..77).map(|i| (i * 13 + i / 5) % 7 + 20).collect();
+    let didx = DeviceIndices::upload(dev, &idx, lanes.n).unwrap();
+    let ny = lanes.outer * idx.len() * lanes.inner;
+    let mut y = poisoned::<T>(dev, ny);
+    index::index_select(dev, &dxx, lanes, &didx, &mut y).unwrap();
+    let want = cpu::index::index_select(&to64(&x), lanes.outer, lanes.n, lanes.inner, &idx);
+    assert_close(
+        &format!("index_select {t}"),
+        &download(dev, &y, ny),
+        &want,
+        tol,
+    );
+    let g = rng.uniform(ny, -1.0, 1.0);
+    let mut dx = poisoned::<T>(dev, lanes.numel());
+    index::index_add(dev, &upload_as::<T>(dev, &g), lanes, &didx, &mut dx).unwrap();
+    let want = cpu::index::index_add(&to64(&g), lanes.outer, lanes.n, lanes.inner, &idx);
+    assert_close(
+        &format!("index_add {t}"),
+        &download(dev, &dx, lanes.numel()),
+        &want,
+        tol,
+    );
+    // Indices checked against a larger axis are refused.
+    assert!(index::index_select(dev, &dxx, Lanes { n: 10, ..lanes }, &didx, &mut y).is_err());
+
+    let src = [5usize, 40, 9];
+    let x = rng.uniform(src.iter().product(), -1.0, 1.0);
+    let dxx = upload_as::<T>(dev, &x);
+    for (dim, shape) in [(0usize, [7usize, 40, 9]), (1, [5, 64, 8]), (2, [3, 11, 20])] {
+        let n: usize = shape.iter().product();
+        let index: Vec<usize> = (0..n).map(|i| (i * 31 + i / 7) % src[dim]).collect();
+        let didx = DeviceIndices::upload(dev, &index, src[dim]).unwrap();
+        let mut y = poisoned::<T>(dev, n);
+        index::gather(dev, &dxx, &src, dim, &didx, &shape, &mut y).unwrap();
+        let want = cpu::index::gather(&to64(&x), &src, dim, &index, &shape);
+        assert_close(
+            &format!("gather {t} dim {dim}"),
+            &download(dev, &y, n),
+            &want,
+            tol,
+        );
+        let g = rng.uniform(n, -1.0, 1.0);
+        let mut dx = poisoned::<T>(dev, x.len());
+        index::scatter_add(
+            dev,
+            &upload_as::<T>(dev, &g),
+            &src,
+            dim,
+            &didx,
+            &shape,
+            &mut dx,
+        )
+        .unwrap();
+        let want = cpu::index::scatter_add(&to64(&g), &src, dim, &index, &shape);
+        assert_close(
+            &format!("scatter_add {t} dim {dim}"),
+            &download(dev, &dx, x.len()),
+            &want,
+            tol,
+        );
+    }
+}
+
+#[test]
+fn index_select_gather_and_their_scatter_adds() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("index");
+    index_ops_in::<f32>(&dev, &mut rng, F32_TOL);
+    index_ops_in::<f64>(&dev, &mut rng, 1e-12);
+}
+
+#[test]
+fn select_masked_select_and_rot90() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("mask");
+    // select: a [rows, 1] column and a [cols] row broadcast against a dense mask with NaNs
+    // (which select a, as on the CPU).
+    let (rows, cols) = (37, 61);
+    let n = rows * cols;
+    let mask: Vec<f32> = rng
+        .uniform(n, 0.0, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, &u)| {
+            if i % 17 == 0 {
+                f32::NAN
+            } else {
+                (u > 0.5) as u8 as f32
+            }
+        })
+        .collect();
+    let a = rng.uniform(rows, -1.0, 1.0);
+    let b = rng.uniform(cols, -1.0, 1.0);
+    let (dm, da, db) = (
+        dev.upload(&mask).unwrap(),
+        dev.upload(&a).unwrap(),
+        dev.upload(&b).unwrap(),
+    );
+    let mut y = poisoned::<f32>(&dev, n);
+    let a_view = View {
+        shape: &[rows, 1],
+        strides: &[1, 1],
+        offset: 0,
+    };
+    let b_view = View {
+        shape: &[cols],
+        strides: &[1],
+        offset: 0,
+    };
+    elementwise::select(&dev, &dm, &da, a_view, &db, b_view, &[rows, cols], &mut y).unwrap();
+    let want: Vec<f64> = (0..n)
+        .map(|i| {
+            let v = if mask[i] != 0.0 {
+                a[i / cols]
+            } else {
+                b[i % cols]
+            };
+            f64::from(v)
+        })
+        .collect();
+    assert_close("select", &download(&dev, &y, n), &want, F32_TOL);
+
+    // masked_select over many chunks (and a partial last one), then its backward.
+    for (len, p) in [(3 * 4096 + 1234, 0.3), (1000, 0.0), (9000, 1.0)] {
+        let x = rng.uniform(len, -1.0, 1.0);
+        let m: Vec<f32> = rng
+            .uniform(len, 0.0, 1.0)
+            .iter()
+            .map(|&u| if f64::from(u) < p { 2.5 } else { 0.0 })
+            .collect();
+        let (dm, dxx) = (dev.upload(&m).unwrap(), dev.upload(&x).unwrap());
+        let at = index::mask_offsets(&dev, &dm, len).unwrap();
+        let want: Vec<f64> = x
+            .iter()
+            .zip(&m)
+            .filter(|(_, &k)| k != 0.0)
+            .map(|(&v, _)| f64::from(v))
+            .collect();
+        assert_eq!(at.count(), want.len(), "masked count of {len}");
+        let mut y = poisoned::<f32>(&dev, want.len().max(1));
+        index::mask_compact(&dev, &at, &dm, &dxx, &mut y).unwrap();
+        if !want.is_empty() {
+            assert_close(
+                &format!("mask compact {len}"),
+                &download(&dev, &y, want.len()),
+                &want,
+                F32_TOL,
+            );
+        }
+        let g = rng.uniform(want.len(), -1.0, 1.0);
+        let dg = dev
+            .upload(&g.iter().copied().chain([0.0]).collect::<Vec<_>>())
+            .unwrap();
+        let mut dx = poisoned::<f32>(&dev, len);
+        index::mask_expand(&dev, &at, &dm, &dg, &mut dx).unwrap();
+        let mut next = g.iter();
+        let want: Vec<f64> = m
+            .iter()
+            .map(|&k| {
+                if k != 0.0 {
+                    f64::from(*next.next().unwrap())
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let got = download(&dev, &dx, len);
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| a == b),
+            "mask expand {len}"
+        );
+    }
+
+    let (planes, h, w) = (3, 5, 8);
+    let x = rng.uniform(planes * h * w, -1.0, 1.0);
+    let dxx = dev.upload(&x).unwrap();
+    for k in -2..=4 {
+        let mut y = poisoned::<f32>(&dev, x.len());
+        index::rot90(&dev, &dxx, planes, h, w, k, &mut y).unwrap();
+        let want = cpu::image::rot90(&to64(&x), planes, h, w, k);
+        assert_eq!(download(&dev, &y, x.len()), want, "rot90 k={k}");
+    }
+}
+
+#[test]
+fn windowed_pooling_forward_and_backward() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut rng = Inputs::new("pool");
+    let (planes, h, w) = (10, 13, 11);
+    let x = rng.uniform(planes * h * w, -1.0, 1.0);
+    // A second input full of ties: the arg-max must be the first maximum, as on the CPU.
+    let ties: Vec<f32> = (0..x.len()).map(|i| ((i * 7 + i / 3) % 4) as f32).collect();
+    for (kh, kw, sh, sw, ph, pw) in [
+        (2, 2, 2, 2, 0, 0),
+        (3, 3, 2, 2, 1, 1),
+        (3, 2, 1, 2, 1, 1),
+        (5, 4, 3, 1, 2, 0),
+    ] {
+        let p = Pool2d {
+            kh,
+            kw,
+            sh,
+            sw,
+            ph,
+            pw,
+        };
+        let (oh, ow) = p.out_size(h, w).unwrap();
+        let ny = planes * oh * ow;
+        let g = rng.uniform(ny, -1.0, 1.0);
+        let dg = dev.upload(&g).unwrap();
+        for (what, input) in [("random", &x), ("ties", &ties)] {
+            let dxx = dev.upload(input).unwrap();
+            let x64 = to64(input);
+            let divisor = (kh * kw) as f32;
+            let mut y = poisoned::<f32>(&dev, ny);
+            pool::sum_pool2d(&dev, &dxx, planes, h, w, &p, divisor, &mut y).unwrap();
+            let want = cpu::pool::sum_pool2d(&x64, planes, h, w, &p, f64::from(divisor));
+            assert_close(
+                &format!("avg pool {what} {p:?}"),
+                &download(&dev, &y, ny),
+                &want,
+                F32_TOL,
+            );
+            let mut dx = poisoned::<f32>(&dev, x.len());
+            pool::sum_pool2d_backward(&dev, &dg, planes, h, w, &p, divisor, &mut dx).unwrap();
+            let want =
+                cpu::pool::sum_pool2d_backward(&to64(&g), planes, h, w, &p, f64::from(divisor));
+            assert_close(
+                "avg pool backward",
+                &download(&dev, &dx, x.len()),
+                &want,
+                F32_TOL,
+            );
+
+            let mut y = poisoned::<f32>(&dev, ny);
+            let mut arg = dev.upload(&vec![0xdead_beef_u32; ny]).unwrap();
+            pool::max_pool2d(&dev, &dxx, planes, h, w, &p, &mut y, &mut arg).unwrap();
+            let (want, want_arg) = cpu::pool::max_pool2d(&x64, planes, h, w, &p);
+            assert_close(
+                &format!("max pool {what} {p:?}"),
+                &download(&dev, &y, ny),
+                &want,
+                F32_TOL,
+            );
+            let got_arg: Vec<usize> = dev.download(&arg).unwrap()[..ny]
+                .iter()
+                .map(|&a| a as usize)
+                .collect();
+            assert_eq!(got_arg, want_arg, "max pool arg-max {what} {p:?}");
+            let mut dx = poisoned::<f32>(&dev, x.len());
+            pool::max_pool2d_backward(&dev, &dg, &arg, planes, h, w, &p, &mut dx).unwrap();
+            let want = cpu::pool::max_pool2d_backward(&to64(&g), &want_arg, planes, h, w);
+            assert_close(
+                "max pool backward",
+                &download(&dev, &dx, x.len()),
+                &want,
+                F32_TOL,
+            );
         }
     }
 }

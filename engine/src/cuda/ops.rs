@@ -9,13 +9,16 @@ use saddle_kernels::cpu::conv::Conv2dGeometry;
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::norm::Channels;
 use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
+use saddle_kernels::cpu::pool::Pool2d;
 use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp};
 use saddle_kernels::cuda::ops::gemm::{self, GemmPrecision, GemmShape};
+use saddle_kernels::cuda::ops::index::{self, DeviceIndices, MaskOffsets};
 use saddle_kernels::cuda::ops::reduce::{self, ReduceOp};
-use saddle_kernels::cuda::ops::{conv, loss, norm, optim, softmax};
+use saddle_kernels::cuda::ops::{conv, loss, norm, optim, pool, softmax};
+use saddle_kernels::cuda::DeviceBuffer;
 use std::sync::Arc;
 
-/// Refuses dtypes the f32-only kernels (GEMM, convolution) cannot take.
+/// Refuses dtypes the f32-only kernels (TF32 GEMM, convolution) cannot take.
 fn f32_only(op: &'static str, t: &Tensor) -> Result<()> {
     if t.dtype() == DType::F32 {
         Ok(())
@@ -202,7 +205,8 @@ fn gemm_operand(
     })
 }
 
-/// `[batch.., m, k] @ [batch.., k, n]` with both operands broadcast to `batch` (f32).
+/// `[batch.., m, k] @ [batch.., k, n]` with both operands broadcast to `batch` (f32: the tuned
+/// SGEMM or, when enabled, TF32 tensor cores; f64: the simple DGEMM).
 pub(crate) fn matmul(
     op: &'static str,
     a: &Tensor,
@@ -210,7 +214,6 @@ pub(crate) fn matmul(
     batch: &[usize],
     (m, k, n): (usize, usize, usize),
 ) -> Result<Tensor> {
-    f32_only(op, a)?;
     let full = |x: usize, y: usize| {
         let mut s = batch.to_vec();
         s.extend([x, y]);
@@ -235,12 +238,21 @@ pub(crate) fn matmul(
         stride_b: gb.stride,
         stride_c: m * n,
     };
+    let ops = [&ga.t, &gb.t];
+    if a.dtype() == DType::F64 {
+        return with_bufs::<f64, _>(op, &ops, |dev, bufs| {
+            let mut c = alloc_out::<f64>(op, dev, nb * m * n)?;
+            gemm::dgemm(dev, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
+            Ok(wrap(dev, c, &full(m, n)))
+        });
+    }
+    f32_only(op, a)?;
     let precision = if tf32_enabled() {
         GemmPrecision::Tf32
     } else {
         GemmPrecision::F32
     };
-    with_bufs::<f32, _>(op, &[&ga.t, &gb.t], |dev, bufs| {
+    with_bufs::<f32, _>(op, &ops, |dev, bufs| {
         let mut c = alloc_out::<f32>(op, dev, nb * m * n)?;
         gemm::gemm(dev, precision, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
         Ok(wrap(dev, c, &full(m, n)))
@@ -609,5 +621,279 @@ pub(crate) fn sgd_step(
                 optim::sgd_update(dev, pb, gb[0], bb, h, n).map_err(cu(op))
             })
         })
+    }))
+}
+
+// ------------------------------------------------------------------------------- indexing
+
+/// `indices` (each below `bound`) on `device`, for the index kernels; shared by a forward and
+/// its recorded backward so they are uploaded once.
+pub(crate) fn upload_indices(
+    op: &'static str,
+    device: crate::Device,
+    indices: &[usize],
+    bound: usize,
+) -> Result<Arc<DeviceIndices>> {
+    let dev = super::handle(op, device)?;
+    Ok(Arc::new(
+        DeviceIndices::upload(&dev, indices, bound).map_err(cu(op))?,
+    ))
+}
+
+/// `index_select` of `x` viewed as `lanes`, shaped `out_shape`.
+pub(crate) fn index_select(
+    op: &'static str,
+    x: &Tensor,
+    lanes: Lanes,
+    idx: &DeviceIndices,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let xd = dense(op, x)?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, out_shape.iter().product())?;
+        index::index_select(dev, b[0], lanes, idx, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    }))
+}
+
+/// The backward of [`index_select`]: `g` added into zeros of `in_shape` at the selected rows.
+pub(crate) fn index_add(
+    op: &'static str,
+    g: &Tensor,
+    lanes: Lanes,
+    idx: &DeviceIndices,
+    in_shape: &[usize],
+) -> Result<Tensor> {
+    let gd = dense(op, g)?;
+    with_float!(g, op, |T| with_bufs::<T, _>(op, &[&gd], |dev, b| {
+        let mut dx = alloc_out::<T>(op, dev, lanes.numel())?;
+        index::index_add(dev, b[0], lanes, idx, &mut dx).map_err(cu(op))?;
+        Ok(wrap(dev, dx, in_shape))
+    }))
+}
+
+/// `torch.gather(x, dim, idx)` with the index shaped `index_shape`.
+pub(crate) fn gather(
+    op: &'static str,
+    x: &Tensor,
+    dim: usize,
+    idx: &DeviceIndices,
+    index_shape: &[usize],
+) -> Result<Tensor> {
+    let xd = dense(op, x)?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, idx.len())?;
+        index::gather(dev, b[0], x.shape(), dim, idx, index_shape, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, index_shape))
+    }))
+}
+
+/// The backward of [`gather`]: `g` (shaped like the index) added into zeros of `src_shape`
+/// where it was read from.
+pub(crate) fn scatter_add(
+    op: &'static str,
+    g: &Tensor,
+    src_shape: &[usize],
+    dim: usize,
+    idx: &DeviceIndices,
+) -> Result<Tensor> {
+    let gd = dense(op, g)?;
+    with_float!(g, op, |T| with_bufs::<T, _>(op, &[&gd], |dev, b| {
+        let mut dx = alloc_out::<T>(op, dev, src_shape.iter().product())?;
+        index::scatter_add(dev, b[0], src_shape, dim, idx, g.shape(), &mut dx).map_err(cu(op))?;
+        Ok(wrap(dev, dx, src_shape))
+    }))
+}
+
+/// `cond` broadcast to `shape` as a dense mask of `dtype` for the select and mask kernels (which
+/// test `!= 0`). A mask of another dtype is first turned into exact 0/1 flags (`1 − (cond == 0)`,
+/// so NaN stays set) and cast, since a cast alone could round a tiny non-zero f64 to zero.
+pub(crate) fn mask_as(
+    op: &'static str,
+    cond: &Tensor,
+    shape: &[usize],
+    dtype: DType,
+) -> Result<Tensor> {
+    let cond = cond.detach();
+    let flags = if cond.dtype() == dtype {
+        cond
+    } else {
+        let zero = super::full(op, cond.device(), 0.0, &[], cond.dtype())?;
+        let is_zero = binary(op, &cond, &zero, BinaryOp::Eq)?;
+        let set = unary(op, &is_zero, UnaryOp::Affine(-1.0, 1.0))?;
+        super::cast(op, &set, dtype)?
+    };
+    dense(op, &flags.broadcast_as(shape)?)
+}
+
+/// `mask != 0 ? a : b` with `a` and `b` broadcast to `shape` (any views) and `mask` a dense
+/// mask of `shape` from [`mask_as`].
+pub(crate) fn select(
+    op: &'static str,
+    mask: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    shape: &[usize],
+) -> Result<Tensor> {
+    a.check_same(op, b)?;
+    a.check_same(op, mask)?;
+    let n: usize = shape.iter().product();
+    let (la, lb) = (a.layout(), b.layout());
+    with_float!(a, op, |T| with_bufs::<T, _>(
+        op,
+        &[mask, a, b],
+        |dev, bufs| {
+            let mut y = alloc_out::<T>(op, dev, n)?;
+            elementwise::select(
+                dev,
+                bufs[0],
+                bufs[1],
+                view(la),
+                bufs[2],
+                view(lb),
+                shape,
+                &mut y,
+            )
+            .map_err(cu(op))?;
+            Ok(wrap(dev, y, shape))
+        }
+    ))
+}
+
+/// Counts the set elements of a dense mask from [`mask_as`] (reads the counts back: the one
+/// host synchronisation of masked_select, whose output length depends on the values).
+pub(crate) fn mask_offsets(op: &'static str, mask: &Tensor) -> Result<Arc<MaskOffsets>> {
+    with_float!(mask, op, |T| with_bufs::<T, _>(op, &[mask], |dev, b| {
+        let at = index::mask_offsets(dev, b[0], mask.numel()).map_err(cu(op))?;
+        Ok(Arc::new(at))
+    }))
+}
+
+/// The values of `x` (broadcast to the mask's shape) where `mask` is set, as a 1-D tensor.
+pub(crate) fn mask_compact(
+    op: &'static str,
+    at: &MaskOffsets,
+    mask: &Tensor,
+    x: &Tensor,
+) -> Result<Tensor> {
+    let xd = dense(op, &x.detach().broadcast_as(mask.shape())?)?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[mask, &xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, at.count())?;
+        index::mask_compact(dev, at, b[0], b[1], &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, &[at.count()]))
+    }))
+}
+
+/// The backward of [`mask_compact`]: `g` back at the set positions of `mask`, zeros elsewhere
+/// (the mask's shape).
+pub(crate) fn mask_expand(
+    op: &'static str,
+    at: &MaskOffsets,
+    mask: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    let gd = dense(op, g)?;
+    with_float!(g, op, |T| with_bufs::<T, _>(op, &[mask, &gd], |dev, b| {
+        let mut dx = alloc_out::<T>(op, dev, mask.numel())?;
+        index::mask_expand(dev, at, b[0], b[1], &mut dx).map_err(cu(op))?;
+        Ok(wrap(dev, dx, mask.shape()))
+    }))
+}
+
+/// `planes` planes of `h × w` rotated by `k` quarter turns, shaped `out_shape`.
+pub(crate) fn rot90(
+    op: &'static str,
+    x: &Tensor,
+    (planes, h, w): (usize, usize, usize),
+    k: i64,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let xd = dense(op, x)?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, x.numel())?;
+        index::rot90(dev, b[0], planes, h, w, k, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    }))
+}
+
+// -------------------------------------------------------------------------------- pooling
+
+/// Geometry of one pooling: `planes` planes of `h × w` under the window `p`.
+#[derive(Clone, Copy)]
+pub(crate) struct PoolPlan {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub p: Pool2d,
+}
+
+/// Window sums divided by `divisor`, shaped `out_shape`.
+pub(crate) fn sum_pool2d(
+    op: &'static str,
+    x: &Tensor,
+    plan: PoolPlan,
+    divisor: f64,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let xd = dense(op, x)?;
+    let PoolPlan { planes, h, w, p } = plan;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, out_shape.iter().product())?;
+        let d = <T as crate::Float>::from_f64(divisor);
+        pool::sum_pool2d(dev, b[0], planes, h, w, &p, d, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    }))
+}
+
+/// The backward of [`sum_pool2d`], shaped `in_shape`.
+pub(crate) fn sum_pool2d_backward(
+    op: &'static str,
+    g: &Tensor,
+    plan: PoolPlan,
+    divisor: f64,
+    in_shape: &[usize],
+) -> Result<Tensor> {
+    let gd = dense(op, g)?;
+    let PoolPlan { planes, h, w, p } = plan;
+    with_float!(g, op, |T| with_bufs::<T, _>(op, &[&gd], |dev, b| {
+        let mut dx = alloc_out::<T>(op, dev, planes * h * w)?;
+        let d = <T as crate::Float>::from_f64(divisor);
+        pool::sum_pool2d_backward(dev, b[0], planes, h, w, &p, d, &mut dx).map_err(cu(op))?;
+        Ok(wrap(dev, dx, in_shape))
+    }))
+}
+
+/// Window maxima shaped `out_shape`, and each window's arg-max for the backward.
+pub(crate) fn max_pool2d(
+    op: &'static str,
+    x: &Tensor,
+    plan: PoolPlan,
+    out_shape: &[usize],
+) -> Result<(Tensor, Arc<DeviceBuffer<u32>>)> {
+    let xd = dense(op, x)?;
+    let PoolPlan { planes, h, w, p } = plan;
+    let n: usize = out_shape.iter().product();
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, n)?;
+        let mut arg = dev.alloc::<u32>(n.max(1)).map_err(cu(op))?;
+        pool::max_pool2d(dev, b[0], planes, h, w, &p, &mut y, &mut arg).map_err(cu(op))?;
+        Ok((wrap(dev, y, out_shape), Arc::new(arg)))
+    }))
+}
+
+/// The backward of [`max_pool2d`]: each gradient element to its window's arg-max.
+pub(crate) fn max_pool2d_backward(
+    op: &'static str,
+    g: &Tensor,
+    arg: &DeviceBuffer<u32>,
+    plan: PoolPlan,
+    in_shape: &[usize],
+) -> Result<Tensor> {
+    let gd = dense(op, g)?;
+    let PoolPlan { planes, h, w, p } = plan;
+    with_float!(g, op, |T| with_bufs::<T, _>(op, &[&gd], |dev, b| {
+        let mut dx = alloc_out::<T>(op, dev, planes * h * w)?;
+        pool::max_pool2d_backward(dev, b[0], arg, planes, h, w, &p, &mut dx).map_err(cu(op))?;
+        Ok(wrap(dev, dx, in_shape))
     }))
 }

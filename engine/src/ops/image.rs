@@ -52,7 +52,6 @@ impl Tensor {
     /// Odd `k` swaps H and W. The backward rotates the gradient by `-k`.
     pub fn rot90(&self, k: i32) -> Result<Tensor> {
         const OP: &str = "rot90";
-        self.require_cpu(OP)?;
         let r = self.rank();
         if r < 2 {
             return Err(Error::bad_shape(
@@ -67,11 +66,15 @@ impl Tensor {
         if k.rem_euclid(2) == 1 {
             shape.swap(r - 2, r - 1);
         }
-        let out = with_float!(self, OP, |T| {
-            let data =
-                self.with_contiguous(OP, |x: &[T]| image::rot90(x, planes, h, w, k as i64))?;
-            Tensor::from_data(data, &shape)
-        });
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::rot90(OP, self, (planes, h, w), k as i64, &shape),
+            with_float!(self, OP, |T| {
+                let data =
+                    self.with_contiguous(OP, |x: &[T]| image::rot90(x, planes, h, w, k as i64))?;
+                Tensor::from_data(data, &shape)
+            })
+        );
         Ok(out.record(OP, &[self], move |g, _| {
             Ok(vec![Some(g.rot90(-k.rem_euclid(4))?)])
         }))

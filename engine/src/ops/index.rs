@@ -32,7 +32,6 @@ impl Tensor {
     /// an embedding look-up; the backward adds the gradient rows of repeated indices together.
     pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Tensor> {
         const OP: &str = "index_select";
-        self.require_cpu(OP)?;
         let n = self.dim(OP, dim)?;
         check_indices(OP, indices, n, self.shape(), dim)?;
         let s = self.shape();
@@ -40,6 +39,18 @@ impl Tensor {
             (s[..dim].iter().product(), s[dim + 1..].iter().product());
         let mut shape = s.to_vec();
         shape[dim] = indices.len();
+        // On a device the indices are uploaded once and shared with the backward, whose
+        // scatter-add accumulates repeated indices by atomics.
+        on_cuda!(self.is_cuda(), {
+            use crate::cuda::ops as dev;
+            let lanes = saddle_kernels::cpu::lanes::Lanes { outer, n, inner };
+            let idx = dev::upload_indices(OP, self.device(), indices, n)?;
+            let out = dev::index_select(OP, self, lanes, &idx, &shape)?;
+            let in_shape = s.to_vec();
+            Ok(out.record(OP, &[self], move |g, _| {
+                Ok(vec![Some(dev::index_add(OP, g, lanes, &idx, &in_shape)?)])
+            }))
+        });
         let out = with_float!(self, OP, |T| {
             let data = self.with_contiguous(OP, |x: &[T]| {
                 index::index_select(x, outer, n, inner, indices)
@@ -64,7 +75,6 @@ impl Tensor {
     /// by `index[c]`. The backward scatter-adds the gradient to the positions read.
     pub fn gather(&self, dim: usize, index: &[usize], index_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "gather";
-        self.require_cpu(OP)?;
         let n = self.dim(OP, dim)?;
         let s = self.shape();
         if index_shape.len() != s.len() {
@@ -92,6 +102,15 @@ impl Tensor {
             ));
         }
         check_indices(OP, index, n, s, dim)?;
+        on_cuda!(self.is_cuda(), {
+            use crate::cuda::ops as dev;
+            let idx = dev::upload_indices(OP, self.device(), index, n)?;
+            let out = dev::gather(OP, self, dim, &idx, index_shape)?;
+            let in_shape = s.to_vec();
+            Ok(out.record(OP, &[self], move |g, _| {
+                Ok(vec![Some(dev::scatter_add(OP, g, &in_shape, dim, &idx)?)])
+            }))
+        });
         let out = with_float!(self, OP, |T| {
             let data =
                 self.with_contiguous(OP, |x: &[T]| index::gather(x, s, dim, index, index_shape))?;
@@ -114,9 +133,6 @@ impl Tensor {
     /// and to `b` elsewhere, summed back to each operand's shape; `cond` gets none.
     pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         const OP: &str = "where_cond";
-        for t in [cond, a, b] {
-            t.require_cpu(OP)?;
-        }
         a.check_same(OP, b)?;
         if cond.device() != a.device() {
             return Err(Error::DeviceMismatch {
@@ -127,6 +143,28 @@ impl Tensor {
         }
         let ab = broadcast_shapes(OP, a.shape(), b.shape())?;
         let shape = broadcast_shapes(OP, cond.shape(), &ab)?;
+        // On a device: a dense mask of the operands' dtype, selected from by one kernel; the
+        // backward selects between the gradient and a broadcast zero with the same mask.
+        on_cuda!(a.is_cuda(), {
+            use crate::cuda::ops as dev;
+            let mask = dev::mask_as(OP, cond, &shape, a.dtype())?;
+            let out = dev::select(OP, &mask, a, b, &shape)?;
+            let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+            Ok(out.record(OP, &[cond, a, b], move |g, needs| {
+                let zero = Tensor::zeros(&[], g.dtype(), g.device())?;
+                let ga = if needs[1] {
+                    Some(dev::select(OP, &mask, g, &zero, g.shape())?.sum_to_shape(&sa)?)
+                } else {
+                    None
+                };
+                let gb = if needs[2] {
+                    Some(dev::select(OP, &mask, &zero, g, g.shape())?.sum_to_shape(&sb)?)
+                } else {
+                    None
+                };
+                Ok(vec![None, ga, gb])
+            }))
+        });
         let mask = cond.mask_as(OP, &shape)?;
         let out = with_float!(a, OP, |T| {
             let x = a.detach().broadcast_as(&shape)?.to_vec::<T>()?;
@@ -172,8 +210,6 @@ impl Tensor {
     /// backward scatters the gradient back to the selected positions (zeros elsewhere).
     pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
         const OP: &str = "masked_select";
-        self.require_cpu(OP)?;
-        mask.require_cpu(OP)?;
         if mask.device() != self.device() {
             return Err(Error::DeviceMismatch {
                 op: OP,
@@ -182,6 +218,23 @@ impl Tensor {
             });
         }
         let shape = broadcast_shapes(OP, self.shape(), mask.shape())?;
+        // On a device: a count pass, one read of the per-chunk counts back to the host (the
+        // output's length depends on the mask's values), then an ordered compaction. The
+        // counts' prefix sums are kept for the backward, which needs no host read.
+        on_cuda!(self.is_cuda(), {
+            use crate::cuda::ops as dev;
+            let m = dev::mask_as(OP, mask, &shape, self.dtype())?;
+            let at = dev::mask_offsets(OP, &m)?;
+            let out = dev::mask_compact(OP, &at, &m, self)?;
+            let in_shape = self.shape().to_vec();
+            Ok(out.record(OP, &[self, mask], move |g, needs| {
+                if !needs[0] {
+                    return Ok(vec![None, None]);
+                }
+                let full = dev::mask_expand(OP, &at, &m, g)?;
+                Ok(vec![Some(full.sum_to_shape(&in_shape)?), None])
+            }))
+        });
         let m = mask.mask_as(OP, &shape)?;
         let out = with_float!(self, OP, |T| {
             let values = self

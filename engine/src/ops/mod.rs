@@ -48,20 +48,6 @@ impl Tensor {
         Ok(())
     }
 
-    /// Ok on the CPU; `Error::NoCudaKernel` naming `op` for a device tensor. Every op without a
-    /// device implementation calls this first, so it never copies device values to the host
-    /// behind the caller's back.
-    pub(crate) fn require_cpu(&self, op: &'static str) -> Result<()> {
-        if self.is_cuda() {
-            Err(Error::NoCudaKernel {
-                op,
-                device: self.device(),
-            })
-        } else {
-            Ok(())
-        }
-    }
-
     /// A new tensor with `f` applied to every value (no history).
     pub(crate) fn map_values<T: Element>(
         &self,

@@ -73,23 +73,36 @@ impl Tensor {
         out_shape: Option<&[usize]>,
     ) -> Result<Tensor> {
         let pooled_shape = Self::pool_plan(op, self, &p)?;
-        // On a device only global pooling runs (as reductions over H and W; a global max shares
-        // its gradient among tied maxima where the CPU kernel gives it to the first).
-        on_cuda!(
-            self.is_cuda(),
-            match (out_shape, mode) {
-                (Some(_), Mode::Sum { divisor }) => self.sum(&[2, 3], false)?.div_scalar(divisor),
-                (Some(_), Mode::Max) => self.max(&[2, 3], false),
-                (None, _) => Err(Error::NoCudaKernel {
-                    op,
-                    device: self.device(),
-                }),
-            }
-        );
         let [n, c, h, w] = nchw(op, self)?;
         let planes = n * c;
         let shape = out_shape.map_or(pooled_shape.to_vec(), |s| s.to_vec());
         let in_shape = self.shape().to_vec();
+        // On a device global pooling runs as reductions over H and W (a global max shares its
+        // gradient among tied maxima where the CPU kernel gives it to the first); windowed
+        // pooling runs the pooling kernels, max pooling keeping its arg-max on the device for
+        // the backward.
+        on_cuda!(self.is_cuda(), {
+            use crate::cuda::ops as dev;
+            let plan = dev::PoolPlan { planes, h, w, p };
+            match (out_shape, mode) {
+                (Some(_), Mode::Sum { divisor }) => self.sum(&[2, 3], false)?.div_scalar(divisor),
+                (Some(_), Mode::Max) => self.max(&[2, 3], false),
+                (None, Mode::Sum { divisor }) => {
+                    let out = dev::sum_pool2d(op, self, plan, divisor, &shape)?;
+                    Ok(out.record(op, &[self], move |g, _| {
+                        let dx = dev::sum_pool2d_backward(op, g, plan, divisor, &in_shape)?;
+                        Ok(vec![Some(dx)])
+                    }))
+                }
+                (None, Mode::Max) => {
+                    let (out, arg) = dev::max_pool2d(op, self, plan, &shape)?;
+                    Ok(out.record(op, &[self], move |g, _| {
+                        let dx = dev::max_pool2d_backward(op, g, &arg, plan, &in_shape)?;
+                        Ok(vec![Some(dx)])
+                    }))
+                }
+            }
+        });
         match mode {
             Mode::Sum { divisor } => {
                 let out = with_float!(self, op, |T| {

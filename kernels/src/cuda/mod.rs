@@ -40,10 +40,12 @@ pub enum KernelModule {
     Optim,
     Random,
     Spectral,
+    Index,
+    Pool,
 }
 
 impl KernelModule {
-    pub const ALL: [KernelModule; 11] = [
+    pub const ALL: [KernelModule; 13] = [
         KernelModule::Elementwise,
         KernelModule::Reduce,
         KernelModule::Gemm,
@@ -55,6 +57,8 @@ impl KernelModule {
         KernelModule::Optim,
         KernelModule::Random,
         KernelModule::Spectral,
+        KernelModule::Index,
+        KernelModule::Pool,
     ];
 
     /// The file name under `kernels/cuda/`.
@@ -71,6 +75,8 @@ impl KernelModule {
             KernelModule::Optim => "optim.cu",
             KernelModule::Random => "random.cu",
             KernelModule::Spectral => "spectral.cu",
+            KernelModule::Index => "index.cu",
+            KernelModule::Pool => "pool.cu",
         }
     }
 
@@ -88,6 +94,8 @@ impl KernelModule {
             KernelModule::Optim => include_str!("../../cuda/optim.cu"),
             KernelModule::Random => include_str!("../../cuda/random.cu"),
             KernelModule::Spectral => include_str!("../../cuda/spectral.cu"),
+            KernelModule::Index => include_str!("../../cuda/index.cu"),
+            KernelModule::Pool => include_str!("../../cuda/pool.cu"),
         }
     }
 

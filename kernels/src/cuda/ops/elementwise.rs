@@ -1,5 +1,5 @@
 //! Launchers for `cuda/elementwise.cu`: strided unary maps, broadcasting binary ops, their
-//! backward maps, and fill.
+//! backward maps, select by mask, and fill.
 
 use super::{check_len, launch, u32_size};
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
@@ -314,6 +314,32 @@ pub fn binary<T: CudaFloat>(
     )?;
     let n = numel as u32;
     launch!(dev, f, dev.grid_1d(numel, 256), OP; &n, &args, a, b, y)
+}
+
+/// `y[i] = mask[i] != 0 ? a : b` (a NaN mask value selects `a`), with `a` and `b` broadcast to
+/// `out_shape` through their views and `mask` dense in `out_shape`; `y` is contiguous.
+#[allow(clippy::too_many_arguments)]
+pub fn select<T: CudaFloat>(
+    dev: &CudaDevice,
+    mask: &CudaSlice<T>,
+    a: &CudaSlice<T>,
+    a_view: View,
+    b: &CudaSlice<T>,
+    b_view: View,
+    out_shape: &[usize],
+    y: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    const OP: &str = "cuda select";
+    let numel: usize = out_shape.iter().product();
+    let args = strided_args(OP, out_shape, &[(a_view, a.len()), (b_view, b.len())])?;
+    check_len(OP, "mask", mask, numel)?;
+    check_len(OP, "output", y, numel)?;
+    if numel == 0 {
+        return Ok(());
+    }
+    let f = dev.function(KernelModule::Elementwise, &format!("select_{}", T::SUFFIX))?;
+    let n = numel as u32;
+    launch!(dev, f, dev.grid_1d(numel, 256), OP; &n, &args, mask, a, b, y)
 }
 
 /// Copies the view `src` of `x` into the view `dst` of `y` (same shape): contiguous copies of

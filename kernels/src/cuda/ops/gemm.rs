@@ -1,7 +1,8 @@
-//! Launchers for `cuda/gemm.cu` (f32 on CUDA cores) and `cuda/gemm_tf32.cu` (tensor cores):
-//! `C = alpha · op(A) · op(B) + beta · C`, row-major, optionally batched with fixed strides.
+//! Launchers for `cuda/gemm.cu` (f32 and f64 on CUDA cores) and `cuda/gemm_tf32.cu` (tensor
+//! cores): `C = alpha · op(A) · op(B) + beta · C`, row-major, optionally batched with fixed
+//! strides.
 
-use super::{check_len, launch};
+use super::launch;
 use crate::cuda::{CudaDevice, CudaError, KernelModule};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 
@@ -103,6 +104,78 @@ fn to_i32(v: usize) -> Result<i32, CudaError> {
     i32::try_from(v).map_err(|_| CudaError::invalid("cuda gemm", format!("{v} exceeds i32")))
 }
 
+/// Checks the operands' lengths against `s`; `false` when there is nothing to compute.
+fn check_shape(s: &GemmShape, a: usize, b: usize, c: usize) -> Result<bool, CudaError> {
+    const OP: &str = "cuda gemm";
+    let (ar, ac) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
+    let (br, bc) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
+    let need = |what, rows, cols, ld, stride, have: usize| -> Result<(), CudaError> {
+        let need = span(what, rows, cols, ld, s.batch, stride)?;
+        if have < need {
+            return Err(CudaError::invalid(
+                OP,
+                format!("{what} holds {have} elements, {need} needed"),
+            ));
+        }
+        Ok(())
+    };
+    need("A", ar, ac, s.lda, s.stride_a, a)?;
+    need("B", br, bc, s.ldb, s.stride_b, b)?;
+    need("C", s.m, s.n, s.ldc, s.stride_c, c)?;
+    if s.m == 0 || s.n == 0 || s.batch == 0 {
+        return Ok(false);
+    }
+    if s.batch > 65_535 {
+        return Err(CudaError::invalid(OP, "more than 65535 batched products"));
+    }
+    Ok(true)
+}
+
+/// The integer part of the kernels' argument block.
+#[allow(clippy::type_complexity)]
+fn int_args(s: &GemmShape) -> Result<([i32; 6], [i64; 3]), CudaError> {
+    Ok((
+        [
+            to_i32(s.m)?,
+            to_i32(s.n)?,
+            to_i32(s.k)?,
+            to_i32(s.lda)?,
+            to_i32(s.ldb)?,
+            to_i32(s.ldc)?,
+        ],
+        [s.stride_a as i64, s.stride_b as i64, s.stride_c as i64],
+    ))
+}
+
+/// Kernel name suffix of the transposes.
+fn variant(s: &GemmShape) -> &'static str {
+    match (s.trans_a, s.trans_b) {
+        (false, false) => "nn",
+        (false, true) => "nt",
+        (true, false) => "tn",
+        (true, true) => "tt",
+    }
+}
+
+/// A grid of `tile × tile` blocks of C, one z slice per product.
+fn grid(s: &GemmShape, tile: usize) -> Result<LaunchConfig, CudaError> {
+    if s.m.div_ceil(tile) > 65_535 {
+        return Err(CudaError::invalid(
+            "cuda gemm",
+            format!("m = {} is too tall", s.m),
+        ));
+    }
+    Ok(LaunchConfig {
+        grid_dim: (
+            s.n.div_ceil(tile) as u32,
+            s.m.div_ceil(tile) as u32,
+            s.batch as u32,
+        ),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    })
+}
+
 /// Runs the product; `c` must hold the whole (batched) output.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
@@ -117,52 +190,86 @@ pub fn gemm(
 ) -> Result<(), CudaError> {
     const OP: &str = "cuda gemm";
     let s = shape;
-    let (ar, ac) = if s.trans_a { (s.k, s.m) } else { (s.m, s.k) };
-    let (br, bc) = if s.trans_b { (s.n, s.k) } else { (s.k, s.n) };
-    check_len(OP, "A", a, span("A", ar, ac, s.lda, s.batch, s.stride_a)?)?;
-    check_len(OP, "B", b, span("B", br, bc, s.ldb, s.batch, s.stride_b)?)?;
-    check_len(OP, "C", c, span("C", s.m, s.n, s.ldc, s.batch, s.stride_c)?)?;
-    if s.m == 0 || s.n == 0 || s.batch == 0 {
+    if !check_shape(&s, a.len(), b.len(), c.len())? {
         return Ok(());
     }
-    if s.batch > 65_535 {
-        return Err(CudaError::invalid(OP, "more than 65535 batched products"));
-    }
+    let ([m, n, k, lda, ldb, ldc], [stride_a, stride_b, stride_c]) = int_args(&s)?;
     let args = GemmArgs {
-        m: to_i32(s.m)?,
-        n: to_i32(s.n)?,
-        k: to_i32(s.k)?,
-        lda: to_i32(s.lda)?,
-        ldb: to_i32(s.ldb)?,
-        ldc: to_i32(s.ldc)?,
-        stride_a: s.stride_a as i64,
-        stride_b: s.stride_b as i64,
-        stride_c: s.stride_c as i64,
+        m,
+        n,
+        k,
+        lda,
+        ldb,
+        ldc,
+        stride_a,
+        stride_b,
+        stride_c,
         alpha,
         beta,
     };
-    let variant = match (s.trans_a, s.trans_b) {
-        (false, false) => "nn",
-        (false, true) => "nt",
-        (true, false) => "tn",
-        (true, true) => "tt",
-    };
     let (module, name) = match precision {
-        GemmPrecision::F32 => (KernelModule::Gemm, format!("sgemm_{variant}")),
-        GemmPrecision::Tf32 => (KernelModule::GemmTf32, format!("tf32_gemm_{variant}")),
+        GemmPrecision::F32 => (KernelModule::Gemm, format!("sgemm_{}", variant(&s))),
+        GemmPrecision::Tf32 => (KernelModule::GemmTf32, format!("tf32_gemm_{}", variant(&s))),
     };
     let f = dev.function(module, &name)?;
-    let cfg = LaunchConfig {
-        grid_dim: (
-            s.n.div_ceil(TILE) as u32,
-            s.m.div_ceil(TILE) as u32,
-            s.batch as u32,
-        ),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    if s.m.div_ceil(TILE) > 65_535 {
-        return Err(CudaError::invalid(OP, format!("m = {} is too tall", s.m)));
+    let cfg = grid(&s, TILE)?;
+    launch!(dev, f, cfg, OP; &args, a, b, c)
+}
+
+/// `DGemmArgs` of gemm.cu.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct DGemmArgs {
+    m: i32,
+    n: i32,
+    k: i32,
+    lda: i32,
+    ldb: i32,
+    ldc: i32,
+    stride_a: i64,
+    stride_b: i64,
+    stride_c: i64,
+    alpha: f64,
+    beta: f64,
+}
+// SAFETY: repr(C) scalars laid out as the C struct.
+unsafe impl DeviceRepr for DGemmArgs {}
+
+/// Block tile of the f64 kernel (32 × 32 of C per 256-thread block).
+const DG_TILE: usize = 32;
+
+/// The f64 product (a simple tiled kernel: correct to f64 rounding, not tuned for speed); `c`
+/// must hold the whole (batched) output.
+#[allow(clippy::too_many_arguments)]
+pub fn dgemm(
+    dev: &CudaDevice,
+    shape: GemmShape,
+    alpha: f64,
+    a: &CudaSlice<f64>,
+    b: &CudaSlice<f64>,
+    beta: f64,
+    c: &mut CudaSlice<f64>,
+) -> Result<(), CudaError> {
+    const OP: &str = "cuda dgemm";
+    let s = shape;
+    if !check_shape(&s, a.len(), b.len(), c.len())? {
+        return Ok(());
     }
+    let ([m, n, k, lda, ldb, ldc], [stride_a, stride_b, stride_c]) = int_args(&s)?;
+    let args = DGemmArgs {
+        m,
+        n,
+        k,
+        lda,
+        ldb,
+        ldc,
+        stride_a,
+        stride_b,
+        stride_c,
+        alpha,
+        beta,
+    };
+    let f = dev.function(KernelModule::Gemm, &format!("dgemm_{}", variant(&s)))?;
+    let cfg = grid(&s, DG_TILE)?;
     launch!(dev, f, cfg, OP; &args, a, b, c)
 }

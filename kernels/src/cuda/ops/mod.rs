@@ -9,9 +9,11 @@
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod index;
 pub mod loss;
 pub mod norm;
 pub mod optim;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod softmax;
