@@ -382,3 +382,124 @@ fn conv_transpose2d_errors_name_the_op_and_shapes() {
         "{e}"
     );
 }
+
+/// `sum_{ci, kh, kw} x[n, ci, oh·2 - 1 + kh, ow·2 - 1 + kw] · w[co, ci, kh, kw]` (k4 s2 p1),
+/// straight from the definition in f64, for one output element.
+fn naive_conv_k4s2p1(
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    co: usize,
+    n: usize,
+    oh: usize,
+    ow: usize,
+) -> f64 {
+    let [_, c, h, wd] = xs;
+    let mut acc = 0.0;
+    for ci in 0..c {
+        for kh in 0..4 {
+            for kw in 0..4 {
+                let (ih, iw) = ((oh * 2 + kh) as isize - 1, (ow * 2 + kw) as isize - 1);
+                if ih < 0 || iw < 0 || ih >= h as isize || iw >= wd as isize {
+                    continue;
+                }
+                let xi = ((n * c + ci) * h + ih as usize) * wd + iw as usize;
+                acc += x[xi] as f64 * w[((co * c + ci) * 4 + kh) * 4 + kw] as f64;
+            }
+        }
+    }
+    acc
+}
+
+/// The DCGAN 64x64 RGB layers at their real sizes (batch 64: the parallel, image-splitting and
+/// chunked lowering paths the small gradient checks never reach), checked element by element
+/// against the definition: conv2d 3 -> 16 from 64x64 and its weight and input gradients, and
+/// conv_transpose2d 16 -> 3 to 64x64 (the adjoint: its output is conv2d's input gradient).
+#[test]
+fn dcgan64_rgb_layers_match_the_definition_at_full_size() {
+    let mut rng = Rng::new(7);
+    let (n, c, oc, hw) = (64usize, 3usize, 16usize, 64usize);
+    let x = Tensor::randn(&[n, c, hw, hw], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng).unwrap();
+    let w = Tensor::randn(&[oc, c, 4, 4], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)
+        .unwrap()
+        .with_requires_grad(true);
+    let x = x.with_requires_grad(true);
+    let p = Conv2dParams::default().with_stride(2).with_padding(1);
+    let y = x.conv2d(&w, None, p).unwrap();
+    assert_eq!(y.shape(), &[n, oc, hw / 2, hw / 2]);
+    let gy = Tensor::randn(y.shape(), 0.0, 1.0, DType::F32, Device::Cpu, &mut rng).unwrap();
+    let grads = y.mul(&gy).unwrap().sum_all().unwrap().backward().unwrap();
+    let (xv, wv, yv, gyv) = (
+        x.to_vec::<f32>().unwrap(),
+        w.to_vec::<f32>().unwrap(),
+        y.to_vec::<f32>().unwrap(),
+        gy.to_vec::<f32>().unwrap(),
+    );
+    let close = |got: f32, want: f64, what: &str| {
+        assert!(
+            (got as f64 - want).abs() <= 1e-3 * (1.0 + want.abs()),
+            "{what}: {got} vs {want}"
+        );
+    };
+    let oh = hw / 2;
+    // Forward: a spread of output elements, every image, channel, corner and edge included.
+    for i in (0..yv.len()).step_by(997).chain([0, yv.len() - 1]) {
+        let (ni, co, r, col) = (i / (oc * oh * oh), i / (oh * oh) % oc, i / oh % oh, i % oh);
+        let want = naive_conv_k4s2p1(&xv, [n, c, hw, hw], &wv, co, ni, r, col);
+        close(yv[i], want, &format!("y[{ni}, {co}, {r}, {col}]"));
+    }
+    // Weight gradient: every element, dW[co, ci, kh, kw] = sum over outputs of gy · x.
+    let gw = grads.get(&w).unwrap().to_vec::<f32>().unwrap();
+    for (j, &got) in gw.iter().enumerate() {
+        let (co, ci, kh, kw) = (j / (c * 16), j / 16 % c, j / 4 % 4, j % 4);
+        let mut want = 0.0;
+        for ni in 0..n {
+            for r in 0..oh {
+                for col in 0..oh {
+                    let (ih, iw) = ((r * 2 + kh) as isize - 1, (col * 2 + kw) as isize - 1);
+                    if ih < 0 || iw < 0 || ih >= hw as isize || iw >= hw as isize {
+                        continue;
+                    }
+                    let xi = ((ni * c + ci) * hw + ih as usize) * hw + iw as usize;
+                    want += gyv[((ni * oc + co) * oh + r) * oh + col] as f64 * xv[xi] as f64;
+                }
+            }
+        }
+        close(got, want, &format!("dW[{co}, {ci}, {kh}, {kw}]"));
+    }
+    // Input gradient = conv_transpose2d(gy, w): checked against the definition, and the
+    // transposed convolution (G's last layer) must give the same values.
+    let gx = grads.get(&x).unwrap().to_vec::<f32>().unwrap();
+    let up = ConvTranspose2dParams::default()
+        .with_stride(2)
+        .with_padding(1);
+    let convt = gy.conv_transpose2d(&w.detach(), None, up).unwrap();
+    assert_eq!(convt.shape(), x.shape());
+    let convt = convt.to_vec::<f32>().unwrap();
+    for i in (0..gx.len()).step_by(1009).chain([0, gx.len() - 1]) {
+        let (ni, ci, ih, iw) = (i / (c * hw * hw), i / (hw * hw) % c, i / hw % hw, i % hw);
+        let mut want = 0.0;
+        for co in 0..oc {
+            for kh in 0..4 {
+                for kw in 0..4 {
+                    let (r, col) = (ih + 1, iw + 1);
+                    if r < kh || col < kw || (r - kh) % 2 != 0 || (col - kw) % 2 != 0 {
+                        continue;
+                    }
+                    let (r, col) = ((r - kh) / 2, (col - kw) / 2);
+                    if r >= oh || col >= oh {
+                        continue;
+                    }
+                    want += gyv[((ni * oc + co) * oh + r) * oh + col] as f64
+                        * wv[((co * c + ci) * 4 + kh) * 4 + kw] as f64;
+                }
+            }
+        }
+        close(gx[i], want, &format!("dx[{ni}, {ci}, {ih}, {iw}]"));
+        close(
+            convt[i],
+            want,
+            &format!("conv_transpose2d[{ni}, {ci}, {ih}, {iw}]"),
+        );
+    }
+}
