@@ -5,6 +5,7 @@
 use super::{alloc_out, copy, cu, dense, tf32_enabled, view, with_buf_mut, with_bufs, wrap};
 use crate::layout::{broadcast_shapes, Layout};
 use crate::{with_float, DType, Error, Result, Tensor};
+use saddle_kernels::cpu::attention::AttentionDims;
 use saddle_kernels::cpu::conv::Conv2dGeometry;
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::norm::Channels;
@@ -12,7 +13,7 @@ use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
 use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp};
 use saddle_kernels::cuda::ops::gemm::{self, GemmPrecision, GemmShape};
 use saddle_kernels::cuda::ops::reduce::{self, ReduceOp};
-use saddle_kernels::cuda::ops::{conv, loss, norm, optim, softmax};
+use saddle_kernels::cuda::ops::{attention, conv, loss, norm, optim, softmax};
 use std::sync::Arc;
 
 /// Refuses dtypes the f32-only kernels (GEMM, convolution) cannot take.
@@ -610,4 +611,98 @@ pub(crate) fn sgd_step(
             })
         })
     }))
+}
+
+// ------------------------------------------------------------------------------ attention
+
+/// Fused attention's output and row log-sum-exp, or `None` when the fused kernels do not take
+/// these operands (f64, or sizes past their limits): the caller then composes it from ops.
+pub(crate) fn attention(
+    op: &'static str,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    dims: AttentionDims,
+    scale: f64,
+) -> Result<Option<(Tensor, Tensor)>> {
+    if q.dtype() != DType::F32 || !attention::supports(dims) {
+        return Ok(None);
+    }
+    let (qd, kd, vd) = (dense(op, q)?, dense(op, k)?, dense(op, v)?);
+    with_bufs::<f32, _>(op, &[&qd, &kd, &vd], |dev, b| {
+        let mut o = alloc_out::<f32>(op, dev, dims.batch * dims.nq * dims.dv)?;
+        let mut lse = alloc_out::<f32>(op, dev, dims.batch * dims.nq)?;
+        attention::attention_forward(dev, dims, scale as f32, b[0], b[1], b[2], &mut o, &mut lse)
+            .map_err(cu(op))?;
+        Ok(Some((
+            wrap(dev, o, &[dims.batch, dims.nq, dims.dv]),
+            wrap(dev, lse, &[dims.batch, dims.nq]),
+        )))
+    })
+}
+
+/// Gradients of fused attention for the inputs in `needs`, from the saved dense operands, the
+/// output `o` and the row log-sum-exp.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_backward(
+    op: &'static str,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    o: &Tensor,
+    lse: &Tensor,
+    g: &Tensor,
+    dims: AttentionDims,
+    scale: f64,
+    needs: &[bool],
+) -> Result<Vec<Option<Tensor>>> {
+    let gd = dense(op, g)?;
+    let (qd, kd, vd) = (dense(op, q)?, dense(op, k)?, dense(op, v)?);
+    let AttentionDims {
+        batch,
+        nq,
+        nk,
+        d,
+        dv,
+    } = dims;
+    with_bufs::<f32, _>(op, &[&qd, &kd, &vd, o, lse, &gd], |dev, b| {
+        let mut dq = if needs[0] {
+            Some(alloc_out::<f32>(op, dev, batch * nq * d)?)
+        } else {
+            None
+        };
+        let mut dkdv = if needs[1] || needs[2] {
+            Some((
+                alloc_out::<f32>(op, dev, batch * nk * d)?,
+                alloc_out::<f32>(op, dev, batch * nk * dv)?,
+            ))
+        } else {
+            None
+        };
+        let saved = attention::AttentionSaved {
+            q: b[0],
+            k: b[1],
+            v: b[2],
+            o: b[3],
+            lse: b[4],
+        };
+        attention::attention_backward(
+            dev,
+            dims,
+            scale as f32,
+            saved,
+            b[5],
+            dq.as_deref_mut(),
+            dkdv.as_mut().map(|(a, c)| (&mut **a, &mut **c)),
+        )
+        .map_err(cu(op))?;
+        let (dk, dvt) = match dkdv {
+            Some((a, c)) => (
+                needs[1].then(|| wrap(dev, a, &[batch, nk, d])),
+                needs[2].then(|| wrap(dev, c, &[batch, nk, dv])),
+            ),
+            None => (None, None),
+        };
+        Ok(vec![dq.map(|t| wrap(dev, t, &[batch, nq, d])), dk, dvt])
+    })
 }

@@ -40,10 +40,11 @@ pub enum KernelModule {
     Optim,
     Random,
     Spectral,
+    Attention,
 }
 
 impl KernelModule {
-    pub const ALL: [KernelModule; 11] = [
+    pub const ALL: [KernelModule; 12] = [
         KernelModule::Elementwise,
         KernelModule::Reduce,
         KernelModule::Gemm,
@@ -55,6 +56,7 @@ impl KernelModule {
         KernelModule::Optim,
         KernelModule::Random,
         KernelModule::Spectral,
+        KernelModule::Attention,
     ];
 
     /// The file name under `kernels/cuda/`.
@@ -71,6 +73,7 @@ impl KernelModule {
             KernelModule::Optim => "optim.cu",
             KernelModule::Random => "random.cu",
             KernelModule::Spectral => "spectral.cu",
+            KernelModule::Attention => "attention.cu",
         }
     }
 
@@ -88,6 +91,7 @@ impl KernelModule {
             KernelModule::Optim => include_str!("../../cuda/optim.cu"),
             KernelModule::Random => include_str!("../../cuda/random.cu"),
             KernelModule::Spectral => include_str!("../../cuda/spectral.cu"),
+            KernelModule::Attention => include_str!("../../cuda/attention.cu"),
         }
     }
 
