@@ -129,7 +129,8 @@ impl Tensor {
                         })
                     })
                 })?????;
-                let wrap = |x: Option<Vec<T>>, shape: [usize; 3]| x.map(|x| Tensor::from_data(x, &shape));
+                let wrap =
+                    |x: Option<Vec<T>>, shape: [usize; 3]| x.map(|x| Tensor::from_data(x, &shape));
                 let AttentionDims {
                     batch,
                     nq,

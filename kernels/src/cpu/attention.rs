@@ -215,11 +215,7 @@ pub fn attention_backward<T: Float>(
     let gather = |i: usize, need: bool| {
         need.then(|| items.iter().flat_map(|it| it[i].iter().copied()).collect())
     };
-    (
-        gather(0, needs.q),
-        gather(1, needs.k),
-        gather(2, needs.v),
-    )
+    (gather(0, needs.q), gather(1, needs.k), gather(2, needs.v))
 }
 
 #[cfg(test)]

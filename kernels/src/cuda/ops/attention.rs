@@ -50,7 +50,10 @@ pub fn supports(dims: AttentionDims) -> bool {
         && dims.dv <= MAX_WIDTH
         && s.fwd.max(s.dq).max(s.dkdv) <= SHARED_LIMIT
         && (1..=65535).contains(&dims.batch)
-        && dims.batch.checked_mul(largest).is_some_and(|n| n <= super::MAX_ELEMENTS)
+        && dims
+            .batch
+            .checked_mul(largest)
+            .is_some_and(|n| n <= super::MAX_ELEMENTS)
 }
 
 fn refuse(op: &'static str, dims: AttentionDims) -> Result<(), CudaError> {
