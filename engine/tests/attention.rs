@@ -21,7 +21,7 @@
 //! ```
 
 use proptest::prelude::*;
-use saddle_engine::gradcheck::check_gradients;
+use saddle_engine::gradcheck::{assert_close, check_gradients};
 use saddle_engine::{DType, Device, Rng, Tensor};
 
 /// `f(i · step)` for `i` in `0..n`, as a tensor of `shape` (the snippet's `arange` inputs).
@@ -31,17 +31,6 @@ fn arange(shape: &[usize], step: f64, f: fn(f64) -> f64, gain: f64) -> Tensor {
     Tensor::from_vec(v, shape, Device::Cpu)
         .unwrap()
         .with_requires_grad(true)
-}
-
-fn assert_close(got: &Tensor, want: &[f64], tol: f64) {
-    let got = got.to_vec_f64().unwrap();
-    assert_eq!(got.len(), want.len(), "length: got {got:?}, want {want:?}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "element {i}: got {g}, want {w} (all: {got:?})"
-        );
-    }
 }
 
 /// The output and the gradients of `sum(out * w)` of the snippet, for one scale.

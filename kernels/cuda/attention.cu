@@ -52,6 +52,62 @@ __device__ __forceinline__ void att_stage(float* dst, unsigned ld, const float* 
     }
 }
 
+// s[r] = Σ_c rows[r·width + c] · mine[c] for r < ATT_ROWS: the warp's rows (the same address on
+// every lane: a broadcast) against the lane's own staged row (odd stride: no bank conflicts).
+__device__ __forceinline__ void att_dots(float (&s)[ATT_ROWS], const float* rows,
+                                         const float* mine, unsigned width) {
+#pragma unroll
+    for (int r = 0; r < ATT_ROWS; ++r) s[r] = 0.f;
+    for (unsigned c = 0; c < width; ++c) {
+        const float x = mine[c];
+#pragma unroll
+        for (int r = 0; r < ATT_ROWS; ++r) s[r] = fmaf(rows[r * width + c], x, s[r]);
+    }
+}
+
+// acc[r][c] += w_r(lane jj) · x[c]: the weight of tile row jj for each of the warp's rows,
+// broadcast from lane jj, times that tile row's columns lane, lane + 32, ... (x, from
+// att_columns).
+template <int C>
+__device__ __forceinline__ void att_accumulate(float (&acc)[ATT_ROWS][C],
+                                               const float (&w)[ATT_ROWS], unsigned jj,
+                                               const float (&x)[C]) {
+#pragma unroll
+    for (int r = 0; r < ATT_ROWS; ++r) {
+        const float wj = __shfl_sync(FULL_MASK, w[r], jj);
+#pragma unroll
+        for (int c = 0; c < C; ++c) acc[r][c] = fmaf(wj, x[c], acc[r][c]);
+    }
+}
+
+// x[c] = row[lane + 32c], 0 past `width`.
+template <int C>
+__device__ __forceinline__ void att_columns(float (&x)[C], const float* row, unsigned width,
+                                            unsigned lane) {
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+        const unsigned col = lane + 32 * c;
+        x[c] = col < width ? row[col] : 0.f;
+    }
+}
+
+// out[row][col] = acc[r][c] · factor for the warp's rows row = first + r < n (row-major,
+// `width` columns; the lane writes columns lane, lane + 32, ...).
+template <int C>
+__device__ __forceinline__ void att_store(float* out, const float (&acc)[ATT_ROWS][C],
+                                          float factor, unsigned first,
+                                          unsigned n, unsigned width, unsigned lane) {
+#pragma unroll
+    for (int r = 0; r < ATT_ROWS; ++r) {
+        if (first + r >= n) continue;
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+            const unsigned col = lane + 32 * c;
+            if (col < width) out[(size_t)(first + r) * width + col] = acc[r][c] * factor;
+        }
+    }
+}
+
 template <int C>
 __device__ __forceinline__ void attn_fwd_body(unsigned nq, unsigned nk, unsigned d, unsigned dv,
                                               float scale, const float* __restrict__ q,
@@ -85,14 +141,7 @@ __device__ __forceinline__ void attn_fwd_body(unsigned nq, unsigned nk, unsigned
         att_stage(vs, ldv, v, j0, nk, dv, ATT_TILE);
         __syncthreads();
         float s[ATT_ROWS];
-#pragma unroll
-        for (int r = 0; r < ATT_ROWS; ++r) s[r] = 0.f;
-        const float* kr = ks + lane * ldk;
-        for (unsigned c = 0; c < d; ++c) {
-            const float kv = kr[c];
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) s[r] = fmaf(qw[r * d + c], kv, s[r]);
-        }
+        att_dots(s, qw, ks + lane * ldk, d);
         const bool valid = j0 + lane < nk;
         float p[ATT_ROWS];
 #pragma unroll
@@ -108,32 +157,21 @@ __device__ __forceinline__ void attn_fwd_body(unsigned nq, unsigned nk, unsigned
         }
         const unsigned tile = min(nk - j0, (unsigned)ATT_TILE);
         for (unsigned jj = 0; jj < tile; ++jj) {
-            const float* vr = vs + jj * ldv + lane;
             float vc[C];
-#pragma unroll
-            for (int c = 0; c < C; ++c) vc[c] = vr[32 * c];
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) {
-                const float pj = __shfl_sync(FULL_MASK, p[r], jj);
-#pragma unroll
-                for (int c = 0; c < C; ++c) acc[r][c] = fmaf(pj, vc[c], acc[r][c]);
-            }
+            att_columns(vc, vs + jj * ldv, dv, lane);
+            att_accumulate(acc, p, jj, vc);
         }
     }
+    const unsigned first = row0 + warp * ATT_ROWS;
 #pragma unroll
     for (int r = 0; r < ATT_ROWS; ++r) {
-        const unsigned row = row0 + warp * ATT_ROWS + r;
-        if (row >= nq) continue;
         // l is 0 only without keys: the output is then 0, as on the CPU.
         const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-        float* orow = o + ((size_t)b * nq + row) * dv;
 #pragma unroll
-        for (int c = 0; c < C; ++c) {
-            const unsigned col = lane + 32 * c;
-            if (col < dv) orow[col] = acc[r][c] * inv;
-        }
-        if (lane == 0) lse[(size_t)b * nq + row] = m[r] + logf(l[r]);
+        for (int c = 0; c < C; ++c) acc[r][c] *= inv;
+        if (lane == 0 && first + r < nq) lse[(size_t)b * nq + first + r] = m[r] + logf(l[r]);
     }
+    att_store(o + (size_t)b * nq * dv, acc, 1.f, first, nq, dv, lane);
 }
 
 // D_i = dO_i · O_i, one warp per row.
@@ -191,20 +229,8 @@ __device__ __forceinline__ void attn_bwd_dq_body(unsigned nq, unsigned nk, unsig
         att_stage(vs, ldv, v, j0, nk, dv, ATT_TILE);
         __syncthreads();
         float s[ATT_ROWS], dp[ATT_ROWS];
-#pragma unroll
-        for (int r = 0; r < ATT_ROWS; ++r) s[r] = dp[r] = 0.f;
-        const float* kr = ks + lane * ldk;
-        for (unsigned c = 0; c < d; ++c) {
-            const float kv = kr[c];
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) s[r] = fmaf(qw[r * d + c], kv, s[r]);
-        }
-        const float* vr = vs + lane * ldv;
-        for (unsigned c = 0; c < dv; ++c) {
-            const float vv = vr[c];
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) dp[r] = fmaf(gw[r * dv + c], vv, dp[r]);
-        }
+        att_dots(s, qw, ks + lane * ldk, d);
+        att_dots(dp, gw, vs + lane * ldv, dv);
         const bool valid = j0 + lane < nk;
         float ds[ATT_ROWS];
 #pragma unroll
@@ -214,32 +240,12 @@ __device__ __forceinline__ void attn_bwd_dq_body(unsigned nq, unsigned nk, unsig
         }
         const unsigned tile = min(nk - j0, (unsigned)ATT_TILE);
         for (unsigned jj = 0; jj < tile; ++jj) {
-            const float* kj = ks + jj * ldk;
             float kc[C];
-#pragma unroll
-            for (int c = 0; c < C; ++c) {
-                const unsigned col = lane + 32 * c;
-                kc[c] = col < d ? kj[col] : 0.f;
-            }
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) {
-                const float dsj = __shfl_sync(FULL_MASK, ds[r], jj);
-#pragma unroll
-                for (int c = 0; c < C; ++c) acc[r][c] = fmaf(dsj, kc[c], acc[r][c]);
-            }
+            att_columns(kc, ks + jj * ldk, d, lane);
+            att_accumulate(acc, ds, jj, kc);
         }
     }
-#pragma unroll
-    for (int r = 0; r < ATT_ROWS; ++r) {
-        const unsigned row = row0 + warp * ATT_ROWS + r;
-        if (row >= nq) continue;
-        float* out = dq + ((size_t)b * nq + row) * d;
-#pragma unroll
-        for (int c = 0; c < C; ++c) {
-            const unsigned col = lane + 32 * c;
-            if (col < d) out[col] = acc[r][c] * scale;
-        }
-    }
+    att_store(dq + (size_t)b * nq * d, acc, scale, row0 + warp * ATT_ROWS, nq, d, lane);
 }
 
 template <int C>
@@ -289,20 +295,8 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(unsigned nq, unsigned nk, uns
         }
         __syncthreads();
         float s[ATT_ROWS], dp[ATT_ROWS];
-#pragma unroll
-        for (int r = 0; r < ATT_ROWS; ++r) s[r] = dp[r] = 0.f;
-        const float* qi = qs + lane * ldq;
-        for (unsigned c = 0; c < d; ++c) {
-            const float qv = qi[c];
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) s[r] = fmaf(kw[r * d + c], qv, s[r]);
-        }
-        const float* gi = gs + lane * ldg;
-        for (unsigned c = 0; c < dv; ++c) {
-            const float gv = gi[c];
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) dp[r] = fmaf(vw[r * dv + c], gv, dp[r]);
-        }
+        att_dots(s, kw, qs + lane * ldq, d);
+        att_dots(dp, vw, gs + lane * ldg, dv);
         float p[ATT_ROWS], ds[ATT_ROWS];
 #pragma unroll
         for (int r = 0; r < ATT_ROWS; ++r) {
@@ -312,35 +306,15 @@ __device__ __forceinline__ void attn_bwd_dkdv_body(unsigned nq, unsigned nk, uns
         const unsigned tile = min(nq - i0, (unsigned)ATT_TILE);
         for (unsigned ii = 0; ii < tile; ++ii) {
             float qc[C], gc[C];
-#pragma unroll
-            for (int c = 0; c < C; ++c) {
-                const unsigned col = lane + 32 * c;
-                qc[c] = col < d ? qs[ii * ldq + col] : 0.f;
-                gc[c] = col < dv ? gs[ii * ldg + col] : 0.f;
-            }
-#pragma unroll
-            for (int r = 0; r < ATT_ROWS; ++r) {
-                const float pi = __shfl_sync(FULL_MASK, p[r], ii);
-                const float dsi = __shfl_sync(FULL_MASK, ds[r], ii);
-#pragma unroll
-                for (int c = 0; c < C; ++c) {
-                    dva[r][c] = fmaf(pi, gc[c], dva[r][c]);
-                    dka[r][c] = fmaf(dsi, qc[c], dka[r][c]);
-                }
-            }
+            att_columns(qc, qs + ii * ldq, d, lane);
+            att_columns(gc, gs + ii * ldg, dv, lane);
+            att_accumulate(dva, p, ii, gc);
+            att_accumulate(dka, ds, ii, qc);
         }
     }
-#pragma unroll
-    for (int r = 0; r < ATT_ROWS; ++r) {
-        const unsigned key = key0 + warp * ATT_ROWS + r;
-        if (key >= nk) continue;
-#pragma unroll
-        for (int c = 0; c < C; ++c) {
-            const unsigned col = lane + 32 * c;
-            if (col < d) dk[((size_t)b * nk + key) * d + col] = dka[r][c] * scale;
-            if (col < dv) dvo[((size_t)b * nk + key) * dv + col] = dva[r][c];
-        }
-    }
+    const unsigned first = key0 + warp * ATT_ROWS;
+    att_store(dk + (size_t)b * nk * d, dka, scale, first, nk, d, lane);
+    att_store(dvo + (size_t)b * nk * dv, dva, 1.f, first, nk, dv, lane);
 }
 
 #define ATTENTION_KERNELS(C)                                                                     \

@@ -630,12 +630,12 @@ pub(crate) fn attention(
     }
     let (qd, kd, vd) = (dense(op, q)?, dense(op, k)?, dense(op, v)?);
     with_bufs::<f32, _>(op, &[&qd, &kd, &vd], |dev, b| {
-        let mut o = alloc_out::<f32>(op, dev, dims.batch * dims.nq * dims.dv)?;
-        let mut lse = alloc_out::<f32>(op, dev, dims.batch * dims.nq)?;
+        let mut o = alloc_out::<f32>(op, dev, dims.out_len())?;
+        let mut lse = alloc_out::<f32>(op, dev, dims.rows())?;
         attention::attention_forward(dev, dims, scale as f32, b[0], b[1], b[2], &mut o, &mut lse)
             .map_err(cu(op))?;
         Ok(Some((
-            wrap(dev, o, &[dims.batch, dims.nq, dims.dv]),
+            wrap(dev, o, &dims.out_shape()),
             wrap(dev, lse, &[dims.batch, dims.nq]),
         )))
     })
@@ -658,23 +658,16 @@ pub(crate) fn attention_backward(
 ) -> Result<Vec<Option<Tensor>>> {
     let gd = dense(op, g)?;
     let (qd, kd, vd) = (dense(op, q)?, dense(op, k)?, dense(op, v)?);
-    let AttentionDims {
-        batch,
-        nq,
-        nk,
-        d,
-        dv,
-    } = dims;
     with_bufs::<f32, _>(op, &[&qd, &kd, &vd, o, lse, &gd], |dev, b| {
         let mut dq = if needs[0] {
-            Some(alloc_out::<f32>(op, dev, batch * nq * d)?)
+            Some(alloc_out::<f32>(op, dev, dims.q_len())?)
         } else {
             None
         };
         let mut dkdv = if needs[1] || needs[2] {
             Some((
-                alloc_out::<f32>(op, dev, batch * nk * d)?,
-                alloc_out::<f32>(op, dev, batch * nk * dv)?,
+                alloc_out::<f32>(op, dev, dims.k_len())?,
+                alloc_out::<f32>(op, dev, dims.v_len())?,
             ))
         } else {
             None
@@ -698,11 +691,11 @@ pub(crate) fn attention_backward(
         .map_err(cu(op))?;
         let (dk, dvt) = match dkdv {
             Some((a, c)) => (
-                needs[1].then(|| wrap(dev, a, &[batch, nk, d])),
-                needs[2].then(|| wrap(dev, c, &[batch, nk, dv])),
+                needs[1].then(|| wrap(dev, a, &dims.k_shape())),
+                needs[2].then(|| wrap(dev, c, &dims.v_shape())),
             ),
             None => (None, None),
         };
-        Ok(vec![dq.map(|t| wrap(dev, t, &[batch, nq, d])), dk, dvt])
+        Ok(vec![dq.map(|t| wrap(dev, t, &dims.q_shape())), dk, dvt])
     })
 }

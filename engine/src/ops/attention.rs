@@ -94,7 +94,7 @@ impl Tensor {
                     })
                 })
             })???;
-            let out = Tensor::from_data(o, &[dims.batch, dims.nq, dims.dv]);
+            let out = Tensor::from_data(o, &dims.out_shape());
             (out, (ops, Tensor::from_data(lse, &[dims.batch, dims.nq])))
         });
         Ok(out.record(OP, &[self, k, v], move |g, needs| {
@@ -131,17 +131,10 @@ impl Tensor {
                 })?????;
                 let wrap =
                     |x: Option<Vec<T>>, shape: [usize; 3]| x.map(|x| Tensor::from_data(x, &shape));
-                let AttentionDims {
-                    batch,
-                    nq,
-                    nk,
-                    d,
-                    dv: w,
-                } = dims;
                 Ok(vec![
-                    wrap(dq, [batch, nq, d]),
-                    wrap(dk, [batch, nk, d]),
-                    wrap(dv, [batch, nk, w]),
+                    wrap(dq, dims.q_shape()),
+                    wrap(dk, dims.k_shape()),
+                    wrap(dv, dims.v_shape()),
                 ])
             })
         }))

@@ -35,12 +35,43 @@ pub struct AttentionDims {
 }
 
 impl AttentionDims {
-    fn check(&self, what: &str, buf_len: usize, per_item: usize) {
+    /// Elements of q `[batch, nq, d]`.
+    pub fn q_len(&self) -> usize {
+        self.batch * self.nq * self.d
+    }
+    /// Elements of k `[batch, nk, d]`.
+    pub fn k_len(&self) -> usize {
+        self.batch * self.nk * self.d
+    }
+    /// Elements of v `[batch, nk, dv]`.
+    pub fn v_len(&self) -> usize {
+        self.batch * self.nk * self.dv
+    }
+    /// Elements of the output `[batch, nq, dv]`.
+    pub fn out_len(&self) -> usize {
+        self.batch * self.nq * self.dv
+    }
+    /// Query rows over the batch: elements of the log-sum-exp `[batch, nq]`.
+    pub fn rows(&self) -> usize {
+        self.batch * self.nq
+    }
+    pub fn q_shape(&self) -> [usize; 3] {
+        [self.batch, self.nq, self.d]
+    }
+    pub fn k_shape(&self) -> [usize; 3] {
+        [self.batch, self.nk, self.d]
+    }
+    pub fn v_shape(&self) -> [usize; 3] {
+        [self.batch, self.nk, self.dv]
+    }
+    pub fn out_shape(&self) -> [usize; 3] {
+        [self.batch, self.nq, self.dv]
+    }
+
+    fn check(&self, what: &str, buf_len: usize, need: usize) {
         assert_eq!(
-            buf_len,
-            self.batch * per_item,
-            "attention: {what} holds {buf_len} elements, {self:?} needs {}",
-            self.batch * per_item
+            buf_len, need,
+            "attention: {what} holds {buf_len} elements, {self:?} needs {need}"
         );
     }
 }
@@ -103,9 +134,9 @@ pub fn attention_forward<T: Float>(
     scale: T,
 ) -> (Vec<T>, Vec<T>) {
     let AttentionDims { nq, nk, d, dv, .. } = dims;
-    dims.check("q", q.len(), nq * d);
-    dims.check("k", k.len(), nk * d);
-    dims.check("v", v.len(), nk * dv);
+    dims.check("q", q.len(), dims.q_len());
+    dims.check("k", k.len(), dims.k_len());
+    dims.check("v", v.len(), dims.v_len());
     let items: Vec<(Vec<T>, Vec<T>)> = (0..dims.batch)
         .into_par_iter()
         .map(|b| {
@@ -148,7 +179,7 @@ pub struct AttentionNeeds {
 /// ```
 ///
 /// Each gradient is returned only when asked for (`None` otherwise).
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn attention_backward<T: Float>(
     q: &[T],
     k: &[T],
@@ -160,11 +191,11 @@ pub fn attention_backward<T: Float>(
     needs: AttentionNeeds,
 ) -> (Option<Vec<T>>, Option<Vec<T>>, Option<Vec<T>>) {
     let AttentionDims { nq, nk, d, dv, .. } = dims;
-    dims.check("q", q.len(), nq * d);
-    dims.check("k", k.len(), nk * d);
-    dims.check("v", v.len(), nk * dv);
-    dims.check("lse", lse.len(), nq);
-    dims.check("g", g.len(), nq * dv);
+    dims.check("q", q.len(), dims.q_len());
+    dims.check("k", k.len(), dims.k_len());
+    dims.check("v", v.len(), dims.v_len());
+    dims.check("lse", lse.len(), dims.rows());
+    dims.check("g", g.len(), dims.out_len());
     let need_ds = needs.q || needs.k;
     let items: Vec<[Vec<T>; 3]> = (0..dims.batch)
         .into_par_iter()
@@ -177,12 +208,17 @@ pub fn attention_backward<T: Float>(
             let gb = MatRef::row_major(&g[b * nq * dv..(b + 1) * nq * dv], nq, dv);
             let lb = &lse[b * nq..(b + 1) * nq];
             let (p, _) = probabilities(qb, kb, dims, scale, Some(lb));
-            let mut dvb = Vec::new();
+            // Zeros where asked for (the gradients with no keys, when the output is constant 0);
+            // the GEMMs below overwrite them.
+            let zeros = |need: bool, n: usize| if need { vec![T::ZERO; n] } else { Vec::new() };
+            let (mut dqb, mut dkb, mut dvb) = (
+                zeros(needs.q, nq * d),
+                zeros(needs.k, nk * d),
+                zeros(needs.v, nk * dv),
+            );
             if needs.v {
-                dvb = vec![T::ZERO; nk * dv];
                 gemm(MatRef::row_major(&p, nq, nk).t(), gb, T::ZERO, &mut dvb, dv);
             }
-            let (mut dqb, mut dkb) = (Vec::new(), Vec::new());
             if need_ds && nk > 0 {
                 let mut dp = vec![T::ZERO; nq * nk];
                 gemm(gb, vb.t(), T::ZERO, &mut dp, nk);
@@ -193,20 +229,10 @@ pub fn attention_backward<T: Float>(
                 }
                 let ds = MatRef::row_major(&ds, nq, nk);
                 if needs.q {
-                    dqb = vec![T::ZERO; nq * d];
                     gemm(ds, MatRef::row_major(kb, nk, d), T::ZERO, &mut dqb, d);
                 }
                 if needs.k {
-                    dkb = vec![T::ZERO; nk * d];
                     gemm(ds.t(), MatRef::row_major(qb, nq, d), T::ZERO, &mut dkb, d);
-                }
-            } else {
-                // No keys: the output is constant 0, so are the gradients.
-                if needs.q {
-                    dqb = vec![T::ZERO; nq * d];
-                }
-                if needs.k {
-                    dkb = vec![T::ZERO; nk * d];
                 }
             }
             [dqb, dkb, dvb]
@@ -224,13 +250,7 @@ mod tests {
 
     /// Softmax attention written out directly in f64, one element at a time.
     fn naive(q: &[f64], k: &[f64], v: &[f64], dims: AttentionDims, scale: f64) -> Vec<f64> {
-        let AttentionDims {
-            batch,
-            nq,
-            nk,
-            d,
-            dv,
-        } = dims;
+        let (batch, nq, nk, d, dv) = (dims.batch, dims.nq, dims.nk, dims.d, dims.dv);
         let mut out = vec![0.0; batch * nq * dv];
         for b in 0..batch {
             for i in 0..nq {

@@ -1,7 +1,7 @@
 //! Launchers for `cuda/attention.cu`: fused `softmax(scale · Q Kᵀ) V` in f32, forward (output
 //! and row log-sum-exp) and backward (recomputing the probabilities from the log-sum-exp).
 
-use super::{check_len, launch, scratch, u32_size};
+use super::{check_len, launch, scratch};
 use crate::cpu::attention::AttentionDims;
 use crate::cuda::{CudaDevice, CudaError, KernelModule};
 use cudarc::driver::{CudaSlice, LaunchConfig};
@@ -85,16 +85,9 @@ fn check_inputs(
     k: &CudaSlice<f32>,
     v: &CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    let AttentionDims {
-        batch,
-        nq,
-        nk,
-        d,
-        dv,
-    } = dims;
-    check_len(op, "q", q, batch * nq * d)?;
-    check_len(op, "k", k, batch * nk * d)?;
-    check_len(op, "v", v, batch * nk * dv)
+    check_len(op, "q", q, dims.q_len())?;
+    check_len(op, "k", k, dims.k_len())?;
+    check_len(op, "v", v, dims.v_len())
 }
 
 /// `o = softmax(scale · q kᵀ) v` (`[B, Nq, dv]`) and `lse` (`[B, Nq]`), both overwritten.
@@ -112,8 +105,8 @@ pub fn attention_forward(
     const OP: &str = "cuda attention";
     refuse(OP, dims)?;
     check_inputs(OP, dims, q, k, v)?;
-    check_len(OP, "o", o, dims.batch * dims.nq * dims.dv)?;
-    check_len(OP, "lse", lse, dims.batch * dims.nq)?;
+    check_len(OP, "o", o, dims.out_len())?;
+    check_len(OP, "lse", lse, dims.rows())?;
     if dims.nq == 0 {
         return Ok(());
     }
@@ -151,44 +144,37 @@ pub fn attention_backward(
     refuse(OP, dims)?;
     let AttentionSaved { q, k, v, o, lse } = saved;
     check_inputs(OP, dims, q, k, v)?;
-    let AttentionDims {
-        batch,
-        nq,
-        nk,
-        d,
-        dv,
-    } = dims;
-    check_len(OP, "o", o, batch * nq * dv)?;
-    check_len(OP, "dout", dout, batch * nq * dv)?;
-    check_len(OP, "lse", lse, batch * nq)?;
-    u32_size(OP, batch * nq)?;
+    check_len(OP, "o", o, dims.out_len())?;
+    check_len(OP, "dout", dout, dims.out_len())?;
+    check_len(OP, "lse", lse, dims.rows())?;
     let s = shared(dims).expect("checked by supports");
-    let mut delta = scratch::<f32>(dev, batch * nq)?;
-    let [nq32, nk32, d32, dv32] = [nq, nk, d, dv].map(|n| n as u32);
+    let mut delta = scratch::<f32>(dev, dims.rows())?;
+    let (batch, nq, nk) = (dims.batch, dims.nq, dims.nk);
+    let [nq32, nk32, d32, dv32] = [nq, nk, dims.d, dims.dv].map(|n| n as u32);
     if nq > 0 {
-        let rows = (batch * nq) as u32;
+        let rows = dims.rows() as u32;
         let f = dev.function(KernelModule::Attention, "attn_bwd_delta_f32")?;
         let cfg = LaunchConfig {
-            grid_dim: ((batch * nq).div_ceil(4) as u32, 1, 1),
+            grid_dim: (dims.rows().div_ceil(4) as u32, 1, 1),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
         launch!(dev, f, cfg, OP; &rows, &dv32, dout, o, &mut *delta)?;
     }
     if let Some(dq) = dq {
-        check_len(OP, "dq", dq, batch * nq * d)?;
+        check_len(OP, "dq", dq, dims.q_len())?;
         if nq > 0 {
-            let c = chunks(d).expect("checked by supports");
+            let c = chunks(dims.d).expect("checked by supports");
             let f = dev.function(KernelModule::Attention, &format!("attn_bwd_dq_c{c}_f32"))?;
             launch!(dev, f, cfg(nq, batch, s.dq), OP;
                 &nq32, &nk32, &d32, &dv32, &scale, q, k, v, dout, lse, &*delta, dq)?;
         }
     }
     if let Some((dk, dvo)) = dkdv {
-        check_len(OP, "dk", dk, batch * nk * d)?;
-        check_len(OP, "dv", dvo, batch * nk * dv)?;
+        check_len(OP, "dk", dk, dims.k_len())?;
+        check_len(OP, "dv", dvo, dims.v_len())?;
         if nk > 0 {
-            let c = chunks(d.max(dv)).expect("checked by supports");
+            let c = chunks(dims.d.max(dims.dv)).expect("checked by supports");
             let f = dev.function(KernelModule::Attention, &format!("attn_bwd_dkdv_c{c}_f32"))?;
             launch!(dev, f, cfg(nk, batch, s.dkdv), OP;
                 &nq32, &nk32, &d32, &dv32, &scale, q, k, v, dout, lse, &*delta, dk, dvo)?;
