@@ -49,3 +49,16 @@ pub fn check_gradients(
     }
     Ok(())
 }
+
+/// Panics unless `got` holds `want` (row-major), each element within `tol · (1 + |want|)`,
+/// naming the first element that is off (for tests against literal values).
+pub fn assert_close(got: &Tensor, want: &[f64], tol: f64) {
+    let got = got.to_vec_f64().expect("assert_close: readable values");
+    assert_eq!(got.len(), want.len(), "length: got {got:?}, want {want:?}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "element {i}: got {g}, want {w} (all: {got:?})"
+        );
+    }
+}

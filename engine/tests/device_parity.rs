@@ -406,6 +406,23 @@ device_test!(softmax_l2_normalize_and_losses, F32_TOL, |g| {
     Ok(out)
 });
 
+device_test!(fused_attention, F32_TOL, |g| {
+    // SAGAN's block at 8x8 with 64 channels (d = 8, dv = 32, 16 pooled keys), with ragged sizes
+    // that leave partial query and key tiles, a scale, and views (the layer's transposes).
+    let q = g.randn(&[3, 64, 8]);
+    let k = g.randn(&[3, 16, 8]);
+    let v = g.randn(&[3, 16, 32]);
+    let mut out = g.fwd_bwd(q.attention(&k, &v, 1.0)?, &[&q, &k, &v])?;
+    let qc = g.randn(&[2, 5, 37]);
+    let kc = g.randn(&[2, 5, 45]);
+    let vr = g.randn(&[2, 45, 70]);
+    let y = qc
+        .transpose(1, 2)?
+        .attention(&kc.transpose(1, 2)?, &vr, 0.4)?;
+    out.extend(g.fwd_bwd(y, &[&qc, &kc, &vr])?);
+    Ok(out)
+});
+
 // ----------------------------------------------------------------- shapes, joins, images
 
 device_test!(views_joins_and_image_ops, F32_TOL, |g| {

@@ -35,7 +35,7 @@
 //! ```
 
 use proptest::prelude::*;
-use saddle_engine::gradcheck::check_gradients;
+use saddle_engine::gradcheck::{assert_close, check_gradients};
 use saddle_engine::{DType, Device, Error, Rng, Tensor};
 use std::f64::consts::FRAC_1_SQRT_2;
 use std::slice::from_ref;
@@ -49,17 +49,6 @@ fn leaf(shape: &[usize], seed: u64) -> Tensor {
     Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, &mut rng)
         .unwrap()
         .with_requires_grad(true)
-}
-
-fn assert_close(got: &Tensor, want: &[f64], tol: f64) {
-    let got = got.to_vec_f64().unwrap();
-    assert_eq!(got.len(), want.len(), "length: got {got:?}, want {want:?}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "element {i}: got {g}, want {w} (all: {got:?})"
-        );
-    }
 }
 
 fn err_text(r: saddle_engine::Result<Tensor>) -> String {

@@ -2,8 +2,8 @@
 //! weights and lowers D's loss on a fixed batch.
 
 use saddle_gan::models::dcgan::{discriminator, generator, DcganConfig, DcganTrainer};
-use saddle_nn::engine::{DType, Device, Rng, Tensor};
-use saddle_nn::{Module, ModuleExt};
+use saddle_nn::engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Result, Rng, Tensor};
+use saddle_nn::{ConditionalBatchNorm, Conv2d, Module, ModuleExt, SelfAttention, SpectralNorm};
 
 #[test]
 fn shapes_and_parameter_counts() {
@@ -171,6 +171,180 @@ fn small_gan_trains_to_the_same_loss_curve_on_both_devices() {
     println!("small GAN device parity: {STEPS} steps match on {device}: {gpu:?}");
 }
 
+/// The six layers of DCGAN's 64×64 pair that issue 2 times on their own (k4 s2 p1): the
+/// discriminator's convolutions (`true`, in → out channels at the input size) and the
+/// generator's transposed convolutions (`false`, from the input size). Labels are shared with
+/// the PyTorch rows that scripts/gpu-check.sh writes.
+const DCGAN_LAYERS: [(bool, usize, usize, usize); 6] = [
+    (true, 3, 64, 32),
+    (true, 64, 128, 16),
+    (true, 128, 256, 8),
+    (false, 256, 128, 4),
+    (false, 128, 64, 8),
+    (false, 64, 3, 16),
+];
+
+fn dcgan_layer_label((conv, cin, cout, hw): (bool, usize, usize, usize), batch: usize) -> String {
+    let op = if conv { "conv2d" } else { "conv_transpose2d" };
+    format!("{op} {cin}->{cout} {hw}x{hw} b{batch} fwd+bwd")
+}
+
+/// One forward and backward of a DCGAN layer (`y = layer(x)`, gradients of `sum(y)` with
+/// respect to `x` and the weight), returning `sum(dW)` so a caller can wait for the device.
+fn dcgan_layer_step(x: &Tensor, w: &Tensor, conv: bool) -> Result<Tensor> {
+    let y = if conv {
+        x.conv2d(
+            w,
+            None,
+            Conv2dParams::default().with_stride(2).with_padding(1),
+        )?
+    } else {
+        let p = ConvTranspose2dParams::default()
+            .with_stride(2)
+            .with_padding(1);
+        x.conv_transpose2d(w, None, p)?
+    };
+    let grads = y.sum_all()?.backward()?;
+    let (gx, gw) = (grads.get(x), grads.get(w));
+    match (gx, gw) {
+        (Some(gx), Some(gw)) => gw.sum_all()?.add(&gx.sum_all()?),
+        _ => Err(saddle_nn::engine::Error::Autograd(
+            "DCGAN layer bench: missing a gradient".into(),
+        )),
+    }
+}
+
+/// Inputs and weight of one DCGAN layer on `device` (both require grad).
+fn dcgan_layer_inputs(
+    (conv, cin, cout, hw): (bool, usize, usize, usize),
+    batch: usize,
+    device: Device,
+    rng: &mut Rng,
+) -> (Tensor, Tensor) {
+    let w_shape = if conv {
+        [cout, cin, 4, 4]
+    } else {
+        [cin, cout, 4, 4]
+    };
+    let leaf = |shape: &[usize], std: f64, rng: &mut Rng| {
+        Tensor::randn(shape, 0.0, std, DType::F32, device, rng)
+            .unwrap()
+            .with_requires_grad(true)
+    };
+    let x = leaf(&[batch, cin, hw, hw], 1.0, rng);
+    (x, leaf(&w_shape, 0.02, rng))
+}
+
+/// A BigGAN generator up-block ending at `2·hw × 2·hw`, followed by BigGAN's self-attention at
+/// that resolution: `h = conv3(relu(cbn2(conv3(up(relu(cbn1(x, y)))), y)))`, `x' = h +
+/// conv1(up(x))`, `out = attention(x')`, every convolution spectrally normalised (one power
+/// iteration per call, as in training) and the batch norms conditioned on `y`.
+struct UpBlock {
+    cbn1: ConditionalBatchNorm,
+    cbn2: ConditionalBatchNorm,
+    conv1: SpectralNorm<Conv2d>,
+    conv2: SpectralNorm<Conv2d>,
+    shortcut: SpectralNorm<Conv2d>,
+    attention: SelfAttention,
+}
+
+impl UpBlock {
+    fn new(cin: usize, cout: usize, cond: usize, rng: &mut Rng) -> Result<Self> {
+        let mut conv = |i: usize, o: usize, k: usize| -> Result<SpectralNorm<Conv2d>> {
+            let p = Conv2dParams::default().with_padding(k / 2);
+            SpectralNorm::new(Conv2d::new(i, o, k, p, true, DType::F32, rng)?, rng)
+        };
+        let (conv1, conv2, shortcut) = (
+            conv(cin, cout, 3)?,
+            conv(cout, cout, 3)?,
+            conv(cin, cout, 1)?,
+        );
+        let attention = SelfAttention::new(cout, DType::F32, rng)?;
+        // BigGAN's gamma starts at 0; a non-zero one makes the benchmark's backward reach every
+        // attention weight, as it does after the first steps of training.
+        attention.gamma.assign(&Tensor::scalar(0.5f32))?;
+        Ok(UpBlock {
+            cbn1: ConditionalBatchNorm::new_2d(cin, cond, DType::F32, rng)?,
+            cbn2: ConditionalBatchNorm::new_2d(cout, cond, DType::F32, rng)?,
+            conv1,
+            conv2,
+            shortcut,
+            attention,
+        })
+    }
+
+    fn to_device(&self, device: Device) -> Result<()> {
+        self.cbn1.to_device(device)?;
+        self.cbn2.to_device(device)?;
+        self.conv1.to_device(device)?;
+        self.conv2.to_device(device)?;
+        self.shortcut.to_device(device)?;
+        self.attention.to_device(device)
+    }
+
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let h = self
+            .cbn1
+            .forward_cond(x, y)?
+            .relu()?
+            .upsample_nearest2d(2)?;
+        let h = self.conv1.forward(&h)?;
+        let h = self
+            .conv2
+            .forward(&self.cbn2.forward_cond(&h, y)?.relu()?)?;
+        let skip = self.shortcut.forward(&x.upsample_nearest2d(2)?)?;
+        self.attention.forward(&h.add(&skip)?)
+    }
+
+    /// Forward and backward (of `sum(out)`) for `x` and `y`; returns the sum of the input
+    /// gradient so a caller can wait for the device.
+    fn step(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let grads = self.forward(x, y)?.sum_all()?.backward()?;
+        grads
+            .get(x)
+            .ok_or_else(|| {
+                saddle_nn::engine::Error::Autograd("up-block: no input gradient".into())
+            })?
+            .sum_all()
+    }
+}
+
+#[cfg(feature = "cuda")]
+/// Benchmark sizes of the BigGAN up-block (issue 4): 256 → 128 channels from 32×32 to 64×64,
+/// attention over 4096 positions and 1024 pooled ones, a 128-wide condition, batch 32.
+const UP_BLOCK: (usize, usize, usize, usize, usize) = (32, 256, 128, 32, 128);
+
+#[test]
+fn bench_bodies_run_and_give_finite_gradients_on_the_cpu() {
+    // The GPU benchmark's layer and block code, at small sizes, so its bodies are known to run
+    // before a GPU session spends time on them.
+    let mut rng = Rng::new(4);
+    for layer in DCGAN_LAYERS {
+        let (conv, cin, cout, hw) = layer;
+        let (x, w) = dcgan_layer_inputs(
+            (conv, cin.min(8), cout.min(8), hw),
+            2,
+            Device::Cpu,
+            &mut rng,
+        );
+        let s = dcgan_layer_step(&x, &w, conv).unwrap().to_scalar().unwrap();
+        assert!(
+            s.is_finite() && s != 0.0,
+            "{}: {s}",
+            dcgan_layer_label(layer, 2)
+        );
+    }
+    let block = UpBlock::new(16, 8, 6, &mut rng).unwrap();
+    block.to_device(Device::Cpu).unwrap();
+    let x = Tensor::randn(&[2, 16, 4, 4], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)
+        .unwrap()
+        .with_requires_grad(true);
+    let y = Tensor::randn(&[2, 6], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng).unwrap();
+    assert_eq!(block.forward(&x, &y).unwrap().shape(), &[2, 8, 8, 8]);
+    let s = block.step(&x, &y).unwrap().to_scalar().unwrap();
+    assert!(s.is_finite(), "{s}");
+}
+
 #[cfg(feature = "cuda")]
 /// Median wall time of `f` over `reps` runs after two warm-up runs (each run ends with a read
 /// back to the host, which waits for the device's queue).
@@ -238,5 +412,39 @@ fn gpu_bench() {
         "| DCGAN 64x64x3 train step, batch 128 (f32) | {:.2} ms | {:.0} images/s |",
         step * 1e3,
         128.0 / step
+    );
+    // The DCGAN layers of issue 2 at batch 256, forward and backward, f32 without TF32.
+    let batch = 256;
+    for layer in DCGAN_LAYERS {
+        let (x, w) = dcgan_layer_inputs(layer, batch, device, &mut rng);
+        let t = median_secs(10, || {
+            dcgan_layer_step(&x, &w, layer.0)
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+        });
+        println!(
+            "| {} | {:.3} ms | {:.0} images/s |",
+            dcgan_layer_label(layer, batch),
+            t * 1e3,
+            batch as f64 / t
+        );
+    }
+    let (n, cin, cout, hw, cond) = UP_BLOCK;
+    let block = UpBlock::new(cin, cout, cond, &mut rng).unwrap();
+    block.to_device(device).unwrap();
+    let x = Tensor::randn(&[n, cin, hw, hw], 0.0, 1.0, DType::F32, device, &mut rng)
+        .unwrap()
+        .with_requires_grad(true);
+    let y = Tensor::randn(&[n, cond], 0.0, 1.0, DType::F32, device, &mut rng).unwrap();
+    let t = median_secs(10, || {
+        block.step(&x, &y).unwrap().to_scalar().unwrap();
+    });
+    println!(
+        "| BigGAN up-block {cin}->{cout} {}x{} +CBN+SN+attention b{n} fwd+bwd | {:.2} ms | {:.0} images/s |",
+        2 * hw,
+        2 * hw,
+        t * 1e3,
+        n as f64 / t
     );
 }

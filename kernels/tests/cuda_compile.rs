@@ -1,6 +1,6 @@
 //! Every CUDA module compiles with NVRTC for sm_80 and sm_90 (no GPU needed), and ptxas reports
-//! no register spills for the GEMM, convolution, index and pooling kernels. Prints the register /
-//! shared-memory table per kernel:
+//! no register spills for the GEMM, convolution, index, pooling and attention kernels. Prints the
+//! register / shared-memory table per kernel:
 //!
 //! ```text
 //! eval "$(../shared/tools/nvrtc-setup.sh)"
@@ -168,6 +168,15 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
             "max_pool2d",
             "max_pool2d_bwd",
         ]),
+        KernelModule::Attention => {
+            let mut names = vec!["attn_bwd_delta_f32".to_string()];
+            for c in [1, 2, 4, 8] {
+                for stem in ["attn_fwd", "attn_bwd_dq", "attn_bwd_dkdv"] {
+                    names.push(format!("{stem}_c{c}_f32"));
+                }
+            }
+            names
+        }
     }
 }
 
@@ -182,6 +191,7 @@ fn strict(module: KernelModule) -> bool {
             | KernelModule::Conv
             | KernelModule::Index
             | KernelModule::Pool
+            | KernelModule::Attention
     )
 }
 
@@ -293,7 +303,7 @@ fn check_module(
 }
 
 #[test]
-fn every_module_compiles_for_sm80_and_sm90_without_spills_in_gemm_and_conv() {
+fn every_module_compiles_for_sm80_and_sm90_without_spills_in_gemm_conv_and_attention() {
     let nvrtc = match probe::nvrtc_version() {
         Ok(v) => v,
         Err(e) => {
@@ -347,7 +357,7 @@ fn every_module_compiles_for_sm80_and_sm90_without_spills_in_gemm_and_conv() {
     for (_, r) in &results {
         let strict = strict(r.module);
         for k in &r.kernels {
-            // All GEMM/conv/index/pool kernels; of the others, only the heaviest or any that
+            // All GEMM/conv/index/pool/attention kernels; of the others, only the heaviest or any that
             // spill.
             if strict || k.registers >= 40 || k.spill_stores + k.spill_loads > 0 {
                 println!(

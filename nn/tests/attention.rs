@@ -53,3 +53,78 @@ fn gradients_through_the_block() {
         .unwrap();
     assert!(grads.get(&att.gamma).unwrap().to_scalar().unwrap().abs() > 0.0);
 }
+
+/// The block's attention written as separate ops (the layer's formulation before the fused op):
+/// `g · softmax(thetaᵀ phi)ᵀ` over channel-major features.
+fn unfused(att: &SelfAttention, x: &Tensor) -> Tensor {
+    let s = x.shape();
+    let (n, c, hw) = (s[0], s[1], s[2] * s[3]);
+    let theta = att
+        .theta
+        .forward(x)
+        .unwrap()
+        .reshape(&[n, c / 8, hw])
+        .unwrap();
+    let pooled = |m: &dyn Module, ch: usize| {
+        m.forward(x)
+            .unwrap()
+            .max_pool2d(2, 2, 0)
+            .unwrap()
+            .reshape(&[n, ch, hw / 4])
+            .unwrap()
+    };
+    let (phi, g) = (pooled(&att.phi, c / 8), pooled(&att.g, c / 2));
+    let beta = theta
+        .transpose(1, 2)
+        .unwrap()
+        .matmul(&phi)
+        .unwrap()
+        .softmax(-1)
+        .unwrap();
+    let attended = g
+        .matmul(&beta.transpose(1, 2).unwrap())
+        .unwrap()
+        .reshape(&[n, c / 2, s[2], s[3]])
+        .unwrap();
+    x.add(&att.o.forward(&attended).unwrap().mul(&att.gamma).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn fused_attention_gives_the_unfused_block_values_and_gradients() {
+    let mut rng = Rng::new(2);
+    let mut att = SelfAttention::new(16, DType::F64, &mut rng).unwrap();
+    att.set_training(false);
+    att.gamma.assign(&Tensor::scalar(0.9f64)).unwrap();
+    let x = Tensor::randn(&[2, 16, 6, 4], 0.0, 1.0, DType::F64, Device::Cpu, &mut rng)
+        .unwrap()
+        .with_requires_grad(true);
+    let run = |y: Tensor| {
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let gx = grads.get(&x).unwrap().to_vec::<f64>().unwrap();
+        // The weights of the attention's query, key and value convolutions.
+        let gw: Vec<f64> = att
+            .named_parameters()
+            .into_iter()
+            .filter(|(name, _)| ["theta", "phi", "g."].iter().any(|p| name.starts_with(p)))
+            .flat_map(|(_, w)| grads.get(&w).unwrap().to_vec::<f64>().unwrap())
+            .collect();
+        (y.to_vec::<f64>().unwrap(), gx, gw)
+    };
+    let fused = run(att.forward(&x).unwrap());
+    let reference = run(unfused(&att, &x));
+    for (a, b) in [
+        (&fused.0, &reference.0),
+        (&fused.1, &reference.1),
+        (&fused.2, &reference.2),
+    ] {
+        // Relative to the whole tensor: the fused softmax rounds differently (exp(s - lse)
+        // instead of exp(s - max) / sum) by ~1e-15 relative, and the block's weights (scaled
+        // by 1/σ from an unconverged power iteration) amplify that in single elements.
+        assert_eq!(a.len(), b.len());
+        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+        let diff = norm(&mut a.iter().zip(b).map(|(u, w)| u - w));
+        let rel = diff / norm(&mut b.iter().copied());
+        assert!(rel < 1e-12, "relative difference {rel}");
+    }
+}

@@ -5,6 +5,7 @@
 use super::{alloc_out, copy, cu, dense, tf32_enabled, view, with_buf_mut, with_bufs, wrap};
 use crate::layout::{broadcast_shapes, Layout};
 use crate::{with_float, DType, Error, Result, Tensor};
+use saddle_kernels::cpu::attention::AttentionDims;
 use saddle_kernels::cpu::conv::Conv2dGeometry;
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::norm::Channels;
@@ -14,7 +15,7 @@ use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp};
 use saddle_kernels::cuda::ops::gemm::{self, GemmPrecision, GemmShape};
 use saddle_kernels::cuda::ops::index::{self, DeviceIndices, MaskOffsets};
 use saddle_kernels::cuda::ops::reduce::{self, ReduceOp};
-use saddle_kernels::cuda::ops::{conv, loss, norm, optim, pool, softmax};
+use saddle_kernels::cuda::ops::{attention, conv, loss, norm, optim, pool, softmax};
 use saddle_kernels::cuda::DeviceBuffer;
 use std::sync::Arc;
 
@@ -896,4 +897,91 @@ pub(crate) fn max_pool2d_backward(
         pool::max_pool2d_backward(dev, b[0], arg, planes, h, w, &p, &mut dx).map_err(cu(op))?;
         Ok(wrap(dev, dx, in_shape))
     }))
+}
+
+// ------------------------------------------------------------------------------ attention
+
+/// Fused attention's output and row log-sum-exp, or `None` when the fused kernels do not take
+/// these operands (f64, or sizes past their limits): the caller then composes it from ops.
+pub(crate) fn attention(
+    op: &'static str,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    dims: AttentionDims,
+    scale: f64,
+) -> Result<Option<(Tensor, Tensor)>> {
+    if q.dtype() != DType::F32 || !attention::supports(dims) {
+        return Ok(None);
+    }
+    let (qd, kd, vd) = (dense(op, q)?, dense(op, k)?, dense(op, v)?);
+    with_bufs::<f32, _>(op, &[&qd, &kd, &vd], |dev, b| {
+        let mut o = alloc_out::<f32>(op, dev, dims.out_len())?;
+        let mut lse = alloc_out::<f32>(op, dev, dims.rows())?;
+        attention::attention_forward(dev, dims, scale as f32, b[0], b[1], b[2], &mut o, &mut lse)
+            .map_err(cu(op))?;
+        Ok(Some((
+            wrap(dev, o, &dims.out_shape()),
+            wrap(dev, lse, &[dims.batch, dims.nq]),
+        )))
+    })
+}
+
+/// Gradients of fused attention for the inputs in `needs`, from the saved dense operands, the
+/// output `o` and the row log-sum-exp.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_backward(
+    op: &'static str,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    o: &Tensor,
+    lse: &Tensor,
+    g: &Tensor,
+    dims: AttentionDims,
+    scale: f64,
+    needs: &[bool],
+) -> Result<Vec<Option<Tensor>>> {
+    let gd = dense(op, g)?;
+    let (qd, kd, vd) = (dense(op, q)?, dense(op, k)?, dense(op, v)?);
+    with_bufs::<f32, _>(op, &[&qd, &kd, &vd, o, lse, &gd], |dev, b| {
+        let mut dq = if needs[0] {
+            Some(alloc_out::<f32>(op, dev, dims.q_len())?)
+        } else {
+            None
+        };
+        let mut dkdv = if needs[1] || needs[2] {
+            Some((
+                alloc_out::<f32>(op, dev, dims.k_len())?,
+                alloc_out::<f32>(op, dev, dims.v_len())?,
+            ))
+        } else {
+            None
+        };
+        let saved = attention::AttentionSaved {
+            q: b[0],
+            k: b[1],
+            v: b[2],
+            o: b[3],
+            lse: b[4],
+        };
+        attention::attention_backward(
+            dev,
+            dims,
+            scale as f32,
+            saved,
+            b[5],
+            dq.as_deref_mut(),
+            dkdv.as_mut().map(|(a, c)| (&mut **a, &mut **c)),
+        )
+        .map_err(cu(op))?;
+        let (dk, dvt) = match dkdv {
+            Some((a, c)) => (
+                needs[1].then(|| wrap(dev, a, &dims.k_shape())),
+                needs[2].then(|| wrap(dev, c, &dims.v_shape())),
+            ),
+            None => (None, None),
+        };
+        Ok(vec![dq.map(|t| wrap(dev, t, &dims.q_shape())), dk, dvt])
+    })
 }

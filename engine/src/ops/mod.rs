@@ -4,6 +4,7 @@
 //! shapes. Backward closures capture detached copies of what they need (never the output itself
 //! with its history, which would make a reference cycle).
 
+mod attention;
 mod binary;
 pub mod conv;
 mod dropout;

@@ -1,5 +1,6 @@
 //! CPU kernels. Parallel with rayon; deterministic for any thread count.
 
+pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;

@@ -42,10 +42,11 @@ pub enum KernelModule {
     Spectral,
     Index,
     Pool,
+    Attention,
 }
 
 impl KernelModule {
-    pub const ALL: [KernelModule; 13] = [
+    pub const ALL: [KernelModule; 14] = [
         KernelModule::Elementwise,
         KernelModule::Reduce,
         KernelModule::Gemm,
@@ -59,6 +60,7 @@ impl KernelModule {
         KernelModule::Spectral,
         KernelModule::Index,
         KernelModule::Pool,
+        KernelModule::Attention,
     ];
 
     /// The file name under `kernels/cuda/`.
@@ -77,6 +79,7 @@ impl KernelModule {
             KernelModule::Spectral => "spectral.cu",
             KernelModule::Index => "index.cu",
             KernelModule::Pool => "pool.cu",
+            KernelModule::Attention => "attention.cu",
         }
     }
 
@@ -96,6 +99,7 @@ impl KernelModule {
             KernelModule::Spectral => include_str!("../../cuda/spectral.cu"),
             KernelModule::Index => include_str!("../../cuda/index.cu"),
             KernelModule::Pool => include_str!("../../cuda/pool.cu"),
+            KernelModule::Attention => include_str!("../../cuda/attention.cu"),
         }
     }
 

@@ -57,10 +57,12 @@ impl Module for SelfAttention {
             .forward(x)?
             .max_pool2d(2, 2, 0)?
             .reshape(&[n, c / 2, hw / 4])?;
-        // beta[n, i, j]: how much position i attends to pooled position j.
-        let beta = theta.transpose(1, 2)?.matmul(&phi)?.softmax(-1)?;
-        let attended = g
-            .matmul(&beta.transpose(1, 2)?)?
+        // Position i attends to pooled position j with weight softmax_j(theta_i · phi_j) (no
+        // scale, as in SAGAN and BigGAN), one fused op over [N, positions, channels] views.
+        let attended = theta
+            .transpose(1, 2)?
+            .attention(&phi.transpose(1, 2)?, &g.transpose(1, 2)?, 1.0)?
+            .transpose(1, 2)?
             .reshape(&[n, c / 2, s[2], s[3]])?;
         x.add(&self.o.forward(&attended)?.mul(&self.gamma)?)
     }

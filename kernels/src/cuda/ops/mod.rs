@@ -6,6 +6,7 @@
 //! All launches are asynchronous on the device's stream; errors raised inside a kernel surface
 //! at the next [`CudaDevice::synchronize`] or download.
 
+pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;

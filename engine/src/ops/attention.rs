@@ -1,0 +1,142 @@
+//! Fused scaled dot-product attention: `softmax(scale · q kᵀ) v` as one recorded op.
+
+use crate::{with_float, Element, Error, Float, Result, Tensor};
+use saddle_kernels::cpu::attention::{self, AttentionDims, AttentionNeeds};
+use std::sync::Arc;
+
+/// Checks the operands of `attention` and returns their sizes.
+fn attention_dims(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<AttentionDims> {
+    const OP: &str = "attention";
+    q.check_same(OP, k)?;
+    q.check_same(OP, v)?;
+    let (sq, sk, sv) = (q.shape(), k.shape(), v.shape());
+    if sq.len() != 3 || sk.len() != 3 || sv.len() != 3 {
+        return Err(Error::arg(
+            OP,
+            format!(
+                "expects q [B, Nq, d], k [B, Nk, d], v [B, Nk, dv]; got {sq:?}, {sk:?}, {sv:?}"
+            ),
+        ));
+    }
+    if sk[0] != sq[0] || sv[0] != sq[0] || sk[2] != sq[2] || sv[1] != sk[1] {
+        return Err(Error::arg(
+            OP,
+            format!(
+                "q [B, Nq, d], k [B, Nk, d] and v [B, Nk, dv] disagree: {sq:?}, {sk:?}, {sv:?}"
+            ),
+        ));
+    }
+    Ok(AttentionDims {
+        batch: sq[0],
+        nq: sq[1],
+        nk: sk[1],
+        d: sq[2],
+        dv: sv[2],
+    })
+}
+
+/// Row-major tensors with the values of `ts`, no two sharing a storage (so all can be
+/// read-locked at once without a second read lock on one lock waiting behind a writer): each is
+/// the tensor itself (detached) when it already is one, else a copy.
+fn distinct_dense<T: Element>(op: &'static str, ts: &[&Tensor]) -> Result<Vec<Tensor>> {
+    let mut out: Vec<Tensor> = Vec::with_capacity(ts.len());
+    for t in ts {
+        let shared = out.iter().any(|o| Arc::ptr_eq(&o.0.storage, &t.0.storage));
+        if t.is_contiguous() && t.layout().offset() == 0 && !shared {
+            out.push(t.detach());
+        } else {
+            let values = t.with_contiguous(op, |x: &[T]| x.to_vec())?;
+            out.push(Tensor::from_data(values, t.shape()));
+        }
+    }
+    Ok(out)
+}
+
+impl Tensor {
+    /// Scaled dot-product attention in one op: `softmax(scale · self kᵀ) v` with the softmax
+    /// over the keys, for `self` (the queries) `[B, Nq, d]`, `k` `[B, Nk, d]` and `v`
+    /// `[B, Nk, dv]`; the result is `[B, Nq, dv]`. `scale` is 1 for SAGAN's and BigGAN's
+    /// non-local block and `1/√d` for a transformer's attention.
+    ///
+    /// The same values as `self.matmul(&k.t()?)?.mul_scalar(scale)?.softmax(-1)?.matmul(v)`,
+    /// without keeping the `Nq × Nk` probabilities: the forward saves each query's log-sum-exp
+    /// and the backward recomputes the probabilities from it. On the CPU each batch item is two
+    /// GEMMs and a row softmax; on a CUDA device one tiled kernel with an online softmax (f32;
+    /// f64 and widths the kernel does not take run as the composite ops above). Any views are
+    /// accepted; second derivatives are not (the backward records no history, as softmax's).
+    pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+        const OP: &str = "attention";
+        let dims = attention_dims(self, k, v)?;
+        on_cuda!(self.is_cuda(), {
+            match crate::cuda::ops::attention(OP, self, k, v, dims, scale)? {
+                Some((out, lse)) => {
+                    let saved = [self.detach(), k.detach(), v.detach(), out.detach(), lse];
+                    Ok(out.record(OP, &[self, k, v], move |g, needs| {
+                        let [q, k, v, o, lse] = &saved;
+                        crate::cuda::ops::attention_backward(
+                            OP, q, k, v, o, lse, g, dims, scale, needs,
+                        )
+                    }))
+                }
+                None => self
+                    .matmul(&k.transpose(1, 2)?)?
+                    .mul_scalar(scale)?
+                    .softmax(-1)?
+                    .matmul(v),
+            }
+        });
+        let (out, saved) = with_float!(self, OP, |T| {
+            let ops = distinct_dense::<T>(OP, &[self, k, v])?;
+            let (o, lse) = ops[0].with_contiguous(OP, |q: &[T]| {
+                ops[1].with_contiguous(OP, |k: &[T]| {
+                    ops[2].with_contiguous(OP, |v: &[T]| {
+                        attention::attention_forward(q, k, v, dims, T::from_f64(scale))
+                    })
+                })
+            })???;
+            let out = Tensor::from_data(o, &dims.out_shape());
+            (out, (ops, Tensor::from_data(lse, &[dims.batch, dims.nq])))
+        });
+        Ok(out.record(OP, &[self, k, v], move |g, needs| {
+            let (ops, lse) = &saved;
+            let needs = AttentionNeeds {
+                q: needs[0],
+                k: needs[1],
+                v: needs[2],
+            };
+            with_float!(g, OP, |T| {
+                // `g` may be a view of anything, even of an input: read it from its own storage.
+                let g = distinct_dense::<T>(OP, &[&ops[0], &ops[1], &ops[2], lse, g])?
+                    .pop()
+                    .expect("five operands");
+                let (dq, dk, dv) = ops[0].with_contiguous(OP, |q: &[T]| {
+                    ops[1].with_contiguous(OP, |k: &[T]| {
+                        ops[2].with_contiguous(OP, |v: &[T]| {
+                            lse.with_contiguous(OP, |l: &[T]| {
+                                g.with_contiguous(OP, |g: &[T]| {
+                                    attention::attention_backward(
+                                        q,
+                                        k,
+                                        v,
+                                        l,
+                                        g,
+                                        dims,
+                                        T::from_f64(scale),
+                                        needs,
+                                    )
+                                })
+                            })
+                        })
+                    })
+                })?????;
+                let wrap =
+                    |x: Option<Vec<T>>, shape: [usize; 3]| x.map(|x| Tensor::from_data(x, &shape));
+                Ok(vec![
+                    wrap(dq, dims.q_shape()),
+                    wrap(dk, dims.k_shape()),
+                    wrap(dv, dims.v_shape()),
+                ])
+            })
+        }))
+    }
+}
