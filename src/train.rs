@@ -1,7 +1,7 @@
 //! `saddle train ...`: the training jobs. Each GAN writes a run folder (see `saddle_gan::run`)
 //! and can be resumed with `--resume DIR`.
 
-use crate::cli::{load_images, resolve_cpu_only, resolve_device, run_training, BoxError, RunArgs};
+use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
 use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
@@ -487,17 +487,18 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     )
 }
 
-/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened.
+/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened; `build` makes the
+/// model from the data and the seed and puts it on the device it is given.
 fn train_mlp<M: GanModel>(
     name: &str,
     data_arg: &str,
     batch_size: usize,
     mut run: RunArgs,
     spec_json: impl Fn(u64) -> serde_json::Value,
-    build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
+    build: impl Fn(&ImageDataset, u64, Device) -> Result<M, BoxError>,
     (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
-    resolve_cpu_only(&run.device, name)?;
+    let device = resolve_device(&run.device)?;
     reuse_saved_intervals(&mut run)?;
     let (root, resume, saved) =
         run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;
@@ -535,7 +536,7 @@ fn train_mlp<M: GanModel>(
         data.width,
         root.display()
     );
-    let mut model = build(&data, seed)?;
+    let mut model = build(&data, seed, device)?;
     let mut loader = Loader::new(&data, batch_size, seed, scale)?;
     let opts = LoopOptions {
         grid_upscale: if data.height <= 8 { 4 } else { 2 },
@@ -568,13 +569,14 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                 saved.batch_size,
                 run,
                 |seed| json!((&saved, seed)),
-                |data, seed| {
+                |data, seed, device| {
                     let dim = data.height * data.width;
-                    let trainer = Gan2014Trainer::new(saved.model_config(dim), seed)?;
+                    let mut trainer = Gan2014Trainer::new(saved.model_config(dim), seed)?;
                     // As the paper's reference: G starts out drawing the mean image.
                     let pixels =
                         Tensor::from_vec(data.pixels.clone(), &[data.n, dim], Device::Cpu)?;
                     trainer.init_output_bias_from_marginals(&pixels)?;
+                    trainer.to_device(device)?;
                     Ok(trainer)
                 },
                 // Pixels in [0, 1]; the Parzen validation images held out.
@@ -589,9 +591,11 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                 saved.batch_size,
                 run,
                 |seed| json!((&saved, seed)),
-                |data, seed| {
+                |data, seed, device| {
                     let dim = data.height * data.width;
-                    Ok(EbganTrainer::new(saved.model_config(dim), seed)?)
+                    let mut trainer = EbganTrainer::new(saved.model_config(dim), seed)?;
+                    trainer.to_device(device)?;
+                    Ok(trainer)
                 },
                 (Scale::MinusOneToOne, false),
             )
