@@ -318,4 +318,8 @@ impl GanModel for DcganTrainer {
     fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
         DcganTrainer::restore(self, ck)
     }
+
+    fn device(&self) -> Device {
+        self.device
+    }
 }

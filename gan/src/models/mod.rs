@@ -58,6 +58,10 @@ macro_rules! impl_gan_model_for_mlp_trainer {
             fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
                 <$trainer>::restore(self, ck)
             }
+
+            fn device(&self) -> saddle_nn::engine::Device {
+                <$trainer>::device(self)
+            }
         }
     };
 }
