@@ -487,15 +487,14 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     )
 }
 
-/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened; `build` makes the
-/// model from the data and the seed and puts it on the device it is given.
+/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened, on `run.device`.
 fn train_mlp<M: GanModel>(
     name: &str,
     data_arg: &str,
     batch_size: usize,
     mut run: RunArgs,
     spec_json: impl Fn(u64) -> serde_json::Value,
-    build: impl Fn(&ImageDataset, u64, Device) -> Result<M, BoxError>,
+    build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
     (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
     let device = resolve_device(&run.device)?;
@@ -536,7 +535,8 @@ fn train_mlp<M: GanModel>(
         data.width,
         root.display()
     );
-    let mut model = build(&data, seed, device)?;
+    let mut model = build(&data, seed)?;
+    model.to_device(device)?;
     let mut loader = Loader::new(&data, batch_size, seed, scale)?;
     let opts = LoopOptions {
         grid_upscale: if data.height <= 8 { 4 } else { 2 },
@@ -569,14 +569,13 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                 saved.batch_size,
                 run,
                 |seed| json!((&saved, seed)),
-                |data, seed, device| {
+                |data, seed| {
                     let dim = data.height * data.width;
-                    let mut trainer = Gan2014Trainer::new(saved.model_config(dim), seed)?;
+                    let trainer = Gan2014Trainer::new(saved.model_config(dim), seed)?;
                     // As the paper's reference: G starts out drawing the mean image.
                     let pixels =
                         Tensor::from_vec(data.pixels.clone(), &[data.n, dim], Device::Cpu)?;
                     trainer.init_output_bias_from_marginals(&pixels)?;
-                    trainer.to_device(device)?;
                     Ok(trainer)
                 },
                 // Pixels in [0, 1]; the Parzen validation images held out.
@@ -591,11 +590,9 @@ pub fn run(model: Model) -> Result<(), BoxError> {
                 saved.batch_size,
                 run,
                 |seed| json!((&saved, seed)),
-                |data, seed, device| {
+                |data, seed| {
                     let dim = data.height * data.width;
-                    let mut trainer = EbganTrainer::new(saved.model_config(dim), seed)?;
-                    trainer.to_device(device)?;
-                    Ok(trainer)
+                    Ok(EbganTrainer::new(saved.model_config(dim), seed)?)
                 },
                 (Scale::MinusOneToOne, false),
             )

@@ -139,7 +139,7 @@ pub fn build(
     device: Device,
 ) -> Result<Box<dyn GanModel>, BoxError> {
     let dropout_d = if point.dropout_d { DROPOUT } else { 0.0 };
-    Ok(match point.family {
+    let mut model: Box<dyn GanModel> = match point.family {
         Family::Ebgan | Family::EbganPt => {
             let cfg = EbganConfig {
                 image_dim,
@@ -157,30 +157,26 @@ pub fn build(
             } else {
                 cfg
             };
-            let mut trainer = EbganTrainer::new(cfg, seed)?;
-            trainer.to_device(device)?;
-            Box::new(trainer)
+            Box::new(EbganTrainer::new(cfg, seed)?)
         }
-        Family::Gan => {
-            let mut trainer = MlpGanTrainer::new(
-                MlpGanConfig {
-                    image_dim,
-                    layers_g: point.layers_g,
-                    size_g: point.size_g,
-                    layers_d: point.layers_d,
-                    size_d: point.size_d,
-                    dropout_d,
-                    optim_d: point.optim_d,
-                    optim_g: point.optim_g,
-                    lr: point.lr,
-                    ..MlpGanConfig::default()
-                },
-                seed,
-            )?;
-            trainer.to_device(device)?;
-            Box::new(trainer)
-        }
-    })
+        Family::Gan => Box::new(MlpGanTrainer::new(
+            MlpGanConfig {
+                image_dim,
+                layers_g: point.layers_g,
+                size_g: point.size_g,
+                layers_d: point.layers_d,
+                size_d: point.size_d,
+                dropout_d,
+                optim_d: point.optim_d,
+                optim_g: point.optim_g,
+                lr: point.lr,
+                ..MlpGanConfig::default()
+            },
+            seed,
+        )?),
+    };
+    model.to_device(device)?;
+    Ok(model)
 }
 
 /// How one configuration was trained and scored: the JSON line of the results file.

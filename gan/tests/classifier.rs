@@ -18,31 +18,26 @@ fn trains_to_the_same_loss_curve_on_both_devices() {
         assert_eq!(model.device(), device);
         let mut opt = model.optimizer();
         let mut data = Rng::new(6);
+        let mut images = |n: usize, side: usize| {
+            Tensor::rand(
+                &[n, 1, side, side],
+                0.0,
+                1.0,
+                DType::F32,
+                Device::Cpu,
+                &mut data,
+            )
+            .unwrap()
+        };
         let labels: Vec<usize> = (0..8).map(|i| (i * 3) % 10).collect();
         let mut curve: Vec<_> = (0..3)
             .map(|_| {
-                let x = Tensor::rand(
-                    &[8, 1, 28, 28],
-                    0.0,
-                    1.0,
-                    DType::F32,
-                    Device::Cpu,
-                    &mut data,
-                )
-                .unwrap();
+                let x = images(8, 28);
                 let loss = model.train_step(&mut opt, &x, &labels).unwrap();
                 vec![("loss", loss)]
             })
             .collect();
-        let test = Tensor::rand(
-            &[6, 1, 32, 32],
-            0.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            &mut data,
-        )
-        .unwrap();
+        let test = images(6, 32);
         let accuracy = model.accuracy(&test, &labels[..6], 4).unwrap();
         let features = model.features(&test).unwrap();
         assert_eq!(features.device(), device);

@@ -132,19 +132,24 @@ fn gan_baseline_has_the_grid_sizes_and_d_learns_a_fixed_batch() {
     }
 }
 
-#[test]
-fn gan_baseline_resumes_exactly_from_a_checkpoint() {
-    let path =
-        std::env::temp_dir().join(format!("saddle-mlpgan-{}.safetensors", std::process::id()));
-    let real = Tensor::rand(
+/// 16 rows of 16 values in [-1, 1) drawn from `seed`.
+fn real_batch(seed: u64) -> Tensor {
+    Tensor::rand(
         &[16, 16],
         -1.0,
         1.0,
         DType::F32,
         Device::Cpu,
-        &mut Rng::new(3),
+        &mut Rng::new(seed),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn gan_baseline_resumes_exactly_from_a_checkpoint() {
+    let path =
+        std::env::temp_dir().join(format!("saddle-mlpgan-{}.safetensors", std::process::id()));
+    let real = real_batch(3);
     let mut a = MlpGanTrainer::new(small(OptimKind::Adam), 4).unwrap();
     a.step(&real).unwrap();
     a.checkpoint().save(&path).unwrap();
@@ -168,15 +173,7 @@ fn gan_baseline_trains_to_the_same_loss_curve_on_both_devices() {
             let mut t = MlpGanTrainer::new(small(optim), 6).unwrap();
             t.to_device(device).unwrap();
             assert_eq!(t.device(), device);
-            let real = Tensor::rand(
-                &[16, 16],
-                -1.0,
-                1.0,
-                DType::F32,
-                Device::Cpu,
-                &mut Rng::new(7),
-            )
-            .unwrap();
+            let real = real_batch(7);
             (0..4).map(|_| t.step(&real).unwrap().named()).collect()
         });
     }

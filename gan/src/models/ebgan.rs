@@ -285,20 +285,6 @@ impl EbganTrainer {
         })
     }
 
-    /// Moves G and D (batch-norm statistics included) to `device`; the Adam moments are
-    /// created there on the first step, and each step moves its batch there. Call before
-    /// training or restoring.
-    pub fn to_device(&mut self, device: Device) -> Result<()> {
-        self.g.to_device(device)?;
-        self.d.to_device(device)?;
-        self.device = device;
-        Ok(())
-    }
-
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     pub fn steps(&self) -> u64 {
         self.steps
     }
@@ -426,3 +412,5 @@ crate::impl_gan_model_for_mlp_trainer!(
     |t, n, rng| super::gaussian_noise(n, t.cfg.nz, t.device, rng),
     (-1.0, 1.0)
 );
+
+impl_trainer_device!(EbganTrainer);

@@ -327,20 +327,6 @@ impl Gan2014Trainer {
         })
     }
 
-    /// Moves G and D to `device` (D's dropout generators are host state and stay); the
-    /// momentum buffers are created there on the first step, and each step moves its batch
-    /// there. Call before training or restoring.
-    pub fn to_device(&mut self, device: Device) -> Result<()> {
-        self.g.to_device(device)?;
-        self.d.to_device(device)?;
-        self.device = device;
-        Ok(())
-    }
-
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     /// Training steps taken so far.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -619,3 +605,5 @@ crate::impl_gan_model_for_mlp_trainer!(
     |t, n, rng| t.cfg.noise(n, t.device, rng),
     (0.0, 1.0)
 );
+
+impl_trainer_device!(Gan2014Trainer);

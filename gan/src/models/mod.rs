@@ -62,6 +62,41 @@ macro_rules! impl_gan_model_for_mlp_trainer {
             fn device(&self) -> saddle_nn::engine::Device {
                 <$trainer>::device(self)
             }
+
+            fn to_device(
+                &mut self,
+                device: saddle_nn::engine::Device,
+            ) -> std::result::Result<(), $crate::run::BoxError> {
+                Ok(<$trainer>::to_device(self, device)?)
+            }
+        }
+    };
+}
+
+/// `to_device` and `device` for a trainer with networks `g` and `d` and a `device` field, and
+/// `GanModel::to_device` forwarding to them.
+macro_rules! impl_trainer_device {
+    ($trainer:ty) => {
+        impl $trainer {
+            /// Moves G and D (parameters and buffers) to `device`. The optimisers' state is
+            /// created next to the parameters on the first step (a restore moves it there), each
+            /// step moves its batch there, and the trainer's own generators (noise, dropout masks)
+            /// stay host state. Call before training or restoring.
+            pub fn to_device(
+                &mut self,
+                device: saddle_nn::engine::Device,
+            ) -> saddle_nn::engine::Result<()> {
+                use saddle_nn::ModuleExt;
+                self.g.to_device(device)?;
+                self.d.to_device(device)?;
+                self.device = device;
+                Ok(())
+            }
+
+            /// Where G, D, the optimiser state and every step's tensors live.
+            pub fn device(&self) -> saddle_nn::engine::Device {
+                self.device
+            }
         }
     };
 }

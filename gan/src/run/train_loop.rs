@@ -45,6 +45,15 @@ pub trait GanModel {
     fn device(&self) -> Device {
         Device::Cpu
     }
+    /// Moves the model to `device` (before training or restoring). The default is for models
+    /// that train on the CPU only: it refuses any other device.
+    fn to_device(&mut self, device: Device) -> Result<(), BoxError> {
+        if device.is_cpu() {
+            Ok(())
+        } else {
+            Err(format!("this model trains on the CPU only, not on {device}").into())
+        }
+    }
 }
 
 /// Where batches come from; its position is part of a checkpoint.
