@@ -3,7 +3,9 @@
 # ../shared/tools/gpu-pack.sh and adds .gpu/check.sh, which on the GPU machine runs
 #   1. the CUDA parity suite: kernels/tests/cuda_parity.rs (every launcher against the CPU
 #      kernels), engine/tests/device_parity.rs (every dispatched op, forward and backward, CPU vs
-#      cuda:0 with poisoned outputs) and the small-GAN loss-curve test in gan/tests/dcgan.rs;
+#      cuda:0 with poisoned outputs) and the trainers' two-device loss-curve tests
+#      (`*same_loss_curve_on_both_devices` in gan/tests/: DCGAN, GAN 2014, EBGAN-PT, the grid's
+#      GAN baseline, the domain classifier);
 #   2. the GPU benchmarks (gan/tests/dcgan.rs `gpu_bench`: SGEMM 4096^3 f32 and TF32, a DCGAN
 #      64x64x3 step at batch 128, the six DCGAN conv / transposed-conv layers of issue 2 at
 #      batch 256 forward+backward, a BigGAN up-block with conditional BN, spectral norm and
@@ -46,6 +48,9 @@ run() {  # name, executable, args...
 run kernel-parity cuda_parity
 run engine-parity device_parity
 run gan-parity dcgan small_gan_trains_to_the_same_loss_curve_on_both_devices
+for t in gan2014 ebgan grid classifier; do
+  run \$t-parity \$t same_loss_curve_on_both_devices
+done
 run gpu-bench dcgan gpu_bench --ignored
 if python3 -c 'import torch' 2>/dev/null; then
   { echo "## PyTorch on the same GPU, and the ratio saddle / PyTorch (median of 10 after warm-up)"

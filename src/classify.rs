@@ -1,12 +1,13 @@
 //! `saddle train classifier`: trains the domain classifier that scores generated images (FID,
 //! Inception-style scores, I'), on MNIST-format data, and saves it with its test accuracy.
 
-use crate::cli::{load_images, resolve_cpu_only, BoxError};
+use crate::cli::{load_images, resolve_device, BoxError};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Rng;
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::models::classifier::Classifier;
+use saddle_nn::ModuleExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -41,7 +42,7 @@ pub fn as_tensor(ds: &ImageDataset) -> Result<(saddle_engine::Tensor, Vec<usize>
 }
 
 pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
-    resolve_cpu_only(&args.device, "classifier training")?;
+    let device = resolve_device(&args.device)?;
     let train = load_images(&args.data, Split::Train, 28)?;
     let test = load_images(&args.data, Split::Test, 28)?;
     if train.labels.is_none() || train.channels != 1 || train.height != 28 {
@@ -53,6 +54,9 @@ pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
     }
     let (test_x, test_y) = as_tensor(&test)?;
     let model = Classifier::new(train.num_classes, &mut Rng::new(args.seed))?;
+    // Adam's moments are created next to the weights on the first step; each batch (and each
+    // slice of the test set) is moved there by the model.
+    model.to_device(device)?;
     let mut opt = model.optimizer();
     let mut loader = Loader::new(&train, args.batch_size, args.seed, Scale::ZeroToOne)?;
     let steps = loader.batches_per_epoch() * args.epochs;

@@ -38,23 +38,6 @@ pub fn resolve_device(spec: &str) -> Result<Device, BoxError> {
     }
 }
 
-/// The device for a command whose model runs on the CPU only so far: `auto` falls back to the
-/// CPU (saying so), an explicit `cuda` is an error naming the command.
-pub fn resolve_cpu_only(spec: &str, command: &str) -> Result<Device, BoxError> {
-    let device = resolve_device(spec)?;
-    if device.is_cpu() {
-        return Ok(device);
-    }
-    if spec == "auto" {
-        eprintln!("saddle: {command} runs on the CPU (its model is not moved to devices yet)");
-        return Ok(Device::Cpu);
-    }
-    Err(format!(
-        "--device {spec}: {command} runs on the CPU only so far (use --device cpu or auto)"
-    )
-    .into())
-}
-
 /// Options every training command takes.
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct RunArgs {
@@ -148,7 +131,7 @@ pub fn stop_flag() -> StopFlag {
 pub fn run_training<M: GanModel + ?Sized>(
     model_name: &str,
     model: &mut M,
-    data: &mut dyn BatchSource,
+    data: &mut (dyn BatchSource + Send),
     root: &Path,
     resume: bool,
     config: &serde_json::Value,

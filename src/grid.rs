@@ -9,6 +9,7 @@ use saddle_gan::data::Split;
 use saddle_gan::grid::{draw, quartiles, read_results, run_grid, Family, GridSettings};
 use saddle_gan::models::classifier::Classifier;
 use saddle_gan::plot::{histogram_png, HistogramSeries};
+use saddle_nn::ModuleExt;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,7 +54,7 @@ const FAMILIES: [(Family, [u8; 3]); 3] = [
 ];
 
 pub fn grid(args: GridArgs) -> Result<(), BoxError> {
-    resolve_device(&args.device)?;
+    let device = resolve_device(&args.device)?;
     let family = Family::parse(&args.family).ok_or_else(|| {
         format!(
             "grid family `{}`: expected ebgan, ebgan-pt or gan",
@@ -62,6 +63,8 @@ pub fn grid(args: GridArgs) -> Result<(), BoxError> {
     })?;
     let data = load_images(&args.data, Split::Train, 28)?;
     let (classifier, _) = Classifier::load(&args.classifier)?;
+    // Scoring moves each slice of samples next to the weights.
+    classifier.to_device(device)?;
     let points = draw(family, args.configs, args.seed)?;
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let path = args.out.join(format!("{}.jsonl", family.name()));
@@ -70,6 +73,7 @@ pub fn grid(args: GridArgs) -> Result<(), BoxError> {
         batch_size: args.batch_size,
         samples: args.samples,
         seed: args.seed,
+        device,
     };
     println!(
         "grid {}: {} configurations x {} steps (batch {}) on {}, I' from {} samples -> {}",

@@ -1,7 +1,7 @@
 //! `saddle train ...`: the training jobs. Each GAN writes a run folder (see `saddle_gan::run`)
 //! and can be resumed with `--resume DIR`.
 
-use crate::cli::{load_images, resolve_cpu_only, resolve_device, run_training, BoxError, RunArgs};
+use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
 use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
@@ -487,7 +487,7 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     )
 }
 
-/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened.
+/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened, on `run.device`.
 fn train_mlp<M: GanModel>(
     name: &str,
     data_arg: &str,
@@ -497,7 +497,7 @@ fn train_mlp<M: GanModel>(
     build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
     (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
-    resolve_cpu_only(&run.device, name)?;
+    let device = resolve_device(&run.device)?;
     reuse_saved_intervals(&mut run)?;
     let (root, resume, saved) =
         run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;
@@ -536,6 +536,7 @@ fn train_mlp<M: GanModel>(
         root.display()
     );
     let mut model = build(&data, seed)?;
+    model.to_device(device)?;
     let mut loader = Loader::new(&data, batch_size, seed, scale)?;
     let opts = LoopOptions {
         grid_upscale: if data.height <= 8 { 4 } else { 2 },

@@ -206,6 +206,26 @@ fn bad_input_gives_a_clear_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("--device tpu"), "{}", text(&out));
 
+    // Every trainer takes --device cuda: without a GPU the device is refused with the reason,
+    // with one the missing data folder is the error; never a CPU-only refusal.
+    for model in ["gan2014", "ebgan", "classifier"] {
+        let out = saddle(&[
+            "train",
+            model,
+            "--device",
+            "cuda",
+            "--data",
+            "/no/such/folder",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{model}");
+        let msg = text(&out);
+        assert!(
+            msg.contains("--device cuda:") || msg.contains("/no/such/folder"),
+            "{model}: {msg}"
+        );
+        assert!(!msg.contains("CPU only"), "{model}: {msg}");
+    }
+
     let out = saddle(&["sample", "--run", dir.join("nothing").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("config.json"), "{}", text(&out));

@@ -40,6 +40,14 @@ impl Gen {
             .detach()
             .with_requires_grad(true)
     }
+    /// As [`Gen::randn`], in f64.
+    fn randn_f64(&mut self, shape: &[usize]) -> Tensor {
+        self.randn(shape)
+            .to_dtype(DType::F64)
+            .unwrap()
+            .detach()
+            .with_requires_grad(true)
+    }
     /// Uniform values in `[lo, hi)` on this run's device, a leaf requiring grad.
     fn uniform(&mut self, shape: &[usize], lo: f64, hi: f64) -> Tensor {
         Tensor::rand(shape, lo, hi, DType::F32, Device::Cpu, &mut self.rng)
@@ -322,18 +330,15 @@ device_test!(matmul_batched_broadcast_and_transposed, F32_TOL, |g| {
 });
 
 device_test!(matmul_f64_batched_broadcast_and_transposed, F64_TOL, |g| {
-    let f64_leaf = |t: Tensor| -> Result<Tensor> {
-        Ok(t.to_dtype(DType::F64)?.detach().with_requires_grad(true))
-    };
-    let a = f64_leaf(g.randn(&[2, 3, 37, 29]))?;
-    let b = f64_leaf(g.randn(&[3, 29, 41]))?;
+    let a = g.randn_f64(&[2, 3, 37, 29]);
+    let b = g.randn_f64(&[3, 29, 41]);
     let mut out = g.fwd_bwd(a.matmul(&b)?, &[&a, &b])?;
-    let c = f64_leaf(g.randn(&[50, 70]))?;
-    let d = f64_leaf(g.randn(&[90, 70]))?;
+    let c = g.randn_f64(&[50, 70]);
+    let d = g.randn_f64(&[90, 70]);
     out.extend(g.fwd_bwd(c.matmul(&d.t()?)?, &[&c, &d])?);
     out.extend(g.fwd_bwd(c.t()?.matmul(&c)?, &[&c])?);
-    let x = f64_leaf(g.randn(&[4, 6, 70]))?;
-    let bias = f64_leaf(g.randn(&[90]))?;
+    let x = g.randn_f64(&[4, 6, 70]);
+    let bias = g.randn_f64(&[90]);
     out.extend(g.fwd_bwd(x.linear(&d, Some(&bias))?, &[&x, &d, &bias])?);
     Ok(out)
 });
@@ -350,22 +355,35 @@ fn matmul_with_tf32() {
     });
 }
 
-device_test!(conv2d_and_conv_transpose2d, F32_TOL, |g| {
-    let x = g.randn(&[2, 4, 9, 11]);
-    let w = g.randn(&[6, 2, 3, 3]);
-    let b = g.randn(&[6]);
+/// Convolution (groups 2, stride 2, padding 1, `dilation`) and transposed convolution (stride 2,
+/// padding 1), each with a bias, forward and every gradient, on `dtype` leaves.
+fn convolutions(g: &mut Gen, dtype: DType, dilation: usize) -> Result<Vec<Tensor>> {
+    let mut leaf = |shape: &[usize]| match dtype {
+        DType::F64 => g.randn_f64(shape),
+        _ => g.randn(shape),
+    };
+    let (x, w, b) = (leaf(&[2, 4, 9, 11]), leaf(&[6, 2, 3, 3]), leaf(&[6]));
+    let (wt, bt) = (leaf(&[4, 3, 4, 4]), leaf(&[3]));
     let p = Conv2dParams::default()
         .with_stride(2)
         .with_padding(1)
+        .with_dilation(dilation)
         .with_groups(2);
     let mut out = g.fwd_bwd(x.conv2d(&w, Some(&b), p)?, &[&x, &w, &b])?;
-    let wt = g.randn(&[4, 3, 4, 4]);
-    let bt = g.randn(&[3]);
     let pt = ConvTranspose2dParams::default()
         .with_stride(2)
         .with_padding(1);
     out.extend(g.fwd_bwd(x.conv_transpose2d(&wt, Some(&bt), pt)?, &[&x, &wt, &bt])?);
     Ok(out)
+}
+
+device_test!(conv2d_and_conv_transpose2d, F32_TOL, |g| {
+    convolutions(g, DType::F32, 1)
+});
+
+// The f64 path (direct kernels), dilated too.
+device_test!(conv2d_and_conv_transpose2d_f64, F64_TOL, |g| {
+    convolutions(g, DType::F64, 2)
 });
 
 // ------------------------------------------------------------------- norms, softmax, losses

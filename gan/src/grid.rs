@@ -18,7 +18,7 @@ use crate::models::classifier::Classifier;
 use crate::models::ebgan::{EbganConfig, EbganTrainer};
 use crate::models::mlp_gan::{MlpGanConfig, MlpGanTrainer, OptimKind};
 use crate::run::{BoxError, GanModel};
-use saddle_nn::engine::Rng;
+use saddle_nn::engine::{Device, Rng};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
@@ -131,14 +131,15 @@ pub fn draw(family: Family, count: usize, seed: u64) -> Result<Vec<GridPoint>, B
     Ok(grid)
 }
 
-/// The model of a grid point for images of `image_dim` pixels.
+/// The model of a grid point for images of `image_dim` pixels, on `device`.
 pub fn build(
     point: &GridPoint,
     image_dim: usize,
     seed: u64,
+    device: Device,
 ) -> Result<Box<dyn GanModel>, BoxError> {
     let dropout_d = if point.dropout_d { DROPOUT } else { 0.0 };
-    Ok(match point.family {
+    let mut model: Box<dyn GanModel> = match point.family {
         Family::Ebgan | Family::EbganPt => {
             let cfg = EbganConfig {
                 image_dim,
@@ -173,7 +174,9 @@ pub fn build(
             },
             seed,
         )?),
-    })
+    };
+    model.to_device(device)?;
+    Ok(model)
 }
 
 /// How one configuration was trained and scored: the JSON line of the results file.
@@ -207,6 +210,8 @@ pub struct GridSettings {
     /// Samples scored per run.
     pub samples: usize,
     pub seed: u64,
+    /// Where each model trains (the classifier scores wherever its weights are).
+    pub device: Device,
 }
 
 /// Trains `point` on `data` (28×28 grey images; scaled to [-1, 1]) for `settings.steps` steps and
@@ -221,7 +226,7 @@ pub fn train_and_score(
     let start = Instant::now();
     let seed = settings.seed.wrapping_add(index as u64);
     let image_dim = data.height * data.width * data.channels;
-    let mut model = build(point, image_dim, seed)?;
+    let mut model = build(point, image_dim, seed, settings.device)?;
     let mut loader = Loader::new(data, settings.batch_size, seed, Scale::MinusOneToOne)?;
     let mut rng = Rng::new(seed);
     let (mut d_loss, mut g_loss, mut steps, mut diverged) = (f64::NAN, f64::NAN, 0, false);

@@ -1,6 +1,8 @@
 //! DCGAN models: shapes, parameter names and counts, and a training step that changes the
 //! weights and lowers D's loss on a fixed batch.
 
+mod common;
+
 use saddle_gan::models::dcgan::{discriminator, generator, DcganConfig, DcganTrainer};
 use saddle_nn::engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Result, Rng, Tensor};
 use saddle_nn::{ConditionalBatchNorm, Conv2d, Module, ModuleExt, SelfAttention, SpectralNorm};
@@ -122,7 +124,7 @@ fn small_image_sizes_and_invalid_ones() {
 #[test]
 fn small_gan_trains_to_the_same_loss_curve_on_both_devices() {
     const STEPS: usize = 6;
-    let curve = |device: Device| -> Vec<(f64, f64)> {
+    common::assert_same_curve_on_both_devices("small GAN", 1e-3, |device| {
         let cfg = DcganConfig::digits16();
         let mut t = DcganTrainer::new(cfg, &mut Rng::new(11)).unwrap();
         t.to_device(device).unwrap();
@@ -142,33 +144,11 @@ fn small_gan_trains_to_the_same_loss_curve_on_both_devices() {
                     &mut data_rng,
                 )
                 .unwrap();
-                t.step(&real, &mut noise_rng).unwrap()
+                let (d, g) = t.step(&real, &mut noise_rng).unwrap();
+                vec![("loss D", d), ("loss G", g)]
             })
             .collect()
-    };
-    let cpu = curve(Device::Cpu);
-    assert!(
-        cpu.iter().all(|(d, g)| d.is_finite() && g.is_finite()),
-        "{cpu:?}"
-    );
-    let device = match Device::best_with_reason() {
-        (d @ Device::Cuda(_), _) => d,
-        (_, why) => {
-            println!("small GAN device parity: CUDA half skipped ({why})");
-            return;
-        }
-    };
-    let gpu = curve(device);
-    for (step, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-        for (what, a, b) in [("D", c.0, g.0), ("G", c.1, g.1)] {
-            let rel = (a - b).abs() / a.abs().max(1e-6);
-            assert!(
-                rel < 1e-3,
-                "step {step}: loss {what} {a} on the CPU, {b} on {device}"
-            );
-        }
-    }
-    println!("small GAN device parity: {STEPS} steps match on {device}: {gpu:?}");
+    });
 }
 
 /// The six layers of DCGAN's 64×64 pair that issue 2 times on their own (k4 s2 p1): the

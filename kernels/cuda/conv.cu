@@ -264,3 +264,99 @@ extern "C" __global__ void __launch_bounds__(THREADS)
     conv2d_bwd_weight_f32(ConvArgs a, const float* x, const float* gy, float* gw_partial) {
     conv_gemm<BWD_WEIGHT>(a, gy, x, nullptr, gw_partial);
 }
+
+// ------------------------------------------------------------------------------------- f64
+// Double precision: direct convolution, one thread per output element in grid-stride loops,
+// each gathering its whole sum (correctness first: f64 is for gradient checks and reference
+// runs, not speed). Same ConvArgs and layouts as above (the FastDiv fields are unused); each
+// element is written once, so the results are deterministic without atomics.
+
+// y[n, o, oh, ow] = bias[o] + sum_(ci, kh, kw) w[o, ci, kh, kw] · x[n, g·cpg + ci, ih, iw]
+extern "C" __global__ void conv2d_fwd_f64(ConvArgs a, const double* x, const double* w,
+                                          const double* bias, double* y) {
+    const int cpg = a.c / a.groups, opg = a.oc / a.groups;
+    const long long total = (long long)a.batch * a.oc * a.oh * a.ow;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int ow = (int)(i % a.ow), oh = (int)((i / a.ow) % a.oh);
+        const int o = (int)((i / ((long long)a.ow * a.oh)) % a.oc);
+        const int n = (int)(i / ((long long)a.ow * a.oh * a.oc));
+        const int c0 = (o / opg) * cpg;
+        double acc = bias != nullptr ? bias[o] : 0.0;
+        for (int ci = 0; ci < cpg; ++ci) {
+            const double* xc = x + ((long long)n * a.c + c0 + ci) * a.h * a.w;
+            const double* wc = w + ((long long)o * cpg + ci) * a.kh * a.kw;
+            for (int kh = 0; kh < a.kh; ++kh) {
+                const int ih = oh * a.sh - a.ph + kh * a.dh;
+                if (ih < 0 || ih >= a.h) continue;
+                for (int kw = 0; kw < a.kw; ++kw) {
+                    const int iw = ow * a.sw - a.pw + kw * a.dw;
+                    if (iw < 0 || iw >= a.w) continue;
+                    acc += wc[kh * a.kw + kw] * xc[ih * a.w + iw];
+                }
+            }
+        }
+        y[i] = acc;
+    }
+}
+
+// gx[n, c, ih, iw] = bias[c] + sum over the taps (o, kh, kw) whose output position
+// oh = (ih + ph − kh·dh) / sh is whole and in range of w[o, ci, kh, kw] · gy[n, o, oh, ow]
+// (with a bias per input channel this is transposed convolution's forward).
+extern "C" __global__ void conv2d_bwd_data_f64(ConvArgs a, const double* gy, const double* w,
+                                               const double* bias, double* gx) {
+    const int cpg = a.c / a.groups, opg = a.oc / a.groups;
+    const long long total = (long long)a.batch * a.c * a.h * a.w;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int iw = (int)(i % a.w), ih = (int)((i / a.w) % a.h);
+        const int c = (int)((i / ((long long)a.w * a.h)) % a.c);
+        const int n = (int)(i / ((long long)a.w * a.h * a.c));
+        const int ci = c % cpg, o0 = (c / cpg) * opg;
+        double acc = bias != nullptr ? bias[c] : 0.0;
+        for (int o = o0; o < o0 + opg; ++o) {
+            const double* gyo = gy + ((long long)n * a.oc + o) * a.oh * a.ow;
+            const double* wo = w + ((long long)o * cpg + ci) * a.kh * a.kw;
+            for (int kh = 0; kh < a.kh; ++kh) {
+                const int th = ih + a.ph - kh * a.dh;
+                if (th < 0 || th % a.sh != 0 || th / a.sh >= a.oh) continue;
+                const int oh = th / a.sh;
+                for (int kw = 0; kw < a.kw; ++kw) {
+                    const int tw = iw + a.pw - kw * a.dw;
+                    if (tw < 0 || tw % a.sw != 0 || tw / a.sw >= a.ow) continue;
+                    acc += wo[kh * a.kw + kw] * gyo[oh * a.ow + tw / a.sw];
+                }
+            }
+        }
+        gx[i] = acc;
+    }
+}
+
+// gw[o, ci, kh, kw] = sum_(n, oh, ow) gy[n, o, oh, ow] · x[n, g·cpg + ci, ih, iw]
+extern "C" __global__ void conv2d_bwd_weight_f64(ConvArgs a, const double* x, const double* gy,
+                                                 double* gw) {
+    const int cpg = a.c / a.groups, opg = a.oc / a.groups;
+    const long long total = (long long)a.oc * cpg * a.kh * a.kw;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int kw = (int)(i % a.kw), kh = (int)((i / a.kw) % a.kh);
+        const int ci = (int)((i / ((long long)a.kw * a.kh)) % cpg);
+        const int o = (int)(i / ((long long)a.kw * a.kh * cpg));
+        const int c = (o / opg) * cpg + ci;
+        double acc = 0.0;
+        for (int n = 0; n < a.batch; ++n) {
+            const double* gyo = gy + ((long long)n * a.oc + o) * a.oh * a.ow;
+            const double* xc = x + ((long long)n * a.c + c) * a.h * a.w;
+            for (int oh = 0; oh < a.oh; ++oh) {
+                const int ih = oh * a.sh - a.ph + kh * a.dh;
+                if (ih < 0 || ih >= a.h) continue;
+                for (int ow = 0; ow < a.ow; ++ow) {
+                    const int iw = ow * a.sw - a.pw + kw * a.dw;
+                    if (iw < 0 || iw >= a.w) continue;
+                    acc += gyo[oh * a.ow + ow] * xc[ih * a.w + iw];
+                }
+            }
+        }
+        gw[i] = acc;
+    }
+}

@@ -132,11 +132,7 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
             .iter()
             .map(|v| format!("tf32_gemm_{v}"))
             .collect(),
-        KernelModule::Conv => vec![
-            "conv2d_fwd_f32".into(),
-            "conv2d_bwd_data_f32".into(),
-            "conv2d_bwd_weight_f32".into(),
-        ],
+        KernelModule::Conv => both(&["conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"]),
         KernelModule::Norm => both(&["bn_stats", "bn_apply", "bn_grad_sums", "bn_input_grad"]),
         KernelModule::Softmax => both(&[
             "softmax_rows",

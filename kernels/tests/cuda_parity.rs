@@ -1294,3 +1294,59 @@ fn allocator_reaches_a_steady_state_on_the_device() {
     assert!(s.cache_hits >= warm.cache_hits + 5 * sizes.len() as u64);
     dev.synchronize().unwrap();
 }
+
+/// Uploads staged through the page-locked ring (more uploads than slots, slots growing, one
+/// empty, one over the staging limit copied from pageable memory) arrive intact, each queued
+/// before the previous ones have been read back, and a kernel reading one sees its values.
+#[test]
+fn staged_uploads_arrive_intact_through_the_ring() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    let mut inputs = Inputs::new("staged_uploads_arrive_intact_through_the_ring");
+    // Byte sizes from tiny to past the 16 MiB staging limit; 20 uploads wrap the 8-slot ring.
+    let lens = [
+        1usize,
+        3,
+        1000,
+        0,
+        4096,
+        65_536,
+        7,
+        300_000,
+        1 << 20,
+        5,
+        123_457,
+        2,
+        (5 << 20) + 1,
+        64,
+        4_194_305,
+        9,
+        10,
+        11,
+        12,
+        13,
+    ];
+    let hosts: Vec<Vec<f32>> = lens
+        .iter()
+        .map(|&n| (0..n).map(|_| inputs.next() as f32).collect())
+        .collect();
+    let bufs: Vec<DeviceBuffer<f32>> = hosts.iter().map(|h| dev.upload(h).unwrap()).collect();
+    for (i, (h, b)) in hosts.iter().zip(&bufs).enumerate() {
+        let back = dev.download(b).unwrap();
+        assert_eq!(&back[..h.len()], &h[..], "upload {i} of {} values", h.len());
+    }
+    // A kernel queued after a staged upload reads the uploaded values.
+    let x = &hosts[7];
+    let mut y = poisoned::<f32>(&dev, x.len());
+    let (shape, mut strides) = ([x.len()], Vec::new());
+    let view = View::contiguous(&shape, &mut strides);
+    elementwise::unary(&dev, UnaryOp::Neg, &bufs[7], view, &mut y).unwrap();
+    let want: Vec<f64> = x.iter().map(|&v| -(v as f64)).collect();
+    assert_close(
+        "neg of a staged upload",
+        &download(&dev, &y, x.len()),
+        &want,
+        F32_TOL,
+    );
+}

@@ -19,7 +19,7 @@ use saddle_kernels::cuda::ops::{attention, conv, loss, norm, optim, pool, softma
 use saddle_kernels::cuda::DeviceBuffer;
 use std::sync::Arc;
 
-/// Refuses dtypes the f32-only kernels (TF32 GEMM, convolution) cannot take.
+/// Refuses dtypes the f32-only kernels (SGEMM and its TF32 path) cannot take.
 fn f32_only(op: &'static str, t: &Tensor) -> Result<()> {
     if t.dtype() == DType::F32 {
         Ok(())
@@ -262,7 +262,7 @@ pub(crate) fn matmul(
 
 // ---------------------------------------------------------------------------- convolution
 
-/// Convolution forward: `x`, `w`, `bias` dense f32; output `out_shape`.
+/// Convolution forward (f32 or f64): `x`, `w`, `bias` made dense; output `out_shape`.
 pub(crate) fn conv2d(
     op: &'static str,
     g: &Conv2dGeometry,
@@ -271,17 +271,16 @@ pub(crate) fn conv2d(
     bias: Option<&Tensor>,
     out_shape: &[usize],
 ) -> Result<Tensor> {
-    f32_only(op, x)?;
     let (x, w) = (dense(op, x)?, dense(op, w)?);
     let bias = bias.map(|b| dense(op, b)).transpose()?;
     let mut ts = vec![&x, &w];
     ts.extend(bias.as_ref());
-    with_bufs::<f32, _>(op, &ts, |dev, b| {
-        let mut y = alloc_out::<f32>(op, dev, g.batch * g.out_image())?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &ts, |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, g.batch * g.out_image())?;
         conv::conv2d_forward(dev, g, b[0], b[1], b.get(2).copied().map(|v| &**v), &mut y)
             .map_err(cu(op))?;
         Ok(wrap(dev, y, out_shape))
-    })
+    }))
 }
 
 /// Input and weight gradients of a convolution (each when asked for).
@@ -294,23 +293,27 @@ pub(crate) fn conv2d_backward(
     needs: (bool, bool),
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let (x, w, gy) = (dense(op, x)?, dense(op, w)?, dense(op, gy)?);
-    with_bufs::<f32, _>(op, &[&x, &w, &gy], |dev, b| {
-        let gx = if needs.0 {
-            let mut gx = alloc_out::<f32>(op, dev, g.batch * g.in_image())?;
-            conv::conv2d_backward_data(dev, g, b[2], b[1], &mut gx).map_err(cu(op))?;
-            Some(wrap(dev, gx, x.shape()))
-        } else {
-            None
-        };
-        let gw = if needs.1 {
-            let mut gw = alloc_out::<f32>(op, dev, g.weight_len())?;
-            conv::conv2d_backward_weight(dev, g, b[0], b[2], &mut gw).map_err(cu(op))?;
-            Some(wrap(dev, gw, w.shape()))
-        } else {
-            None
-        };
-        Ok((gx, gw))
-    })
+    with_float!(x, op, |T| with_bufs::<T, _>(
+        op,
+        &[&x, &w, &gy],
+        |dev, b| {
+            let gx = if needs.0 {
+                let mut gx = alloc_out::<T>(op, dev, g.batch * g.in_image())?;
+                conv::conv2d_backward_data(dev, g, b[2], b[1], &mut gx).map_err(cu(op))?;
+                Some(wrap(dev, gx, x.shape()))
+            } else {
+                None
+            };
+            let gw = if needs.1 {
+                let mut gw = alloc_out::<T>(op, dev, g.weight_len())?;
+                conv::conv2d_backward_weight(dev, g, b[0], b[2], &mut gw).map_err(cu(op))?;
+                Some(wrap(dev, gw, w.shape()))
+            } else {
+                None
+            };
+            Ok((gx, gw))
+        }
+    ))
 }
 
 /// Transposed convolution forward (`g` is the underlying convolution's geometry).
@@ -322,17 +325,16 @@ pub(crate) fn conv_transpose2d(
     bias: Option<&Tensor>,
     out_shape: &[usize],
 ) -> Result<Tensor> {
-    f32_only(op, x)?;
     let (x, w) = (dense(op, x)?, dense(op, w)?);
     let bias = bias.map(|b| dense(op, b)).transpose()?;
     let mut ts = vec![&x, &w];
     ts.extend(bias.as_ref());
-    with_bufs::<f32, _>(op, &ts, |dev, b| {
-        let mut y = alloc_out::<f32>(op, dev, g.batch * g.in_image())?;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &ts, |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, g.batch * g.in_image())?;
         conv::conv_transpose2d_forward(dev, g, b[0], b[1], b.get(2).copied().map(|v| &**v), &mut y)
             .map_err(cu(op))?;
         Ok(wrap(dev, y, out_shape))
-    })
+    }))
 }
 
 /// Input and weight gradients of a transposed convolution.
@@ -345,32 +347,36 @@ pub(crate) fn conv_transpose2d_backward(
     needs: (bool, bool),
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let (x, w, gy) = (dense(op, x)?, dense(op, w)?, dense(op, gy)?);
-    with_bufs::<f32, _>(op, &[&x, &w, &gy], |dev, b| {
-        let mut gx = if needs.0 {
-            Some(alloc_out::<f32>(op, dev, g.batch * g.out_image())?)
-        } else {
-            None
-        };
-        let mut gw = if needs.1 {
-            Some(alloc_out::<f32>(op, dev, g.weight_len())?)
-        } else {
-            None
-        };
-        conv::conv_transpose2d_backward(
-            dev,
-            g,
-            b[0],
-            b[1],
-            b[2],
-            gx.as_deref_mut(),
-            gw.as_deref_mut(),
-        )
-        .map_err(cu(op))?;
-        Ok((
-            gx.map(|v| wrap(dev, v, x.shape())),
-            gw.map(|v| wrap(dev, v, w.shape())),
-        ))
-    })
+    with_float!(x, op, |T| with_bufs::<T, _>(
+        op,
+        &[&x, &w, &gy],
+        |dev, b| {
+            let mut gx = if needs.0 {
+                Some(alloc_out::<T>(op, dev, g.batch * g.out_image())?)
+            } else {
+                None
+            };
+            let mut gw = if needs.1 {
+                Some(alloc_out::<T>(op, dev, g.weight_len())?)
+            } else {
+                None
+            };
+            conv::conv_transpose2d_backward(
+                dev,
+                g,
+                b[0],
+                b[1],
+                b[2],
+                gx.as_deref_mut(),
+                gw.as_deref_mut(),
+            )
+            .map_err(cu(op))?;
+            Ok((
+                gx.map(|v| wrap(dev, v, x.shape())),
+                gw.map(|v| wrap(dev, v, w.shape())),
+            ))
+        }
+    ))
 }
 
 // ----------------------------------------------------------------------------- batch norm

@@ -7,7 +7,7 @@
 //! conv 3×3 32 → ReLU → max-pool 2 → conv 3×3 64 → ReLU → max-pool 2 → linear 3136→128 → ReLU
 //! (the features) → linear 128→10. 32×32 inputs (DCGAN's padded MNIST) are centre-cropped to 28.
 
-use saddle_nn::engine::{no_grad, Conv2dParams, DType, Error, Result, Rng, Tensor};
+use saddle_nn::engine::{no_grad, Conv2dParams, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{
     child_name, Activation, Conv2d, Linear, Module, ModuleExt, Pool2d, PoolKind, Sequential, Slot,
@@ -50,9 +50,15 @@ impl Classifier {
         })
     }
 
-    /// `[N, 1, 28|32, 28|32]` in [0, 1] → features `[N, 128]`.
+    /// Where the weights live (moved with [`ModuleExt::to_device`]); inputs are moved there.
+    pub fn device(&self) -> Device {
+        self.head.weight.device()
+    }
+
+    /// `[N, 1, 28|32, 28|32]` in [0, 1] on any device → features `[N, 128]` on the
+    /// classifier's.
     pub fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let x = crop_to_28(x)?;
+        let x = crop_to_28(&x.to_device(self.device())?)?;
         let h = self.conv.forward(&x)?;
         let n = h.shape()[0];
         self.fc.forward(&h.reshape(&[n, 64 * 7 * 7])?)?.relu()

@@ -200,19 +200,6 @@ impl DcganTrainer {
         })
     }
 
-    /// Moves G and D (parameters and buffers) to `device`; the optimisers' moments are created
-    /// there on the first step, and each step moves its batch there. Call before training.
-    pub fn to_device(&mut self, device: Device) -> Result<()> {
-        self.g.to_device(device)?;
-        self.d.to_device(device)?;
-        self.device = device;
-        Ok(())
-    }
-
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     /// One D step and one G step on a batch of real images; returns (loss D, loss G).
     pub fn step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(f64, f64)> {
         let n = real.shape()[0];
@@ -318,4 +305,14 @@ impl GanModel for DcganTrainer {
     fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
         DcganTrainer::restore(self, ck)
     }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn to_device(&mut self, device: Device) -> std::result::Result<(), BoxError> {
+        Ok(DcganTrainer::to_device(self, device)?)
+    }
 }
+
+impl_trainer_device!(DcganTrainer);

@@ -100,7 +100,7 @@ pub fn pulling_away_term(s: &Tensor) -> Result<Tensor> {
     let off_diagonal: Vec<f64> = (0..n * n)
         .map(|i| if i / n == i % n { 0.0 } else { 1.0 })
         .collect();
-    let mask = Tensor::from_vec(off_diagonal, &[n, n], Device::Cpu)?.to_dtype(s.dtype())?;
+    let mask = Tensor::from_vec(off_diagonal, &[n, n], s.device())?.to_dtype(s.dtype())?;
     cos.square()?
         .mul(&mask)?
         .sum_all()?
@@ -251,6 +251,8 @@ pub struct EbganTrainer {
     pub opt_d: Adam,
     rng: Rng,
     steps: u64,
+    /// Where G, D, the Adam moments and every step's tensors live.
+    device: Device,
 }
 
 impl EbganTrainer {
@@ -279,6 +281,7 @@ impl EbganTrainer {
             opt_d,
             rng,
             steps: 0,
+            device: Device::Cpu,
         })
     }
 
@@ -286,9 +289,9 @@ impl EbganTrainer {
         self.steps
     }
 
-    /// `n` noise vectors z ~ N(0, 1)^nz.
+    /// `n` noise vectors z ~ N(0, 1)^nz, on the trainer's device.
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        super::gaussian_noise(n, self.cfg.nz, &mut self.rng)
+        super::gaussian_noise(n, self.cfg.nz, self.device, &mut self.rng)
     }
 
     /// `n` samples of G without gradient tracking, in G's current mode (training mode uses the
@@ -302,7 +305,7 @@ impl EbganTrainer {
     /// k D steps, each on its own slice of `real` (`[k * m, ...]` images in [-1, 1]) and m
     /// fresh samples, then one G step on m fresh samples.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
-        let real = rows(real, self.cfg.image_dim, "EbganTrainer::step")?;
+        let real = rows(real, self.cfg.image_dim, "EbganTrainer::step")?.to_device(self.device)?;
         let min_rows = if self.cfg.pt_weight > 0.0 { 2 } else { 1 };
         let m = minibatch(&real, self.cfg.d_steps, min_rows, "EbganTrainer::step")?;
         let mut d = None;
@@ -324,7 +327,8 @@ impl EbganTrainer {
     /// One update of D on `real` and as many fresh samples: loss `mean E(x) + mean [m -
     /// E(G(z))]+`. The scores are the mean energies before the update.
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
-        let real = rows(real, self.cfg.image_dim, "EbganTrainer::d_step")?;
+        let real =
+            rows(real, self.cfg.image_dim, "EbganTrainer::d_step")?.to_device(self.device)?;
         let fake = self.sample(real.shape()[0])?;
         let e_real = self.d.forward(&real)?;
         let e_fake = self.d.forward(&fake)?;
@@ -405,6 +409,8 @@ impl EbganTrainer {
 
 crate::impl_gan_model_for_mlp_trainer!(
     EbganTrainer,
-    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, rng),
+    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, t.device, rng),
     (-1.0, 1.0)
 );
+
+impl_trainer_device!(EbganTrainer);

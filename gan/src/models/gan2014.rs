@@ -132,12 +132,15 @@ impl Default for Gan2014Config {
 }
 
 impl Gan2014Config {
-    /// `n` noise vectors `[n, nz]` of the configured distribution.
-    pub fn noise(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
+    /// `n` noise vectors `[n, nz]` of the configured distribution on `device`, drawn on the
+    /// host (see [`super::gaussian_noise`] for why).
+    pub fn noise(&self, n: usize, device: Device, rng: &mut Rng) -> Result<Tensor> {
         let shape = [n, self.nz];
         match self.noise {
-            Noise::Gaussian => super::gaussian_noise(n, self.nz, rng),
-            Noise::Uniform => Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, rng),
+            Noise::Gaussian => super::gaussian_noise(n, self.nz, device, rng),
+            Noise::Uniform => {
+                Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, rng)?.to_device(device)
+            }
         }
     }
 
@@ -284,6 +287,8 @@ pub struct Gan2014Trainer {
     pub opt_d: Sgd,
     rng: Rng,
     steps: u64,
+    /// Where G, D, the momentum buffers and every step's tensors live.
+    device: Device,
 }
 
 impl Gan2014Trainer {
@@ -318,6 +323,7 @@ impl Gan2014Trainer {
             opt_d,
             rng,
             steps: 0,
+            device: Device::Cpu,
         })
     }
 
@@ -326,9 +332,9 @@ impl Gan2014Trainer {
         self.steps
     }
 
-    /// `n` noise vectors from the trainer's generator.
+    /// `n` noise vectors from the trainer's generator, on its device.
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        self.cfg.noise(n, &mut self.rng)
+        self.cfg.noise(n, self.device, &mut self.rng)
     }
 
     /// `n` samples of G, `[n, image_dim]`, without gradient tracking.
@@ -359,7 +365,8 @@ impl Gan2014Trainer {
     /// One training step on `real` (`[k * m, ...]` images in [0, 1]), in the configured
     /// [`Updates`] order. The learning rate and momentum of step `steps()` are applied first.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
-        let real = rows(real, self.cfg.image_dim, "Gan2014Trainer::step")?;
+        let real =
+            rows(real, self.cfg.image_dim, "Gan2014Trainer::step")?.to_device(self.device)?;
         let m = minibatch(&real, self.cfg.d_steps, 1, "Gan2014Trainer::step")?;
         if self.cfg.updates == Updates::Simultaneous && self.cfg.d_steps != 1 {
             return Err(Error::InvalidArgument {
@@ -442,7 +449,7 @@ impl Gan2014Trainer {
             GeneratorLoss::NonSaturating => 1.0,
             GeneratorLoss::Minimax => 0.0,
         };
-        let target = Tensor::full(target, logits.shape(), DType::F32, Device::Cpu)?;
+        let target = Tensor::full(target, logits.shape(), DType::F32, logits.device())?;
         let bce = logits.binary_cross_entropy_with_logits(&target)?;
         match self.cfg.g_loss {
             GeneratorLoss::NonSaturating => Ok(bce),
@@ -464,7 +471,8 @@ impl Gan2014Trainer {
     /// One update of D on `real` (images in [0, 1]) and as many fresh samples of G, at the
     /// optimiser's current settings. The scores are D's mean probabilities before the update.
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
-        let real = rows(real, self.cfg.image_dim, "Gan2014Trainer::d_step")?;
+        let real =
+            rows(real, self.cfg.image_dim, "Gan2014Trainer::d_step")?.to_device(self.device)?;
         let m = real.shape()[0];
         let fake = self.sample(m)?;
         let logit_real = self.d.forward(&real)?;
@@ -580,8 +588,8 @@ pub(crate) fn rows(x: &Tensor, dim: usize, op: &'static str) -> Result<Tensor> {
 
 /// The mean of D's two cross-entropies: real labelled 1, generated 0.
 pub(crate) fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Result<Tensor> {
-    let ones = Tensor::ones(logit_real.shape(), DType::F32, Device::Cpu)?;
-    let zeros = Tensor::zeros(logit_fake.shape(), DType::F32, Device::Cpu)?;
+    let ones = Tensor::ones(logit_real.shape(), DType::F32, logit_real.device())?;
+    let zeros = Tensor::zeros(logit_fake.shape(), DType::F32, logit_fake.device())?;
     logit_real
         .binary_cross_entropy_with_logits(&ones)?
         .add(&logit_fake.binary_cross_entropy_with_logits(&zeros)?)?
@@ -592,4 +600,10 @@ pub(crate) fn mean_probability(logits: &Tensor) -> Result<f64> {
     no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
 }
 
-crate::impl_gan_model_for_mlp_trainer!(Gan2014Trainer, |t, n, rng| t.cfg.noise(n, rng), (0.0, 1.0));
+crate::impl_gan_model_for_mlp_trainer!(
+    Gan2014Trainer,
+    |t, n, rng| t.cfg.noise(n, t.device, rng),
+    (0.0, 1.0)
+);
+
+impl_trainer_device!(Gan2014Trainer);

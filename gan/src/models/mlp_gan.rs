@@ -158,6 +158,8 @@ pub struct MlpGanTrainer {
     pub opt_d: Box<dyn Optimizer>,
     rng: Rng,
     steps: u64,
+    /// Where G, D, the optimisers' state and every step's tensors live.
+    device: Device,
 }
 
 impl MlpGanTrainer {
@@ -176,6 +178,7 @@ impl MlpGanTrainer {
             opt_d,
             rng,
             steps: 0,
+            device: Device::Cpu,
         })
     }
 
@@ -183,15 +186,15 @@ impl MlpGanTrainer {
         self.steps
     }
 
-    /// `n` noise vectors z ~ N(0, 1)^nz (as EBGAN's).
+    /// `n` noise vectors z ~ N(0, 1)^nz (as EBGAN's), on the trainer's device.
     pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        super::gaussian_noise(n, self.cfg.nz, &mut self.rng)
+        super::gaussian_noise(n, self.cfg.nz, self.device, &mut self.rng)
     }
 
     /// One D update on `real` (`[m, ...]` in [-1, 1]) and m fresh samples, then one G update on
     /// m fresh samples. Scores are D's mean probabilities before its update.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
-        let real = rows(real, self.cfg.image_dim, "MlpGanTrainer::step")?;
+        let real = rows(real, self.cfg.image_dim, "MlpGanTrainer::step")?.to_device(self.device)?;
         let m = minibatch(&real, 1, 1, "MlpGanTrainer::step")?;
         let d = self.d_step(&real)?;
         let g_loss = self.g_step(m)?;
@@ -206,6 +209,7 @@ impl MlpGanTrainer {
     }
 
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
+        let real = &real.to_device(self.device)?;
         let m = real.shape()[0];
         let z = self.noise(m)?;
         let fake = no_grad(|| self.g.forward(&z))?;
@@ -226,7 +230,7 @@ impl MlpGanTrainer {
         self.d.set_frozen(true)?;
         let g_step = || -> Result<_> {
             let logits = self.d.forward(&self.g.forward(&z)?)?;
-            let ones = Tensor::ones(&[m, 1], DType::F32, Device::Cpu)?;
+            let ones = Tensor::ones(&[m, 1], DType::F32, self.device)?;
             let loss = logits.binary_cross_entropy_with_logits(&ones)?;
             let grads = loss.backward()?;
             Ok((loss, grads))
@@ -278,6 +282,8 @@ impl MlpGanTrainer {
 
 crate::impl_gan_model_for_mlp_trainer!(
     MlpGanTrainer,
-    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, rng),
+    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, t.device, rng),
     (-1.0, 1.0)
 );
+
+impl_trainer_device!(MlpGanTrainer);

@@ -2,8 +2,9 @@
 
 /// `GanModel` for the MLP trainers (GAN 2014, EBGAN), which share their shape: `step` on
 /// flattened images returning [`StepStats`], a `g` module from `[N, nz]` noise to `[N,
-/// image_dim]` square images, their own generators saved by `checkpoint`/`restore`. Arguments:
-/// the trainer type, the noise `|trainer, n, rng| -> Result<Tensor>`, the pixel value range.
+/// image_dim]` square images, a `device()` where G lives, their own generators saved by
+/// `checkpoint`/`restore`. Arguments: the trainer type, the noise `|trainer, n, rng| ->
+/// Result<Tensor>` (on the trainer's device), the pixel value range.
 #[macro_export]
 macro_rules! impl_gan_model_for_mlp_trainer {
     ($trainer:ty, $noise:expr, $range:expr) => {
@@ -17,17 +18,7 @@ macro_rules! impl_gan_model_for_mlp_trainer {
                 _rng: &mut Rng,
             ) -> std::result::Result<Vec<(&'static str, f64)>, $crate::run::BoxError> {
                 let n = real.shape()[0];
-                let s = self.step(&real.reshape(&[n, self.cfg.image_dim])?)?;
-                let mut out = vec![
-                    ("d_loss", s.d_loss),
-                    ("g_loss", s.g_loss),
-                    ("real_score", s.real_score),
-                    ("fake_score", s.fake_score),
-                ];
-                if let Some(pt) = s.pt {
-                    out.push(("pulling_away", pt));
-                }
-                Ok(out)
+                Ok(self.step(&real.reshape(&[n, self.cfg.image_dim])?)?.named())
             }
 
             fn sample_latent(
@@ -40,15 +31,20 @@ macro_rules! impl_gan_model_for_mlp_trainer {
             }
 
             /// G in eval mode (batch norm from running statistics), as `[N, 1, side, side]`.
+            /// `z` may be on any device; the images come back on the CPU, where grids, metrics
+            /// and files are made.
             fn generate(
                 &mut self,
                 z: &Tensor,
             ) -> std::result::Result<Tensor, $crate::run::BoxError> {
+                let z = z.to_device(self.device())?;
                 self.g.set_training(false);
-                let flat = no_grad(|| self.g.forward(z));
+                let flat = no_grad(|| self.g.forward(&z));
                 self.g.set_training(true);
                 let side = (self.cfg.image_dim as f64).sqrt().round() as usize;
-                Ok(flat?.reshape(&[z.shape()[0], 1, side, side])?)
+                Ok(flat?
+                    .reshape(&[z.shape()[0], 1, side, side])?
+                    .to_device(saddle_nn::engine::Device::Cpu)?)
             }
 
             fn value_range(&self) -> (f32, f32) {
@@ -62,18 +58,63 @@ macro_rules! impl_gan_model_for_mlp_trainer {
             fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
                 <$trainer>::restore(self, ck)
             }
+
+            fn device(&self) -> saddle_nn::engine::Device {
+                <$trainer>::device(self)
+            }
+
+            fn to_device(
+                &mut self,
+                device: saddle_nn::engine::Device,
+            ) -> std::result::Result<(), $crate::run::BoxError> {
+                Ok(<$trainer>::to_device(self, device)?)
+            }
         }
     };
 }
 
-/// `n` noise vectors `[n, nz]` drawn from N(0, 1): the latent of the MLP models.
+/// `to_device` and `device` for a trainer with networks `g` and `d` and a `device` field, and
+/// `GanModel::to_device` forwarding to them.
+macro_rules! impl_trainer_device {
+    ($trainer:ty) => {
+        impl $trainer {
+            /// Moves G and D (parameters and buffers) to `device`. The optimisers' state is
+            /// created next to the parameters on the first step (a restore moves it there), each
+            /// step moves its batch there, and the trainer's own generators (noise, dropout masks)
+            /// stay host state. Call before training or restoring.
+            pub fn to_device(
+                &mut self,
+                device: saddle_nn::engine::Device,
+            ) -> saddle_nn::engine::Result<()> {
+                use saddle_nn::ModuleExt;
+                self.g.to_device(device)?;
+                self.d.to_device(device)?;
+                self.device = device;
+                Ok(())
+            }
+
+            /// Where G, D, the optimiser state and every step's tensors live.
+            pub fn device(&self) -> saddle_nn::engine::Device {
+                self.device
+            }
+        }
+    };
+}
+
+/// `n` noise vectors `[n, nz]` drawn from N(0, 1) on the host from `rng`, then moved to
+/// `device`: the MLP trainers' own streams (shared with weight initialisation and dropout seeds)
+/// rarely sit on a Philox block boundary, where alone a device draw continues the host's
+/// sequence, so drawing here keeps a seed's noise (and a run's losses) the same on every device
+/// and lets a CPU checkpoint continue on a GPU. The upload is `n * nz` values, a fraction of the
+/// batch's.
 pub fn gaussian_noise(
     n: usize,
     nz: usize,
+    device: saddle_nn::engine::Device,
     rng: &mut saddle_nn::engine::Rng,
 ) -> saddle_nn::engine::Result<saddle_nn::engine::Tensor> {
     use saddle_nn::engine::{DType, Device, Tensor};
-    Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng)
+    Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng)?.to_device(device)
 }
 
 pub mod classifier;

@@ -23,6 +23,20 @@ impl StepStats {
             .chain(self.pt)
             .all(f64::is_finite)
     }
+
+    /// The values under the names the run loop logs (`pulling_away` only when present).
+    pub fn named(&self) -> Vec<(&'static str, f64)> {
+        let mut out = vec![
+            ("d_loss", self.d_loss),
+            ("g_loss", self.g_loss),
+            ("real_score", self.real_score),
+            ("fake_score", self.fake_score),
+        ];
+        if let Some(pt) = self.pt {
+            out.push(("pulling_away", pt));
+        }
+        out
+    }
 }
 
 /// What one discriminator update reports.

@@ -7,9 +7,10 @@
 
 use super::dir::{RunDir, RunError};
 use super::guard::{check_finite, DivergedError, StopFlag};
+use super::prefetch::with_prefetch;
 use super::report::write_report;
 use crate::plot::save_image_grid;
-use saddle_nn::engine::{no_grad, Rng, Tensor};
+use saddle_nn::engine::{no_grad, Device, Rng, Tensor};
 use saddle_nn::{Checkpoint, CheckpointError};
 use serde_json::{Map, Value};
 use std::time::Instant;
@@ -40,6 +41,19 @@ pub trait GanModel {
     fn checkpoint(&self) -> Checkpoint;
     /// Restores what [`GanModel::checkpoint`] stored.
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError>;
+    /// Where the model trains: the loop moves each batch there ahead of its step.
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    /// Moves the model to `device` (before training or restoring). The default is for models
+    /// that train on the CPU only: it refuses any other device.
+    fn to_device(&mut self, device: Device) -> Result<(), BoxError> {
+        if device.is_cpu() {
+            Ok(())
+        } else {
+            Err(format!("this model trains on the CPU only, not on {device}").into())
+        }
+    }
 }
 
 /// Where batches come from; its position is part of a checkpoint.
@@ -112,9 +126,30 @@ struct LoopState {
 
 /// Trains `model` on `data` in `run` until `opts.steps`, or until `stop` is raised (then the
 /// latest checkpoint is written and the run can be resumed). With `resume`, continues from the
-/// run's latest checkpoint.
+/// run's latest checkpoint. Batches are drawn one ahead on a background thread and moved to the
+/// model's device there (see [`super::prefetch`]); the sequence of batches is unchanged.
 #[allow(clippy::too_many_arguments)]
 pub fn train<M: GanModel + ?Sized>(
+    model: &mut M,
+    data: &mut (dyn BatchSource + Send),
+    run: &mut RunDir,
+    opts: &LoopOptions,
+    config: &Value,
+    evaluation: Option<Evaluation<'_, M>>,
+    resume: bool,
+    stop: &StopFlag,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Outcome, BoxError> {
+    let device = model.device();
+    with_prefetch(data, device, |data| {
+        train_on(
+            model, data, run, opts, config, evaluation, resume, stop, progress,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_on<M: GanModel + ?Sized>(
     model: &mut M,
     data: &mut dyn BatchSource,
     run: &mut RunDir,

@@ -6,8 +6,8 @@ use super::compile::{self, lock};
 use super::{probe, CudaError, KernelModule};
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
-    ValidAsZeroBits,
+    result, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut,
+    DeviceRepr, LaunchConfig, PinnedHostSlice, ValidAsZeroBits,
 };
 use cudarc::nvrtc::Ptx;
 use std::collections::HashMap;
@@ -23,7 +23,32 @@ pub struct CudaDevice {
     modules: Mutex<HashMap<KernelModule, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
     pool: DevicePool,
+    staging: Mutex<Staging>,
 }
+
+/// Page-locked host buffers that uploads are staged through. A copy from pageable memory may
+/// make the driver wait for the stream to drain first (it stages through its own pinned memory),
+/// so an upload queued mid-step, or from the batch-prefetch thread while a step's kernels run,
+/// would stall on them; from page-locked memory the copy is queued and the call returns at once.
+/// A ring of slots: each slot is reused only after the copy out of it finished (its event), which
+/// with [`STAGING_SLOTS`] slots is long past by the time the ring comes round.
+struct Staging {
+    slots: Vec<StagingSlot>,
+    next: usize,
+}
+
+struct StagingSlot {
+    /// Grown (to a power of two) when an upload does not fit.
+    buf: Option<PinnedHostSlice<u8>>,
+    /// Recorded on the stream after the last copy out of `buf`.
+    copied: CudaEvent,
+}
+
+/// Uploads in flight before the ring makes one wait for the oldest.
+const STAGING_SLOTS: usize = 8;
+/// Larger uploads (weights moved once at start-up) copy from pageable memory rather than grow a
+/// slot's page-locked buffer to their size for good.
+const STAGING_MAX_BYTES: usize = 16 << 20;
 
 impl std::fmt::Debug for CudaDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +96,15 @@ impl CudaDevice {
         let pool = Arc::new(Mutex::new(CachingAllocator::new(StreamAlloc(
             stream.clone(),
         ))));
+        let slots = (0..STAGING_SLOTS)
+            .map(|_| {
+                Ok(StagingSlot {
+                    buf: None,
+                    copied: ctx.new_event(None)?,
+                })
+            })
+            .collect::<Result<_, cudarc::driver::DriverError>>()
+            .map_err(|e| CudaError::driver("staging event", e))?;
         Ok(CudaDevice {
             ordinal,
             name,
@@ -81,6 +115,7 @@ impl CudaDevice {
             modules: Mutex::default(),
             functions: Mutex::default(),
             pool,
+            staging: Mutex::new(Staging { slots, next: 0 }),
         })
     }
 
@@ -121,10 +156,46 @@ impl CudaDevice {
         Ok(buf)
     }
 
-    /// A device copy of `data`.
+    /// A device copy of `data`, queued on the stream without waiting for it: staged through
+    /// page-locked memory (see [`Staging`]) up to [`STAGING_MAX_BYTES`], from `data` directly
+    /// above.
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<DeviceBuffer<T>, CudaError> {
         let mut buf = self.alloc::<T>(data.len())?;
-        self.copy_to_device(data, &mut buf)?;
+        let bytes = std::mem::size_of_val(data);
+        if bytes == 0 || bytes > STAGING_MAX_BYTES {
+            self.copy_to_device(data, &mut buf)?;
+            return Ok(buf);
+        }
+        let err = |e| CudaError::driver("staged copy to device", e);
+        let mut staging = lock(&self.staging);
+        let at = staging.next;
+        staging.next = (at + 1) % STAGING_SLOTS;
+        let slot = &mut staging.slots[at];
+        // The previous copy out of this slot must have left it before it is overwritten.
+        slot.copied.synchronize().map_err(err)?;
+        if slot.buf.as_ref().is_none_or(|b| b.len() < bytes) {
+            // SAFETY: contents are written below before any copy reads them.
+            let grown = unsafe { self.ctx.alloc_pinned::<u8>(bytes.next_power_of_two()) };
+            slot.buf = Some(grown.map_err(err)?);
+        }
+        let host = slot
+            .buf
+            .as_mut()
+            .expect("allocated above")
+            .as_mut_slice()
+            .map_err(err)?;
+        // SAFETY: `DeviceRepr` types are plain values; this reads `data`'s bytes as they are.
+        let src = unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), bytes) };
+        host[..bytes].copy_from_slice(src);
+        {
+            let (dst, _record) = buf.device_ptr_mut(&self.stream);
+            // SAFETY: `dst` holds at least `bytes` (allocated for `data.len()` elements) and
+            // belongs to this stream; the page-locked source stays untouched until `copied`
+            // (recorded next) says the copy is done.
+            unsafe { result::memcpy_htod_async(dst, &host[..bytes], self.stream.cu_stream()) }
+                .map_err(err)?;
+        }
+        slot.copied.record(&self.stream).map_err(err)?;
         Ok(buf)
     }
 

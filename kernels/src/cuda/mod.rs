@@ -7,7 +7,8 @@
 //!
 //! * [`probe`]: is there a driver, how many devices, is NVRTC there.
 //! * [`compile`]: NVRTC compilation with an in-memory and an on-disk PTX cache.
-//! * [`device`]: one context and one stream per device, module loading, launch helpers.
+//! * [`device`]: one context and one stream per device, module loading, launch helpers, uploads
+//!   staged through page-locked memory so they never wait for queued kernels.
 //! * [`alloc`]: the caching device allocator behind [`DeviceBuffer`].
 //! * [`ops`]: shape-checked launchers, one function per kernel family.
 //!

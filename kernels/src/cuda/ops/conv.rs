@@ -1,12 +1,13 @@
 //! Launchers for `cuda/conv.cu`: convolution forward, its input and weight gradients, and
 //! transposed convolution (whose forward is the input-gradient kernel), on the same
-//! [`Conv2dGeometry`] as the CPU kernels.
+//! [`Conv2dGeometry`] as the CPU kernels. f32 runs the implicit-GEMM kernels, f64 the direct
+//! ones (one thread per output element).
 
 use super::reduce::{reduce, ReduceOp};
 use super::{check_len, launch, scratch, u32_size};
 use crate::cpu::conv::{conv_out_len, Conv2dGeometry};
 use crate::cpu::lanes::Lanes;
-use crate::cuda::{CudaDevice, CudaError, KernelModule};
+use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 
 const TILE: usize = 64;
@@ -138,6 +139,11 @@ fn conv_args(op: &'static str, g: &Conv2dGeometry) -> Result<ConvArgs, CudaError
     })
 }
 
+/// Whether `T` runs the direct f64 kernels (one thread per output element, grid-stride).
+fn direct<T: CudaFloat>() -> bool {
+    T::SUFFIX == "f64"
+}
+
 fn grid(m: usize, n: usize, z: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, z as u32),
@@ -147,13 +153,13 @@ fn grid(m: usize, n: usize, z: usize) -> LaunchConfig {
 }
 
 /// `y[N, OC, OH, OW] = x ⋆ w (+ bias)`; `y` is overwritten.
-pub fn conv2d_forward(
+pub fn conv2d_forward<T: CudaFloat>(
     dev: &CudaDevice,
     g: &Conv2dGeometry,
-    x: &CudaSlice<f32>,
-    w: &CudaSlice<f32>,
-    bias: Option<&CudaSlice<f32>>,
-    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    bias: Option<&CudaSlice<T>>,
+    y: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
     const OP: &str = "cuda conv2d";
     let args = conv_args(OP, g)?;
@@ -166,8 +172,12 @@ pub fn conv2d_forward(
     if g.batch == 0 {
         return Ok(());
     }
-    let f = dev.function(KernelModule::Conv, "conv2d_fwd_f32")?;
-    let cfg = grid(g.out_channels / g.groups, g.batch * g.out_plane(), g.groups);
+    let f = dev.function(KernelModule::Conv, &format!("conv2d_fwd_{}", T::SUFFIX))?;
+    let cfg = if direct::<T>() {
+        dev.grid_1d(g.batch * g.out_image(), 256)
+    } else {
+        grid(g.out_channels / g.groups, g.batch * g.out_plane(), g.groups)
+    };
     let null = 0u64;
     match bias {
         Some(b) => launch!(dev, f, cfg, OP; &args, x, w, b, y),
@@ -177,14 +187,14 @@ pub fn conv2d_forward(
 
 /// `gx` (shape of the input, overwritten) from `gy` and `w`, plus `bias` per input channel when
 /// given (that is transposed convolution's forward).
-fn backward_data_impl(
+fn backward_data_impl<T: CudaFloat>(
     dev: &CudaDevice,
     op: &'static str,
     g: &Conv2dGeometry,
-    gy: &CudaSlice<f32>,
-    w: &CudaSlice<f32>,
-    bias: Option<&CudaSlice<f32>>,
-    gx: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    bias: Option<&CudaSlice<T>>,
+    gx: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
     let args = conv_args(op, g)?;
     check_len(op, "gy", gy, g.batch * g.out_image())?;
@@ -196,12 +206,19 @@ fn backward_data_impl(
     if g.batch == 0 {
         return Ok(());
     }
-    let f = dev.function(KernelModule::Conv, "conv2d_bwd_data_f32")?;
-    let cfg = grid(
-        g.in_channels / g.groups,
-        g.batch * g.in_h * g.in_w,
-        g.groups,
-    );
+    let f = dev.function(
+        KernelModule::Conv,
+        &format!("conv2d_bwd_data_{}", T::SUFFIX),
+    )?;
+    let cfg = if direct::<T>() {
+        dev.grid_1d(g.batch * g.in_image(), 256)
+    } else {
+        grid(
+            g.in_channels / g.groups,
+            g.batch * g.in_h * g.in_w,
+            g.groups,
+        )
+    };
     let null = 0u64;
     match bias {
         Some(b) => launch!(dev, f, cfg, op; &args, gy, w, b, gx),
@@ -210,25 +227,25 @@ fn backward_data_impl(
 }
 
 /// Gradient of a convolution with respect to its input (`gx`, overwritten).
-pub fn conv2d_backward_data(
+pub fn conv2d_backward_data<T: CudaFloat>(
     dev: &CudaDevice,
     g: &Conv2dGeometry,
-    gy: &CudaSlice<f32>,
-    w: &CudaSlice<f32>,
-    gx: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    gx: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
     backward_data_impl(dev, "cuda conv2d backward-data", g, gy, w, None, gx)
 }
 
 /// Transposed convolution (`g` is the underlying convolution's geometry, as on the CPU): `x` has
 /// that convolution's output shape, `w` its weight, `y` (overwritten) its input shape.
-pub fn conv_transpose2d_forward(
+pub fn conv_transpose2d_forward<T: CudaFloat>(
     dev: &CudaDevice,
     g: &Conv2dGeometry,
-    x: &CudaSlice<f32>,
-    w: &CudaSlice<f32>,
-    bias: Option<&CudaSlice<f32>>,
-    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    bias: Option<&CudaSlice<T>>,
+    y: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
     backward_data_impl(dev, "cuda conv_transpose2d", g, x, w, bias, y)
 }
@@ -236,14 +253,14 @@ pub fn conv_transpose2d_forward(
 /// Backward of [`conv_transpose2d_forward`]: `gx` (shape of `x`: the underlying convolution's
 /// forward of `gy`) and `gw` (its weight gradient with the roles of input and output swapped),
 /// each computed when given and overwritten. The bias gradient is a channel sum of `gy`.
-pub fn conv_transpose2d_backward(
+pub fn conv_transpose2d_backward<T: CudaFloat>(
     dev: &CudaDevice,
     g: &Conv2dGeometry,
-    x: &CudaSlice<f32>,
-    w: &CudaSlice<f32>,
-    gy: &CudaSlice<f32>,
-    gx: Option<&mut CudaSlice<f32>>,
-    gw: Option<&mut CudaSlice<f32>>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    gy: &CudaSlice<T>,
+    gx: Option<&mut CudaSlice<T>>,
+    gw: Option<&mut CudaSlice<T>>,
 ) -> Result<(), CudaError> {
     if let Some(gx) = gx {
         conv2d_forward(dev, g, gy, w, None, gx)?;
@@ -266,18 +283,24 @@ fn weight_splits(dev: &CudaDevice, tiles: usize, k: usize) -> (usize, usize) {
 
 /// Gradient of a convolution with respect to its weight (`gw`, overwritten). Deterministic: the
 /// split-K partials are summed in a fixed order.
-pub fn conv2d_backward_weight(
+pub fn conv2d_backward_weight<T: CudaFloat>(
     dev: &CudaDevice,
     g: &Conv2dGeometry,
-    x: &CudaSlice<f32>,
-    gy: &CudaSlice<f32>,
-    gw: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    gy: &CudaSlice<T>,
+    gw: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
     const OP: &str = "cuda conv2d backward-weight";
     let mut args = conv_args(OP, g)?;
     check_len(OP, "x", x, g.batch * g.in_image())?;
     check_len(OP, "gy", gy, g.batch * g.out_image())?;
     check_len(OP, "gw", gw, g.weight_len())?;
+    if direct::<T>() {
+        // One thread per weight element, each summing over the whole batch and image.
+        let f = dev.function(KernelModule::Conv, "conv2d_bwd_weight_f64")?;
+        let cfg = dev.grid_1d(g.weight_len(), 256);
+        return launch!(dev, f, cfg, OP; &args, x, gy, gw);
+    }
     let (m, n) = (g.out_channels / g.groups, g.col_rows() / g.groups);
     let k = g.batch * g.out_plane();
     let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * g.groups;
@@ -290,7 +313,7 @@ pub fn conv2d_backward_weight(
         return launch!(dev, f, cfg, OP; &args, x, gy, gw);
     }
     let len = g.weight_len();
-    let mut partial = scratch::<f32>(dev, splits * len)?;
+    let mut partial = scratch::<T>(dev, splits * len)?;
     launch!(dev, f, cfg, OP; &args, x, gy, &mut *partial)?;
     let lanes = Lanes {
         outer: 1,
