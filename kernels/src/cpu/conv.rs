@@ -589,7 +589,12 @@ pub fn im2col<T: Float>(
                 let lo = (-start).clamp(0, block.len() as isize) as usize;
                 let hi =
                     (region as isize - start).clamp(lo as isize, block.len() as isize) as usize;
-                block[lo..hi].copy_from_slice(&src[(start + lo as isize) as usize..][..hi - lo]);
+                // An image block wholly outside the region (tiny images, large shifts) copies
+                // nothing; its source offset would be negative.
+                if hi > lo {
+                    block[lo..hi]
+                        .copy_from_slice(&src[(start + lo as isize) as usize..][..hi - lo]);
+                }
                 block[..lo].fill(T::ZERO);
                 block[hi..].fill(T::ZERO);
                 m.zero_padding(block, g.out_h, ow_n);
@@ -673,10 +678,12 @@ pub fn col2im<T: Float>(
                         let lo = (-start).clamp(0, block.len() as isize) as usize;
                         let hi =
                             (ld as isize - start).clamp(lo as isize, block.len() as isize) as usize;
-                        add_into(
-                            &mut block[lo..hi],
-                            &row[(start + lo as isize) as usize..][..hi - lo],
-                        );
+                        if hi > lo {
+                            add_into(
+                                &mut block[lo..hi],
+                                &row[(start + lo as isize) as usize..][..hi - lo],
+                            );
+                        }
                         continue;
                     }
                     for (i, plane) in block.chunks_exact_mut(l.plane).enumerate() {
