@@ -8,6 +8,7 @@ pub use saddle_gan as gan;
 pub use saddle_kernels as kernels;
 pub use saddle_nn as nn;
 
+pub mod allocator;
 pub mod bench;
 pub mod classify;
 pub mod cli;

@@ -40,6 +40,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    saddle::allocator::retain_freed_memory();
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),
         Command::Train { what } => train::run(what).map_err(|e| e as Box<dyn std::error::Error>),
