@@ -3,8 +3,8 @@
 //! A training step allocates and frees the same large activation and gradient buffers (hundreds
 //! of KiB to tens of MiB each) every time. glibc's malloc serves blocks above a moving threshold
 //! with fresh `mmap`ed pages and gives a freed heap top back to the system, so each step pays a
-//! page fault and the kernel's zeroing for every 4 KiB of those buffers (about 5% of a DCGAN CPU
-//! step in `perf`). Keeping them in the heap made the DCGAN 32x32 step 7-10% faster in
+//! page fault and the kernel's zeroing for every 4 KiB of those buffers (about 3% of a DCGAN CPU
+//! step in `perf`, plus the cache misses on fresh pages). Keeping them in the heap made the DCGAN 32x32 step 7-10% faster in
 //! alternating runs on the 2-core development machine (benches/results/2026-12-04-*).
 
 /// Keeps freed blocks of up to 32 MiB (glibc's ceiling for this setting) in the process heap

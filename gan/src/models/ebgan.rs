@@ -15,7 +15,7 @@
 //!   dropout on every hidden activation after the code is taken.
 //! - Adam β1 0.5 (the DCGAN-style value EBGAN's semi-supervised settings use), β2 0.999.
 
-use super::gan2014::{ck_error, minibatch, rows};
+use super::gan2014::{minibatch, numbered_dropouts, rows, MlpGanState};
 use super::{DStepStats, StepStats};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
@@ -371,39 +371,27 @@ impl EbganTrainer {
     /// Everything a resumed run needs: both networks (`g.*`, `d.*`, batch-norm statistics
     /// included), the Adam moments and step counts, the step counter and the generators.
     pub fn checkpoint(&self) -> Checkpoint {
-        let mut ck = Checkpoint::new();
-        ck.add_module("g", &self.g);
-        ck.add_module("d", &self.d);
-        ck.add_optimizer("opt_g", &self.opt_g);
-        ck.add_optimizer("opt_d", &self.opt_d);
-        ck.set_meta("step", self.steps);
-        ck.set_rng("noise", &self.rng);
-        for (i, drop) in self.d.drops.iter().enumerate() {
-            ck.set_rng(&format!("d.drops.{i}"), &drop.rng());
-        }
-        ck
+        self.state()
+            .save(&self.opt_g, &self.opt_d, self.steps, &self.rng)
     }
 
     /// Restores a state saved by [`EbganTrainer::checkpoint`].
     pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        let steps = ck
-            .meta("step")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ck_error(ck, "no step counter `step`"))?;
-        let noise = ck.rng("noise")?;
-        let drops = (0..self.d.drops.len())
-            .map(|i| ck.rng(&format!("d.drops.{i}")))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        ck.restore_module("g", &self.g)?;
-        ck.restore_module("d", &self.d)?;
-        ck.restore_optimizer("opt_g", &mut self.opt_g)?;
-        ck.restore_optimizer("opt_d", &mut self.opt_d)?;
-        for (drop, rng) in self.d.drops.iter().zip(drops) {
-            drop.set_rng(rng);
-        }
-        self.rng = noise;
-        self.steps = steps;
+        let state = MlpGanState {
+            g: &self.g,
+            d: &self.d,
+            dropouts: numbered_dropouts(&self.d.drops),
+        };
+        (self.steps, self.rng) = state.restore(ck, &mut self.opt_g, &mut self.opt_d)?;
         Ok(())
+    }
+
+    fn state(&self) -> MlpGanState<'_> {
+        MlpGanState {
+            g: &self.g,
+            d: &self.d,
+            dropouts: numbered_dropouts(&self.d.drops),
+        }
     }
 }
 

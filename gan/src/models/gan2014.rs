@@ -243,6 +243,14 @@ impl Gan2014Discriminator {
             ("drop_h1", &self.drop_h1),
         ]
     }
+
+    /// The dropout layers by field name, as checkpoints store their generators (`d.<name>`).
+    fn named_dropouts(&self) -> Vec<(String, &Dropout)> {
+        self.dropouts()
+            .into_iter()
+            .map(|(name, drop)| (name.to_string(), drop))
+            .collect()
+    }
 }
 
 impl Module for Gan2014Discriminator {
@@ -507,41 +515,93 @@ impl Gan2014Trainer {
     /// Everything a resumed run needs: both networks (`g.*`, `d.*`), the optimisers' momentum
     /// buffers (`opt_g.*`, `opt_d.*`), the step counter and the noise and dropout generators.
     pub fn checkpoint(&self) -> Checkpoint {
+        let state = MlpGanState {
+            g: &self.g,
+            d: &self.d,
+            dropouts: self.d.named_dropouts(),
+        };
+        state.save(&self.opt_g, &self.opt_d, self.steps, &self.rng)
+    }
+
+    /// Restores a state saved by [`Gan2014Trainer::checkpoint`].
+    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        let state = MlpGanState {
+            g: &self.g,
+            d: &self.d,
+            dropouts: self.d.named_dropouts(),
+        };
+        (self.steps, self.rng) = state.restore(ck, &mut self.opt_g, &mut self.opt_d)?;
+        Ok(())
+    }
+}
+
+/// What the MLP trainers (GAN 2014, EBGAN, the grid's GAN) save and restore: both networks,
+/// their optimisers, the step counter (`step`), the noise generator (`noise`) and D's dropout
+/// generators (`d.<name>` each).
+pub(crate) struct MlpGanState<'a> {
+    pub g: &'a dyn Module,
+    pub d: &'a dyn Module,
+    pub dropouts: Vec<(String, &'a Dropout)>,
+}
+
+impl MlpGanState<'_> {
+    pub(crate) fn save(
+        &self,
+        opt_g: &dyn Optimizer,
+        opt_d: &dyn Optimizer,
+        steps: u64,
+        noise: &Rng,
+    ) -> Checkpoint {
         let mut ck = Checkpoint::new();
-        ck.add_module("g", &self.g);
-        ck.add_module("d", &self.d);
-        ck.add_optimizer("opt_g", &self.opt_g);
-        ck.add_optimizer("opt_d", &self.opt_d);
-        ck.set_meta("step", self.steps);
-        ck.set_rng("noise", &self.rng);
-        for (name, drop) in self.d.dropouts() {
+        ck.add_module("g", self.g);
+        ck.add_module("d", self.d);
+        ck.add_optimizer("opt_g", opt_g);
+        ck.add_optimizer("opt_d", opt_d);
+        ck.set_meta("step", steps);
+        ck.set_rng("noise", noise);
+        for (name, drop) in &self.dropouts {
             ck.set_rng(&format!("d.{name}"), &drop.rng());
         }
         ck
     }
 
-    /// Restores a state saved by [`Gan2014Trainer::checkpoint`].
-    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+    /// Restores the networks, optimisers and dropout generators; returns the step counter and
+    /// the noise generator for the trainer to take. Everything is read before anything is
+    /// written, so a checkpoint missing a generator leaves the trainer untouched.
+    pub(crate) fn restore(
+        &self,
+        ck: &Checkpoint,
+        opt_g: &mut dyn Optimizer,
+        opt_d: &mut dyn Optimizer,
+    ) -> std::result::Result<(u64, Rng), CheckpointError> {
         let steps = ck
             .meta("step")
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| ck_error(ck, "no step counter `step`"))?;
         let noise = ck.rng("noise")?;
         let drops = self
-            .d
-            .dropouts()
-            .map(|(name, _)| ck.rng(&format!("d.{name}")));
-        ck.restore_module("g", &self.g)?;
-        ck.restore_module("d", &self.d)?;
-        ck.restore_optimizer("opt_g", &mut self.opt_g)?;
-        ck.restore_optimizer("opt_d", &mut self.opt_d)?;
-        for ((_, drop), rng) in self.d.dropouts().into_iter().zip(drops) {
-            drop.set_rng(rng?);
+            .dropouts
+            .iter()
+            .map(|(name, _)| ck.rng(&format!("d.{name}")))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        ck.restore_module("g", self.g)?;
+        ck.restore_module("d", self.d)?;
+        ck.restore_optimizer("opt_g", opt_g)?;
+        ck.restore_optimizer("opt_d", opt_d)?;
+        for ((_, drop), rng) in self.dropouts.iter().zip(drops) {
+            drop.set_rng(rng);
         }
-        self.rng = noise;
-        self.steps = steps;
-        Ok(())
+        Ok((steps, noise))
     }
+}
+
+/// A list of dropout layers named `drops.<i>` (checkpointed as `d.drops.<i>`).
+pub(crate) fn numbered_dropouts(drops: &[Dropout]) -> Vec<(String, &Dropout)> {
+    drops
+        .iter()
+        .enumerate()
+        .map(|(i, drop)| (format!("drops.{i}"), drop))
+        .collect()
 }
 
 /// An error naming the file `ck` came from.

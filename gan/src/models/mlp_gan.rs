@@ -9,7 +9,9 @@
 //! EBGAN), SGD no momentum (Torch7's `optim.sgd` default, which the paper's code used).
 
 use super::ebgan::mlp_generator;
-use super::gan2014::{ck_error, discriminator_loss, mean_probability, minibatch, rows};
+use super::gan2014::{
+    discriminator_loss, mean_probability, minibatch, numbered_dropouts, rows, MlpGanState,
+};
 use super::{DStepStats, StepStats};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
@@ -244,39 +246,31 @@ impl MlpGanTrainer {
 
     /// Both networks, both optimisers' state, the step counter and the generators.
     pub fn checkpoint(&self) -> Checkpoint {
-        let mut ck = Checkpoint::new();
-        ck.add_module("g", &self.g);
-        ck.add_module("d", &self.d);
-        ck.add_optimizer("opt_g", self.opt_g.as_ref());
-        ck.add_optimizer("opt_d", self.opt_d.as_ref());
-        ck.set_meta("step", self.steps);
-        ck.set_rng("noise", &self.rng);
-        for (i, drop) in self.d.drops.iter().enumerate() {
-            ck.set_rng(&format!("d.drops.{i}"), &drop.rng());
-        }
-        ck
+        self.state().save(
+            self.opt_g.as_ref(),
+            self.opt_d.as_ref(),
+            self.steps,
+            &self.rng,
+        )
     }
 
     /// Restores a state saved by [`MlpGanTrainer::checkpoint`].
     pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        let steps = ck
-            .meta("step")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ck_error(ck, "no step counter `step`"))?;
-        let noise = ck.rng("noise")?;
-        let drops = (0..self.d.drops.len())
-            .map(|i| ck.rng(&format!("d.drops.{i}")))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        ck.restore_module("g", &self.g)?;
-        ck.restore_module("d", &self.d)?;
-        ck.restore_optimizer("opt_g", self.opt_g.as_mut())?;
-        ck.restore_optimizer("opt_d", self.opt_d.as_mut())?;
-        for (drop, rng) in self.d.drops.iter().zip(drops) {
-            drop.set_rng(rng);
-        }
-        self.rng = noise;
-        self.steps = steps;
+        let state = MlpGanState {
+            g: &self.g,
+            d: &self.d,
+            dropouts: numbered_dropouts(&self.d.drops),
+        };
+        (self.steps, self.rng) = state.restore(ck, self.opt_g.as_mut(), self.opt_d.as_mut())?;
         Ok(())
+    }
+
+    fn state(&self) -> MlpGanState<'_> {
+        MlpGanState {
+            g: &self.g,
+            d: &self.d,
+            dropouts: numbered_dropouts(&self.d.drops),
+        }
     }
 }
 
