@@ -17,6 +17,7 @@ use crate::metrics::ebgan_i_prime;
 use crate::models::classifier::Classifier;
 use crate::models::ebgan::{EbganConfig, EbganTrainer};
 use crate::models::mlp_gan::{MlpGanConfig, MlpGanTrainer, OptimKind};
+use crate::models::read_scalars;
 use crate::run::{BoxError, GanModel};
 use saddle_nn::engine::{Device, Rng};
 use serde::{Deserialize, Serialize};
@@ -214,6 +215,9 @@ pub struct GridSettings {
     pub device: Device,
 }
 
+/// How often a grid run on a GPU reads its losses (to stop a diverged run early).
+const DEVICE_READ_EVERY: u64 = 100;
+
 /// Trains `point` on `data` (28×28 grey images; scaled to [-1, 1]) for `settings.steps` steps and
 /// scores `settings.samples` samples of G (evaluation mode) with I' from `classifier`.
 pub fn train_and_score(
@@ -232,16 +236,25 @@ pub fn train_and_score(
     let (mut d_loss, mut g_loss, mut steps, mut diverged) = (f64::NAN, f64::NAN, 0, false);
     while steps < settings.steps {
         let batch = loader.next_batch()?;
-        let losses = model.train_step(&batch.images, None, &mut rng)?;
+        let unread = model.train_step(&batch.images, None, &mut rng)?;
         steps += 1;
-        for (name, v) in &losses {
+        // Reading waits for the device: every step on the CPU (free), else every
+        // `DEVICE_READ_EVERY` steps and at the end.
+        if !(settings.device.is_cpu()
+            || steps.is_multiple_of(DEVICE_READ_EVERY)
+            || steps == settings.steps)
+        {
+            continue;
+        }
+        let values = read_scalars(&unread.iter().map(|(_, t)| t).collect::<Vec<_>>())?;
+        for ((name, _), v) in unread.iter().zip(&values) {
             match *name {
                 "d_loss" => d_loss = *v,
                 "g_loss" => g_loss = *v,
                 _ => {}
             }
         }
-        if losses.iter().any(|(_, v)| !v.is_finite()) {
+        if values.iter().any(|v| !v.is_finite()) {
             diverged = true;
             break;
         }

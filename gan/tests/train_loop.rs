@@ -148,11 +148,11 @@ impl GanModel for NanAt {
         real: &Tensor,
         labels: Option<&[usize]>,
         rng: &mut Rng,
-    ) -> Result<Vec<(&'static str, f64)>, BoxError> {
+    ) -> Result<Vec<(&'static str, Tensor)>, BoxError> {
         self.step += 1;
         let mut losses = self.inner.train_step(real, labels, rng)?;
         if self.step == self.at {
-            losses[1].1 = f64::NAN;
+            losses[1].1 = losses[1].1.full_like(f64::NAN)?;
         }
         Ok(losses)
     }
@@ -254,7 +254,7 @@ impl GanModel for PoisonAfter<'_> {
         real: &Tensor,
         labels: Option<&[usize]>,
         rng: &mut Rng,
-    ) -> Result<Vec<(&'static str, f64)>, BoxError> {
+    ) -> Result<Vec<(&'static str, Tensor)>, BoxError> {
         let losses = self.model.train_step(real, labels, rng)?;
         self.step += 1;
         if self.step == self.at {

@@ -3,6 +3,7 @@
 //! D (a logit out; the sigmoid lives in the loss), no biases, N(0, 0.02) weights and N(1, 0.02)
 //! batch-norm gains.
 
+use super::read_scalars;
 use crate::run::{BoxError, GanModel};
 use saddle_nn::engine::no_grad;
 use saddle_nn::engine::{
@@ -202,6 +203,13 @@ impl DcganTrainer {
 
     /// One D step and one G step on a batch of real images; returns (loss D, loss G).
     pub fn step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(f64, f64)> {
+        let (d, g) = self.step_unread(real, rng)?;
+        let v = read_scalars(&[&d, &g])?;
+        Ok((v[0], v[1]))
+    }
+
+    /// [`DcganTrainer::step`] with the losses left unread on the trainer's device.
+    pub fn step_unread(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let n = real.shape()[0];
         let real = &real.to_device(self.device)?;
         let ones = Tensor::ones(&[n, 1, 1, 1], DType::F32, self.device)?;
@@ -237,7 +245,7 @@ impl DcganTrainer {
         self.d.set_frozen(false)?;
         let (grads_g, loss_g) = g_pass?;
         self.opt_g.step(&grads_g)?;
-        Ok((loss_d.to_scalar()?, loss_g.to_scalar()?))
+        Ok((loss_d.detach(), loss_g.detach()))
     }
 }
 
@@ -267,8 +275,8 @@ impl GanModel for DcganTrainer {
         real: &Tensor,
         _labels: Option<&[usize]>,
         rng: &mut Rng,
-    ) -> std::result::Result<Vec<(&'static str, f64)>, BoxError> {
-        let (d, g) = self.step(real, rng)?;
+    ) -> std::result::Result<Vec<(&'static str, Tensor)>, BoxError> {
+        let (d, g) = self.step_unread(real, rng)?;
         Ok(vec![("d_loss", d), ("g_loss", g)])
     }
 

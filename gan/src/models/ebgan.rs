@@ -305,12 +305,17 @@ impl EbganTrainer {
     /// k D steps, each on its own slice of `real` (`[k * m, ...]` images in [-1, 1]) and m
     /// fresh samples, then one G step on m fresh samples.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
+        self.step_unread(real)?.read()
+    }
+
+    /// [`EbganTrainer::step`] with its numbers left unread on the trainer's device.
+    pub fn step_unread(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
         let real = rows(real, self.cfg.image_dim, "EbganTrainer::step")?.to_device(self.device)?;
         let min_rows = if self.cfg.pt_weight > 0.0 { 2 } else { 1 };
         let m = minibatch(&real, self.cfg.d_steps, min_rows, "EbganTrainer::step")?;
         let mut d = None;
         for batch in real.split(m, 0)? {
-            d = Some(self.d_step(&batch)?);
+            d = Some(self.d_step_unread(&batch)?);
         }
         let d = d.expect("at least one D step");
         let (g_loss, pt) = self.g_step(m)?;
@@ -327,6 +332,11 @@ impl EbganTrainer {
     /// One update of D on `real` and as many fresh samples: loss `mean E(x) + mean [m -
     /// E(G(z))]+`. The scores are the mean energies before the update.
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
+        self.d_step_unread(real)?.read()
+    }
+
+    /// [`EbganTrainer::d_step`] with its numbers left unread on the trainer's device.
+    fn d_step_unread(&mut self, real: &Tensor) -> Result<DStepStats<Tensor>> {
         let real =
             rows(real, self.cfg.image_dim, "EbganTrainer::d_step")?.to_device(self.device)?;
         let fake = self.sample(real.shape()[0])?;
@@ -335,17 +345,19 @@ impl EbganTrainer {
         let hinge = e_fake.rsub_scalar(self.cfg.margin)?.relu()?.mean_all()?;
         let loss = e_real.mean_all()?.add(&hinge)?;
         self.opt_d.step(&loss.backward()?)?;
-        Ok(DStepStats {
-            loss: loss.to_scalar()?,
-            real_score: e_real.mean_all()?.to_scalar()?,
-            fake_score: e_fake.mean_all()?.to_scalar()?,
+        no_grad(|| {
+            Ok(DStepStats {
+                loss: loss.detach(),
+                real_score: e_real.mean_all()?,
+                fake_score: e_fake.mean_all()?,
+            })
         })
     }
 
     /// One update of G on `m` fresh noise vectors: loss `mean E(G(z))`, plus `pt_weight` times
     /// the pulling-away term of the codes when that weight is positive. Returns the loss and
-    /// the term (unweighted), both before the update.
-    pub fn g_step(&mut self, m: usize) -> Result<(f64, Option<f64>)> {
+    /// the term (unweighted), both before the update (unread).
+    pub fn g_step(&mut self, m: usize) -> Result<(Tensor, Option<Tensor>)> {
         let z = self.noise(m)?;
         // D's weights get no gradient in G's step: freezing skips computing them.
         self.d.set_frozen(true)?;
@@ -356,7 +368,7 @@ impl EbganTrainer {
             if self.cfg.pt_weight > 0.0 {
                 let term = pulling_away_term(&code)?;
                 loss = loss.add(&term.mul_scalar(self.cfg.pt_weight)?)?;
-                pt = Some(term.to_scalar()?);
+                pt = Some(term.detach());
             }
             let grads = loss.backward()?;
             Ok((loss, pt, grads))
@@ -365,7 +377,7 @@ impl EbganTrainer {
         self.d.set_frozen(false)?;
         let (loss, pt, grads) = g_step?;
         self.opt_g.step(&grads)?;
-        Ok((loss.to_scalar()?, pt))
+        Ok((loss.detach(), pt))
     }
 
     /// Everything a resumed run needs: both networks (`g.*`, `d.*`, batch-norm statistics

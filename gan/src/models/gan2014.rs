@@ -373,6 +373,11 @@ impl Gan2014Trainer {
     /// One training step on `real` (`[k * m, ...]` images in [0, 1]), in the configured
     /// [`Updates`] order. The learning rate and momentum of step `steps()` are applied first.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
+        self.step_unread(real)?.read()
+    }
+
+    /// [`Gan2014Trainer::step`] with its numbers left unread on the trainer's device.
+    pub fn step_unread(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
         let real =
             rows(real, self.cfg.image_dim, "Gan2014Trainer::step")?.to_device(self.device)?;
         let m = minibatch(&real, self.cfg.d_steps, 1, "Gan2014Trainer::step")?;
@@ -395,7 +400,7 @@ impl Gan2014Trainer {
             Updates::Alternating => {
                 let mut d = None;
                 for batch in real.split(m, 0)? {
-                    d = Some(self.d_step(&batch)?);
+                    d = Some(self.d_step_unread(&batch)?);
                 }
                 let d = d.expect("at least one D step");
                 let g_loss = self.g_step(m)?;
@@ -416,7 +421,7 @@ impl Gan2014Trainer {
     /// masks, then both updates. Our tape is freed by a backward pass, so D's pass over the
     /// samples runs twice, once for each player's loss, with D's dropout generators rewound
     /// in between so both passes draw the same masks.
-    fn simultaneous_step(&mut self, real: &Tensor) -> Result<StepStats> {
+    fn simultaneous_step(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
         let m = real.shape()[0];
         let z = self.noise(m)?;
         let fake = self.g.forward(&z)?;
@@ -443,8 +448,8 @@ impl Gan2014Trainer {
         self.clip_d()?;
         self.opt_g.step(&g_grads)?;
         Ok(StepStats {
-            d_loss: d_loss.to_scalar()?,
-            g_loss: g_loss.to_scalar()?,
+            d_loss: d_loss.detach(),
+            g_loss: g_loss.detach(),
             real_score: mean_probability(&logit_real)?,
             fake_score: mean_probability(&logit_fake)?,
             pt: None,
@@ -479,6 +484,11 @@ impl Gan2014Trainer {
     /// One update of D on `real` (images in [0, 1]) and as many fresh samples of G, at the
     /// optimiser's current settings. The scores are D's mean probabilities before the update.
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
+        self.d_step_unread(real)?.read()
+    }
+
+    /// [`Gan2014Trainer::d_step`] with its numbers left unread on the trainer's device.
+    fn d_step_unread(&mut self, real: &Tensor) -> Result<DStepStats<Tensor>> {
         let real =
             rows(real, self.cfg.image_dim, "Gan2014Trainer::d_step")?.to_device(self.device)?;
         let m = real.shape()[0];
@@ -489,14 +499,14 @@ impl Gan2014Trainer {
         self.opt_d.step(&loss.backward()?)?;
         self.clip_d()?;
         Ok(DStepStats {
-            loss: loss.to_scalar()?,
+            loss: loss.detach(),
             real_score: mean_probability(&logit_real)?,
             fake_score: mean_probability(&logit_fake)?,
         })
     }
 
-    /// One update of G on `m` fresh noise vectors; returns G's loss before the update.
-    pub fn g_step(&mut self, m: usize) -> Result<f64> {
+    /// One update of G on `m` fresh noise vectors; returns G's loss before the update (unread).
+    pub fn g_step(&mut self, m: usize) -> Result<Tensor> {
         let z = self.noise(m)?;
         // D's weights get no gradient in G's step: freezing skips computing them.
         self.d.set_frozen(true)?;
@@ -509,7 +519,7 @@ impl Gan2014Trainer {
         self.d.set_frozen(false)?;
         let (loss, grads) = g_step?;
         self.opt_g.step(&grads)?;
-        loss.to_scalar()
+        Ok(loss.detach())
     }
 
     /// Everything a resumed run needs: both networks (`g.*`, `d.*`), the optimisers' momentum
@@ -656,8 +666,9 @@ pub(crate) fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Re
         .mul_scalar(0.5)
 }
 
-pub(crate) fn mean_probability(logits: &Tensor) -> Result<f64> {
-    no_grad(|| logits.sigmoid()?.mean_all()?.to_scalar())
+/// D's mean probability of "real" over a batch of logits, as an unread scalar.
+pub(crate) fn mean_probability(logits: &Tensor) -> Result<Tensor> {
+    no_grad(|| logits.sigmoid()?.mean_all())
 }
 
 crate::impl_gan_model_for_mlp_trainer!(

@@ -196,9 +196,14 @@ impl MlpGanTrainer {
     /// One D update on `real` (`[m, ...]` in [-1, 1]) and m fresh samples, then one G update on
     /// m fresh samples. Scores are D's mean probabilities before its update.
     pub fn step(&mut self, real: &Tensor) -> Result<StepStats> {
+        self.step_unread(real)?.read()
+    }
+
+    /// [`MlpGanTrainer::step`] with its numbers left unread on the trainer's device.
+    pub fn step_unread(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
         let real = rows(real, self.cfg.image_dim, "MlpGanTrainer::step")?.to_device(self.device)?;
         let m = minibatch(&real, 1, 1, "MlpGanTrainer::step")?;
-        let d = self.d_step(&real)?;
+        let d = self.d_step_unread(&real)?;
         let g_loss = self.g_step(m)?;
         self.steps += 1;
         Ok(StepStats {
@@ -211,6 +216,10 @@ impl MlpGanTrainer {
     }
 
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
+        self.d_step_unread(real)?.read()
+    }
+
+    fn d_step_unread(&mut self, real: &Tensor) -> Result<DStepStats<Tensor>> {
         let real = &real.to_device(self.device)?;
         let m = real.shape()[0];
         let z = self.noise(m)?;
@@ -220,14 +229,14 @@ impl MlpGanTrainer {
         let loss = discriminator_loss(&logit_real, &logit_fake)?;
         self.opt_d.step(&loss.backward()?)?;
         Ok(DStepStats {
-            loss: loss.to_scalar()?,
+            loss: loss.detach(),
             real_score: mean_probability(&logit_real)?,
             fake_score: mean_probability(&logit_fake)?,
         })
     }
 
-    /// One update of G on `m` fresh noise vectors (`-log D(G(z))`); returns its loss.
-    pub fn g_step(&mut self, m: usize) -> Result<f64> {
+    /// One update of G on `m` fresh noise vectors (`-log D(G(z))`); returns its loss (unread).
+    pub fn g_step(&mut self, m: usize) -> Result<Tensor> {
         let z = self.noise(m)?;
         self.d.set_frozen(true)?;
         let g_step = || -> Result<_> {
@@ -241,7 +250,7 @@ impl MlpGanTrainer {
         self.d.set_frozen(false)?;
         let (loss, grads) = g_step?;
         self.opt_g.step(&grads)?;
-        loss.to_scalar()
+        Ok(loss.detach())
     }
 
     /// Both networks, both optimisers' state, the step counter and the generators.

@@ -16,9 +16,11 @@ macro_rules! impl_gan_model_for_mlp_trainer {
                 real: &Tensor,
                 _labels: Option<&[usize]>,
                 _rng: &mut Rng,
-            ) -> std::result::Result<Vec<(&'static str, f64)>, $crate::run::BoxError> {
+            ) -> std::result::Result<Vec<(&'static str, Tensor)>, $crate::run::BoxError> {
                 let n = real.shape()[0];
-                Ok(self.step(&real.reshape(&[n, self.cfg.image_dim])?)?.named())
+                Ok(self
+                    .step_unread(&real.reshape(&[n, self.cfg.image_dim])?)?
+                    .named())
             }
 
             fn sample_latent(
@@ -124,4 +126,4 @@ pub mod gan2014;
 pub mod ladder;
 pub mod mlp_gan;
 mod step;
-pub use step::{DStepStats, StepStats};
+pub use step::{read_scalars, DStepStats, StepStats};

@@ -9,6 +9,7 @@ use super::dir::{RunDir, RunError};
 use super::guard::{check_finite, DivergedError, StopFlag};
 use super::prefetch::with_prefetch;
 use super::report::write_report;
+use crate::models::read_scalars;
 use crate::plot::save_image_grid;
 use saddle_nn::engine::{no_grad, Device, Rng, Tensor};
 use saddle_nn::{Checkpoint, CheckpointError};
@@ -21,15 +22,17 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A GAN as the loop sees it.
 pub trait GanModel {
     /// One training iteration (the model's D and G updates) on a batch of real images in the
-    /// model's value range; returns the named losses to log. `rng` is the loop's generator (saved
-    /// in checkpoints); a model that keeps its own generators (and saves them in
-    /// [`GanModel::checkpoint`]) may ignore it.
+    /// model's value range; returns the named losses to log as one-element tensors on the
+    /// model's device, not yet read: the loop reads them only when it logs (on a GPU each read
+    /// waits for the step's queued work). `rng` is the loop's generator (saved in checkpoints);
+    /// a model that keeps its own generators (and saves them in [`GanModel::checkpoint`]) may
+    /// ignore it.
     fn train_step(
         &mut self,
         real: &Tensor,
         labels: Option<&[usize]>,
         rng: &mut Rng,
-    ) -> Result<Vec<(&'static str, f64)>, BoxError>;
+    ) -> Result<Vec<(&'static str, Tensor)>, BoxError>;
     /// Fresh latent codes for `n` samples.
     fn sample_latent(&self, n: usize, rng: &mut Rng) -> Result<Tensor, BoxError>;
     /// Images `[N, C, H, W]` from latent codes, in inference mode (no gradients, eval-mode
@@ -197,6 +200,9 @@ fn train_on<M: GanModel + ?Sized>(
     }
     let started = Instant::now();
     let first_step = state.step;
+    let device = model.device();
+    // The losses as last read (see below).
+    let mut losses: Vec<(&'static str, f64)> = Vec::new();
     while state.step < opts.steps {
         if stop.should_stop() {
             save_checkpoint(model, data, run, &state, false)?;
@@ -204,14 +210,21 @@ fn train_on<M: GanModel + ?Sized>(
             return Ok(Outcome::Interrupted { step: state.step });
         }
         let (real, labels) = data.next_batch()?;
-        let losses = model.train_step(&real, labels.as_deref(), &mut state.rng)?;
+        let unread = model.train_step(&real, labels.as_deref(), &mut state.rng)?;
         state.step += 1;
-        if let Err(diverged) = check_finite(state.step, &losses) {
-            finish(run, opts, config, &state, &diverged.to_string())?;
-            return Err(diverged.into());
-        }
         let step = state.step;
-        if step % opts.log_every.max(1) == 0 || step == opts.steps {
+        let due = |every: u64| due(step, every, opts.steps);
+        let logs = due(opts.log_every);
+        let eval_every = evaluation.as_ref().map(|e| e.every);
+        if reads_losses(device.is_cpu(), step, opts, eval_every, stop.should_stop()) {
+            let values = read_scalars(&unread.iter().map(|(_, t)| t).collect::<Vec<_>>())?;
+            losses = unread.iter().map(|(name, _)| *name).zip(values).collect();
+            if let Err(diverged) = check_finite(step, &losses) {
+                finish(run, opts, config, &state, &diverged.to_string())?;
+                return Err(diverged.into());
+            }
+        }
+        if logs {
             let mut record = Map::new();
             record.insert("step".into(), step.into());
             let elapsed = started.elapsed().as_secs_f64();
@@ -225,11 +238,11 @@ fn train_on<M: GanModel + ?Sized>(
             }
             run.log(&record)?;
         }
-        if step % opts.sample_every.max(1) == 0 || step == opts.steps {
+        if due(opts.sample_every) {
             write_grid(model, run, opts, &state)?;
         }
         if let Some(eval) = evaluation.as_mut() {
-            if step % eval.every.max(1) == 0 || step == opts.steps {
+            if due(eval.every) {
                 let values = (eval.run)(model)?;
                 let mut record = Map::new();
                 record.insert("step".into(), step.into());
@@ -251,17 +264,41 @@ fn train_on<M: GanModel + ?Sized>(
                 state.last_eval = values;
             }
         }
-        if step % opts.checkpoint_every.max(1) == 0 || step == opts.steps {
+        if due(opts.checkpoint_every) {
             save_checkpoint(model, data, run, &state, false)?;
         }
         progress(&Progress {
             step,
             total: opts.steps,
-            losses,
+            losses: losses.clone(),
         });
     }
     finish(run, opts, config, &state, "finished")?;
     Ok(Outcome::Finished { step: state.step })
+}
+
+/// Whether `step` is a multiple of `every` or the last step.
+fn due(step: u64, every: u64, last: u64) -> bool {
+    step.is_multiple_of(every.max(1)) || step == last
+}
+
+/// Whether the loop reads the losses of `step`. Reading waits for the device, so on a GPU they
+/// are read only when logged, or before a checkpoint, an evaluation or a stop (a diverged state
+/// is never saved); on the CPU reading is free and happens every step, so a divergence is
+/// caught at the step it happens.
+fn reads_losses(
+    on_cpu: bool,
+    step: u64,
+    opts: &LoopOptions,
+    eval_every: Option<u64>,
+    stopping: bool,
+) -> bool {
+    let due = |every: u64| due(step, every, opts.steps);
+    on_cpu
+        || stopping
+        || due(opts.log_every)
+        || due(opts.checkpoint_every)
+        || eval_every.is_some_and(due)
 }
 
 fn write_grid<M: GanModel + ?Sized>(
@@ -337,4 +374,39 @@ fn finish(
     }
     write_report(run, &opts.title, config, &final_metrics)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_are_read_every_step_on_the_cpu_and_only_when_needed_on_a_device() {
+        let opts = LoopOptions {
+            steps: 100,
+            log_every: 10,
+            sample_every: 7,
+            checkpoint_every: 25,
+            grid_count: 4,
+            grid_rows: 2,
+            grid_upscale: 1,
+            seed: 0,
+            title: String::new(),
+        };
+        let reads = |on_cpu, eval, stopping_at| {
+            (1..=100)
+                .filter(|&s| reads_losses(on_cpu, s, &opts, eval, s == stopping_at))
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(reads(true, None, 0), (1..=100).collect::<Vec<_>>());
+        // Logs at 10, 20, ...; checkpoints at 25, 50, 75, 100; no read for the sample grids.
+        let want = [10, 20, 25, 30, 40, 50, 60, 70, 75, 80, 90, 100];
+        assert_eq!(reads(false, None, 0), want);
+        let mut with_eval = reads(false, Some(33), 0);
+        with_eval.retain(|s| !want.contains(s));
+        assert_eq!(with_eval, [33, 66, 99]);
+        let mut stopping = reads(false, None, 41);
+        stopping.retain(|s| !want.contains(s));
+        assert_eq!(stopping, [41]);
+    }
 }
