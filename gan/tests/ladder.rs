@@ -192,6 +192,9 @@ fn train(cfg: SemiSupervisedConfig, steps: usize) -> (SemiSupervised, Vec<f64>, 
         let (xu, _) = flat_batch(&mut unl);
         let s = model.step(&xl, &yl.unwrap(), &xu).unwrap();
         assert!(s.supervised.is_finite() && s.denoising.is_finite());
+        // EBGAN-LN reports G's loss exactly when it reports the fake energy (margin > 0).
+        assert_eq!(s.fake_energy.is_some(), s.g_loss.is_some());
+        assert!(s.g_loss.is_none_or(f64::is_finite));
         sup.push(s.supervised);
         energy.extend(s.fake_energy);
     }

@@ -27,6 +27,7 @@
 //! so G's updates and the generated passes stop (the model is then a plain ladder network).
 
 use super::ebgan::mlp_generator;
+use super::read_scalars;
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{child_name, BatchNorm, Linear, Module, ModuleExt, Sequential, Slot};
@@ -624,7 +625,7 @@ impl SemiSupervised {
         if let Some(m) = margin {
             let fake = self.generate(unlabelled.shape()[0].max(2), false)?;
             let e_fake = self.ladder.energy(&fake, &mut self.rng)?;
-            fake_energy = Some(e_fake.mean_all()?.to_scalar()?);
+            fake_energy = Some(no_grad(|| e_fake.mean_all())?);
             loss = loss.add(&e_fake.rsub_scalar(m)?.relu()?.mean_all()?)?;
         }
         self.opt.step(&loss.backward()?)?;
@@ -644,12 +645,20 @@ impl SemiSupervised {
             let (_, opt_g) = self.g.as_mut().expect("EBGAN-LN has G");
             opt_g.set_lr(0, self.cfg.lr_at(e.lr_g, self.steps));
             opt_g.step(&grads)?;
-            g_loss = Some(loss_g.to_scalar()?);
+            g_loss = Some(loss_g.detach());
         }
         self.steps += 1;
+        // One transfer for all the numbers (each read waits for the device).
+        let optional = [&fake_energy, &g_loss];
+        let mut scalars = vec![&supervised, &denoising];
+        scalars.extend(optional.iter().filter_map(|t| t.as_ref()));
+        let mut values = read_scalars(&scalars)?.into_iter();
+        let mut next = || values.next().expect("one value per scalar");
+        let (supervised, denoising) = (next(), next());
+        let [fake_energy, g_loss] = optional.map(|t| t.as_ref().map(|_| next()));
         Ok(SemiSupervisedStats {
-            supervised: supervised.to_scalar()?,
-            denoising: denoising.to_scalar()?,
+            supervised,
+            denoising,
             margin,
             fake_energy,
             g_loss,
