@@ -1,10 +1,12 @@
 //! Matrix product and batched matrix product with broadcast batch dimensions.
 
 use crate::layout::broadcast_shapes;
-use crate::{with_float, Element, Error, Float, Result, Tensor};
+use crate::{with_float, Element, Error, Result, Tensor};
 use rayon::prelude::*;
 use saddle_kernels::cpu::elementwise;
-use saddle_kernels::cpu::gemm::{gemm, MatRef};
+use saddle_kernels::cpu::gemm::{gemm_uninit, MatRef};
+use saddle_kernels::cpu::{assume_init, uninit_vec};
+use std::mem::MaybeUninit;
 
 impl Tensor {
     /// `self @ rhs` for `[..., m, k] @ [..., k, n] -> [..., m, n]`; the batch dimensions (all but
@@ -69,7 +71,13 @@ impl Tensor {
         let la = self.layout().broadcast_to("matmul", &full_a)?;
         let lb = rhs.layout().broadcast_to("matmul", &full_b)?;
         let nb: usize = batch.iter().product();
-        let mut out = vec![T::ZERO; nb * m * n];
+        if nb * m * n == 0 {
+            let mut shape = batch.to_vec();
+            shape.extend([m, n]);
+            return Ok(Tensor::from_data(Vec::<T>::new(), &shape));
+        }
+        // Every element is written by its product (k = 0 writes zeros).
+        let mut out = uninit_vec::<T>(nb * m * n);
         // Offset of matrix `i` of the batch in a layout whose last two dims are the matrix.
         let batch_offset = |strides: &[usize], base: usize, i: usize| {
             let mut rem = i;
@@ -82,7 +90,7 @@ impl Tensor {
         };
         let r = batch.len();
         self.with_two_strided(rhs, "matmul", |a: &[T], b: &[T]| {
-            let one = |(i, c): (usize, &mut [T])| {
+            let one = |(i, c): (usize, &mut [MaybeUninit<T>])| {
                 let oa = batch_offset(la.strides(), la.offset(), i);
                 let ob = batch_offset(lb.strides(), lb.offset(), i);
                 let am = MatRef {
@@ -99,11 +107,8 @@ impl Tensor {
                     rs: lb.strides()[r],
                     cs: lb.strides()[r + 1],
                 };
-                gemm(am, bm, T::ZERO, c, n);
+                gemm_uninit(am, bm, c, n);
             };
-            if m * n == 0 {
-                return;
-            }
             // Many small products: spread the batch over threads; a few large ones: let the
             // GEMM parallelise inside each product.
             if nb > 1 && m * n * k < (1 << 18) {
@@ -112,6 +117,8 @@ impl Tensor {
                 out.chunks_mut(m * n).enumerate().for_each(one);
             }
         })?;
+        // SAFETY: the products wrote every element (one per chunk of m·n).
+        let out = unsafe { assume_init(out) };
         let mut shape = batch.to_vec();
         shape.extend([m, n]);
         Ok(Tensor::from_data(out, &shape))
@@ -168,7 +175,7 @@ impl Tensor {
         // Values only: the graph goes through `self`.
         let x = self.detach().contiguous()?;
         let out = with_float!(self, OP, |T| {
-            let mut out = vec![T::ZERO; rows * out_f];
+            let mut out = uninit_vec::<T>(rows * out_f);
             if rows > 0 && out_f > 0 {
                 let (lx, lw) = (x.layout().offset(), weight.layout().clone());
                 x.with_two_strided(weight, OP, |xd: &[T], wd: &[T]| {
@@ -187,11 +194,14 @@ impl Tensor {
                         rs: lw.strides()[1],
                         cs: lw.strides()[0],
                     };
-                    gemm(a, b, T::ZERO, &mut out, out_f);
+                    gemm_uninit(a, b, &mut out, out_f);
                 })?;
-                if let Some(b) = bias {
-                    b.with_contiguous(OP, |bv: &[T]| elementwise::add_row_vector(&mut out, bv))?;
-                }
+            }
+            // SAFETY: the product wrote all rows·out_f elements (there are none when it did not
+            // run).
+            let mut out = unsafe { assume_init(out) };
+            if let Some(b) = bias.filter(|_| !out.is_empty()) {
+                b.with_contiguous(OP, |bv: &[T]| elementwise::add_row_vector(&mut out, bv))?;
             }
             Tensor::from_data(out, &out_shape)
         });

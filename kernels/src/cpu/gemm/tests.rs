@@ -450,3 +450,43 @@ proptest! {
         check::<f64>(m, n, k, la, lb, ldc_pad, beta, path);
     }
 }
+
+/// `gemm_uninit` writes every element of C without reading it: a buffer of NaN (standing in
+/// for whatever memory held) gives exactly `gemm`'s result with `beta = 0`, on edge tiles,
+/// both schemes (narrow C with A in place, wide C with packed A), transposed operands and k = 0.
+#[test]
+fn uninit_output_is_overwritten_not_read() {
+    use std::mem::MaybeUninit;
+    for &(m, k, n, ta, tb) in &[
+        (7, 5, 9, false, false),
+        (13, 40, 33, true, false),
+        (50, 70, 600, false, true),
+        (100, 300, 1200, false, true),
+        (3, 0, 4, false, false),
+    ] {
+        let (a, ar, ac) = make::<f32>(m, k, if ta { Layout::Cols(0) } else { Layout::Rows(0) }, 1);
+        let (b, br, bc) = make::<f32>(k, n, if tb { Layout::Cols(0) } else { Layout::Rows(0) }, 2);
+        let am = MatRef {
+            data: &a,
+            rows: m,
+            cols: k,
+            rs: ar,
+            cs: ac,
+        };
+        let bm = MatRef {
+            data: &b,
+            rows: k,
+            cols: n,
+            rs: br,
+            cs: bc,
+        };
+        let mut want = vec![1.0f32; m * n];
+        gemm(am, bm, 0.0, &mut want, n);
+        let mut got = vec![MaybeUninit::new(f32::NAN); m * n];
+        gemm_uninit(am, bm, &mut got, n);
+        // SAFETY: every element was initialised (to NaN, then by the product).
+        let got = unsafe { crate::cpu::assume_init(got) };
+        assert_eq!(got, want, "{m}x{k}x{n} ta {ta} tb {tb}");
+        assert!(got.iter().all(|v| v.is_finite()));
+    }
+}
