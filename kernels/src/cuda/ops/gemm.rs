@@ -1,12 +1,12 @@
-//! Launchers for `cuda/gemm.cu` (f32 and f64 on CUDA cores) and `cuda/gemm_tf32.cu` (tensor
-//! cores): `C = alpha · op(A) · op(B) + beta · C`, row-major, optionally batched with fixed
-//! strides.
+//! Launchers for `cuda/gemm.cu` (f32 and f64 on CUDA cores), `cuda/gemm_tf32.cu` and
+//! `cuda/gemm_half.cu` (tensor cores): `C = alpha · op(A) · op(B) + beta · C`, row-major,
+//! optionally batched with fixed strides.
 
 use super::launch;
-use crate::cuda::{CudaDevice, CudaError, KernelModule};
+use crate::cuda::{CudaDevice, CudaError, CudaHalf, KernelModule};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 
-/// Block tile of both kernels (128 × 128 of C per 256-thread block).
+/// Block tile of the f32, TF32 and 16-bit kernels (128 × 128 of C per 256-thread block).
 const TILE: usize = 128;
 
 /// Arithmetic of the product.
@@ -59,7 +59,7 @@ impl GemmShape {
     }
 }
 
-/// `GemmArgs` of gemm.cu / gemm_tf32.cu.
+/// `GemmArgs` of gemm.cu / gemm_tf32.cu / gemm_half.cu.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 struct GemmArgs {
@@ -188,8 +188,45 @@ pub fn gemm(
     beta: f32,
     c: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
+    let (module, stem) = match precision {
+        GemmPrecision::F32 => (KernelModule::Gemm, "sgemm"),
+        GemmPrecision::Tf32 => (KernelModule::GemmTf32, "tf32_gemm"),
+    };
+    launch_gemm(dev, module, stem, shape, (alpha, beta), a, b, c)
+}
+
+/// The product of 16-bit operands (`T`: bf16 or f16) on tensor cores: products accumulated in
+/// f32, each element of C rounded once to `T` (a `beta` term is read from C and added in f32
+/// before that rounding); needs compute capability 8.0. `c` must hold the whole (batched)
+/// output.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_half<T: CudaHalf>(
+    dev: &CudaDevice,
+    shape: GemmShape,
+    alpha: f32,
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    beta: f32,
+    c: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    let stem = format!("{}_gemm", T::SUFFIX);
+    launch_gemm(dev, KernelModule::GemmHalf, &stem, shape, (alpha, beta), a, b, c)
+}
+
+/// Checks the shape and launches kernel `{stem}_{variant}` of `module` (a 128 × 128 tile per
+/// block) with a `GemmArgs` block.
+#[allow(clippy::too_many_arguments)]
+fn launch_gemm<T: DeviceRepr>(
+    dev: &CudaDevice,
+    module: KernelModule,
+    stem: &str,
+    s: GemmShape,
+    (alpha, beta): (f32, f32),
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    c: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
     const OP: &str = "cuda gemm";
-    let s = shape;
     if !check_shape(&s, a.len(), b.len(), c.len())? {
         return Ok(());
     }
@@ -207,11 +244,7 @@ pub fn gemm(
         alpha,
         beta,
     };
-    let (module, name) = match precision {
-        GemmPrecision::F32 => (KernelModule::Gemm, format!("sgemm_{}", variant(&s))),
-        GemmPrecision::Tf32 => (KernelModule::GemmTf32, format!("tf32_gemm_{}", variant(&s))),
-    };
-    let f = dev.function(module, &name)?;
+    let f = dev.function(module, &format!("{stem}_{}", variant(&s)))?;
     let cfg = grid(&s, TILE)?;
     launch!(dev, f, cfg, OP; &args, a, b, c)
 }
