@@ -210,7 +210,16 @@ pub fn gemm_half<T: CudaHalf>(
     c: &mut CudaSlice<T>,
 ) -> Result<(), CudaError> {
     let stem = format!("{}_gemm", T::SUFFIX);
-    launch_gemm(dev, KernelModule::GemmHalf, &stem, shape, (alpha, beta), a, b, c)
+    launch_gemm(
+        dev,
+        KernelModule::GemmHalf,
+        &stem,
+        shape,
+        (alpha, beta),
+        a,
+        b,
+        c,
+    )
 }
 
 /// Checks the shape and launches kernel `{stem}_{variant}` of `module` (a 128 × 128 tile per
