@@ -124,10 +124,9 @@ impl Tensor {
         Ok(match dtype {
             DType::F32 => Tensor::from_data(vec![value as f32; n], shape),
             DType::F64 => Tensor::from_data(vec![value; n], shape),
-            DType::BF16 | DType::F16 => Tensor::from_cpu(
-                CpuStorage::from_f64(dtype, std::iter::repeat(value).take(n)),
-                shape,
-            ),
+            DType::BF16 | DType::F16 => {
+                Tensor::from_cpu(CpuStorage::from_f64(dtype, (0..n).map(|_| value)), shape)
+            }
         })
     }
 

@@ -170,13 +170,14 @@ fn half_tensors_round_trip_representable_values_and_round_others_once() {
             assert_eq!(bits(back.to_vec_f64().unwrap()), want, "{dtype} via {via}");
         }
         // f32 readback widens exactly; views and copies of 16-bit tensors keep their values.
-        let as_f32: Vec<f64> = x
+        let exact_f32: Vec<u32> = exact.iter().map(|&v| (v as f32).to_bits()).collect();
+        let read: Vec<u32> = x
             .to_vec::<f32>()
             .unwrap()
-            .into_iter()
-            .map(f64::from)
+            .iter()
+            .map(|v| v.to_bits())
             .collect();
-        assert_eq!(bits(as_f32), want);
+        assert_eq!(read, exact_f32);
         let tv = x.t().unwrap();
         assert_eq!(tv.dtype(), dtype);
         let transposed = [
@@ -244,6 +245,17 @@ fn half_tensors_round_trip_representable_values_and_round_others_once() {
     );
 }
 
+/// `sum(w * x)` for a 16-bit `x` and f32 weights, in f32 (the product and sum refuse 16-bit
+/// tensors): the gradient reaching `x` is `w` rounded to its dtype.
+fn weighted_sum(x: &Tensor, w: &Tensor) -> Tensor {
+    x.to_dtype(DType::F32)
+        .unwrap()
+        .mul(w)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+}
+
 #[test]
 fn half_conversion_is_differentiable() {
     let x = Tensor::from_vec(
@@ -259,13 +271,7 @@ fn half_conversion_is_differentiable() {
     let w = t(&[1.0 + p2(-8) + p2(-30), 3.0], &[2])
         .to_dtype(DType::F32)
         .unwrap();
-    let loss = h
-        .to_dtype(DType::F32)
-        .unwrap()
-        .mul(&w)
-        .unwrap()
-        .sum_all()
-        .unwrap();
+    let loss = weighted_sum(&h, &w);
     let g = loss.backward().unwrap();
     let gx = g.get(&x).unwrap();
     assert_eq!(gx.dtype(), DType::F32);
@@ -345,13 +351,7 @@ fn half_matmul_rounds_the_f32_product_once() {
         // loss = sum(w * c) with integer weights: da = w @ b^T, db^T = sum over the batch of a^T w.
         let wv = small_ints(2 * m * n, 3);
         let w = t(&wv, &[2, m, n]).to_dtype(DType::F32).unwrap();
-        let loss = c
-            .to_dtype(DType::F32)
-            .unwrap()
-            .mul(&w)
-            .unwrap()
-            .sum_all()
-            .unwrap();
+        let loss = weighted_sum(&c, &w);
         let grads = loss.backward().unwrap();
         let (ga, gbt) = (grads.get(&a).unwrap(), grads.get(&bt).unwrap());
         assert_eq!((ga.dtype(), gbt.dtype()), (dtype, dtype));

@@ -1,44 +1,21 @@
 // Tensor-core GEMM on 16-bit operands: C = alpha * op(A) · op(B) + beta * C with A, B and C in
 // bf16 or f16 (one template, BF16 selects), products accumulated in f32 by
 // mma.sync.m16n8k16 (sm_80+), and each element of C rounded once to the 16-bit type at the end
-// (as PyTorch's bf16/f16 matmul). Same operand conventions as gemm.cu and gemm_tf32.cu
-// (row-major, TA/TB select stored-transposed operands, batch over blockIdx.z).
+// (as PyTorch's bf16/f16 matmul), on the block tiling of gemm_tile.cuh (which the host puts in
+// front of this file), as gemm_tf32.cu.
 //
-// Tiling: gemm_tf32.cu's. 256 threads = 8 warps compute a 128 × 128 tile of C; warps form a
-// 2 × 4 grid, each owning 64 × 32 = 4 × 4 mma tiles of 16 × 8 (64 f32 accumulators per
-// thread). K advances by BK = 32 (two mma k-steps) per shared-memory stage: the same 64 bytes
-// per tile row as TF32's BK = 16 floats. Two stages (double buffering) take 40 KB, under the
-// 48 KB a block gets without opting in.
-//
-// Shared layout mirrors the operand's global layout, so every global->shared copy is a 16-byte
-// vector store (8 values): A is kept m-major [128][32 + 8] when stored M × K, k-major
-// [32][128 + 8] when stored K × M; B likewise. Fragments come out of shared memory by ldmatrix
-// (four 8 × 8 matrices of 16-bit values per instruction), transposing (.trans) where the tile is
-// stored the other way round from the fragment. The paddings (8 values = 16 bytes) make a row
-// 80 or 272 bytes, an odd number of 16-byte units, so the eight rows of each 8 × 8 matrix fall
-// in distinct bank groups.
+// K advances by BK = 32 (two mma k-steps) per stage: the same 64 bytes per tile row as TF32's
+// BK = 16 floats. Two stages take 40 KB, under the 48 KB a block gets without opting in.
+// Fragments come out of shared memory by ldmatrix (four 8 × 8 matrices of 16-bit values per
+// instruction), transposing (.trans) where the tile is stored the other way round from the
+// fragment. The paddings (8 values = 16 bytes) make a row 80 or 272 bytes, an odd number of
+// 16-byte units, so the eight rows of each 8 × 8 matrix fall in distinct bank groups.
 
-#define BM 128
-#define BN 128
 #define BK 32
-#define THREADS 256
 #define PAD 8                     // 16-bit values of padding per shared row
 #define K_ROW (BK + PAD)          // a row of a k-contiguous tile: 40 values
 #define MN_ROW (BM + PAD)         // a row of an m- or n-contiguous tile: 136 values
 #define STAGE (BM * K_ROW)        // the larger of the two layouts (5120 vs 32 * 136 = 4352)
-
-struct GemmArgs {
-    int m, n, k;
-    int lda, ldb, ldc;
-    long long stride_a, stride_b, stride_c;
-    float alpha, beta;
-};
-
-typedef unsigned short u16;
-
-__device__ __forceinline__ bool aligned(const void* p, unsigned long long bytes) {
-    return (reinterpret_cast<unsigned long long>(p) & (bytes - 1)) == 0;
-}
 
 // f32 -> bf16 / f16, round to nearest even; and back (exact).
 template <bool BF16> __device__ __forceinline__ u16 round_to(float x) {
@@ -52,45 +29,6 @@ template <bool BF16> __device__ __forceinline__ float widen(u16 h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
     return f;
-}
-
-// Loads 16 values of a 128 × 32 (or 32 × 128) operand tile: two 8-value groups per thread.
-// `rows`/`cols` are the stored matrix's bounds, (r0, c0) the tile origin in stored coordinates;
-// values outside the matrix read as zero (so a partial k-tile adds nothing).
-template <int TILE_COLS>
-__device__ __forceinline__ void load_tile(const u16* __restrict__ p, int ld, bool vec, int rows,
-                                          int cols, int r0, int c0, int tid, uint4 v[2]) {
-    constexpr int VEC_PER_ROW = TILE_COLS / 8;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int idx = tid + h * THREADS;
-        const int r = r0 + idx / VEC_PER_ROW, c = c0 + (idx % VEC_PER_ROW) * 8;
-        const u16* q = p + (long long)r * ld + c;
-        if (vec && r < rows && c + 7 < cols) {
-            v[h] = *reinterpret_cast<const uint4*>(q);
-        } else {
-            unsigned w[4];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const unsigned lo = (r < rows && c + 2 * j < cols) ? q[2 * j] : 0u;
-                const unsigned hi = (r < rows && c + 2 * j + 1 < cols) ? q[2 * j + 1] : 0u;
-                w[j] = lo | (hi << 16);
-            }
-            v[h] = make_uint4(w[0], w[1], w[2], w[3]);
-        }
-    }
-}
-
-// Stores the 16 values of load_tile into a shared tile with rows of TILE_COLS + PAD values.
-template <int TILE_COLS>
-__device__ __forceinline__ void store_tile(u16* s, int tid, const uint4 v[2]) {
-    constexpr int VEC_PER_ROW = TILE_COLS / 8;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int idx = tid + h * THREADS;
-        const int r = idx / VEC_PER_ROW, c = (idx % VEC_PER_ROW) * 8;
-        *reinterpret_cast<uint4*>(&s[r * (TILE_COLS + PAD) + c]) = v[h];
-    }
 }
 
 // Four 8 × 8 matrices of 16-bit values from shared memory: lane l gives the address of row
@@ -131,57 +69,14 @@ __device__ __forceinline__ void half_gemm_body(GemmArgs g, const u16* __restrict
                                                const u16* __restrict__ b, u16* __restrict__ c) {
     __shared__ __align__(16) u16 as[2][STAGE];
     __shared__ __align__(16) u16 bs[2][STAGE];
-
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    a += blockIdx.z * g.stride_a;
-    b += blockIdx.z * g.stride_b;
-    c += blockIdx.z * g.stride_c;
-    const bool vec_a = aligned(a, 16) && (g.lda & 7) == 0;
-    const bool vec_b = aligned(b, 16) && (g.ldb & 7) == 0;
-
-    // Stored bounds and tile origins: A is M × K (or K × M when TA), B is K × N (or N × K).
-    const int a_rows = TA ? g.k : g.m, a_cols = TA ? g.m : g.k;
-    const int b_rows = TB ? g.n : g.k, b_cols = TB ? g.k : g.n;
-
-    const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
-    const int grp = lane >> 2, tig = lane & 3;  // mma "groupID" and "threadID_in_group"
+    to_batch(g, a, b, c);
+    const WarpTile w = warp_tile();
     // The ldmatrix row this lane addresses: row r8 of matrix mat.
-    const int r8 = lane & 7, mat = lane >> 3;
+    const int lane = threadIdx.x & 31, r8 = lane & 7, mat = lane >> 3;
 
-    float acc[4][4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-#pragma unroll
-            for (int q = 0; q < 4; ++q) acc[i][j][q] = 0.f;
-
-    uint4 va[2], vb[2];
-    auto load = [&](int k0) {
-        if (TA) load_tile<BM>(a, g.lda, vec_a, a_rows, a_cols, k0, m0, tid, va);
-        else load_tile<BK>(a, g.lda, vec_a, a_rows, a_cols, m0, k0, tid, va);
-        if (TB) load_tile<BK>(b, g.ldb, vec_b, b_rows, b_cols, n0, k0, tid, vb);
-        else load_tile<BN>(b, g.ldb, vec_b, b_rows, b_cols, k0, n0, tid, vb);
-    };
-    auto store = [&](int stage) {
-        if (TA) store_tile<BM>(as[stage], tid, va);
-        else store_tile<BK>(as[stage], tid, va);
-        if (TB) store_tile<BK>(bs[stage], tid, vb);
-        else store_tile<BN>(bs[stage], tid, vb);
-    };
-
-    const int tiles = (g.k + BK - 1) / BK;
-    load(0);
-    store(0);
-    __syncthreads();
-
-    for (int t = 0; t < tiles; ++t) {
-        const int cur = t & 1;
-        const bool more = t + 1 < tiles;
-        if (more) load((t + 1) * BK);
-        const u16* sa = as[cur];
-        const u16* sb = bs[cur];
+    float acc[4][4][4] = {};
+    auto as_is = [](unsigned v) { return v; };
+    auto compute = [&](const u16* sa, const u16* sb) {
 #pragma unroll
         for (int ks = 0; ks < BK; ks += 16) {
             // A fragment of tile mt (rows wm + 16 mt .. + 15, k ks .. ks + 15): matrix i holds
@@ -190,7 +85,7 @@ __device__ __forceinline__ void half_gemm_body(GemmArgs g, const u16* __restrict
             const int a_k = ks + (mat >> 1) * 8;
 #pragma unroll
             for (int mt = 0; mt < 4; ++mt) {
-                const int a_m = wm + mt * 16 + (mat & 1) * 8;
+                const int a_m = w.wm + mt * 16 + (mat & 1) * 8;
                 if (TA) ldmatrix_x4<true>(fa[mt], &sa[(a_k + r8) * MN_ROW + a_m]);
                 else ldmatrix_x4<false>(fa[mt], &sa[(a_m + r8) * K_ROW + a_k]);
             }
@@ -200,7 +95,7 @@ __device__ __forceinline__ void half_gemm_body(GemmArgs g, const u16* __restrict
             const int b_k = ks + (mat & 1) * 8;
 #pragma unroll
             for (int np = 0; np < 2; ++np) {
-                const int b_n = wn + np * 16 + (mat >> 1) * 8;
+                const int b_n = w.wn + np * 16 + (mat >> 1) * 8;
                 unsigned r[4];
                 if (TB) ldmatrix_x4<false>(r, &sb[(b_n + r8) * K_ROW + b_k]);
                 else ldmatrix_x4<true>(r, &sb[(b_k + r8) * MN_ROW + b_n]);
@@ -214,56 +109,37 @@ __device__ __forceinline__ void half_gemm_body(GemmArgs g, const u16* __restrict
 #pragma unroll
                 for (int nt = 0; nt < 4; ++nt) mma_16816<BF16>(acc[mt][nt], fa[mt], fb[nt]);
         }
-        // The other stage was last read before the previous iteration's barrier: free to fill.
-        if (more) store(cur ^ 1);
-        __syncthreads();
-    }
+    };
+    k_loop<u16, u16, BK, PAD, PAD, TA, TB>(g, a, b, &as[0][0], &bs[0][0], STAGE, as_is, compute);
 
-    // Accumulator q of tile (mt, nt): row grp (+8 for q >= 2), column 2 * tig + (q & 1). Pairs
-    // of columns go out as one 32-bit store when aligned.
+    // A pair of columns goes out as one 32-bit store when aligned.
     const bool pair_ok = aligned(c, 4) && (g.ldc & 1) == 0;
-#pragma unroll
-    for (int mt = 0; mt < 4; ++mt)
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = m0 + wm + mt * 16 + grp + half * 8;
-            if (row >= g.m) continue;
-            u16* crow = c + (long long)row * g.ldc;
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt) {
-                const int col = n0 + wn + nt * 8 + tig * 2;
-                float v0 = g.alpha * acc[mt][nt][half * 2];
-                float v1 = g.alpha * acc[mt][nt][half * 2 + 1];
-                if (pair_ok && col + 1 < g.n) {
-                    unsigned* p = reinterpret_cast<unsigned*>(crow + col);
-                    if (g.beta != 0.f) {
-                        const unsigned old = *p;
-                        v0 = fmaf(g.beta, widen<BF16>((u16)(old & 0xffffu)), v0);
-                        v1 = fmaf(g.beta, widen<BF16>((u16)(old >> 16)), v1);
-                    }
-                    *p = (unsigned)round_to<BF16>(v0) | ((unsigned)round_to<BF16>(v1) << 16);
-                } else {
-                    if (col < g.n)
-                        crow[col] = round_to<BF16>(
-                            g.beta != 0.f ? fmaf(g.beta, widen<BF16>(crow[col]), v0) : v0);
-                    if (col + 1 < g.n)
-                        crow[col + 1] = round_to<BF16>(
-                            g.beta != 0.f ? fmaf(g.beta, widen<BF16>(crow[col + 1]), v1) : v1);
-                }
-            }
+    auto with_beta = [&](float v, u16 old) {
+        return g.beta != 0.f ? fmaf(g.beta, widen<BF16>(old), v) : v;
+    };
+    write_c(g, acc, [&](int row, int col, float v0, float v1) {
+        u16* p = c + (long long)row * g.ldc + col;
+        if (pair_ok && col + 1 < g.n) {
+            unsigned* p2 = reinterpret_cast<unsigned*>(p);
+            const unsigned old = g.beta != 0.f ? *p2 : 0u;
+            *p2 = (unsigned)round_to<BF16>(with_beta(v0, (u16)(old & 0xffffu))) |
+                  ((unsigned)round_to<BF16>(with_beta(v1, (u16)(old >> 16))) << 16);
+        } else {
+            p[0] = round_to<BF16>(with_beta(v0, g.beta != 0.f ? p[0] : (u16)0));
+            if (col + 1 < g.n) p[1] = round_to<BF16>(with_beta(v1, g.beta != 0.f ? p[1] : (u16)0));
         }
+    });
 }
 
 #define HALF_KERNEL(name, BF16, TA, TB)                                                         \
-    extern "C" __global__ void __launch_bounds__(THREADS)                                       \
+    extern "C" __global__ void __launch_bounds__(THREADS, 2)                                       \
         name(GemmArgs g, const u16* a, const u16* b, u16* c) {                                  \
         half_gemm_body<BF16, TA, TB>(g, a, b, c);                                               \
     }
-HALF_KERNEL(bf16_gemm_nn, true, false, false)
-HALF_KERNEL(bf16_gemm_nt, true, false, true)
-HALF_KERNEL(bf16_gemm_tn, true, true, false)
-HALF_KERNEL(bf16_gemm_tt, true, true, true)
-HALF_KERNEL(f16_gemm_nn, false, false, false)
-HALF_KERNEL(f16_gemm_nt, false, false, true)
-HALF_KERNEL(f16_gemm_tn, false, true, false)
-HALF_KERNEL(f16_gemm_tt, false, true, true)
+#define HALF_KERNELS(type, BF16)                                                                \
+    HALF_KERNEL(type##_gemm_nn, BF16, false, false)                                             \
+    HALF_KERNEL(type##_gemm_nt, BF16, false, true)                                              \
+    HALF_KERNEL(type##_gemm_tn, BF16, true, false)                                              \
+    HALF_KERNEL(type##_gemm_tt, BF16, true, true)
+HALF_KERNELS(bf16, true)
+HALF_KERNELS(f16, false)

@@ -357,6 +357,21 @@ fn gemm_ref(s: &GemmShape, a: &[f32], b: &[f32], c0: &[f32], alpha: f64, beta: f
     out
 }
 
+/// Two products of `m × k` by `k × n` (A, B stored transposed per `ta`, `tb`), every leading
+/// dimension padded by `pad` and each product stored right after the other.
+fn padded_pair(m: usize, n: usize, k: usize, ta: bool, tb: bool, pad: usize) -> GemmShape {
+    let mut s = GemmShape::contiguous(m, n, k, ta, tb);
+    s.lda += pad;
+    s.ldb += pad;
+    s.ldc += pad;
+    s.batch = 2;
+    let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
+    s.stride_a = ar * s.lda;
+    s.stride_b = br * s.ldb;
+    s.stride_c = m * s.ldc;
+    s
+}
+
 /// Zeroes the padding columns of C (`n..ldc` of every row) in both results: a product with
 /// `beta = 0` does not write them (they hold poison), so only the m × n blocks are compared.
 fn blank_padding(s: &GemmShape, got: &mut [f64], want: &mut [f64]) {
@@ -380,15 +395,7 @@ fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             // Leading dimensions padded by 3 (misaligned rows: the scalar load path).
             for pad in [0usize, 3] {
-                let mut s = GemmShape::contiguous(m, n, k, ta, tb);
-                s.lda += pad;
-                s.ldb += pad;
-                s.ldc += pad;
-                s.batch = 2;
-                let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
-                s.stride_a = ar * s.lda;
-                s.stride_b = br * s.ldb;
-                s.stride_c = m * s.ldc;
+                let s = padded_pair(m, n, k, ta, tb, pad);
                 let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
                 let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
                 let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);
@@ -470,15 +477,7 @@ fn half_gemm_cases<T: CudaHalf>(
     ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             for pad in [0usize, 3] {
-                let mut s = GemmShape::contiguous(m, n, k, ta, tb);
-                s.lda += pad;
-                s.ldb += pad;
-                s.ldc += pad;
-                s.batch = 2;
-                let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
-                s.stride_a = ar * s.lda;
-                s.stride_b = br * s.ldb;
-                s.stride_c = m * s.ldc;
+                let s = padded_pair(m, n, k, ta, tb, pad);
                 let mut rounded = |len: usize| -> (Vec<T>, Vec<f32>) {
                     rng.uniform(len, -1.0, 1.0).into_iter().map(round).unzip()
                 };
@@ -533,15 +532,7 @@ fn dgemm_all_transposes_odd_sizes_batched() {
     ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             // Leading dimensions padded by 3, two products with their own strides.
-            let mut s = GemmShape::contiguous(m, n, k, ta, tb);
-            s.lda += 3;
-            s.ldb += 3;
-            s.ldc += 3;
-            s.batch = 2;
-            let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
-            s.stride_a = ar * s.lda;
-            s.stride_b = br * s.ldb;
-            s.stride_c = m * s.ldc;
+            let s = padded_pair(m, n, k, ta, tb, 3);
             let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
             let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
             let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);

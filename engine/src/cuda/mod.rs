@@ -113,23 +113,14 @@ dev_store!(F16, F16, |v| F16(f16_from_f64(v).to_bits()));
 /// Runs `$body` with the type alias `$T` bound to the device element type of `$dtype`.
 macro_rules! with_stored {
     ($dtype:expr, |$T:ident| $body:expr) => {
+        with_stored!(@arms $dtype, $T, $body, F32 f32, F64 f64, BF16 Bf16, F16 F16)
+    };
+    (@arms $dtype:expr, $T:ident, $body:expr, $($variant:ident $t:ty),*) => {
         match $dtype {
-            DType::F32 => {
-                type $T = f32;
+            $(DType::$variant => {
+                type $T = $t;
                 $body
-            }
-            DType::F64 => {
-                type $T = f64;
-                $body
-            }
-            DType::BF16 => {
-                type $T = Bf16;
-                $body
-            }
-            DType::F16 => {
-                type $T = F16;
-                $body
-            }
+            })*
         }
     };
 }

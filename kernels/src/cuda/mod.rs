@@ -87,14 +87,26 @@ impl KernelModule {
         }
     }
 
-    /// The CUDA C source, embedded at build time.
+    /// The CUDA C source, embedded at build time (with any shared part it builds on in front).
     pub fn source(self) -> &'static str {
         match self {
             KernelModule::Elementwise => include_str!("../../cuda/elementwise.cu"),
             KernelModule::Reduce => include_str!("../../cuda/reduce.cu"),
-            KernelModule::Gemm => include_str!("../../cuda/gemm.cu"),
-            KernelModule::GemmTf32 => include_str!("../../cuda/gemm_tf32.cu"),
-            KernelModule::GemmHalf => include_str!("../../cuda/gemm_half.cu"),
+            // The GEMMs share their argument block and tiling: gemm_tile.cuh goes in front.
+            KernelModule::Gemm => concat!(
+                include_str!("../../cuda/gemm_tile.cuh"),
+                include_str!("../../cuda/gemm.cu")
+            ),
+            KernelModule::GemmTf32 => concat!(
+                "",
+                include_str!("../../cuda/gemm_tile.cuh"),
+                include_str!("../../cuda/gemm_tf32.cu")
+            ),
+            KernelModule::GemmHalf => concat!(
+                "",
+                include_str!("../../cuda/gemm_tile.cuh"),
+                include_str!("../../cuda/gemm_half.cu")
+            ),
             KernelModule::Conv => include_str!("../../cuda/conv.cu"),
             KernelModule::Norm => include_str!("../../cuda/norm.cu"),
             KernelModule::Softmax => include_str!("../../cuda/softmax.cu"),
