@@ -6,11 +6,13 @@
 #      cuda:0 with poisoned outputs) and the trainers' two-device loss-curve tests
 #      (`*same_loss_curve_on_both_devices` in gan/tests/: DCGAN, GAN 2014, EBGAN-PT, the grid's
 #      GAN baseline, the domain classifier);
-#   2. the GPU benchmarks (gan/tests/dcgan.rs `gpu_bench`: SGEMM 4096^3 f32 and TF32, a DCGAN
+#   2. the GPU benchmarks (gan/tests/dcgan.rs `gpu_bench`: SGEMM 4096^3 f32 and TF32, GEMM
+#      4096^3 bf16 (f32 accumulation), a DCGAN
 #      64x64x3 step at batch 128, the six DCGAN conv / transposed-conv layers of issue 2 at
 #      batch 256 forward+backward, a BigGAN up-block with conditional BN, spectral norm and
 #      self-attention at 64x64 forward+backward) and, when PyTorch is installed there, the same
-#      rows in PyTorch (cudnn.benchmark on, TF32 off except the TF32 SGEMM row) with the ratio
+#      rows in PyTorch (cudnn.benchmark on, TF32 off except the TF32 SGEMM row, bf16 matmul for the
+#      bf16 row) with the ratio
 #      saddle / PyTorch per row;
 # and writes everything to $OUT/gpu-check.md (GPU, driver, date, commit, full logs' tails).
 #
@@ -85,6 +87,10 @@ a = torch.randn(4096, 4096, device=dev); b = torch.randn(4096, 4096, device=dev)
 for tf32 in (False, True):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch_ms["SGEMM 4096^3 " + ("TF32" if tf32 else "f32")] = median_ms(lambda: (a @ b).sum().item())
+# bf16 operands and result, f32 accumulation; read back as ours: converted to f32 and summed.
+a16, b16 = a.bfloat16(), b.bfloat16()
+torch_ms["GEMM 4096^3 bf16"] = median_ms(lambda: (a16 @ b16).float().sum().item())
+del a16, b16
 # Every other row is f32 without TF32, in cuBLAS and in cuDNN.
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False

@@ -1,7 +1,7 @@
 use crate::autograd::{self, Node};
 use crate::layout::{contiguous_strides, Layout};
 use crate::storage::{CpuStorage, Storage};
-use crate::{with_float, DType, Device, Element, Error, Float, Result, Rng};
+use crate::{with_float, DType, Device, Element, Error, Result, Rng};
 use saddle_kernels::cpu::strided;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -124,12 +124,8 @@ impl Tensor {
         Ok(match dtype {
             DType::F32 => Tensor::from_data(vec![value as f32; n], shape),
             DType::F64 => Tensor::from_data(vec![value; n], shape),
-            other => {
-                return Err(Error::Unsupported {
-                    op: "full",
-                    dtype: other,
-                    device,
-                })
+            DType::BF16 | DType::F16 => {
+                Tensor::from_cpu(CpuStorage::from_f64(dtype, (0..n).map(|_| value)), shape)
             }
         })
     }
@@ -381,17 +377,22 @@ impl Tensor {
                 lhs: T::DTYPE,
                 rhs: s.dtype(),
             })?;
-            if layout.is_contiguous() {
-                Ok(f(&data[layout.offset()..layout.offset() + layout.numel()]))
-            } else {
-                Ok(f(&strided::to_contiguous(
-                    data,
-                    layout.shape(),
-                    layout.strides(),
-                    layout.offset(),
-                )))
-            }
+            Ok(gathered(data, layout, f))
         })
+    }
+
+    /// A contiguous CPU copy of this CPU tensor's values, whatever the dtype (no history).
+    fn cpu_copy(&self, op: &'static str) -> Result<Tensor> {
+        let l = &self.0.layout;
+        let data = self.with_storage(op, |s| {
+            Ok(match s {
+                CpuStorage::F32(v) => CpuStorage::F32(gathered(v, l, <[f32]>::to_vec)),
+                CpuStorage::F64(v) => CpuStorage::F64(gathered(v, l, <[f64]>::to_vec)),
+                CpuStorage::BF16(v) => CpuStorage::BF16(gathered(v, l, <[half::bf16]>::to_vec)),
+                CpuStorage::F16(v) => CpuStorage::F16(gathered(v, l, <[half::f16]>::to_vec)),
+            })
+        })?;
+        Ok(Tensor::from_cpu(data, self.shape()))
     }
 
     /// Runs `f` on the raw storage slice and the layout (for kernels that take strides).
@@ -411,26 +412,35 @@ impl Tensor {
         })
     }
 
-    /// The values in row-major order as a `Vec<T>`; `T` must match the dtype.
+    /// The values in row-major order as a `Vec<T>`; `T` must match the dtype, except that bf16
+    /// and f16 values are read as either (exactly: both hold every 16-bit value).
     /// On a device this copies the values back (and waits for the device).
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         on_cuda!(
             self.is_cuda(),
             self.copy_to_device(Device::Cpu)?.to_vec::<T>()
         );
+        if self.dtype().is_half() {
+            return Ok(self.to_vec_f64()?.into_iter().map(T::from_f64).collect());
+        }
         self.with_contiguous("to_vec", |d: &[T]| d.to_vec())
     }
 
-    /// The values converted to f64, whatever the dtype.
+    /// The values converted to f64 (exactly), whatever the dtype.
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
         on_cuda!(
             self.is_cuda(),
             self.copy_to_device(Device::Cpu)?.to_vec_f64()
         );
-        with_float!(self, "to_vec_f64", |T| self.with_contiguous(
-            "to_vec_f64",
-            |d: &[T]| d.iter().map(|v| v.to_f64()).collect()
-        ))
+        let l = &self.0.layout;
+        self.with_storage("to_vec_f64", |s| {
+            Ok(match s {
+                CpuStorage::F32(v) => gathered(v, l, |d| d.iter().map(|&x| f64::from(x)).collect()),
+                CpuStorage::F64(v) => gathered(v, l, <[f64]>::to_vec),
+                CpuStorage::BF16(v) => gathered(v, l, |d| d.iter().map(|x| x.to_f64()).collect()),
+                CpuStorage::F16(v) => gathered(v, l, |d| d.iter().map(|x| x.to_f64()).collect()),
+            })
+        })
     }
 
     /// The single value of a one-element tensor, as f64.
@@ -453,10 +463,7 @@ impl Tensor {
         let out = cuda_or!(
             self.is_cuda(),
             crate::cuda::copy("contiguous", self),
-            with_float!(self, "contiguous", |T| Tensor::from_data(
-                self.to_vec::<T>()?,
-                self.shape()
-            ))
+            self.cpu_copy("contiguous")?
         );
         // Gradient of a copy is the identity.
         Ok(out.record("contiguous", &[self], |g, _| Ok(vec![Some(g.clone())])))
@@ -465,13 +472,12 @@ impl Tensor {
     /// A copy with its own storage and no history (`detach` shares storage; this does not).
     pub fn deep_copy(&self) -> Result<Tensor> {
         on_cuda!(self.is_cuda(), crate::cuda::copy("deep_copy", self));
-        Ok(with_float!(self, "deep_copy", |T| Tensor::from_data(
-            self.to_vec::<T>()?,
-            self.shape()
-        )))
+        self.cpu_copy("deep_copy")
     }
 
-    /// Converts to another dtype (differentiable; the gradient is converted back).
+    /// Converts to another dtype, rounding each value once to the nearest (ties to even) where
+    /// the target is narrower, on the tensor's device. Differentiable: the gradient is converted
+    /// back to the source dtype.
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype() {
             return Ok(self.clone());
@@ -485,20 +491,12 @@ impl Tensor {
                 })
             )
         );
+        // Through f64, which holds every value of the other three exactly.
         let values = self.to_vec_f64()?;
-        let out = match dtype {
-            DType::F32 => {
-                Tensor::from_data(values.into_iter().map(|v| v as f32).collect(), self.shape())
-            }
-            DType::F64 => Tensor::from_data(values, self.shape()),
-            other => {
-                return Err(Error::Unsupported {
-                    op: "to_dtype",
-                    dtype: other,
-                    device: self.device(),
-                })
-            }
-        };
+        let out = Tensor::from_cpu(
+            CpuStorage::from_f64(dtype, values.into_iter()),
+            self.shape(),
+        );
         let src = self.dtype();
         Ok(out.record("to_dtype", &[self], move |g, _| {
             Ok(vec![Some(g.to_dtype(src)?)])
@@ -590,10 +588,7 @@ impl Tensor {
         #[cfg(feature = "cuda")]
         {
             if device.is_cpu() {
-                return Ok(with_float!(self, OP, |T| Tensor::from_data(
-                    crate::cuda::download::<T>(OP, self)?,
-                    self.shape()
-                )));
+                return crate::cuda::to_host(OP, self);
             }
             // To a device: from the host values (a device-to-device move goes through the host,
             // which only multi-GPU code would do).
@@ -602,9 +597,8 @@ impl Tensor {
             } else {
                 self.clone()
             };
-            return with_float!(self, OP, |T| host.with_contiguous(OP, |v: &[T]| {
-                crate::cuda::upload::<T>(OP, device, v, self.shape())
-            })?);
+            let l = &host.0.layout;
+            return host.with_storage(OP, |s| crate::cuda::upload_storage(OP, device, s, l));
         }
         #[cfg(not(feature = "cuda"))]
         Err(device.unsupported(OP, self.dtype()))
@@ -658,6 +652,25 @@ impl Tensor {
     /// Row-major strides of this tensor's shape (what a contiguous copy would have).
     pub fn contiguous_strides(&self) -> Vec<usize> {
         contiguous_strides(self.shape())
+    }
+}
+
+/// Runs `f` on the values of `data` seen through `layout`, in row-major order: borrowed when the
+/// view is contiguous, gathered into a temporary buffer otherwise.
+pub(crate) fn gathered<T: Copy + Send + Sync, R>(
+    data: &[T],
+    layout: &Layout,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    if layout.is_contiguous() {
+        f(&data[layout.offset()..layout.offset() + layout.numel()])
+    } else {
+        f(&strided::to_contiguous(
+            data,
+            layout.shape(),
+            layout.strides(),
+            layout.offset(),
+        ))
     }
 }
 

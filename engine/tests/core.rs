@@ -133,3 +133,292 @@ fn elementwise_and_reduction_gradients() {
     )
     .unwrap();
 }
+
+// ------------------------------------------------------------------------- bf16 and f16
+
+fn p2(e: i32) -> f64 {
+    2f64.powi(e)
+}
+
+#[test]
+fn half_tensors_round_trip_representable_values_and_round_others_once() {
+    // Exactly representable in both: back unchanged through f32, f64 and the other 16-bit type.
+    let exact = [
+        0.0,
+        -0.0,
+        1.5,
+        -7.0,
+        256.0,
+        1.0 + p2(-7),
+        p2(-14),
+        -3.0 * p2(10),
+    ];
+    for dtype in [DType::BF16, DType::F16] {
+        let other = if dtype == DType::BF16 {
+            DType::F16
+        } else {
+            DType::BF16
+        };
+        let x = t(&exact, &[2, 4]).to_dtype(dtype).unwrap();
+        assert_eq!(x.dtype(), dtype);
+        assert_eq!(x.shape(), &[2, 4]);
+        let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+        let want = bits(exact.to_vec());
+        assert_eq!(bits(x.to_vec_f64().unwrap()), want, "{dtype} via f64");
+        for via in [DType::F32, DType::F64, other] {
+            let back = x.to_dtype(via).unwrap().to_dtype(dtype).unwrap();
+            assert_eq!(bits(back.to_vec_f64().unwrap()), want, "{dtype} via {via}");
+        }
+        // f32 readback widens exactly; views and copies of 16-bit tensors keep their values.
+        let exact_f32: Vec<u32> = exact.iter().map(|&v| (v as f32).to_bits()).collect();
+        let read: Vec<u32> = x
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(read, exact_f32);
+        let tv = x.t().unwrap();
+        assert_eq!(tv.dtype(), dtype);
+        let transposed = [
+            0.0,
+            256.0,
+            -0.0,
+            1.0 + p2(-7),
+            1.5,
+            p2(-14),
+            -7.0,
+            -3.0 * p2(10),
+        ];
+        assert_eq!(tv.to_vec_f64().unwrap(), transposed);
+        assert_eq!(
+            tv.contiguous().unwrap().to_vec_f64().unwrap(),
+            transposed,
+            "{dtype} contiguous copy of a view"
+        );
+        assert_eq!(tv.reshape(&[8]).unwrap().to_vec_f64().unwrap(), transposed);
+        assert_eq!(
+            x.narrow(1, 3, 1)
+                .unwrap()
+                .narrow(0, 1, 1)
+                .unwrap()
+                .to_scalar()
+                .unwrap(),
+            -3.0 * p2(10)
+        );
+    }
+    // Rounding to nearest, ties to even, once: from f64 even where f32 would have made a tie.
+    let cases: [(DType, f64, f64); 9] = [
+        (DType::BF16, 1.0 + p2(-8), 1.0),
+        (DType::BF16, 1.0 + 3.0 * p2(-8), 1.0 + p2(-6)),
+        (DType::BF16, 1.0 + p2(-8) + p2(-40), 1.0 + p2(-7)),
+        (DType::BF16, 257.0, 256.0),
+        (DType::BF16, 1e300, f64::INFINITY),
+        (DType::F16, 1.0 + p2(-11), 1.0),
+        (DType::F16, 1.0 + p2(-11) + p2(-45), 1.0 + p2(-10)),
+        (DType::F16, 65520.0, f64::INFINITY),
+        (DType::F16, p2(-25), 0.0),
+    ];
+    for (dtype, v, want) in cases {
+        let got = t(&[v], &[1]).to_dtype(dtype).unwrap().to_scalar().unwrap();
+        assert_eq!(got, want, "{v:e} to {dtype}");
+    }
+    // From f32: 1 + 2^-8 + 2^-20 is past the tie.
+    let x = Tensor::from_vec(
+        vec![1.0f32 + 2f32.powi(-8) + 2f32.powi(-20)],
+        &[1],
+        Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(
+        x.to_dtype(DType::BF16).unwrap().to_scalar().unwrap(),
+        1.0 + p2(-7)
+    );
+    // Creation: the value rounded once.
+    let z = Tensor::full(1.0 + p2(-8) + p2(-40), &[2, 3], DType::BF16, Device::Cpu).unwrap();
+    assert_eq!(z.dtype(), DType::BF16);
+    assert_eq!(z.to_vec_f64().unwrap(), vec![1.0 + p2(-7); 6]);
+    let z = Tensor::zeros(&[4], DType::F16, Device::Cpu).unwrap();
+    assert_eq!(
+        (z.dtype(), z.to_vec_f64().unwrap()),
+        (DType::F16, vec![0.0; 4])
+    );
+}
+
+/// `sum(w * x)` for a 16-bit `x` and f32 weights, in f32 (the product and sum refuse 16-bit
+/// tensors): the gradient reaching `x` is `w` rounded to its dtype.
+fn weighted_sum(x: &Tensor, w: &Tensor) -> Tensor {
+    x.to_dtype(DType::F32)
+        .unwrap()
+        .mul(w)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+}
+
+#[test]
+fn half_conversion_is_differentiable() {
+    let x = Tensor::from_vec(
+        vec![1.0f32 + 2f32.powi(-8) + 2f32.powi(-20), -2.0],
+        &[2],
+        Device::Cpu,
+    )
+    .unwrap()
+    .with_requires_grad(true);
+    let h = x.to_dtype(DType::BF16).unwrap();
+    assert!(h.requires_grad());
+    // d/dx sum(w * f32(bf16(x))) = w, converted to bf16 and back.
+    let w = t(&[1.0 + p2(-8) + p2(-30), 3.0], &[2])
+        .to_dtype(DType::F32)
+        .unwrap();
+    let loss = weighted_sum(&h, &w);
+    let g = loss.backward().unwrap();
+    let gx = g.get(&x).unwrap();
+    assert_eq!(gx.dtype(), DType::F32);
+    assert_eq!(gx.to_vec_f64().unwrap(), vec![1.0, 3.0]);
+}
+
+/// Small integers: every product and partial sum is exact in f32, so the expected results are
+/// the exact sums rounded once.
+fn small_ints(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| (rng.uniform_f64() * 17.0).floor() - 8.0)
+        .collect()
+}
+
+/// `a [.., m, k] @ b [k, n]` in f64 (exact for small integers), each result rounded to `dtype`.
+fn matmul_rounded(
+    a: &[f64],
+    b: &[f64],
+    (m, k, n): (usize, usize, usize),
+    dtype: DType,
+) -> Vec<f64> {
+    let mut out = Vec::new();
+    for am in a.chunks(m * k) {
+        for i in 0..m {
+            for j in 0..n {
+                out.push((0..k).map(|p| am[i * k + p] * b[p * n + j]).sum());
+            }
+        }
+    }
+    t(&out, &[out.len()])
+        .to_dtype(dtype)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap()
+}
+
+#[test]
+fn half_matmul_rounds_the_f32_product_once() {
+    for dtype in [DType::BF16, DType::F16] {
+        // 256 + 1 + 1 (bf16) and 2048 + 1 + 1 (f16) are representable; summing in the 16-bit type
+        // would have lost both ones to ties-to-even.
+        let big = if dtype == DType::BF16 { 256.0 } else { 2048.0 };
+        let a = t(&[big, 1.0, 1.0, 1.0, 2.0, 3.0], &[2, 3])
+            .to_dtype(dtype)
+            .unwrap();
+        let b = t(&[1.0, 0.5, 1.0, 0.0, 1.0, -1.0], &[3, 2])
+            .to_dtype(dtype)
+            .unwrap();
+        let c = a.matmul(&b).unwrap();
+        assert_eq!(c.dtype(), dtype);
+        assert_eq!(
+            c.to_vec_f64().unwrap(),
+            vec![big + 2.0, big / 2.0 - 1.0, 6.0, -2.5]
+        );
+
+        // A batch broadcast against a transposed view, forward and both gradients, on sums
+        // large enough to be rounded (up to 9 · 64).
+        let (m, k, n) = (3, 9, 5);
+        let av = small_ints(2 * m * k, 1);
+        let bv = small_ints(n * k, 2);
+        let a = t(&av, &[2, m, k])
+            .to_dtype(dtype)
+            .unwrap()
+            .with_requires_grad(true);
+        let bt = t(&bv, &[n, k])
+            .to_dtype(dtype)
+            .unwrap()
+            .with_requires_grad(true);
+        let c = a.matmul(&bt.t().unwrap()).unwrap();
+        assert_eq!((c.shape(), c.dtype()), (&[2, m, n][..], dtype));
+        let b_kn = bt.t().unwrap().to_vec_f64().unwrap();
+        assert_eq!(
+            c.to_vec_f64().unwrap(),
+            matmul_rounded(&av, &b_kn, (m, k, n), dtype)
+        );
+        // loss = sum(w * c) with integer weights: da = w @ b^T, db^T = sum over the batch of a^T w.
+        let wv = small_ints(2 * m * n, 3);
+        let w = t(&wv, &[2, m, n]).to_dtype(DType::F32).unwrap();
+        let loss = weighted_sum(&c, &w);
+        let grads = loss.backward().unwrap();
+        let (ga, gbt) = (grads.get(&a).unwrap(), grads.get(&bt).unwrap());
+        assert_eq!((ga.dtype(), gbt.dtype()), (dtype, dtype));
+        assert_eq!(
+            ga.to_vec_f64().unwrap(),
+            matmul_rounded(&wv, &bv, (m, n, k), dtype)
+        );
+        // Each batch's a^T w rounded, then the two summed in f32 and rounded again (as PyTorch).
+        let mut per_batch = Vec::new();
+        for z in 0..2 {
+            let at: Vec<f64> = (0..k * m)
+                .map(|i| av[z * m * k + (i % m) * k + i / m])
+                .collect();
+            per_batch.push(matmul_rounded(
+                &at,
+                &wv[z * m * n..(z + 1) * m * n],
+                (k, m, n),
+                dtype,
+            ));
+        }
+        let summed: Vec<f64> = (0..k * n)
+            .map(|i| per_batch[0][i] + per_batch[1][i])
+            .collect();
+        let want_bt: Vec<f64> = (0..n * k).map(|i| summed[(i % k) * n + i / k]).collect();
+        let want_bt = t(&want_bt, &[n * k])
+            .to_dtype(dtype)
+            .unwrap()
+            .to_vec_f64()
+            .unwrap();
+        assert_eq!(gbt.to_vec_f64().unwrap(), want_bt);
+    }
+}
+
+#[test]
+fn half_tensors_refuse_other_ops_naming_the_op_and_dtype() {
+    let x = t(&[1.0, -2.0, 3.0, 0.5], &[2, 2])
+        .to_dtype(DType::BF16)
+        .unwrap();
+    let y = x.to_dtype(DType::F16).unwrap();
+    type Op = fn(&Tensor) -> saddle_engine::Result<Tensor>;
+    let ops: [(&str, Op); 8] = [
+        ("add", |x| x.add(x)),
+        ("mul", |x| x.mul(x)),
+        ("exp", |x| x.exp()),
+        ("relu", |x| x.relu()),
+        ("sum", |x| x.sum_all()),
+        ("softmax", |x| x.softmax(1)),
+        ("linear", |x| x.linear(x, None)),
+        ("concat", |x| Tensor::concat(&[x, x], 0)),
+    ];
+    for h in [&x, &y] {
+        for (name, op) in ops {
+            let e = op(h).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                matches!(e, Error::Unsupported { dtype, .. } if dtype == h.dtype())
+                    && msg.contains(name)
+                    && msg.contains(h.dtype().name()),
+                "{name} on {}: {msg}",
+                h.dtype()
+            );
+        }
+    }
+    // Mixed dtypes are a mismatch, not a silent conversion.
+    let f = t(&[1.0; 4], &[2, 2]).to_dtype(DType::F32).unwrap();
+    assert!(matches!(
+        x.matmul(&f).unwrap_err(),
+        Error::DTypeMismatch { op: "matmul", .. }
+    ));
+}

@@ -4,7 +4,7 @@
 //! `cuda:0` with the same fresh random inputs (drawn on the host from a seed printed with each
 //! test; `SADDLE_PARITY_SEED=<n>` repeats a run), and compares every tensor the body returns
 //! (outputs and gradients): `||cuda - cpu|| / ||cpu|| < tol` (1e-5 for f32 kernels, 1e-3 when
-//! TF32 is on). On the device every output buffer is poisoned with NaN before its kernel runs
+//! TF32 is on, 1e-2 for bf16 and f16 products). On the device every output buffer is poisoned with NaN before its kernel runs
 //! ([`saddle_engine::set_poison_outputs`]), so an element a kernel fails to write fails the
 //! comparison. Without a GPU each test runs its CPU half (which checks the body runs and gives
 //! finite values) and prints one line saying the CUDA half was skipped and why.
@@ -22,6 +22,11 @@ use std::sync::{Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
 const TF32_TOL: f64 = 1e-3;
+/// bf16 / f16 products: each result rounded to 8 (11) significant bits, after f32 sums taken in
+/// another order, so an element may land one 16-bit step away.
+const HALF_TOL: f64 = 1e-2;
+/// Conversions round each value once, the same way on both devices: bit for bit equal.
+const EXACT_TOL: f64 = f64::MIN_POSITIVE;
 /// f64 kernels: rounding of f64 sums in another order.
 const F64_TOL: f64 = 1e-12;
 
@@ -44,6 +49,14 @@ impl Gen {
     fn randn_f64(&mut self, shape: &[usize]) -> Tensor {
         self.randn(shape)
             .to_dtype(DType::F64)
+            .unwrap()
+            .detach()
+            .with_requires_grad(true)
+    }
+    /// As [`Gen::randn`], rounded to `dtype` (bf16 or f16) on this run's device.
+    fn randn_as(&mut self, shape: &[usize], dtype: DType) -> Tensor {
+        self.randn(shape)
+            .to_dtype(dtype)
             .unwrap()
             .detach()
             .with_requires_grad(true)
@@ -79,13 +92,19 @@ impl Gen {
         Tensor::randn(shape, 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng).unwrap()
     }
     /// The output and the gradients of `sum(out * w)` for a random `w` with respect to
-    /// `inputs`.
+    /// `inputs`. A bf16 / f16 output is widened to f32 first (the product and sum refuse 16-bit
+    /// tensors), so its gradient arrives as `w` rounded to the 16-bit type.
     fn fwd_bwd(&mut self, out: Tensor, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let wide = if out.dtype().is_half() {
+            out.to_dtype(DType::F32)?
+        } else {
+            out.clone()
+        };
         let w = self
             .host_randn(out.shape())
-            .to_dtype(out.dtype())?
+            .to_dtype(wide.dtype())?
             .to_device(self.device)?;
-        let loss = out.mul(&w)?.sum_all()?;
+        let loss = wide.mul(&w)?.sum_all()?;
         let grads = loss.backward()?;
         let mut all = vec![out.detach()];
         for (i, t) in inputs.iter().enumerate() {
@@ -354,6 +373,73 @@ fn matmul_with_tf32() {
         r
     });
 }
+
+/// bf16 / f16 products (the tensor-core kernel on the device, the f32 GEMM of the widened
+/// operands on the CPU), forward and both gradients: a broadcast batch, every pair of
+/// transposes, sizes off the 128 × 128 tiles and the 32-deep k stages.
+fn half_matmuls(g: &mut Gen, dtype: DType) -> Result<Vec<Tensor>> {
+    let a = g.randn_as(&[2, 3, 37, 29], dtype);
+    let b = g.randn_as(&[3, 29, 41], dtype);
+    let mut out = g.fwd_bwd(a.matmul(&b)?, &[&a, &b])?;
+    let c = g.randn_as(&[130, 300], dtype);
+    let d = g.randn_as(&[300, 150], dtype);
+    out.extend(g.fwd_bwd(c.matmul(&d)?, &[&c, &d])?);
+    let e = g.randn_as(&[77, 300], dtype);
+    out.extend(g.fwd_bwd(c.matmul(&e.t()?)?, &[&c, &e])?);
+    let f = g.randn_as(&[130, 45], dtype);
+    out.extend(g.fwd_bwd(c.t()?.matmul(&f)?, &[&c, &f])?);
+    let h = g.randn_as(&[9, 130], dtype);
+    out.extend(g.fwd_bwd(f.t()?.matmul(&h.t()?)?, &[&f, &h])?);
+    Ok(out)
+}
+
+device_test!(
+    matmul_bf16_batched_broadcast_and_transposed,
+    HALF_TOL,
+    |g| { half_matmuls(g, DType::BF16) }
+);
+
+device_test!(matmul_f16_batched_broadcast_and_transposed, HALF_TOL, |g| {
+    half_matmuls(g, DType::F16)
+});
+
+device_test!(conversions_between_f32_f64_bf16_f16, EXACT_TOL, |g| {
+    let p = |e: i32| 2f64.powi(e);
+    // Ties, values just past a tie by less than f32 resolves, subnormal and underflowing values.
+    let special = vec![
+        1.0 + p(-8),
+        1.0 + 3.0 * p(-8),
+        1.0 + p(-8) + p(-40),
+        -(1.0 + p(-11) + p(-45)),
+        65519.0,
+        p(-25) + p(-60),
+        1e-300,
+        0.1,
+        -2.5e-5,
+    ];
+    let n = special.len();
+    let special = Tensor::from_vec(special, &[n], Device::Cpu)?.to_device(g.device)?;
+    let x = g.randn(&[33, 17]);
+    let mut out = Vec::new();
+    for (dtype, other) in [(DType::BF16, DType::F16), (DType::F16, DType::BF16)] {
+        // From a transposed view (the strided read), with the gradient converted back.
+        out.extend(g.fwd_bwd(x.t()?.to_dtype(dtype)?, &[&x])?);
+        let h = x.to_dtype(dtype)?;
+        for to in [DType::F32, DType::F64, other] {
+            out.push(h.to_dtype(to)?);
+        }
+        out.push(h.t()?.contiguous()?);
+        out.push(special.to_dtype(dtype)?);
+        out.push(special.to_dtype(DType::F32)?.to_dtype(dtype)?);
+        out.push(Tensor::full(
+            1.0 + p(-8) + p(-40),
+            &[3, 5],
+            dtype,
+            g.device,
+        )?);
+    }
+    Ok(out)
+});
 
 /// Convolution (groups 2, stride 2, padding 1, `dilation`) and transposed convolution (stride 2,
 /// padding 1), each with a bias, forward and every gradient, on `dtype` leaves.

@@ -1,5 +1,5 @@
 // Elementwise kernels: unary maps (forward and backward), broadcasting binary ops, select by
-// mask, fill.
+// mask, fill, and copies / conversions between strided views of f32, f64, bf16 and f16.
 //
 // Inputs are read through strides so views (transposes, broadcasts, slices) need no copy; the
 // output is always contiguous. The host coalesces adjacent dimensions that are contiguous for
@@ -214,22 +214,70 @@ extern "C" __global__ void select_f64(unsigned n, StridedArgs s, const double* m
     select_body(n, s, mask, a, b, y);
 }
 
+// --------------------------------------------------------------------- 16-bit storage types
+// bf16 and f16 tensors are stored as their bits and only converted here (arithmetic on them
+// happens in f32, in the tensor-core GEMM of gemm_half.cu). Every conversion to them rounds once,
+// to nearest even, as the host's (engine/src/dtype.rs): f32 -> bf16 in integer arithmetic (no
+// sm_80 instruction, so this module still loads on older GPUs), f32 <-> f16 by cvt, and f64 via
+// f32 rounded to odd (truncate, then set the last bit when anything was cut), which keeps enough
+// information for the second rounding to give the correctly rounded result.
+
+__device__ __forceinline__ float f64_to_f32_odd(double x) {
+    float f = __double2float_rz(x);
+    if ((double)f != x && x == x) f = __uint_as_float(__float_as_uint(f) | 1u);
+    return f;
+}
+
+struct bf16_t {
+    unsigned short bits;
+    __device__ __forceinline__ explicit bf16_t(float x) {
+        const unsigned u = __float_as_uint(x);
+        // NaN stays a (quiet) NaN of the same sign; everything else rounds to nearest even.
+        bits = (u & 0x7fffffffu) > 0x7f800000u
+                   ? (unsigned short)((u >> 16) | 0x40u)
+                   : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+    __device__ __forceinline__ explicit bf16_t(double x) : bf16_t(f64_to_f32_odd(x)) {}
+    __device__ __forceinline__ operator float() const {
+        return __uint_as_float((unsigned)bits << 16);
+    }
+};
+
+struct f16_t {
+    unsigned short bits;
+    __device__ __forceinline__ explicit f16_t(float x) {
+        asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(x));
+    }
+    __device__ __forceinline__ explicit f16_t(double x) : f16_t(f64_to_f32_odd(x)) {}
+    __device__ __forceinline__ operator float() const {
+        float f;
+        asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
+        return f;
+    }
+};
+
 // --------------------------------------------------------------------------------------- fill
 
-extern "C" __global__ void fill_f32(unsigned n, float* y, float v) {
+template <typename T> __device__ __forceinline__ void fill_body(unsigned n, T* __restrict__ y, T v) {
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         y[i] = v;
 }
-extern "C" __global__ void fill_f64(unsigned n, double* y, double v) {
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
-        y[i] = v;
+
+extern "C" __global__ void fill_f32(unsigned n, float* y, float v) { fill_body(n, y, v); }
+extern "C" __global__ void fill_f64(unsigned n, double* y, double v) { fill_body(n, y, v); }
+// The 16-bit fills take the value's bits.
+extern "C" __global__ void fill_bf16(unsigned n, unsigned short* y, unsigned short v) {
+    fill_body(n, y, v);
+}
+extern "C" __global__ void fill_f16(unsigned n, unsigned short* y, unsigned short v) {
+    fill_body(n, y, v);
 }
 
 // ------------------------------------------------------------------------------ strided copy
 // y at the strided position of i in view b = x at the strided position of i in view a: a copy
 // between two arbitrary views of one shape (the engine's contiguous copies, writes into a window
 // of a larger tensor for narrow's backward and concat, in-place assignment). With a cast it also
-// converts between f32 and f64.
+// converts between any two of f32, f64, bf16 and f16.
 
 template <typename S, typename D>
 __device__ __forceinline__ void strided_copy_body(unsigned n, StridedArgs s,
@@ -241,18 +289,23 @@ __device__ __forceinline__ void strided_copy_body(unsigned n, StridedArgs s,
     }
 }
 
-extern "C" __global__ void strided_copy_f32(unsigned n, StridedArgs s, const float* x, float* y) {
-    strided_copy_body(n, s, x, y);
-}
-extern "C" __global__ void strided_copy_f64(unsigned n, StridedArgs s, const double* x,
-                                            double* y) {
-    strided_copy_body(n, s, x, y);
-}
-extern "C" __global__ void strided_cast_f32_f64(unsigned n, StridedArgs s, const float* x,
-                                                double* y) {
-    strided_copy_body(n, s, x, y);
-}
-extern "C" __global__ void strided_cast_f64_f32(unsigned n, StridedArgs s, const double* x,
-                                                float* y) {
-    strided_copy_body(n, s, x, y);
-}
+#define STRIDED_COPY(name, S, D)                                                                \
+    extern "C" __global__ void name(unsigned n, StridedArgs s, const S* x, D* y) {              \
+        strided_copy_body(n, s, x, y);                                                          \
+    }
+STRIDED_COPY(strided_copy_f32, float, float)
+STRIDED_COPY(strided_copy_f64, double, double)
+STRIDED_COPY(strided_copy_bf16, bf16_t, bf16_t)
+STRIDED_COPY(strided_copy_f16, f16_t, f16_t)
+STRIDED_COPY(strided_cast_f32_f64, float, double)
+STRIDED_COPY(strided_cast_f64_f32, double, float)
+STRIDED_COPY(strided_cast_f32_bf16, float, bf16_t)
+STRIDED_COPY(strided_cast_f64_bf16, double, bf16_t)
+STRIDED_COPY(strided_cast_f16_bf16, f16_t, bf16_t)
+STRIDED_COPY(strided_cast_f32_f16, float, f16_t)
+STRIDED_COPY(strided_cast_f64_f16, double, f16_t)
+STRIDED_COPY(strided_cast_bf16_f16, bf16_t, f16_t)
+STRIDED_COPY(strided_cast_bf16_f32, bf16_t, float)
+STRIDED_COPY(strided_cast_bf16_f64, bf16_t, double)
+STRIDED_COPY(strided_cast_f16_f32, f16_t, float)
+STRIDED_COPY(strided_cast_f16_f64, f16_t, double)

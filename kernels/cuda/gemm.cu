@@ -1,5 +1,6 @@
 // SGEMM on CUDA cores: C = alpha * op(A) · op(B) + beta * C, row-major, batched over blockIdx.z
-// (and, at the end of the file, a simple DGEMM for f64).
+// (and, at the end of the file, a simple DGEMM for f64). The host puts gemm_tile.cuh in front of
+// this file for the argument block, the 128 × 128 block tile and `aligned`.
 //
 //   op(A)[i][k] = TA ? A[k * lda + i] : A[i * lda + k]      (M × K)
 //   op(B)[k][j] = TB ? B[j * ldb + k] : B[k * ldb + j]      (K × N)
@@ -24,21 +25,7 @@
 // in bounds; otherwise scalar with zero fill, so any M, N, K and any leading dimension work.
 // beta == 0 never reads C (so NaN in an uninitialised C does not leak), like the CPU gemm.
 
-#define BM 128
-#define BN 128
 #define BK 8
-#define THREADS 256
-
-struct GemmArgs {
-    int m, n, k;
-    int lda, ldb, ldc;
-    long long stride_a, stride_b, stride_c;
-    float alpha, beta;
-};
-
-__device__ __forceinline__ bool aligned16(const void* p) {
-    return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
-}
 
 // Loads the 4 operand values this thread stages for one K step into `r`.
 // A tile: element (i, k) of op(A) for i in [m0, m0 + 128), k in [k0, k0 + 8).
@@ -129,12 +116,10 @@ __device__ __forceinline__ void sgemm_body(GemmArgs g, const float* __restrict__
 
     const int tid = threadIdx.x;
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-    a += blockIdx.z * g.stride_a;
-    b += blockIdx.z * g.stride_b;
-    c += blockIdx.z * g.stride_c;
+    to_batch(g, a, b, c);
     // float4 loads need every row start 16-byte aligned: aligned base and ld a multiple of 4.
-    const bool vec_a = aligned16(a) && (g.lda & 3) == 0;
-    const bool vec_b = aligned16(b) && (g.ldb & 3) == 0;
+    const bool vec_a = aligned(a, 16) && (g.lda & 3) == 0;
+    const bool vec_b = aligned(b, 16) && (g.ldb & 3) == 0;
 
     const int ty = tid >> 4, tx = tid & 15;
     float acc[8][8];
@@ -181,7 +166,7 @@ __device__ __forceinline__ void sgemm_body(GemmArgs g, const float* __restrict__
         __syncthreads();
     }
 
-    const bool vec_c = aligned16(c) && (g.ldc & 3) == 0;
+    const bool vec_c = aligned(c, 16) && (g.ldc & 3) == 0;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
         const int row = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));

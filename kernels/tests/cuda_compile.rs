@@ -110,10 +110,20 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
                 stems.push(format!("unary_bwd_{stem}"));
             }
             stems.extend(binary.iter().map(|b| format!("binary_{}", b.name())));
-            stems.push("strided_copy".into());
             stems.push("select".into());
             let mut names = both(&stems.iter().map(String::as_str).collect::<Vec<_>>());
-            names.extend(["strided_cast_f32_f64".into(), "strided_cast_f64_f32".into()]);
+            // Copies and casts between every pair of stored types, and the 16-bit fills.
+            let stored = ["f32", "f64", "bf16", "f16"];
+            for s in stored {
+                for d in stored {
+                    names.push(if s == d {
+                        format!("strided_copy_{s}")
+                    } else {
+                        format!("strided_cast_{s}_{d}")
+                    });
+                }
+            }
+            names.extend(["fill_bf16".into(), "fill_f16".into()]);
             names
         }
         KernelModule::Reduce => both(&[
@@ -131,6 +141,10 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
         KernelModule::GemmTf32 => ["nn", "nt", "tn", "tt"]
             .iter()
             .map(|v| format!("tf32_gemm_{v}"))
+            .collect(),
+        KernelModule::GemmHalf => ["nn", "nt", "tn", "tt"]
+            .iter()
+            .flat_map(|v| [format!("bf16_gemm_{v}"), format!("f16_gemm_{v}")])
             .collect(),
         KernelModule::Conv => both(&["conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight"]),
         KernelModule::Norm => both(&["bn_stats", "bn_apply", "bn_grad_sums", "bn_input_grad"]),
@@ -184,6 +198,7 @@ fn strict(module: KernelModule) -> bool {
         module,
         KernelModule::Gemm
             | KernelModule::GemmTf32
+            | KernelModule::GemmHalf
             | KernelModule::Conv
             | KernelModule::Index
             | KernelModule::Pool
@@ -313,7 +328,7 @@ fn every_module_compiles_for_sm80_and_sm90_without_spills_in_gemm_conv_and_atten
     }
     let dir = std::env::temp_dir().join(format!("saddle-cuda-compile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // NVRTC and ptxas take ~50 s of CPU for all 26 jobs: run them on every core.
+    // NVRTC and ptxas take ~60 s of CPU for all 30 jobs: run them on every core.
     let jobs: Vec<(KernelModule, (u32, u32))> = KernelModule::ALL
         .iter()
         .flat_map(|&m| ARCHS.map(|a| (m, a)))

@@ -1,7 +1,7 @@
 //! Every CUDA launcher against the CPU kernels (or an f64 reference) on fresh random inputs, with
 //! outputs poisoned (NaN) before each launch so unwritten elements fail:
-//! ||gpu − ref|| / ||ref|| < 1e-5 for f32 kernels, < 1e-3 for TF32. Without a GPU every test
-//! prints "skipped: no CUDA device (reason)" and passes.
+//! ||gpu − ref|| / ||ref|| < 1e-5 for f32 kernels, < 1e-3 for TF32, < 1e-2 for bf16 / f16
+//! products. Without a GPU every test prints "skipped: no CUDA device (reason)" and passes.
 //!
 //! The inputs' seed is printed; `SADDLE_PARITY_SEED=<n>` repeats a run.
 #![cfg(feature = "cuda")]
@@ -20,11 +20,13 @@ use saddle_kernels::cuda::ops::reduce::ReduceOp;
 use saddle_kernels::cuda::ops::{
     conv, gemm, loss, norm, optim, pool, random, reduce, softmax, spectral,
 };
-use saddle_kernels::cuda::{CudaDevice, CudaFloat, DeviceBuffer};
+use saddle_kernels::cuda::{Bf16, CudaDevice, CudaFloat, CudaHalf, DeviceBuffer, F16};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
 const TF32_TOL: f64 = 1e-3;
+/// bf16 / f16 outputs: each element rounded to 8 (11) significant bits.
+const HALF_TOL: f64 = 1e-2;
 
 /// The device, held by one test at a time: they share its allocator, whose counters one test
 /// asserts on, and the device's one stream serialises their kernels anyway.
@@ -355,6 +357,34 @@ fn gemm_ref(s: &GemmShape, a: &[f32], b: &[f32], c0: &[f32], alpha: f64, beta: f
     out
 }
 
+/// Two products of `m × k` by `k × n` (A, B stored transposed per `ta`, `tb`), every leading
+/// dimension padded by `pad` and each product stored right after the other.
+fn padded_pair(m: usize, n: usize, k: usize, ta: bool, tb: bool, pad: usize) -> GemmShape {
+    let mut s = GemmShape::contiguous(m, n, k, ta, tb);
+    s.lda += pad;
+    s.ldb += pad;
+    s.ldc += pad;
+    s.batch = 2;
+    let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
+    s.stride_a = ar * s.lda;
+    s.stride_b = br * s.ldb;
+    s.stride_c = m * s.ldc;
+    s
+}
+
+/// Zeroes the padding columns of C (`n..ldc` of every row) in both results: a product with
+/// `beta = 0` does not write them (they hold poison), so only the m × n blocks are compared.
+fn blank_padding(s: &GemmShape, got: &mut [f64], want: &mut [f64]) {
+    for z in 0..s.batch {
+        for i in 0..s.m {
+            for j in s.n..s.ldc {
+                got[z * s.stride_c + i * s.ldc + j] = 0.0;
+                want[z * s.stride_c + i * s.ldc + j] = 0.0;
+            }
+        }
+    }
+}
+
 #[test]
 fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
     let Some((dev, _serial)) = device() else {
@@ -365,15 +395,7 @@ fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             // Leading dimensions padded by 3 (misaligned rows: the scalar load path).
             for pad in [0usize, 3] {
-                let mut s = GemmShape::contiguous(m, n, k, ta, tb);
-                s.lda += pad;
-                s.ldb += pad;
-                s.ldc += pad;
-                s.batch = 2;
-                let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
-                s.stride_a = ar * s.lda;
-                s.stride_b = br * s.ldb;
-                s.stride_c = m * s.ldc;
+                let s = padded_pair(m, n, k, ta, tb, pad);
                 let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
                 let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
                 let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);
@@ -392,19 +414,104 @@ fn gemm_f32_and_tf32_all_transposes_odd_sizes_batched() {
                         let mut want = gemm_ref(&s, &a, &b, &c0, f64::from(alpha), f64::from(beta));
                         let mut got = download(&dev, &c, c0.len());
                         if beta == 0.0 {
-                            // Padding columns are not written: compare the m × n blocks only.
-                            for z in 0..s.batch {
-                                for i in 0..m {
-                                    for j in n..s.ldc {
-                                        got[z * s.stride_c + i * s.ldc + j] = 0.0;
-                                        want[z * s.stride_c + i * s.ldc + j] = 0.0;
-                                    }
-                                }
-                            }
+                            blank_padding(&s, &mut got, &mut want);
                         }
                         let what = format!("{precision:?} {m}x{n}x{k} ta={ta} tb={tb} pad={pad} alpha={alpha} beta={beta}");
                         assert_close(&what, &got, &want, tol);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Values rounded to a 16-bit type: the device bits, and the value they hold (for the reference).
+type Round<T> = fn(f32) -> (T, f32);
+/// The value a 16-bit element holds.
+type Widen<T> = fn(T) -> f64;
+
+#[test]
+fn gemm_bf16_and_f16_all_transposes_odd_sizes_batched() {
+    let Some((dev, _serial)) = device() else {
+        return;
+    };
+    if dev.arch() < (8, 0) {
+        println!("skipped: the bf16/f16 GEMM needs sm_80, the device is {dev:?}");
+        return;
+    }
+    let mut rng = Inputs::new("gemm_half");
+    half_gemm_cases::<Bf16>(
+        &dev,
+        &mut rng,
+        |x| {
+            let h = half::bf16::from_f32(x);
+            (Bf16(h.to_bits()), h.to_f32())
+        },
+        |b| half::bf16::from_bits(b.0).to_f64(),
+    );
+    half_gemm_cases::<F16>(
+        &dev,
+        &mut rng,
+        |x| {
+            let h = half::f16::from_f32(x);
+            (F16(h.to_bits()), h.to_f32())
+        },
+        |b| half::f16::from_bits(b.0).to_f64(),
+    );
+}
+
+/// The 16-bit GEMM against the f64 product of its (rounded) inputs, as the f32 test: every
+/// transpose, leading dimensions padded by 3 (the scalar load and store paths) or not (16-byte
+/// loads, paired stores), two products, `beta` 0 (poisoned C) and not.
+fn half_gemm_cases<T: CudaHalf>(
+    dev: &CudaDevice,
+    rng: &mut Inputs,
+    round: Round<T>,
+    widen: Widen<T>,
+) {
+    for &(m, n, k) in &[
+        (133usize, 77usize, 65usize),
+        (256, 256, 256),
+        (5, 300, 9),
+        (130, 136, 40),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            for pad in [0usize, 3] {
+                let s = padded_pair(m, n, k, ta, tb, pad);
+                let mut rounded = |len: usize| -> (Vec<T>, Vec<f32>) {
+                    rng.uniform(len, -1.0, 1.0).into_iter().map(round).unzip()
+                };
+                let (a, a_ref) = rounded(s.batch * s.stride_a);
+                let (b, b_ref) = rounded(s.batch * s.stride_b);
+                let (c0, c0_ref) = rounded(s.batch * s.stride_c);
+                let (da, db) = (dev.upload(&a).unwrap(), dev.upload(&b).unwrap());
+                for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, -2.0)] {
+                    let mut c = if beta == 0.0 {
+                        dev.upload(&vec![T::NAN; c0.len()]).unwrap()
+                    } else {
+                        dev.upload(&c0).unwrap()
+                    };
+                    gemm::gemm_half(dev, s, alpha, &da, &db, beta, &mut c).unwrap();
+                    let mut want = gemm_ref(
+                        &s,
+                        &a_ref,
+                        &b_ref,
+                        &c0_ref,
+                        f64::from(alpha),
+                        f64::from(beta),
+                    );
+                    let mut got: Vec<f64> = dev.download(&c).unwrap()[..c0.len()]
+                        .iter()
+                        .map(|&v| widen(v))
+                        .collect();
+                    if beta == 0.0 {
+                        blank_padding(&s, &mut got, &mut want);
+                    }
+                    let what = format!(
+                        "{} {m}x{n}x{k} ta={ta} tb={tb} pad={pad} alpha={alpha} beta={beta}",
+                        T::SUFFIX
+                    );
+                    assert_close(&what, &got, &want, HALF_TOL);
                 }
             }
         }
@@ -425,15 +532,7 @@ fn dgemm_all_transposes_odd_sizes_batched() {
     ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             // Leading dimensions padded by 3, two products with their own strides.
-            let mut s = GemmShape::contiguous(m, n, k, ta, tb);
-            s.lda += 3;
-            s.ldb += 3;
-            s.ldc += 3;
-            s.batch = 2;
-            let (ar, br) = (if ta { k } else { m }, if tb { n } else { k });
-            s.stride_a = ar * s.lda;
-            s.stride_b = br * s.ldb;
-            s.stride_c = m * s.ldc;
+            let s = padded_pair(m, n, k, ta, tb, 3);
             let a = rng.uniform(s.batch * s.stride_a, -1.0, 1.0);
             let b = rng.uniform(s.batch * s.stride_b, -1.0, 1.0);
             let c0 = rng.uniform(s.batch * s.stride_c, -1.0, 1.0);
@@ -448,15 +547,7 @@ fn dgemm_all_transposes_odd_sizes_batched() {
                 let mut want = gemm_ref(&s, &a, &b, &c0, alpha, beta);
                 let mut got = download(&dev, &c, c0.len());
                 if beta == 0.0 {
-                    // Padding columns are not written: compare the m × n blocks only.
-                    for z in 0..s.batch {
-                        for i in 0..m {
-                            for j in n..s.ldc {
-                                got[z * s.stride_c + i * s.ldc + j] = 0.0;
-                                want[z * s.stride_c + i * s.ldc + j] = 0.0;
-                            }
-                        }
-                    }
+                    blank_padding(&s, &mut got, &mut want);
                 }
                 let what = format!("dgemm {m}x{n}x{k} ta={ta} tb={tb} alpha={alpha} beta={beta}");
                 assert_close(&what, &got, &want, 1e-12);

@@ -11,13 +11,14 @@
 
 pub(crate) mod ops;
 
+use crate::dtype::{bf16_from_f64, f16_from_f64};
 use crate::layout::Layout;
-use crate::storage::Storage;
-use crate::tensor::Tensor;
-use crate::{DType, Device, Element, Error, Result, Rng};
+use crate::storage::{CpuStorage, Storage};
+use crate::tensor::{gathered, Tensor};
+use crate::{DType, Device, Error, Result, Rng};
 use saddle_kernels::cuda::ops::elementwise::{self, View};
 use saddle_kernels::cuda::ops::random;
-use saddle_kernels::cuda::{CudaDevice, CudaError, CudaFloat, DeviceBuffer};
+use saddle_kernels::cuda::{Bf16, CudaDevice, CudaError, CudaFloat, CudaStore, DeviceBuffer, F16};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -26,6 +27,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 pub(crate) enum CudaData {
     F32(DeviceBuffer<f32>),
     F64(DeviceBuffer<f64>),
+    BF16(DeviceBuffer<Bf16>),
+    F16(DeviceBuffer<F16>),
 }
 
 /// A tensor's memory on a CUDA device: the buffer and the device that owns it (its context,
@@ -40,12 +43,16 @@ impl CudaStorage {
         match self.data {
             CudaData::F32(_) => DType::F32,
             CudaData::F64(_) => DType::F64,
+            CudaData::BF16(_) => DType::BF16,
+            CudaData::F16(_) => DType::F16,
         }
     }
     pub fn len(&self) -> usize {
         match &self.data {
             CudaData::F32(b) => b.len(),
             CudaData::F64(b) => b.len(),
+            CudaData::BF16(b) => b.len(),
+            CudaData::F16(b) => b.len(),
         }
     }
 }
@@ -62,16 +69,24 @@ impl fmt::Debug for CudaStorage {
     }
 }
 
-/// Element types with device storage: f32 and f64, the types `with_float!` binds.
-pub(crate) trait DevFloat: Element + CudaFloat {
+/// Element types with device storage: f32 and f64 (the types `with_float!` binds, which the
+/// arithmetic kernels take) and the bits of bf16 and f16 values.
+pub(crate) trait DevStore: CudaStore {
+    const STORED: DType;
     fn buf(d: &CudaData) -> Option<&DeviceBuffer<Self>>;
     fn buf_mut(d: &mut CudaData) -> Option<&mut DeviceBuffer<Self>>;
     fn wrap(b: DeviceBuffer<Self>) -> CudaData;
+    /// `v` rounded to this type (once, to nearest even).
+    fn rounded(v: f64) -> Self;
 }
 
-macro_rules! dev_float {
-    ($t:ty, $variant:ident) => {
-        impl DevFloat for $t {
+macro_rules! dev_store {
+    ($t:ty, $variant:ident, |$v:ident| $rounded:expr) => {
+        impl DevStore for $t {
+            const STORED: DType = DType::$variant;
+            fn rounded($v: f64) -> Self {
+                $rounded
+            }
             fn buf(d: &CudaData) -> Option<&DeviceBuffer<Self>> {
                 match d {
                     CudaData::$variant(b) => Some(b),
@@ -90,8 +105,25 @@ macro_rules! dev_float {
         }
     };
 }
-dev_float!(f32, F32);
-dev_float!(f64, F64);
+dev_store!(f32, F32, |v| v as f32);
+dev_store!(f64, F64, |v| v);
+dev_store!(Bf16, BF16, |v| Bf16(bf16_from_f64(v).to_bits()));
+dev_store!(F16, F16, |v| F16(f16_from_f64(v).to_bits()));
+
+/// Runs `$body` with the type alias `$T` bound to the device element type of `$dtype`.
+macro_rules! with_stored {
+    ($dtype:expr, |$T:ident| $body:expr) => {
+        with_stored!(@arms $dtype, $T, $body, F32 f32, F64 f64, BF16 Bf16, F16 F16)
+    };
+    (@arms $dtype:expr, $T:ident, $body:expr, $($variant:ident $t:ty),*) => {
+        match $dtype {
+            $(DType::$variant => {
+                type $T = $t;
+                $body
+            })*
+        }
+    };
+}
 
 /// Maps a backend error to the engine's, naming the op.
 pub(crate) fn cu(op: &'static str) -> impl FnOnce(CudaError) -> Error {
@@ -136,14 +168,14 @@ pub fn set_poison_outputs(on: bool) {
 }
 
 /// `n` elements for an op's output (poisoned when [`set_poison_outputs`] is on).
-pub(crate) fn alloc_out<T: DevFloat>(
+pub(crate) fn alloc_out<T: DevStore>(
     op: &'static str,
     dev: &CudaDevice,
     n: usize,
 ) -> Result<DeviceBuffer<T>> {
     let mut buf = dev.alloc::<T>(n.max(1)).map_err(cu(op))?;
     if POISON.load(Ordering::Relaxed) {
-        elementwise::fill(dev, &mut buf, n, T::from_f64(f64::NAN)).map_err(cu(op))?;
+        elementwise::fill(dev, &mut buf, n, T::NAN).map_err(cu(op))?;
     }
     Ok(buf)
 }
@@ -158,19 +190,15 @@ pub(crate) fn empty(
 ) -> Result<Tensor> {
     let dev = handle(op, device)?;
     let n: usize = shape.iter().product();
-    match dtype {
-        DType::F32 => Ok(wrap(&dev, alloc_out::<f32>(op, &dev, n)?, shape)),
-        DType::F64 => Ok(wrap(&dev, alloc_out::<f64>(op, &dev, n)?, shape)),
-        other => Err(Error::Unsupported {
-            op,
-            dtype: other,
-            device,
-        }),
-    }
+    with_stored!(dtype, |T| Ok(wrap(
+        &dev,
+        alloc_out::<T>(op, &dev, n)?,
+        shape
+    )))
 }
 
 /// A new contiguous tensor owning `buf`.
-pub(crate) fn wrap<T: DevFloat>(
+pub(crate) fn wrap<T: DevStore>(
     dev: &Arc<CudaDevice>,
     buf: DeviceBuffer<T>,
     shape: &[usize],
@@ -181,7 +209,7 @@ pub(crate) fn wrap<T: DevFloat>(
             data: T::wrap(buf),
         }))),
         Layout::contiguous(shape),
-        T::DTYPE,
+        T::STORED,
         Device::Cuda(dev.ordinal()),
     )
 }
@@ -201,7 +229,7 @@ fn read<'a>(op: &'static str, t: &'a Tensor) -> Result<RwLockReadGuard<'a, Stora
         .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))
 }
 
-fn storage_buf<'a, T: DevFloat>(
+fn storage_buf<'a, T: DevStore>(
     op: &'static str,
     t: &Tensor,
     s: &'a Storage,
@@ -210,7 +238,7 @@ fn storage_buf<'a, T: DevFloat>(
         Storage::Cuda(c) => {
             let b = T::buf(&c.data).ok_or(Error::DTypeMismatch {
                 op,
-                lhs: T::DTYPE,
+                lhs: T::STORED,
                 rhs: c.dtype(),
             })?;
             Ok((&c.dev, b))
@@ -226,7 +254,7 @@ fn storage_buf<'a, T: DevFloat>(
 /// Runs `f` with the device and the raw buffers of `ts` (all on one device, dtype `T`), each
 /// storage read-locked once even when several tensors share it (a second read lock on one
 /// RwLock could wait behind a writer). `f` reads each tensor through its own layout.
-pub(crate) fn with_bufs<T: DevFloat, R>(
+pub(crate) fn with_bufs<T: DevStore, R>(
     op: &'static str,
     ts: &[&Tensor],
     f: impl FnOnce(&Arc<CudaDevice>, &[&DeviceBuffer<T>]) -> Result<R>,
@@ -264,7 +292,7 @@ pub(crate) fn with_bufs<T: DevFloat, R>(
 }
 
 /// Runs `f` with write access to the buffer of `t` (in-place updates).
-pub(crate) fn with_buf_mut<T: DevFloat, R>(
+pub(crate) fn with_buf_mut<T: DevStore, R>(
     op: &'static str,
     t: &Tensor,
     f: impl FnOnce(&Arc<CudaDevice>, &mut DeviceBuffer<T>) -> Result<R>,
@@ -279,7 +307,7 @@ pub(crate) fn with_buf_mut<T: DevFloat, R>(
             let dev = c.dev.clone();
             let b = T::buf_mut(&mut c.data).ok_or(Error::DTypeMismatch {
                 op,
-                lhs: T::DTYPE,
+                lhs: T::STORED,
                 rhs: dtype,
             })?;
             f(&dev, b)
@@ -293,7 +321,7 @@ pub(crate) fn with_buf_mut<T: DevFloat, R>(
 }
 
 /// A copy of the values of `t` (any layout) as a new contiguous device tensor of dtype `D`.
-fn copy_as<S: DevFloat, D: DevFloat>(op: &'static str, t: &Tensor) -> Result<Tensor> {
+fn copy_as<S: DevStore, D: DevStore>(op: &'static str, t: &Tensor) -> Result<Tensor> {
     let l = t.layout();
     with_bufs::<S, _>(op, &[t], |dev, b| {
         let mut out = alloc_out::<D>(op, dev, t.numel())?;
@@ -306,7 +334,7 @@ fn copy_as<S: DevFloat, D: DevFloat>(op: &'static str, t: &Tensor) -> Result<Ten
 
 /// A contiguous copy of a device tensor (no history).
 pub(crate) fn copy(op: &'static str, t: &Tensor) -> Result<Tensor> {
-    crate::with_float!(t, op, |T| copy_as::<T, T>(op, t))
+    with_stored!(t.dtype(), |T| copy_as::<T, T>(op, t))
 }
 
 /// `t` itself when it is contiguous from the start of its buffer, else a contiguous copy: what
@@ -319,18 +347,12 @@ pub(crate) fn dense(op: &'static str, t: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Converts a device tensor to another dtype (f32 <-> f64) on the device (no history).
+/// Converts a device tensor to another dtype on the device, rounding each value once to nearest
+/// even where the target is narrower (no history).
 pub(crate) fn cast(op: &'static str, t: &Tensor, dtype: DType) -> Result<Tensor> {
-    match (t.dtype(), dtype) {
-        (DType::F32, DType::F64) => copy_as::<f32, f64>(op, t),
-        (DType::F64, DType::F32) => copy_as::<f64, f32>(op, t),
-        (a, b) if a == b => copy(op, t),
-        (_, other) => Err(Error::Unsupported {
-            op,
-            dtype: other,
-            device: t.device(),
-        }),
-    }
+    with_stored!(t.dtype(), |S| with_stored!(dtype, |D| copy_as::<S, D>(
+        op, t
+    )))
 }
 
 /// Copies the values of `src` (same shape and dtype, on `dst`'s device) into the view `dst` in
@@ -354,7 +376,7 @@ pub(crate) fn copy_into(op: &'static str, src: &Tensor, dst: &Tensor) -> Result<
 }
 
 /// A device tensor holding `data` with `shape`.
-pub(crate) fn upload<T: DevFloat>(
+pub(crate) fn upload<T: DevStore>(
     op: &'static str,
     device: Device,
     data: &[T],
@@ -370,12 +392,55 @@ pub(crate) fn upload<T: DevFloat>(
 }
 
 /// The values of a device tensor in row-major order (waits for the device).
-pub(crate) fn download<T: DevFloat>(op: &'static str, t: &Tensor) -> Result<Vec<T>> {
+pub(crate) fn download<T: DevStore>(op: &'static str, t: &Tensor) -> Result<Vec<T>> {
     let d = dense(op, t)?;
     let n = d.numel();
     let mut v = with_bufs::<T, _>(op, &[&d], |dev, b| dev.download(b[0]).map_err(cu(op)))?;
     v.truncate(n);
     Ok(v)
+}
+
+/// A contiguous CPU copy of a device tensor (waits for the device).
+pub(crate) fn to_host(op: &'static str, t: &Tensor) -> Result<Tensor> {
+    let data = match t.dtype() {
+        DType::F32 => CpuStorage::F32(download(op, t)?),
+        DType::F64 => CpuStorage::F64(download(op, t)?),
+        DType::BF16 => CpuStorage::BF16(
+            download::<Bf16>(op, t)?
+                .into_iter()
+                .map(|b| half::bf16::from_bits(b.0))
+                .collect(),
+        ),
+        DType::F16 => CpuStorage::F16(
+            download::<F16>(op, t)?
+                .into_iter()
+                .map(|b| half::f16::from_bits(b.0))
+                .collect(),
+        ),
+    };
+    Ok(Tensor::from_cpu(data, t.shape()))
+}
+
+/// A device tensor holding the values of host storage `s` seen through `l`.
+pub(crate) fn upload_storage(
+    op: &'static str,
+    device: Device,
+    s: &CpuStorage,
+    l: &Layout,
+) -> Result<Tensor> {
+    let shape = l.shape();
+    match s {
+        CpuStorage::F32(v) => gathered(v, l, |d| upload(op, device, d, shape)),
+        CpuStorage::F64(v) => gathered(v, l, |d| upload(op, device, d, shape)),
+        CpuStorage::BF16(v) => gathered(v, l, |d| {
+            let bits: Vec<Bf16> = d.iter().map(|h| Bf16(h.to_bits())).collect();
+            upload(op, device, &bits, shape)
+        }),
+        CpuStorage::F16(v) => gathered(v, l, |d| {
+            let bits: Vec<F16> = d.iter().map(|h| F16(h.to_bits())).collect();
+            upload(op, device, &bits, shape)
+        }),
+    }
 }
 
 /// `value` repeated over `shape` on `device`.
@@ -386,7 +451,7 @@ pub(crate) fn full(
     shape: &[usize],
     dtype: DType,
 ) -> Result<Tensor> {
-    fn go<T: DevFloat>(
+    fn go<T: DevStore>(
         op: &'static str,
         device: Device,
         v: f64,
@@ -395,18 +460,10 @@ pub(crate) fn full(
         let dev = handle(op, device)?;
         let n: usize = shape.iter().product();
         let mut buf = dev.alloc::<T>(n.max(1)).map_err(cu(op))?;
-        elementwise::fill(&dev, &mut buf, n, T::from_f64(v)).map_err(cu(op))?;
+        elementwise::fill(&dev, &mut buf, n, T::rounded(v)).map_err(cu(op))?;
         Ok(wrap(&dev, buf, shape))
     }
-    match dtype {
-        DType::F32 => go::<f32>(op, device, value, shape),
-        DType::F64 => go::<f64>(op, device, value, shape),
-        other => Err(Error::Unsupported {
-            op,
-            dtype: other,
-            device,
-        }),
-    }
+    with_stored!(dtype, |T| go::<T>(op, device, value, shape))
 }
 
 /// Which Philox draw a device random tensor takes.
@@ -437,7 +494,7 @@ pub(crate) fn random(
     draw: Draw,
     rng: &mut Rng,
 ) -> Result<Tensor> {
-    fn go<T: DevFloat>(
+    fn go<T: DevStore + CudaFloat>(
         op: &'static str,
         device: Device,
         shape: &[usize],
@@ -469,10 +526,7 @@ pub(crate) fn random(
     match dtype {
         DType::F32 => go::<f32>(op, device, shape, draw, rng),
         DType::F64 => go::<f64>(op, device, shape, draw, rng),
-        other => Err(Error::Unsupported {
-            op,
-            dtype: other,
-            device,
-        }),
+        // 16-bit tensors: drawn in f32, then rounded (as the CPU draws in f64 and rounds).
+        DType::BF16 | DType::F16 => cast(op, &go::<f32>(op, device, shape, draw, rng)?, dtype),
     }
 }

@@ -2,7 +2,9 @@
 //! dispatch here on their operands' device and record autodiff history exactly as on the CPU,
 //! so a backward pass through device tensors runs these too.
 
-use super::{alloc_out, copy, cu, dense, tf32_enabled, view, with_buf_mut, with_bufs, wrap};
+use super::{
+    alloc_out, copy, cu, dense, tf32_enabled, view, with_buf_mut, with_bufs, wrap, DevStore,
+};
 use crate::layout::{broadcast_shapes, Layout};
 use crate::{with_float, DType, Error, Result, Tensor};
 use saddle_kernels::cpu::attention::AttentionDims;
@@ -16,21 +18,8 @@ use saddle_kernels::cuda::ops::gemm::{self, GemmPrecision, GemmShape};
 use saddle_kernels::cuda::ops::index::{self, DeviceIndices, MaskOffsets};
 use saddle_kernels::cuda::ops::reduce::{self, ReduceOp};
 use saddle_kernels::cuda::ops::{attention, conv, loss, norm, optim, pool, softmax};
-use saddle_kernels::cuda::DeviceBuffer;
+use saddle_kernels::cuda::{Bf16, CudaHalf, DeviceBuffer, F16};
 use std::sync::Arc;
-
-/// Refuses dtypes the f32-only kernels (SGEMM and its TF32 path) cannot take.
-fn f32_only(op: &'static str, t: &Tensor) -> Result<()> {
-    if t.dtype() == DType::F32 {
-        Ok(())
-    } else {
-        Err(Error::Unsupported {
-            op,
-            dtype: t.dtype(),
-            device: t.device(),
-        })
-    }
-}
 
 // ---------------------------------------------------------------------------- elementwise
 
@@ -207,7 +196,8 @@ fn gemm_operand(
 }
 
 /// `[batch.., m, k] @ [batch.., k, n]` with both operands broadcast to `batch` (f32: the tuned
-/// SGEMM or, when enabled, TF32 tensor cores; f64: the simple DGEMM).
+/// SGEMM or, when enabled, TF32 tensor cores; f64: the simple DGEMM; bf16 and f16: tensor cores
+/// accumulating in f32, the result rounded to the operands' dtype).
 pub(crate) fn matmul(
     op: &'static str,
     a: &Tensor,
@@ -240,23 +230,42 @@ pub(crate) fn matmul(
         stride_c: m * n,
     };
     let ops = [&ga.t, &gb.t];
-    if a.dtype() == DType::F64 {
-        return with_bufs::<f64, _>(op, &ops, |dev, bufs| {
+    let out_shape = full(m, n);
+    match a.dtype() {
+        DType::F64 => with_bufs::<f64, _>(op, &ops, |dev, bufs| {
             let mut c = alloc_out::<f64>(op, dev, nb * m * n)?;
             gemm::dgemm(dev, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
-            Ok(wrap(dev, c, &full(m, n)))
-        });
+            Ok(wrap(dev, c, &out_shape))
+        }),
+        DType::F32 => {
+            let precision = if tf32_enabled() {
+                GemmPrecision::Tf32
+            } else {
+                GemmPrecision::F32
+            };
+            with_bufs::<f32, _>(op, &ops, |dev, bufs| {
+                let mut c = alloc_out::<f32>(op, dev, nb * m * n)?;
+                gemm::gemm(dev, precision, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c)
+                    .map_err(cu(op))?;
+                Ok(wrap(dev, c, &out_shape))
+            })
+        }
+        DType::BF16 => half_matmul::<Bf16>(op, &ops, shape, &out_shape),
+        DType::F16 => half_matmul::<F16>(op, &ops, shape, &out_shape),
     }
-    f32_only(op, a)?;
-    let precision = if tf32_enabled() {
-        GemmPrecision::Tf32
-    } else {
-        GemmPrecision::F32
-    };
-    with_bufs::<f32, _>(op, &ops, |dev, bufs| {
-        let mut c = alloc_out::<f32>(op, dev, nb * m * n)?;
-        gemm::gemm(dev, precision, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
-        Ok(wrap(dev, c, &full(m, n)))
+}
+
+/// The tensor-core product of two 16-bit operands laid out as `shape` says.
+fn half_matmul<T: DevStore + CudaHalf>(
+    op: &'static str,
+    ops: &[&Tensor],
+    shape: GemmShape,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    with_bufs::<T, _>(op, ops, |dev, bufs| {
+        let mut c = alloc_out::<T>(op, dev, shape.batch * shape.m * shape.n)?;
+        gemm::gemm_half(dev, shape, 1.0, bufs[0], bufs[1], 0.0, &mut c).map_err(cu(op))?;
+        Ok(wrap(dev, c, out_shape))
     })
 }
 

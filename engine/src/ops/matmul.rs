@@ -1,7 +1,7 @@
 //! Matrix product and batched matrix product with broadcast batch dimensions.
 
 use crate::layout::broadcast_shapes;
-use crate::{with_float, Element, Error, Result, Tensor};
+use crate::{with_float, DType, Element, Error, Result, Tensor};
 use rayon::prelude::*;
 use saddle_kernels::cpu::elementwise;
 use saddle_kernels::cpu::gemm::{gemm_uninit, MatRef};
@@ -11,6 +11,10 @@ use std::mem::MaybeUninit;
 impl Tensor {
     /// `self @ rhs` for `[..., m, k] @ [..., k, n] -> [..., m, n]`; the batch dimensions (all but
     /// the last two) broadcast. Transposed views are multiplied without copying.
+    ///
+    /// bf16 and f16 operands give a result of their dtype: the exact products summed in f32,
+    /// each result rounded once to the dtype, as PyTorch. On the CPU that is the f32 GEMM of the
+    /// widened operands; on a device, the tensor-core kernel (compute capability 8.0 or newer).
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         const OP: &str = "matmul";
         self.check_same(OP, rhs)?;
@@ -37,8 +41,15 @@ impl Tensor {
         let out = cuda_or!(
             self.is_cuda(),
             crate::cuda::ops::matmul(OP, self, rhs, &batch, (m, k, n)),
-            with_float!(self, OP, |T| self
-                .matmul_values::<T>(rhs, &batch, m, k, n)?)
+            if self.dtype().is_half() {
+                let wide = |t: &Tensor| t.detach().to_dtype(DType::F32);
+                wide(self)?
+                    .matmul_values::<f32>(&wide(rhs)?, &batch, m, k, n)?
+                    .to_dtype(self.dtype())?
+            } else {
+                with_float!(self, OP, |T| self
+                    .matmul_values::<T>(rhs, &batch, m, k, n)?)
+            }
         );
         let (a, b) = (self.detach(), rhs.detach());
         Ok(out.record(OP, &[self, rhs], move |g, needs| {

@@ -144,10 +144,17 @@ impl Tensor {
     }
 
     /// Sums a broadcast gradient back down to `shape` (the inverse of broadcasting to
-    /// `self.shape()`).
+    /// `self.shape()`). A bf16 or f16 gradient (of a batch-broadcast matmul) is summed in f32 and
+    /// rounded back once.
     pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
         if self.shape() == shape {
             return Ok(self.clone());
+        }
+        if self.dtype().is_half() {
+            return self
+                .to_dtype(crate::DType::F32)?
+                .sum_to_shape(shape)?
+                .to_dtype(self.dtype());
         }
         let lead = self.rank().checked_sub(shape.len()).ok_or_else(|| {
             Error::shape(

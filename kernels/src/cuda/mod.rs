@@ -34,6 +34,7 @@ pub enum KernelModule {
     Reduce,
     Gemm,
     GemmTf32,
+    GemmHalf,
     Conv,
     Norm,
     Softmax,
@@ -47,11 +48,12 @@ pub enum KernelModule {
 }
 
 impl KernelModule {
-    pub const ALL: [KernelModule; 14] = [
+    pub const ALL: [KernelModule; 15] = [
         KernelModule::Elementwise,
         KernelModule::Reduce,
         KernelModule::Gemm,
         KernelModule::GemmTf32,
+        KernelModule::GemmHalf,
         KernelModule::Conv,
         KernelModule::Norm,
         KernelModule::Softmax,
@@ -71,6 +73,7 @@ impl KernelModule {
             KernelModule::Reduce => "reduce.cu",
             KernelModule::Gemm => "gemm.cu",
             KernelModule::GemmTf32 => "gemm_tf32.cu",
+            KernelModule::GemmHalf => "gemm_half.cu",
             KernelModule::Conv => "conv.cu",
             KernelModule::Norm => "norm.cu",
             KernelModule::Softmax => "softmax.cu",
@@ -84,13 +87,26 @@ impl KernelModule {
         }
     }
 
-    /// The CUDA C source, embedded at build time.
+    /// The CUDA C source, embedded at build time (with any shared part it builds on in front).
     pub fn source(self) -> &'static str {
         match self {
             KernelModule::Elementwise => include_str!("../../cuda/elementwise.cu"),
             KernelModule::Reduce => include_str!("../../cuda/reduce.cu"),
-            KernelModule::Gemm => include_str!("../../cuda/gemm.cu"),
-            KernelModule::GemmTf32 => include_str!("../../cuda/gemm_tf32.cu"),
+            // The GEMMs share their argument block and tiling: gemm_tile.cuh goes in front.
+            KernelModule::Gemm => concat!(
+                include_str!("../../cuda/gemm_tile.cuh"),
+                include_str!("../../cuda/gemm.cu")
+            ),
+            KernelModule::GemmTf32 => concat!(
+                "",
+                include_str!("../../cuda/gemm_tile.cuh"),
+                include_str!("../../cuda/gemm_tf32.cu")
+            ),
+            KernelModule::GemmHalf => concat!(
+                "",
+                include_str!("../../cuda/gemm_tile.cuh"),
+                include_str!("../../cuda/gemm_half.cu")
+            ),
             KernelModule::Conv => include_str!("../../cuda/conv.cu"),
             KernelModule::Norm => include_str!("../../cuda/norm.cu"),
             KernelModule::Softmax => include_str!("../../cuda/softmax.cu"),
@@ -104,24 +120,70 @@ impl KernelModule {
         }
     }
 
-    /// Lowest compute capability the module needs (mma.sync with TF32 needs sm_80).
+    /// Lowest compute capability the module needs (mma.sync with TF32, bf16 or f16 operands
+    /// needs sm_80).
     pub fn min_arch(self) -> (u32, u32) {
         match self {
-            KernelModule::GemmTf32 => (8, 0),
+            KernelModule::GemmTf32 | KernelModule::GemmHalf => (8, 0),
             _ => (6, 0),
         }
     }
 }
 
-/// Element types with CUDA kernels: the suffix of their kernel names.
-pub trait CudaFloat:
-    crate::Float + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits
+/// Element types device buffers hold and the copy, cast and fill kernels move: the suffix of
+/// their kernel names, and the value that poisons an output buffer.
+pub trait CudaStore:
+    cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy + Default + 'static
 {
     const SUFFIX: &'static str;
+    /// A NaN of this type.
+    const NAN: Self;
 }
-impl CudaFloat for f32 {
+
+/// Element types with arithmetic kernels (f32 and f64).
+pub trait CudaFloat: crate::Float + CudaStore {}
+
+impl CudaStore for f32 {
     const SUFFIX: &'static str = "f32";
+    const NAN: Self = f32::NAN;
 }
-impl CudaFloat for f64 {
+impl CudaStore for f64 {
     const SUFFIX: &'static str = "f64";
+    const NAN: Self = f64::NAN;
 }
+impl CudaFloat for f32 {}
+impl CudaFloat for f64 {}
+
+/// The bits of a bfloat16 value on a device. The kernels only store, convert and multiply
+/// these (on tensor cores, accumulating in f32); the host converts with the `half` crate.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bf16(pub u16);
+
+/// The bits of an IEEE binary16 value on a device (as [`Bf16`]).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct F16(pub u16);
+
+// SAFETY: plain 16-bit values, laid out as the kernels' `unsigned short`.
+unsafe impl cudarc::driver::DeviceRepr for Bf16 {}
+// SAFETY: all-zero bits are the value +0.
+unsafe impl cudarc::driver::ValidAsZeroBits for Bf16 {}
+// SAFETY: as for `Bf16`.
+unsafe impl cudarc::driver::DeviceRepr for F16 {}
+// SAFETY: as for `Bf16`.
+unsafe impl cudarc::driver::ValidAsZeroBits for F16 {}
+
+impl CudaStore for Bf16 {
+    const SUFFIX: &'static str = "bf16";
+    const NAN: Self = Bf16(0x7fc0);
+}
+impl CudaStore for F16 {
+    const SUFFIX: &'static str = "f16";
+    const NAN: Self = F16(0x7e00);
+}
+
+/// The 16-bit types the tensor-core GEMM of `cuda/gemm_half.cu` takes.
+pub trait CudaHalf: CudaStore {}
+impl CudaHalf for Bf16 {}
+impl CudaHalf for F16 {}

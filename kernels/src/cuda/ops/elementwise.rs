@@ -1,8 +1,9 @@
 //! Launchers for `cuda/elementwise.cu`: strided unary maps, broadcasting binary ops, their
-//! backward maps, select by mask, and fill.
+//! backward maps, select by mask, fill, and copies and conversions between views (f32, f64,
+//! bf16, f16).
 
 use super::{check_len, launch, u32_size};
-use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::cuda::{CudaDevice, CudaError, CudaFloat, CudaStore, KernelModule};
 use cudarc::driver::{CudaSlice, DeviceRepr};
 
 /// Dimensions the kernels take (`MAX_RANK` in elementwise.cu).
@@ -344,9 +345,9 @@ pub fn select<T: CudaFloat>(
 
 /// Copies the view `src` of `x` into the view `dst` of `y` (same shape): contiguous copies of
 /// strided views, writes into a window of a larger tensor, in-place assignment. `S` and `D` may
-/// differ (f32 <-> f64), which converts each value. The destination view must not overlap
-/// itself (no stride-0 dimension of size > 1).
-pub fn strided_copy<S: CudaFloat, D: CudaFloat>(
+/// differ (any pair of f32, f64, bf16, f16), which converts each value rounding once to nearest
+/// even. The destination view must not overlap itself (no stride-0 dimension of size > 1).
+pub fn strided_copy<S: CudaStore, D: CudaStore>(
     dev: &CudaDevice,
     x: &CudaSlice<S>,
     src: View,
@@ -390,7 +391,7 @@ pub fn strided_copy<S: CudaFloat, D: CudaFloat>(
 }
 
 /// Sets the first `numel` elements of `y` to `value`.
-pub fn fill<T: CudaFloat>(
+pub fn fill<T: CudaStore>(
     dev: &CudaDevice,
     y: &mut CudaSlice<T>,
     numel: usize,

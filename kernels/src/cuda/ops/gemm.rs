@@ -1,12 +1,12 @@
-//! Launchers for `cuda/gemm.cu` (f32 and f64 on CUDA cores) and `cuda/gemm_tf32.cu` (tensor
-//! cores): `C = alpha · op(A) · op(B) + beta · C`, row-major, optionally batched with fixed
-//! strides.
+//! Launchers for `cuda/gemm.cu` (f32 and f64 on CUDA cores), `cuda/gemm_tf32.cu` and
+//! `cuda/gemm_half.cu` (tensor cores): `C = alpha · op(A) · op(B) + beta · C`, row-major,
+//! optionally batched with fixed strides.
 
 use super::launch;
-use crate::cuda::{CudaDevice, CudaError, KernelModule};
+use crate::cuda::{CudaDevice, CudaError, CudaHalf, KernelModule};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 
-/// Block tile of both kernels (128 × 128 of C per 256-thread block).
+/// Block tile of the f32, TF32 and 16-bit kernels (128 × 128 of C per 256-thread block).
 const TILE: usize = 128;
 
 /// Arithmetic of the product.
@@ -59,10 +59,11 @@ impl GemmShape {
     }
 }
 
-/// `GemmArgs` of gemm.cu / gemm_tf32.cu.
+/// `GemmArgs` of gemm_tile.cuh (the f32, TF32 and 16-bit kernels: `S` = f32) and `DGemmArgs`
+/// of gemm.cu (`S` = f64).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-struct GemmArgs {
+struct GemmArgs<S> {
     m: i32,
     n: i32,
     k: i32,
@@ -72,11 +73,29 @@ struct GemmArgs {
     stride_a: i64,
     stride_b: i64,
     stride_c: i64,
-    alpha: f32,
-    beta: f32,
+    alpha: S,
+    beta: S,
 }
-// SAFETY: repr(C) scalars laid out as the C struct.
-unsafe impl DeviceRepr for GemmArgs {}
+// SAFETY: repr(C) scalars laid out as the C structs.
+unsafe impl<S: DeviceRepr> DeviceRepr for GemmArgs<S> {}
+
+impl<S> GemmArgs<S> {
+    fn new(s: &GemmShape, alpha: S, beta: S) -> Result<Self, CudaError> {
+        Ok(GemmArgs {
+            m: to_i32(s.m)?,
+            n: to_i32(s.n)?,
+            k: to_i32(s.k)?,
+            lda: to_i32(s.lda)?,
+            ldb: to_i32(s.ldb)?,
+            ldc: to_i32(s.ldc)?,
+            stride_a: s.stride_a as i64,
+            stride_b: s.stride_b as i64,
+            stride_c: s.stride_c as i64,
+            alpha,
+            beta,
+        })
+    }
+}
 
 /// Elements a stored `rows × cols` operand with leading dimension `ld` spans over `batch`
 /// matrices `stride` apart, or an error if `ld` is too small.
@@ -131,22 +150,6 @@ fn check_shape(s: &GemmShape, a: usize, b: usize, c: usize) -> Result<bool, Cuda
     Ok(true)
 }
 
-/// The integer part of the kernels' argument block.
-#[allow(clippy::type_complexity)]
-fn int_args(s: &GemmShape) -> Result<([i32; 6], [i64; 3]), CudaError> {
-    Ok((
-        [
-            to_i32(s.m)?,
-            to_i32(s.n)?,
-            to_i32(s.k)?,
-            to_i32(s.lda)?,
-            to_i32(s.ldb)?,
-            to_i32(s.ldc)?,
-        ],
-        [s.stride_a as i64, s.stride_b as i64, s.stride_c as i64],
-    ))
-}
-
 /// Kernel name suffix of the transposes.
 fn variant(s: &GemmShape) -> &'static str {
     match (s.trans_a, s.trans_b) {
@@ -188,52 +191,63 @@ pub fn gemm(
     beta: f32,
     c: &mut CudaSlice<f32>,
 ) -> Result<(), CudaError> {
-    const OP: &str = "cuda gemm";
-    let s = shape;
+    let (module, stem) = match precision {
+        GemmPrecision::F32 => (KernelModule::Gemm, "sgemm"),
+        GemmPrecision::Tf32 => (KernelModule::GemmTf32, "tf32_gemm"),
+    };
+    launch_gemm(dev, module, stem, TILE, shape, (alpha, beta), a, b, c)
+}
+
+/// The product of 16-bit operands (`T`: bf16 or f16) on tensor cores: products accumulated in
+/// f32, each element of C rounded once to `T` (a `beta` term is read from C and added in f32
+/// before that rounding); needs compute capability 8.0. `c` must hold the whole (batched)
+/// output.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_half<T: CudaHalf>(
+    dev: &CudaDevice,
+    shape: GemmShape,
+    alpha: f32,
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    beta: f32,
+    c: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    let stem = format!("{}_gemm", T::SUFFIX);
+    launch_gemm(
+        dev,
+        KernelModule::GemmHalf,
+        &stem,
+        TILE,
+        shape,
+        (alpha, beta),
+        a,
+        b,
+        c,
+    )
+}
+
+/// Checks the shape and launches kernel `{stem}_{variant}` of `module` (a `tile` × `tile` block
+/// of C per 256-thread block) with a `GemmArgs` block.
+#[allow(clippy::too_many_arguments)]
+fn launch_gemm<T: DeviceRepr, S: DeviceRepr>(
+    dev: &CudaDevice,
+    module: KernelModule,
+    stem: &str,
+    tile: usize,
+    s: GemmShape,
+    (alpha, beta): (S, S),
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    c: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
     if !check_shape(&s, a.len(), b.len(), c.len())? {
         return Ok(());
     }
-    let ([m, n, k, lda, ldb, ldc], [stride_a, stride_b, stride_c]) = int_args(&s)?;
-    let args = GemmArgs {
-        m,
-        n,
-        k,
-        lda,
-        ldb,
-        ldc,
-        stride_a,
-        stride_b,
-        stride_c,
-        alpha,
-        beta,
-    };
-    let (module, name) = match precision {
-        GemmPrecision::F32 => (KernelModule::Gemm, format!("sgemm_{}", variant(&s))),
-        GemmPrecision::Tf32 => (KernelModule::GemmTf32, format!("tf32_gemm_{}", variant(&s))),
-    };
-    let f = dev.function(module, &name)?;
-    let cfg = grid(&s, TILE)?;
-    launch!(dev, f, cfg, OP; &args, a, b, c)
+    let args = GemmArgs::new(&s, alpha, beta)?;
+    let f = dev.function(module, &format!("{stem}_{}", variant(&s)))?;
+    let cfg = grid(&s, tile)?;
+    launch!(dev, f, cfg, "cuda gemm"; &args, a, b, c)
 }
-
-/// `DGemmArgs` of gemm.cu.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct DGemmArgs {
-    m: i32,
-    n: i32,
-    k: i32,
-    lda: i32,
-    ldb: i32,
-    ldc: i32,
-    stride_a: i64,
-    stride_b: i64,
-    stride_c: i64,
-    alpha: f64,
-    beta: f64,
-}
-// SAFETY: repr(C) scalars laid out as the C struct.
-unsafe impl DeviceRepr for DGemmArgs {}
 
 /// Block tile of the f64 kernel (32 × 32 of C per 256-thread block).
 const DG_TILE: usize = 32;
@@ -250,26 +264,15 @@ pub fn dgemm(
     beta: f64,
     c: &mut CudaSlice<f64>,
 ) -> Result<(), CudaError> {
-    const OP: &str = "cuda dgemm";
-    let s = shape;
-    if !check_shape(&s, a.len(), b.len(), c.len())? {
-        return Ok(());
-    }
-    let ([m, n, k, lda, ldb, ldc], [stride_a, stride_b, stride_c]) = int_args(&s)?;
-    let args = DGemmArgs {
-        m,
-        n,
-        k,
-        lda,
-        ldb,
-        ldc,
-        stride_a,
-        stride_b,
-        stride_c,
-        alpha,
-        beta,
-    };
-    let f = dev.function(KernelModule::Gemm, &format!("dgemm_{}", variant(&s)))?;
-    let cfg = grid(&s, DG_TILE)?;
-    launch!(dev, f, cfg, OP; &args, a, b, c)
+    launch_gemm(
+        dev,
+        KernelModule::Gemm,
+        "dgemm",
+        DG_TILE,
+        shape,
+        (alpha, beta),
+        a,
+        b,
+        c,
+    )
 }
