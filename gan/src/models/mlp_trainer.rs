@@ -147,15 +147,12 @@ where
     }
 
     /// Everything a resumed run needs: both networks (`g.*`, `d.*`, batch-norm statistics
-    /// included), both optimisers' state (`opt_g.*`, `opt_d.*`: momentum buffers, or Adam's
-    /// moments and step counts), the step counter (`step`), the noise generator (`noise`) and
-    /// D's dropout generators (`d.<name>` each).
+    /// included) and both optimisers' state (`opt_g.*`, `opt_d.*`: momentum buffers, or Adam's
+    /// moments and step counts), as every GAN trainer saves them; the step counter (`step`),
+    /// the noise generator (`noise`) and D's dropout generators (`d.<name>` each).
     pub fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
-        ck.add_module("g", &self.g);
-        ck.add_module("d", &self.d);
-        ck.add_optimizer("opt_g", &self.opt_g);
-        ck.add_optimizer("opt_d", &self.opt_d);
+        super::save_players(&mut ck, (&self.g, &self.d), (&self.opt_g, &self.opt_d));
         ck.set_meta("step", self.steps);
         ck.set_rng("noise", &self.rng);
         for (name, drop) in self.d.dropout_generators() {
@@ -179,10 +176,7 @@ where
             .iter()
             .map(|(name, _)| ck.rng(&format!("d.{name}")))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        ck.restore_module("g", &self.g)?;
-        ck.restore_module("d", &self.d)?;
-        ck.restore_optimizer("opt_g", &mut self.opt_g)?;
-        ck.restore_optimizer("opt_d", &mut self.opt_d)?;
+        super::restore_players(ck, (&self.g, &self.d), (&mut self.opt_g, &mut self.opt_d))?;
         for ((_, drop), rng) in self.d.dropout_generators().into_iter().zip(drops) {
             drop.set_rng(rng);
         }

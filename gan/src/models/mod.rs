@@ -122,6 +122,37 @@ pub fn gaussian_noise(
     Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng)?.to_device(device)
 }
 
+/// What every GAN trainer checkpoints: G and D (`g.*`, `d.*`) and their optimisers' state
+/// (`opt_g.*`, `opt_d.*`).
+pub(crate) fn save_players(
+    ck: &mut saddle_nn::Checkpoint,
+    (g, d): (&dyn saddle_nn::Module, &dyn saddle_nn::Module),
+    (opt_g, opt_d): (
+        &dyn saddle_nn::optim::Optimizer,
+        &dyn saddle_nn::optim::Optimizer,
+    ),
+) {
+    ck.add_module("g", g);
+    ck.add_module("d", d);
+    ck.add_optimizer("opt_g", opt_g);
+    ck.add_optimizer("opt_d", opt_d);
+}
+
+/// Restores what [`save_players`] saved.
+pub(crate) fn restore_players(
+    ck: &saddle_nn::Checkpoint,
+    (g, d): (&dyn saddle_nn::Module, &dyn saddle_nn::Module),
+    (opt_g, opt_d): (
+        &mut dyn saddle_nn::optim::Optimizer,
+        &mut dyn saddle_nn::optim::Optimizer,
+    ),
+) -> Result<(), saddle_nn::CheckpointError> {
+    ck.restore_module("g", g)?;
+    ck.restore_module("d", d)?;
+    ck.restore_optimizer("opt_g", opt_g)?;
+    ck.restore_optimizer("opt_d", opt_d)
+}
+
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
