@@ -603,8 +603,10 @@ pub fn run(model: Model) -> Result<(), BoxError> {
             spec,
             run,
             |spec: &EbganSpec, data, seed| {
-                let dim = data.height * data.width;
-                Ok(EbganTrainer::new(spec.model_config(dim), seed)?)
+                Ok(EbganTrainer::new(
+                    spec.model_config(data.height * data.width),
+                    seed,
+                )?)
             },
             (Scale::MinusOneToOne, false),
         ),
