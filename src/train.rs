@@ -237,6 +237,24 @@ impl Gan2014Spec {
     }
 }
 
+/// What [`train_mlp`] needs of an MLP model's options besides the model itself.
+trait MlpSpec: Serialize + for<'de> Deserialize<'de> {
+    /// The `--data` argument and the batch size.
+    fn data_and_batch(&self) -> (&str, usize);
+}
+
+impl MlpSpec for Gan2014Spec {
+    fn data_and_batch(&self) -> (&str, usize) {
+        (&self.data, self.batch_size)
+    }
+}
+
+impl MlpSpec for EbganSpec {
+    fn data_and_batch(&self) -> (&str, usize) {
+        (&self.data, self.batch_size)
+    }
+}
+
 /// EBGAN's options; defaults are the paper's MNIST margin-sweep model with margin 10.
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct EbganSpec {
@@ -292,35 +310,39 @@ impl EbganSpec {
 
 /// Rebuilds the model a run folder trained, from its config.json (weights not loaded).
 pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>, BoxError> {
-    let bad = |what: &str| format!("config.json: {what}");
+    const FILE: &str = "config.json";
+    let size = |key: &str| {
+        config[key]
+            .as_u64()
+            .map(|v| v as usize)
+            .ok_or_else(|| format!("{FILE}: no `{key}`"))
+    };
     match config["model"].as_str() {
         Some("dcgan") => {
-            let (spec, seed): (DcganSpec, u64) = serde_json::from_value(config["spec"].clone())
-                .map_err(|e| bad(&format!("bad `spec`: {e}")))?;
-            let channels = config["channels"]
-                .as_u64()
-                .ok_or_else(|| bad("no `channels`"))? as usize;
-            let cfg = spec.model_config(channels)?;
+            let (spec, seed): (DcganSpec, u64) = parse_spec(config, FILE)?;
+            let cfg = spec.model_config(size("channels")?)?;
             Ok(Box::new(DcganTrainer::new(cfg, &mut Rng::new(seed))?))
         }
         Some("gan2014") => {
-            let (spec, seed): (Gan2014Spec, u64) = serde_json::from_value(config["spec"].clone())
-                .map_err(|e| bad(&format!("bad `spec`: {e}")))?;
-            let dim = config["image_dim"]
-                .as_u64()
-                .ok_or_else(|| bad("no `image_dim`"))? as usize;
-            Ok(Box::new(Gan2014Trainer::new(spec.model_config(dim), seed)?))
+            let (spec, seed): (Gan2014Spec, u64) = parse_spec(config, FILE)?;
+            let cfg = spec.model_config(size("image_dim")?);
+            Ok(Box::new(Gan2014Trainer::new(cfg, seed)?))
         }
         Some("ebgan") => {
-            let (spec, seed): (EbganSpec, u64) = serde_json::from_value(config["spec"].clone())
-                .map_err(|e| bad(&format!("bad `spec`: {e}")))?;
-            let dim = config["image_dim"]
-                .as_u64()
-                .ok_or_else(|| bad("no `image_dim`"))? as usize;
-            Ok(Box::new(EbganTrainer::new(spec.model_config(dim), seed)?))
+            let (spec, seed): (EbganSpec, u64) = parse_spec(config, FILE)?;
+            let cfg = spec.model_config(size("image_dim")?);
+            Ok(Box::new(EbganTrainer::new(cfg, seed)?))
         }
-        other => Err(bad(&format!("unknown model {other:?}")).into()),
+        other => Err(format!("{FILE}: unknown model {other:?}").into()),
     }
+}
+
+/// The `spec` saved in a run's configuration (`file` names it in the error).
+fn parse_spec<S: for<'de> Deserialize<'de>>(
+    config: &serde_json::Value,
+    file: &str,
+) -> Result<S, String> {
+    serde_json::from_value(config["spec"].clone()).map_err(|e| format!("{file}: bad `spec`: {e}"))
 }
 
 /// Where a run goes: its folder, whether it is resumed, and (on resume) the spec and step
@@ -343,8 +365,7 @@ fn run_folder<S: for<'de> Deserialize<'de>>(
                 )
                 .into());
             }
-            let spec = serde_json::from_value(config["spec"].clone())
-                .map_err(|e| format!("{}/config.json: bad `spec`: {e}", dir.display()))?;
+            let spec = parse_spec(&config, &format!("{}/config.json", dir.display()))?;
             let steps = config["steps"].as_u64().unwrap_or(0);
             Ok((dir.clone(), true, Some((spec, steps))))
         }
@@ -422,8 +443,7 @@ fn saved_spec<S: for<'de> Deserialize<'de>>(run: &RunArgs) -> Result<Option<S>, 
         return Ok(None);
     };
     let config = read_config(dir)?;
-    let (spec, _seed): (S, u64) = serde_json::from_value(config["spec"].clone())
-        .map_err(|e| format!("{}/config.json: bad `spec`: {e}", dir.display()))?;
+    let (spec, _seed): (S, u64) = parse_spec(&config, &format!("{}/config.json", dir.display()))?;
     Ok(Some(spec))
 }
 
@@ -487,16 +507,18 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     )
 }
 
-/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened, on `run.device`.
-fn train_mlp<M: GanModel>(
+/// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened, on `run.device`:
+/// `build` makes the model from the options (on --resume, those saved in the run), the training
+/// images and the seed.
+fn train_mlp<S: MlpSpec, M: GanModel>(
     name: &str,
-    data_arg: &str,
-    batch_size: usize,
+    spec: S,
     mut run: RunArgs,
-    spec_json: impl Fn(u64) -> serde_json::Value,
-    build: impl Fn(&ImageDataset, u64) -> Result<M, BoxError>,
+    build: impl Fn(&S, &ImageDataset, u64) -> Result<M, BoxError>,
     (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
+    let spec = saved_spec::<S>(&run)?.unwrap_or(spec);
+    let (data_arg, batch_size) = spec.data_and_batch();
     let device = resolve_device(&run.device)?;
     reuse_saved_intervals(&mut run)?;
     let (root, resume, saved) =
@@ -522,7 +544,7 @@ fn train_mlp<M: GanModel>(
     let steps = run.steps.unwrap_or(saved_steps);
     let config = json!({
         "model": name,
-        "spec": spec_json(seed),
+        "spec": (&spec, seed),
         "steps": steps,
         "image_dim": image_dim,
         "intervals": intervals(&run),
@@ -535,7 +557,7 @@ fn train_mlp<M: GanModel>(
         data.width,
         root.display()
     );
-    let mut model = build(&data, seed)?;
+    let mut model = build(&spec, &data, seed)?;
     model.to_device(device)?;
     let mut loader = Loader::new(&data, batch_size, seed, scale)?;
     let opts = LoopOptions {
@@ -561,42 +583,33 @@ fn train_mlp<M: GanModel>(
 
 pub fn run(model: Model) -> Result<(), BoxError> {
     match model {
-        Model::Gan2014 { spec, run } => {
-            let saved = saved_spec::<Gan2014Spec>(&run)?.unwrap_or(spec);
-            train_mlp(
-                "gan2014",
-                &saved.data.clone(),
-                saved.batch_size,
-                run,
-                |seed| json!((&saved, seed)),
-                |data, seed| {
-                    let dim = data.height * data.width;
-                    let trainer = Gan2014Trainer::new(saved.model_config(dim), seed)?;
-                    // As the paper's reference: G starts out drawing the mean image.
-                    let pixels =
-                        Tensor::from_vec(data.pixels.clone(), &[data.n, dim], Device::Cpu)?;
-                    trainer.init_output_bias_from_marginals(&pixels)?;
-                    Ok(trainer)
-                },
-                // Pixels in [0, 1]; the Parzen validation images held out.
-                (Scale::ZeroToOne, true),
-            )
-        }
-        Model::Ebgan { spec, run } => {
-            let saved = saved_spec::<EbganSpec>(&run)?.unwrap_or(spec);
-            train_mlp(
-                "ebgan",
-                &saved.data.clone(),
-                saved.batch_size,
-                run,
-                |seed| json!((&saved, seed)),
-                |data, seed| {
-                    let dim = data.height * data.width;
-                    Ok(EbganTrainer::new(saved.model_config(dim), seed)?)
-                },
-                (Scale::MinusOneToOne, false),
-            )
-        }
+        Model::Gan2014 { spec, run } => train_mlp(
+            "gan2014",
+            spec,
+            run,
+            |spec: &Gan2014Spec, data, seed| {
+                let dim = data.height * data.width;
+                let trainer = Gan2014Trainer::new(spec.model_config(dim), seed)?;
+                // As the paper's reference: G starts out drawing the mean image.
+                let pixels = Tensor::from_vec(data.pixels.clone(), &[data.n, dim], Device::Cpu)?;
+                trainer.init_output_bias_from_marginals(&pixels)?;
+                Ok(trainer)
+            },
+            // Pixels in [0, 1]; the Parzen validation images held out.
+            (Scale::ZeroToOne, true),
+        ),
+        Model::Ebgan { spec, run } => train_mlp(
+            "ebgan",
+            spec,
+            run,
+            |spec: &EbganSpec, data, seed| {
+                Ok(EbganTrainer::new(
+                    spec.model_config(data.height * data.width),
+                    seed,
+                )?)
+            },
+            (Scale::MinusOneToOne, false),
+        ),
         Model::Dcgan { spec, run } => train_dcgan(spec, run),
         Model::Classifier(args) => crate::classify::train_classifier(args),
         Model::Ladder(args) => crate::semisup::train_semisupervised(args, None),

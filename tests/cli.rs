@@ -1,28 +1,91 @@
 //! The `saddle` command line end to end: a short DCGAN run on the embedded digits, resumed
 //! through `--resume`, sampled with `saddle sample`, and the errors a user sees for bad input.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn saddle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_saddle"))
-        .args(args)
-        .output()
-        .expect("the saddle binary runs")
+/// A `saddle` command line, built from fixed words and options whose values are paths, that
+/// runs and checks its outcome.
+struct Saddle {
+    args: Vec<OsString>,
+}
+
+impl Saddle {
+    /// The command line `words` (split at spaces).
+    fn new(words: &str) -> Self {
+        Saddle { args: Vec::new() }.words(words)
+    }
+
+    /// Appends the fixed `words` (split at spaces).
+    fn words(mut self, words: &str) -> Self {
+        self.args
+            .extend(words.split_whitespace().map(OsString::from));
+        self
+    }
+
+    /// Appends `option value` (a path or any value, kept whole).
+    fn arg(mut self, option: &str, value: impl AsRef<OsStr>) -> Self {
+        self.args.push(option.into());
+        self.args.push(value.as_ref().to_owned());
+        self
+    }
+
+    /// Runs the command; returns its exit code (`None` if a signal ended it) and everything it
+    /// printed, stdout then stderr.
+    fn run(&self) -> (Option<i32>, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_saddle"))
+            .args(&self.args)
+            .output()
+            .expect("the saddle binary runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    }
+
+    /// Runs the command, which must succeed; returns what it printed.
+    fn ok(&self) -> String {
+        let (code, text) = self.run();
+        assert_eq!(code, Some(0), "{self}:\n{text}");
+        text
+    }
+
+    /// Runs the command, which must fail the way every reported error does (exit code 1, not a
+    /// panic), printing each of `expected`; returns what it printed.
+    fn fails(&self, expected: &[&str]) -> String {
+        let (code, text) = self.run();
+        assert_eq!(code, Some(1), "{self}:\n{text}");
+        assert!(!text.contains("panicked"), "{self}:\n{text}");
+        for part in expected {
+            assert!(text.contains(part), "{self}: no `{part}` in:\n{text}");
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for Saddle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "saddle")?;
+        for arg in &self.args {
+            write!(f, " {}", arg.to_string_lossy())?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON file a command wrote.
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("saddle-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn steps_logged(run: &Path) -> Vec<u64> {
@@ -41,41 +104,22 @@ fn steps_logged(run: &Path) -> Vec<u64> {
 fn train_resume_and_sample_a_dcgan_on_the_embedded_digits() {
     let dir = temp_dir("dcgan");
     let run = dir.join("run");
-    let run_s = run.to_str().unwrap();
-    let small = [
-        "--ngf",
-        "8",
-        "--ndf",
-        "8",
-        "--nz",
-        "8",
-        "--batch-size",
-        "16",
-        "--log-every",
-        "1",
-        "--sample-every",
-        "2",
-        "--checkpoint-every",
-        "2",
-    ];
-    let mut args = vec!["train", "dcgan", "--steps", "3", "--out", run_s];
-    args.extend(small);
-    let out = saddle(&args);
-    assert!(out.status.success(), "{}", text(&out));
+    let small = "--ngf 8 --ndf 8 --nz 8 --batch-size 16 --log-every 1 --sample-every 2 \
+                 --checkpoint-every 2";
+    let train = Saddle::new("train dcgan --steps 3")
+        .arg("--out", &run)
+        .words(small);
+    train.ok();
     assert_eq!(steps_logged(&run), vec![1, 2, 3]);
 
     // The same folder again without --resume is refused (no silent overwrite).
-    let again = saddle(&args);
-    assert!(!again.status.success());
-    assert!(
-        text(&again).contains("already holds a run"),
-        "{}",
-        text(&again)
-    );
+    train.fails(&["already holds a run"]);
 
     // --resume reuses the saved config and continues to the new total.
-    let out = saddle(&["train", "dcgan", "--resume", run_s, "--steps", "5"]);
-    assert!(out.status.success(), "{}", text(&out));
+    Saddle::new("train dcgan")
+        .arg("--resume", &run)
+        .words("--steps 5")
+        .ok();
     assert_eq!(steps_logged(&run), vec![1, 2, 3, 4, 5]);
     for f in [
         "config.json",
@@ -87,21 +131,15 @@ fn train_resume_and_sample_a_dcgan_on_the_embedded_digits() {
         assert!(run.join(f).exists(), "{f} missing");
     }
     // Resuming as another model is an error naming both.
-    let wrong = saddle(&["train", "dcgan", "--resume", dir.to_str().unwrap()]);
-    assert!(!wrong.status.success());
+    Saddle::new("train dcgan").arg("--resume", &dir).fails(&[]);
 
     let samples = dir.join("samples");
-    let out = saddle(&[
-        "sample",
-        "--run",
-        run_s,
-        "--count",
-        "5",
-        "--out",
-        samples.to_str().unwrap(),
-        "--npy",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    let sample = || Saddle::new("sample").arg("--run", &run);
+    sample()
+        .words("--count 5")
+        .arg("--out", &samples)
+        .words("--npy")
+        .ok();
     let img = image::open(samples.join("000004.png")).unwrap();
     assert_eq!((img.width(), img.height()), (16, 16));
     // .npy: the magic, then float32 little-endian, shape (5, 1, 16, 16).
@@ -115,31 +153,18 @@ fn train_resume_and_sample_a_dcgan_on_the_embedded_digits() {
     assert_eq!(npy.len() % 64, (5 * 256 * 4) % 64);
 
     // Latent walks: 2 rows of 10 codes, 16x16 images drawn at 2x with 1-pixel gutters.
-    let out = saddle(&[
-        "sample",
-        "--run",
-        run_s,
-        "--interpolate",
-        "--rows",
-        "2",
-        "--out",
-        samples.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    sample()
+        .words("--interpolate --rows 2")
+        .arg("--out", &samples)
+        .ok();
     let img = image::open(samples.join("interpolation.png")).unwrap();
     assert_eq!((img.width(), img.height()), (10 * 33 + 1, 2 * 33 + 1));
     // Arithmetic with A = B: the result code is C's mean code, so the first result cell (row
     // 4) shows the same image as C's mean (row 3, last column). 3 columns, 5 rows.
-    let out = saddle(&[
-        "sample",
-        "--run",
-        run_s,
-        "--arithmetic",
-        "0,1/0,1/2,3",
-        "--out",
-        samples.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    sample()
+        .words("--arithmetic 0,1/0,1/2,3")
+        .arg("--out", &samples)
+        .ok();
     let grid = image::open(samples.join("arithmetic.png"))
         .unwrap()
         .to_luma8();
@@ -153,17 +178,10 @@ fn train_resume_and_sample_a_dcgan_on_the_embedded_digits() {
     };
     assert_eq!(cell(3, 0), cell(2, 2));
     assert_ne!(cell(3, 0), cell(2, 0));
-    let bad = saddle(&[
-        "sample",
-        "--run",
-        run_s,
-        "--arithmetic",
-        "0,1/2/3,4",
-        "--out",
-        samples.to_str().unwrap(),
-    ]);
-    assert!(!bad.status.success());
-    assert!(text(&bad).contains("same size"), "{}", text(&bad));
+    sample()
+        .words("--arithmetic 0,1/2/3,4")
+        .arg("--out", &samples)
+        .fails(&["same size"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -182,43 +200,20 @@ fn bad_input_gives_a_clear_error_not_a_panic() {
         [0u8, 0, 8, 1, 0, 0, 0, 1, 5],
     )
     .unwrap();
-    let out = saddle(&[
-        "train",
-        "dcgan",
-        "--data",
-        dir.to_str().unwrap(),
-        "--out",
-        dir.join("run").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let msg = text(&out);
-    assert!(
-        msg.contains("train-images-idx3-ubyte") && msg.contains("magic"),
-        "{msg}"
-    );
-    assert!(!msg.contains("panicked"), "{msg}");
-
-    let out = saddle(&["train", "dcgan", "--data", "/no/such/folder"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("/no/such/folder"), "{}", text(&out));
-
-    let out = saddle(&["train", "dcgan", "--device", "tpu"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("--device tpu"), "{}", text(&out));
+    Saddle::new("train dcgan")
+        .arg("--data", &dir)
+        .arg("--out", dir.join("run"))
+        .fails(&["train-images-idx3-ubyte", "magic"]);
+    Saddle::new("train dcgan --data /no/such/folder").fails(&["/no/such/folder"]);
+    Saddle::new("train dcgan --device tpu").fails(&["--device tpu"]);
 
     // Every trainer takes --device cuda: without a GPU the device is refused with the reason,
     // with one the missing data folder is the error; never a CPU-only refusal.
     for model in ["gan2014", "ebgan", "classifier"] {
-        let out = saddle(&[
-            "train",
-            model,
-            "--device",
-            "cuda",
-            "--data",
-            "/no/such/folder",
-        ]);
-        assert_eq!(out.status.code(), Some(1), "{model}");
-        let msg = text(&out);
+        let msg = Saddle::new(&format!(
+            "train {model} --device cuda --data /no/such/folder"
+        ))
+        .fails(&[]);
         assert!(
             msg.contains("--device cuda:") || msg.contains("/no/such/folder"),
             "{model}: {msg}"
@@ -226,9 +221,9 @@ fn bad_input_gives_a_clear_error_not_a_panic() {
         assert!(!msg.contains("CPU only"), "{model}: {msg}");
     }
 
-    let out = saddle(&["sample", "--run", dir.join("nothing").to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("config.json"), "{}", text(&out));
+    Saddle::new("sample")
+        .arg("--run", dir.join("nothing"))
+        .fails(&["config.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -259,87 +254,45 @@ fn classifier_eval_and_probe_commands_run_end_to_end() {
     let dir = temp_dir("eval");
     let data = dir.join("mnist");
     tiny_mnist(&data, 64, 40);
-    let (data_s, cls, run) = (
-        data.to_str().unwrap(),
-        dir.join("classifier.safetensors"),
-        dir.join("run"),
-    );
-    let out = saddle(&[
-        "train",
-        "classifier",
-        "--data",
-        data_s,
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--out",
-        cls.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("test accuracy"));
+    let (cls, run) = (dir.join("classifier.safetensors"), dir.join("run"));
+    let out = Saddle::new("train classifier")
+        .arg("--data", &data)
+        .words("--epochs 1 --batch-size 16")
+        .arg("--out", &cls)
+        .ok();
+    assert!(out.contains("test accuracy"));
 
-    let out = saddle(&[
-        "train",
-        "dcgan",
-        "--data",
-        data_s,
-        "--steps",
-        "2",
-        "--ngf",
-        "4",
-        "--ndf",
-        "4",
-        "--nz",
-        "8",
-        "--batch-size",
-        "16",
-        "--out",
-        run.to_str().unwrap(),
-        "--classifier",
-        cls.to_str().unwrap(),
-        "--eval-count",
-        "24",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    Saddle::new("train dcgan")
+        .arg("--data", &data)
+        .words("--steps 2 --ngf 4 --ndf 4 --nz 8 --batch-size 16")
+        .arg("--out", &run)
+        .arg("--classifier", &cls)
+        .words("--eval-count 24")
+        .ok();
     // The end-of-run evaluation is logged and ranks the best checkpoint.
     let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert!(log.contains("eval_fid"), "{log}");
     assert!(run.join("checkpoints/best.safetensors").exists());
 
-    let out = saddle(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--classifier",
-        cls.to_str().unwrap(),
-        "--data",
-        data_s,
-        "--count",
-        "30",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("eval-latest.json")).unwrap())
-            .unwrap();
+    Saddle::new("eval")
+        .arg("--run", &run)
+        .arg("--classifier", &cls)
+        .arg("--data", &data)
+        .words("--count 30")
+        .ok();
+    let report = read_json(&run.join("eval-latest.json"));
     for key in ["fid", "kid", "inception_score", "i_prime"] {
         assert!(report[key].as_f64().unwrap().is_finite(), "{key}: {report}");
     }
     let is = report["inception_score"].as_f64().unwrap();
     assert!((1.0..=10.0).contains(&is), "IS {is} outside [1, classes]");
 
-    let out = saddle(&[
-        "probe",
-        "--run",
-        run.to_str().unwrap(),
-        "--data",
-        data_s,
-        "--labels-per-class",
-        "3",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let probe: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("probe.json")).unwrap()).unwrap();
+    Saddle::new("probe")
+        .arg("--run", &run)
+        .arg("--data", &data)
+        .words("--labels-per-class 3")
+        .ok();
+    let probe = read_json(&run.join("probe.json"));
     assert_eq!(probe["labels"], 30);
     for key in ["trained_d_test_accuracy", "random_d_test_accuracy"] {
         let acc = probe[key].as_f64().unwrap();
@@ -348,32 +301,17 @@ fn classifier_eval_and_probe_commands_run_end_to_end() {
 
     // GAN 2014 is scored by the Parzen protocol without a classifier.
     let g14 = dir.join("g14");
-    let out = saddle(&[
-        "train",
-        "gan2014",
-        "--data",
-        data_s,
-        "--steps",
-        "2",
-        "--batch-size",
-        "16",
-        "--out",
-        g14.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let out = saddle(&[
-        "eval",
-        "--run",
-        g14.to_str().unwrap(),
-        "--data",
-        data_s,
-        "--count",
-        "30",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(g14.join("eval-latest.json")).unwrap())
-            .unwrap();
+    Saddle::new("train gan2014")
+        .arg("--data", &data)
+        .words("--steps 2 --batch-size 16")
+        .arg("--out", &g14)
+        .ok();
+    Saddle::new("eval")
+        .arg("--run", &g14)
+        .arg("--data", &data)
+        .words("--count 30")
+        .ok();
+    let report = read_json(&g14.join("eval-latest.json"));
     let ll = report["parzen_mean"].as_f64().unwrap();
     // Noise images against uniform-noise samples: a finite (very negative-to-moderate) value.
     assert!(
@@ -396,27 +334,12 @@ fn dcgan_64x64_rgb_trains_on_an_image_folder() {
         img.save(images.join(format!("{i}.png"))).unwrap();
     }
     let run = dir.join("run");
-    let out = saddle(&[
-        "train",
-        "dcgan",
-        "--data",
-        images.to_str().unwrap(),
-        "--steps",
-        "2",
-        "--ngf",
-        "4",
-        "--ndf",
-        "4",
-        "--nz",
-        "8",
-        "--batch-size",
-        "4",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    Saddle::new("train dcgan")
+        .arg("--data", &images)
+        .words("--steps 2 --ngf 4 --ndf 4 --nz 8 --batch-size 4")
+        .arg("--out", &run)
+        .ok();
+    let config = read_json(&run.join("config.json"));
     assert_eq!(config["channels"], 3);
     assert_eq!(config["spec"][0]["image_size"], 64);
     // The grid is RGB with 64x64 cells shown at 2x: 8 columns of 128 + 9 separator pixels.
@@ -432,45 +355,22 @@ fn grid_search_writes_resumable_results_and_a_histogram() {
     let data = dir.join("mnist");
     tiny_mnist(&data, 64, 20);
     let cls = dir.join("classifier.safetensors");
-    let out = saddle(&[
-        "train",
-        "classifier",
-        "--data",
-        data.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--out",
-        cls.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    Saddle::new("train classifier")
+        .arg("--data", &data)
+        .words("--epochs 1 --batch-size 32")
+        .arg("--out", &cls)
+        .ok();
     let grid = dir.join("grid");
-    let run = |family: &str| {
-        saddle(&[
-            "grid",
-            family,
-            "--configs",
-            "2",
-            "--steps",
-            "2",
-            "--batch-size",
-            "8",
-            "--samples",
-            "20",
-            "--seed",
-            "3",
-            "--classifier",
-            cls.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            grid.to_str().unwrap(),
-        ])
+    let search = |family: &str| {
+        Saddle::new("grid")
+            .words(family)
+            .words("--configs 2 --steps 2 --batch-size 8 --samples 20 --seed 3")
+            .arg("--classifier", &cls)
+            .arg("--data", &data)
+            .arg("--out", &grid)
     };
     for family in ["ebgan", "gan"] {
-        let out = run(family);
-        assert!(out.status.success(), "{}", text(&out));
+        search(family).ok();
         let lines = std::fs::read_to_string(grid.join(format!("{family}.jsonl"))).unwrap();
         let results: Vec<serde_json::Value> = lines
             .lines()
@@ -485,23 +385,15 @@ fn grid_search_writes_resumable_results_and_a_histogram() {
     }
     let png = image::open(grid.join("histogram.png")).unwrap();
     assert_eq!((png.width(), png.height()), (640, 400));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(grid.join("summary.json")).unwrap()).unwrap();
+    let summary = read_json(&grid.join("summary.json"));
     assert_eq!(summary["ebgan"]["runs"], 2);
     assert!(summary["gan"]["median"].as_f64().unwrap().is_finite());
     // A second run finds both configurations done and trains nothing.
-    let out = run("ebgan");
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        text(&out).matches("from an earlier run").count(),
-        2,
-        "{}",
-        text(&out)
-    );
+    let out = search("ebgan").ok();
+    assert_eq!(out.matches("from an earlier run").count(), 2, "{out}");
     let lines = std::fs::read_to_string(grid.join("ebgan.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
-    let out = run("wgan");
-    assert!(!out.status.success() && text(&out).contains("expected ebgan"));
+    search("wgan").fails(&["expected ebgan"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -512,50 +404,26 @@ fn ladder_and_ebgan_ln_report_a_test_error() {
     tiny_mnist(&data, 64, 20);
     for model in ["ladder", "ebgan-ln"] {
         let out_dir = dir.join(model);
-        let mut args = vec![
-            "train",
-            model,
-            "--data",
-            data.to_str().unwrap(),
-            "--labels-per-class",
-            "2",
-            "--steps",
-            "3",
-            "--batch-size",
-            "16",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ];
+        let mut train = Saddle::new("train")
+            .words(model)
+            .arg("--data", &data)
+            .words("--labels-per-class 2 --steps 3 --batch-size 16")
+            .arg("--out", &out_dir);
         if model == "ebgan-ln" {
-            args.extend(["--layers-g", "2", "--size-g", "16"]);
+            train = train.words("--layers-g 2 --size-g 16");
         }
-        let out = saddle(&args);
-        assert!(out.status.success(), "{}", text(&out));
-        let result: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
-                .unwrap();
+        train.ok();
+        let result = read_json(&out_dir.join("result.json"));
         assert_eq!(result["labels"], 20);
         assert_eq!(result["steps"], 3);
         let err = result["test_error"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&err), "{result}");
         assert_eq!(out_dir.join("samples.png").exists(), model == "ebgan-ln");
     }
-    let out = saddle(&[
-        "train",
-        "ladder",
-        "--data",
-        data.to_str().unwrap(),
-        "--labels-per-class",
-        "2",
-        "--denoise-weights",
-        "1,2",
-        "--out",
-        dir.join("bad").to_str().unwrap(),
-    ]);
-    assert!(
-        !out.status.success() && text(&out).contains("needs 7 values"),
-        "{}",
-        text(&out)
-    );
+    Saddle::new("train ladder")
+        .arg("--data", &data)
+        .words("--labels-per-class 2 --denoise-weights 1,2")
+        .arg("--out", dir.join("bad"))
+        .fails(&["needs 7 values"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

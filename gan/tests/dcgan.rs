@@ -5,7 +5,26 @@ mod common;
 
 use saddle_gan::models::dcgan::{discriminator, generator, DcganConfig, DcganTrainer};
 use saddle_nn::engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Result, Rng, Tensor};
-use saddle_nn::{ConditionalBatchNorm, Conv2d, Module, ModuleExt, SelfAttention, SpectralNorm};
+use saddle_nn::{
+    ConditionalBatchNorm, Conv2d, Module, ModuleExt, SelfAttention, Sequential, SpectralNorm,
+};
+
+/// G and D of `cfg`, after checking that G turns `images[0]` noise vectors into images of shape
+/// `images` and D those into one logit each.
+fn networks_with_shapes(
+    cfg: DcganConfig,
+    images: [usize; 4],
+    rng: &mut Rng,
+) -> (Sequential, Sequential) {
+    let g = generator(cfg, rng).unwrap();
+    let d = discriminator(cfg, rng).unwrap();
+    let n = images[0];
+    let z = Tensor::randn(&[n, cfg.nz, 1, 1], 0.0, 1.0, DType::F32, Device::Cpu, rng).unwrap();
+    let img = g.forward(&z).unwrap();
+    assert_eq!(img.shape(), &images);
+    assert_eq!(d.forward(&img).unwrap().shape(), &[n, 1, 1, 1]);
+    (g, d)
+}
 
 #[test]
 fn shapes_and_parameter_counts() {
@@ -18,23 +37,8 @@ fn shapes_and_parameter_counts() {
             ..DcganConfig::rgb64()
         },
     ] {
-        let g = generator(cfg, &mut rng).unwrap();
-        let d = discriminator(cfg, &mut rng).unwrap();
-        let z = Tensor::randn(
-            &[2, cfg.nz, 1, 1],
-            0.0,
-            1.0,
-            DType::F32,
-            Device::Cpu,
-            &mut rng,
-        )
-        .unwrap();
-        let img = g.forward(&z).unwrap();
-        assert_eq!(
-            img.shape(),
-            &[2, cfg.channels, cfg.image_size, cfg.image_size]
-        );
-        assert_eq!(d.forward(&img).unwrap().shape(), &[2, 1, 1, 1]);
+        let images = [2, cfg.channels, cfg.image_size, cfg.image_size];
+        networks_with_shapes(cfg, images, &mut rng);
     }
     // PyTorch's reference G at 32x32x1 (ngf 64): convT 100->256, BN, 256->128, BN, 128->64, BN, 64->1.
     let g = generator(DcganConfig::mnist32(), &mut rng).unwrap();
@@ -89,20 +93,7 @@ fn small_image_sizes_and_invalid_ones() {
     let mut rng = Rng::new(2);
     // 16x16 (the digits example): G 4x4x64 -> 8x8x32 -> 16x16x1, D mirrored.
     let cfg = DcganConfig::digits16();
-    let g = generator(cfg, &mut rng).unwrap();
-    let d = discriminator(cfg, &mut rng).unwrap();
-    let z = Tensor::randn(
-        &[3, cfg.nz, 1, 1],
-        0.0,
-        1.0,
-        DType::F32,
-        Device::Cpu,
-        &mut rng,
-    )
-    .unwrap();
-    let img = g.forward(&z).unwrap();
-    assert_eq!(img.shape(), &[3, 1, 16, 16]);
-    assert_eq!(d.forward(&img).unwrap().shape(), &[3, 1, 1, 1]);
+    let (g, d) = networks_with_shapes(cfg, [3, 1, 16, 16], &mut rng);
     let want_g = 32 * 64 * 16 + 2 * 64 + 64 * 32 * 16 + 2 * 32 + 32 * 16;
     assert_eq!(g.num_parameters(), want_g);
     let want_d = 16 * 32 + 32 * 64 * 16 + 2 * 64 + 64 * 16;

@@ -135,14 +135,24 @@ fn interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     }
 }
 
-/// DCGAN whose reported G loss turns NaN at a given step.
-struct NanAt {
+/// How [`Failing`] goes wrong.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Its reported G loss turns NaN.
+    NanLoss,
+    /// G's first weight turns NaN after the update; the losses stay finite.
+    NanWeight,
+}
+
+/// A DCGAN that goes wrong with `fault` at step `at`.
+struct Failing {
     inner: DcganTrainer,
     step: u64,
     at: u64,
+    fault: Fault,
 }
 
-impl GanModel for NanAt {
+impl GanModel for Failing {
     fn train_step(
         &mut self,
         real: &Tensor,
@@ -152,7 +162,13 @@ impl GanModel for NanAt {
         self.step += 1;
         let mut losses = self.inner.train_step(real, labels, rng)?;
         if self.step == self.at {
-            losses[1].1 = losses[1].1.full_like(f64::NAN)?;
+            match self.fault {
+                Fault::NanLoss => losses[1].1 = losses[1].1.full_like(f64::NAN)?,
+                Fault::NanWeight => {
+                    let w = &self.inner.g.named_parameters()[0].1;
+                    w.assign(&w.full_like(f64::NAN)?)?;
+                }
+            }
         }
         Ok(losses)
     }
@@ -167,7 +183,7 @@ impl GanModel for NanAt {
     }
     fn checkpoint(&self) -> Checkpoint {
         let mut ck = self.inner.checkpoint();
-        ck.set_meta("nan_at.step", self.step);
+        ck.set_meta("failing.step", self.step);
         ck
     }
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError> {
@@ -175,17 +191,26 @@ impl GanModel for NanAt {
     }
 }
 
-fn train_until_error(model: &mut dyn GanModel, dir: &Path, checkpoint_every: u64) -> String {
+/// Trains a tiny DCGAN in `dir` with a checkpoint every step, going wrong with `fault` at step
+/// 3; checks that the run stops with an error and keeps step 2's checkpoint as its latest, and
+/// returns the error.
+fn train_until_error(dir: &Path, fault: Fault) -> String {
+    let mut model = Failing {
+        inner: DcganTrainer::new(tiny(), &mut Rng::new(7)).unwrap(),
+        step: 0,
+        at: 3,
+        fault,
+    };
     let data = digits16();
     let config = json!({"model": "dcgan-test"});
     let mut loader = Loader::new(&data, 16, 11, Scale::MinusOneToOne).unwrap();
     let mut run_dir = RunDir::create(dir, &config).unwrap();
     let opts = LoopOptions {
-        checkpoint_every,
+        checkpoint_every: 1,
         ..options(6)
     };
-    train(
-        model,
+    let err = train(
+        &mut model,
         &mut loader,
         &mut run_dir,
         &opts,
@@ -196,21 +221,17 @@ fn train_until_error(model: &mut dyn GanModel, dir: &Path, checkpoint_every: u64
         &mut |_| {},
     )
     .unwrap_err()
-    .to_string()
+    .to_string();
+    let ck = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
+    assert_eq!(ck.meta("run.step"), Some("2"), "{err}");
+    err
 }
 
 #[test]
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let dir = temp_dir("nan-loss");
-    let mut model = NanAt {
-        inner: DcganTrainer::new(tiny(), &mut Rng::new(7)).unwrap(),
-        step: 0,
-        at: 3,
-    };
-    let err = train_until_error(&mut model, &dir, 1);
+    let err = train_until_error(&dir, Fault::NanLoss);
     assert!(err.contains("diverged at step 3: g_loss = NaN"), "{err}");
-    let ck = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
-    assert_eq!(ck.meta("run.step"), Some("2"));
     assert!(std::fs::read_to_string(dir.join("report.html"))
         .unwrap()
         .contains("diverged"));
@@ -221,61 +242,10 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
 fn non_finite_weights_are_never_checkpointed() {
     // Finite losses do not prove finite weights: poison a weight after step 3's update.
     let dir = temp_dir("nan-weights");
-    let mut model = NanAt {
-        inner: DcganTrainer::new(tiny(), &mut Rng::new(7)).unwrap(),
-        step: 0,
-        at: u64::MAX,
-    };
-    let mut poisoned = PoisonAfter {
-        model: &mut model,
-        at: 3,
-        step: 0,
-    };
-    let err = train_until_error(&mut poisoned, &dir, 1);
+    let err = train_until_error(&dir, Fault::NanWeight);
     assert!(
         err.contains("diverged at step 3: tensor `g.0.weight`"),
         "{err}"
     );
-    let ck = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
-    assert_eq!(ck.meta("run.step"), Some("2"));
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Sets G's first weight to NaN after a given step (losses stay finite).
-struct PoisonAfter<'a> {
-    model: &'a mut NanAt,
-    at: u64,
-    step: u64,
-}
-
-impl GanModel for PoisonAfter<'_> {
-    fn train_step(
-        &mut self,
-        real: &Tensor,
-        labels: Option<&[usize]>,
-        rng: &mut Rng,
-    ) -> Result<Vec<(&'static str, Tensor)>, BoxError> {
-        let losses = self.model.train_step(real, labels, rng)?;
-        self.step += 1;
-        if self.step == self.at {
-            let w = &self.model.inner.g.named_parameters()[0].1;
-            w.assign(&w.full_like(f64::NAN)?)?;
-        }
-        Ok(losses)
-    }
-    fn sample_latent(&self, n: usize, rng: &mut Rng) -> Result<Tensor, BoxError> {
-        self.model.sample_latent(n, rng)
-    }
-    fn generate(&mut self, z: &Tensor) -> Result<Tensor, BoxError> {
-        self.model.generate(z)
-    }
-    fn value_range(&self) -> (f32, f32) {
-        self.model.value_range()
-    }
-    fn checkpoint(&self) -> Checkpoint {
-        self.model.checkpoint()
-    }
-    fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError> {
-        self.model.restore(ck)
-    }
 }

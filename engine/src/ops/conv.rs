@@ -32,29 +32,36 @@ impl Default for Conv2dParams {
     }
 }
 
-impl Conv2dParams {
-    pub fn with_stride(self, s: usize) -> Self {
-        Conv2dParams {
-            stride: [s, s],
-            ..self
+/// The builders both parameter types have: each sets one hyper-parameter on both axes.
+macro_rules! impl_conv_builders {
+    ($params:ident) => {
+        impl $params {
+            pub fn with_stride(self, s: usize) -> Self {
+                $params {
+                    stride: [s, s],
+                    ..self
+                }
+            }
+            pub fn with_padding(self, p: usize) -> Self {
+                $params {
+                    padding: [p, p],
+                    ..self
+                }
+            }
+            pub fn with_dilation(self, d: usize) -> Self {
+                $params {
+                    dilation: [d, d],
+                    ..self
+                }
+            }
+            pub fn with_groups(self, groups: usize) -> Self {
+                $params { groups, ..self }
+            }
         }
-    }
-    pub fn with_padding(self, p: usize) -> Self {
-        Conv2dParams {
-            padding: [p, p],
-            ..self
-        }
-    }
-    pub fn with_dilation(self, d: usize) -> Self {
-        Conv2dParams {
-            dilation: [d, d],
-            ..self
-        }
-    }
-    pub fn with_groups(self, groups: usize) -> Self {
-        Conv2dParams { groups, ..self }
-    }
+    };
 }
+
+impl_conv_builders!(Conv2dParams);
 
 /// Hyper-parameters of [`Tensor::conv_transpose2d`], per spatial axis `[height, width]`.
 ///
@@ -83,33 +90,14 @@ impl Default for ConvTranspose2dParams {
     }
 }
 
+impl_conv_builders!(ConvTranspose2dParams);
+
 impl ConvTranspose2dParams {
-    pub fn with_stride(self, s: usize) -> Self {
-        ConvTranspose2dParams {
-            stride: [s, s],
-            ..self
-        }
-    }
-    pub fn with_padding(self, p: usize) -> Self {
-        ConvTranspose2dParams {
-            padding: [p, p],
-            ..self
-        }
-    }
     pub fn with_output_padding(self, p: usize) -> Self {
         ConvTranspose2dParams {
             output_padding: [p, p],
             ..self
         }
-    }
-    pub fn with_dilation(self, d: usize) -> Self {
-        ConvTranspose2dParams {
-            dilation: [d, d],
-            ..self
-        }
-    }
-    pub fn with_groups(self, groups: usize) -> Self {
-        ConvTranspose2dParams { groups, ..self }
     }
 }
 
@@ -283,15 +271,13 @@ impl Tensor {
         let out = cuda_or!(
             self.is_cuda(),
             crate::cuda::ops::conv2d(OP, &g, self, weight, bias, &out_shape),
-            with_float!(self, OP, |T| {
-                let mut y = vec![T::ZERO; g.batch * g.out_image()];
-                let mut ts = vec![self, weight];
-                ts.extend(bias);
-                with_values::<T, _>(OP, &ts, |v| {
-                    kernel::conv2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
-                })?;
-                Tensor::from_data(y, &out_shape)
-            })
+            with_float!(self, OP, |T| cpu_forward::<T>(
+                OP,
+                [self, weight],
+                bias,
+                &out_shape,
+                |x, w, b, y| kernel::conv2d_forward(&g, x, w, b, y)
+            )?)
         );
         let (x, w) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
@@ -321,15 +307,7 @@ impl Tensor {
                     )
                 })
             );
-            let mut grads = vec![gx, gw];
-            if needs.len() > 2 {
-                grads.push(if needs[2] {
-                    Some(bias_grad(gy, g.batch, g.out_channels, g.out_plane())?)
-                } else {
-                    None
-                });
-            }
-            Ok(grads)
+            with_bias_grad(gx, gw, gy, needs, [g.batch, g.out_channels, g.out_plane()])
         }))
     }
 
@@ -394,15 +372,13 @@ impl Tensor {
         let out = cuda_or!(
             self.is_cuda(),
             crate::cuda::ops::conv_transpose2d(OP, &g, self, weight, bias, &out_shape),
-            with_float!(self, OP, |T| {
-                let mut y = vec![T::ZERO; g.batch * g.in_image()];
-                let mut ts = vec![self, weight];
-                ts.extend(bias);
-                with_values::<T, _>(OP, &ts, |v| {
-                    kernel::conv_transpose2d_forward(&g, v[0], v[1], v.get(2).copied(), &mut y)
-                })?;
-                Tensor::from_data(y, &out_shape)
-            })
+            with_float!(self, OP, |T| cpu_forward::<T>(
+                OP,
+                [self, weight],
+                bias,
+                &out_shape,
+                |x, w, b, y| kernel::conv_transpose2d_forward(&g, x, w, b, y)
+            )?)
         );
         let (x, w) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
@@ -439,17 +415,46 @@ impl Tensor {
                     )
                 })
             );
-            let mut grads = vec![gx, gw];
-            if needs.len() > 2 {
-                grads.push(if needs[2] {
-                    Some(bias_grad(gy, g.batch, g.in_channels, g.in_h * g.in_w)?)
-                } else {
-                    None
-                });
-            }
-            Ok(grads)
+            with_bias_grad(gx, gw, gy, needs, [g.batch, g.in_channels, g.in_h * g.in_w])
         }))
     }
+}
+
+/// A conv op's CPU forward: `kernel` writes the output (`out_shape`, overwritten) from the
+/// values of the input and the weight (`xw`) and of the bias, if any.
+fn cpu_forward<T: Float + Element>(
+    op: &'static str,
+    xw: [&Tensor; 2],
+    bias: Option<&Tensor>,
+    out_shape: &[usize],
+    kernel: impl FnOnce(&[T], &[T], Option<&[T]>, &mut [T]),
+) -> Result<Tensor> {
+    let mut y = vec![T::ZERO; out_shape.iter().product()];
+    let mut ts = xw.to_vec();
+    ts.extend(bias);
+    with_values::<T, _>(op, &ts, |v| kernel(v[0], v[1], v.get(2).copied(), &mut y))?;
+    Ok(Tensor::from_data(y, out_shape))
+}
+
+/// A conv op's gradients: the input's and the weight's, then, when the op has a bias (`needs`
+/// has a third entry), the bias's if needed: `gy` summed over batch and space per channel
+/// (`[batch, channels, plane]` the output's sizes).
+fn with_bias_grad(
+    gx: Option<Tensor>,
+    gw: Option<Tensor>,
+    gy: &Tensor,
+    needs: &[bool],
+    [batch, channels, plane]: [usize; 3],
+) -> Result<Vec<Option<Tensor>>> {
+    let mut grads = vec![gx, gw];
+    if needs.len() > 2 {
+        grads.push(if needs[2] {
+            Some(bias_grad(gy, batch, channels, plane)?)
+        } else {
+            None
+        });
+    }
+    Ok(grads)
 }
 
 /// Gradient of a per-channel bias: the output gradient summed over batch and space.

@@ -253,19 +253,13 @@ impl DcganTrainer {
     /// Both networks (`g.*`, `d.*`) and both optimisers' moments (`opt_g.*`, `opt_d.*`).
     pub fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
-        ck.add_module("g", &self.g);
-        ck.add_module("d", &self.d);
-        ck.add_optimizer("opt_g", &self.opt_g);
-        ck.add_optimizer("opt_d", &self.opt_d);
+        super::save_players(&mut ck, (&self.g, &self.d), (&self.opt_g, &self.opt_d));
         ck
     }
 
     /// Restores a state saved by [`DcganTrainer::checkpoint`].
     pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        ck.restore_module("g", &self.g)?;
-        ck.restore_module("d", &self.d)?;
-        ck.restore_optimizer("opt_g", &mut self.opt_g)?;
-        ck.restore_optimizer("opt_d", &mut self.opt_d)
+        super::restore_players(ck, (&self.g, &self.d), (&mut self.opt_g, &mut self.opt_d))
     }
 }
 

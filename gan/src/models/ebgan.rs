@@ -15,7 +15,7 @@
 //!   dropout on every hidden activation after the code is taken.
 //! - Adam β1 0.5 (the DCGAN-style value EBGAN's semi-supervised settings use), β2 0.999.
 
-use super::gan2014::{minibatch, numbered_dropouts, rows, MlpGanState};
+use super::mlp_trainer::{numbered_dropouts, rows, DropoutGenerators, MlpConfig, MlpTrainer};
 use super::{DStepStats, StepStats};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
@@ -66,6 +66,17 @@ impl Default for EbganConfig {
             pt_weight: 0.0,
             d_steps: 1,
         }
+    }
+}
+
+impl MlpConfig for EbganConfig {
+    fn image_dim(&self) -> usize {
+        self.image_dim
+    }
+
+    /// z ~ N(0, 1)^nz.
+    fn noise(&self, n: usize, device: Device, rng: &mut Rng) -> Result<Tensor> {
+        super::gaussian_noise(n, self.nz, device, rng)
     }
 }
 
@@ -242,18 +253,14 @@ impl Module for EbganDiscriminator {
     }
 }
 
-/// G, D, their Adam optimisers and the noise generator, with EBGAN's training step.
-pub struct EbganTrainer {
-    pub cfg: EbganConfig,
-    pub g: Sequential,
-    pub d: EbganDiscriminator,
-    pub opt_g: Adam,
-    pub opt_d: Adam,
-    rng: Rng,
-    steps: u64,
-    /// Where G, D, the Adam moments and every step's tensors live.
-    device: Device,
+impl DropoutGenerators for EbganDiscriminator {
+    fn dropout_generators(&self) -> Vec<(String, &Dropout)> {
+        numbered_dropouts(&self.drops)
+    }
 }
+
+/// G, D, their Adam optimisers and the noise generator, with EBGAN's training step.
+pub type EbganTrainer = MlpTrainer<EbganConfig, Sequential, EbganDiscriminator, Adam>;
 
 impl EbganTrainer {
     /// Builds and initialises both networks from `seed`.
@@ -273,33 +280,7 @@ impl EbganTrainer {
         };
         let opt_g = Adam::with_lr(g.named_parameters(), cfg.lr, adam);
         let opt_d = Adam::with_lr(d.named_parameters(), cfg.lr, adam);
-        Ok(EbganTrainer {
-            cfg,
-            g,
-            d,
-            opt_g,
-            opt_d,
-            rng,
-            steps: 0,
-            device: Device::Cpu,
-        })
-    }
-
-    pub fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    /// `n` noise vectors z ~ N(0, 1)^nz, on the trainer's device.
-    pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        super::gaussian_noise(n, self.cfg.nz, self.device, &mut self.rng)
-    }
-
-    /// `n` samples of G without gradient tracking, in G's current mode (training mode uses the
-    /// batch's own statistics; for final samples put G in evaluation mode, after
-    /// [`saddle_nn::standing_stats`] if wanted).
-    pub fn sample(&mut self, n: usize) -> Result<Tensor> {
-        let z = self.noise(n)?;
-        no_grad(|| self.g.forward(&z))
+        Ok(Self::from_parts(cfg, g, d, opt_g, opt_d, rng))
     }
 
     /// k D steps, each on its own slice of `real` (`[k * m, ...]` images in [-1, 1]) and m
@@ -310,23 +291,13 @@ impl EbganTrainer {
 
     /// [`EbganTrainer::step`] with its numbers left unread on the trainer's device.
     pub fn step_unread(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
-        let real = rows(real, self.cfg.image_dim, "EbganTrainer::step")?.to_device(self.device)?;
+        // The pulling-away term compares the samples of a minibatch pairwise.
         let min_rows = if self.cfg.pt_weight > 0.0 { 2 } else { 1 };
-        let m = minibatch(&real, self.cfg.d_steps, min_rows, "EbganTrainer::step")?;
-        let mut d = None;
-        for batch in real.split(m, 0)? {
-            d = Some(self.d_step_unread(&batch)?);
-        }
-        let d = d.expect("at least one D step");
+        let (real, m) = self.real_batch(real, self.cfg.d_steps, min_rows, "EbganTrainer::step")?;
+        let d = self.d_updates(&real, m, Self::d_step_unread)?;
         let (g_loss, pt) = self.g_step(m)?;
         self.steps += 1;
-        Ok(StepStats {
-            d_loss: d.loss,
-            g_loss,
-            real_score: d.real_score,
-            fake_score: d.fake_score,
-            pt,
-        })
+        Ok(d.with_g_loss(g_loss, pt))
     }
 
     /// One update of D on `real` and as many fresh samples: loss `mean E(x) + mean [m -
@@ -359,58 +330,18 @@ impl EbganTrainer {
     /// the term (unweighted), both before the update (unread).
     pub fn g_step(&mut self, m: usize) -> Result<(Tensor, Option<Tensor>)> {
         let z = self.noise(m)?;
-        // D's weights get no gradient in G's step: freezing skips computing them.
-        self.d.set_frozen(true)?;
-        let g_step = || -> Result<_> {
-            let (energy, code) = self.d.energy_and_code(&self.g.forward(&z)?)?;
+        self.g_update(|t| {
+            let (energy, code) = t.d.energy_and_code(&t.g.forward(&z)?)?;
             let mut loss = energy.mean_all()?;
             let mut pt = None;
-            if self.cfg.pt_weight > 0.0 {
+            if t.cfg.pt_weight > 0.0 {
                 let term = pulling_away_term(&code)?;
-                loss = loss.add(&term.mul_scalar(self.cfg.pt_weight)?)?;
+                loss = loss.add(&term.mul_scalar(t.cfg.pt_weight)?)?;
                 pt = Some(term.detach());
             }
-            let grads = loss.backward()?;
-            Ok((loss, pt, grads))
-        };
-        let g_step = g_step();
-        self.d.set_frozen(false)?;
-        let (loss, pt, grads) = g_step?;
-        self.opt_g.step(&grads)?;
-        Ok((loss.detach(), pt))
-    }
-
-    /// Everything a resumed run needs: both networks (`g.*`, `d.*`, batch-norm statistics
-    /// included), the Adam moments and step counts, the step counter and the generators.
-    pub fn checkpoint(&self) -> Checkpoint {
-        self.state()
-            .save(&self.opt_g, &self.opt_d, self.steps, &self.rng)
-    }
-
-    /// Restores a state saved by [`EbganTrainer::checkpoint`].
-    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        let state = MlpGanState {
-            g: &self.g,
-            d: &self.d,
-            dropouts: numbered_dropouts(&self.d.drops),
-        };
-        (self.steps, self.rng) = state.restore(ck, &mut self.opt_g, &mut self.opt_d)?;
-        Ok(())
-    }
-
-    fn state(&self) -> MlpGanState<'_> {
-        MlpGanState {
-            g: &self.g,
-            d: &self.d,
-            dropouts: numbered_dropouts(&self.d.drops),
-        }
+            Ok((loss, pt))
+        })
     }
 }
 
-crate::impl_gan_model_for_mlp_trainer!(
-    EbganTrainer,
-    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, t.device, rng),
-    (-1.0, 1.0)
-);
-
-impl_trainer_device!(EbganTrainer);
+crate::impl_gan_model_for_mlp_trainer!(EbganTrainer, (-1.0, 1.0));

@@ -29,6 +29,9 @@
 //! D ends in a logit: its sigmoid is fused into the loss (the same function, computed without
 //! overflow); [`Gan2014Discriminator::probability`] applies it for callers that want D(x).
 
+use super::mlp_trainer::{
+    discriminator_loss, mean_probability, rows, DropoutGenerators, MlpConfig, MlpTrainer,
+};
 use super::{DStepStats, StepStats};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
@@ -131,10 +134,12 @@ impl Default for Gan2014Config {
     }
 }
 
-impl Gan2014Config {
-    /// `n` noise vectors `[n, nz]` of the configured distribution on `device`, drawn on the
-    /// host (see [`super::gaussian_noise`] for why).
-    pub fn noise(&self, n: usize, device: Device, rng: &mut Rng) -> Result<Tensor> {
+impl MlpConfig for Gan2014Config {
+    fn image_dim(&self) -> usize {
+        self.image_dim
+    }
+
+    fn noise(&self, n: usize, device: Device, rng: &mut Rng) -> Result<Tensor> {
         let shape = [n, self.nz];
         match self.noise {
             Noise::Gaussian => super::gaussian_noise(n, self.nz, device, rng),
@@ -143,7 +148,9 @@ impl Gan2014Config {
             }
         }
     }
+}
 
+impl Gan2014Config {
     /// The learning rate used by step `step` (0-based).
     pub fn lr_at(&self, step: u64) -> f64 {
         // The floor never raises a rate that starts below it.
@@ -243,9 +250,11 @@ impl Gan2014Discriminator {
             ("drop_h1", &self.drop_h1),
         ]
     }
+}
 
-    /// The dropout layers by field name, as checkpoints store their generators (`d.<name>`).
-    fn named_dropouts(&self) -> Vec<(String, &Dropout)> {
+/// Checkpoints name D's dropout generators by field (`d.drop_in`, ...).
+impl DropoutGenerators for Gan2014Discriminator {
+    fn dropout_generators(&self) -> Vec<(String, &Dropout)> {
         self.dropouts()
             .into_iter()
             .map(|(name, drop)| (name.to_string(), drop))
@@ -287,17 +296,7 @@ pub fn clip_row_norms(weight: &Tensor, max: f64) -> Result<()> {
 }
 
 /// G, D, their SGD optimisers and the noise generator, with Algorithm 1's training step.
-pub struct Gan2014Trainer {
-    pub cfg: Gan2014Config,
-    pub g: Gan2014Generator,
-    pub d: Gan2014Discriminator,
-    pub opt_g: Sgd,
-    pub opt_d: Sgd,
-    rng: Rng,
-    steps: u64,
-    /// Where G, D, the momentum buffers and every step's tensors live.
-    device: Device,
-}
+pub type Gan2014Trainer = MlpTrainer<Gan2014Config, Gan2014Generator, Gan2014Discriminator, Sgd>;
 
 impl Gan2014Trainer {
     /// Builds and initialises both networks from `seed` (weights, dropout masks and noise all
@@ -323,32 +322,7 @@ impl Gan2014Trainer {
         };
         let opt_g = sgd(&g)?;
         let opt_d = sgd(&d)?;
-        Ok(Gan2014Trainer {
-            cfg,
-            g,
-            d,
-            opt_g,
-            opt_d,
-            rng,
-            steps: 0,
-            device: Device::Cpu,
-        })
-    }
-
-    /// Training steps taken so far.
-    pub fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    /// `n` noise vectors from the trainer's generator, on its device.
-    pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        self.cfg.noise(n, self.device, &mut self.rng)
-    }
-
-    /// `n` samples of G, `[n, image_dim]`, without gradient tracking.
-    pub fn sample(&mut self, n: usize) -> Result<Tensor> {
-        let z = self.noise(n)?;
-        no_grad(|| self.g.forward(&z))
+        Ok(Self::from_parts(cfg, g, d, opt_g, opt_d, rng))
     }
 
     /// Sets G's output bias to the logit of the mean of each pixel over `images` (`[N, ...]`
@@ -378,9 +352,7 @@ impl Gan2014Trainer {
 
     /// [`Gan2014Trainer::step`] with its numbers left unread on the trainer's device.
     pub fn step_unread(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
-        let real =
-            rows(real, self.cfg.image_dim, "Gan2014Trainer::step")?.to_device(self.device)?;
-        let m = minibatch(&real, self.cfg.d_steps, 1, "Gan2014Trainer::step")?;
+        let (real, m) = self.real_batch(real, self.cfg.d_steps, 1, "Gan2014Trainer::step")?;
         if self.cfg.updates == Updates::Simultaneous && self.cfg.d_steps != 1 {
             return Err(Error::InvalidArgument {
                 op: "Gan2014Trainer::step",
@@ -398,19 +370,8 @@ impl Gan2014Trainer {
         let stats = match self.cfg.updates {
             Updates::Simultaneous => self.simultaneous_step(&real)?,
             Updates::Alternating => {
-                let mut d = None;
-                for batch in real.split(m, 0)? {
-                    d = Some(self.d_step_unread(&batch)?);
-                }
-                let d = d.expect("at least one D step");
-                let g_loss = self.g_step(m)?;
-                StepStats {
-                    d_loss: d.loss,
-                    g_loss,
-                    real_score: d.real_score,
-                    fake_score: d.fake_score,
-                    pt: None,
-                }
+                let d = self.d_updates(&real, m, Self::d_step_unread)?;
+                d.with_g_loss(self.g_step(m)?, None)
             }
         };
         self.steps += 1;
@@ -489,192 +450,19 @@ impl Gan2014Trainer {
 
     /// [`Gan2014Trainer::d_step`] with its numbers left unread on the trainer's device.
     fn d_step_unread(&mut self, real: &Tensor) -> Result<DStepStats<Tensor>> {
-        let real =
-            rows(real, self.cfg.image_dim, "Gan2014Trainer::d_step")?.to_device(self.device)?;
-        let m = real.shape()[0];
-        let fake = self.sample(m)?;
-        let logit_real = self.d.forward(&real)?;
-        let logit_fake = self.d.forward(&fake)?;
-        let loss = discriminator_loss(&logit_real, &logit_fake)?;
-        self.opt_d.step(&loss.backward()?)?;
+        let real = rows(real, self.cfg.image_dim, "Gan2014Trainer::d_step")?;
+        let stats = self.logistic_d_update(&real)?;
         self.clip_d()?;
-        Ok(DStepStats {
-            loss: loss.detach(),
-            real_score: mean_probability(&logit_real)?,
-            fake_score: mean_probability(&logit_fake)?,
-        })
+        Ok(stats)
     }
 
     /// One update of G on `m` fresh noise vectors; returns G's loss before the update (unread).
     pub fn g_step(&mut self, m: usize) -> Result<Tensor> {
         let z = self.noise(m)?;
-        // D's weights get no gradient in G's step: freezing skips computing them.
-        self.d.set_frozen(true)?;
-        let g_step = || -> Result<_> {
-            let loss = self.generator_loss(&self.d.forward(&self.g.forward(&z)?)?)?;
-            let grads = loss.backward()?;
-            Ok((loss, grads))
-        };
-        let g_step = g_step();
-        self.d.set_frozen(false)?;
-        let (loss, grads) = g_step?;
-        self.opt_g.step(&grads)?;
-        Ok(loss.detach())
-    }
-
-    /// Everything a resumed run needs: both networks (`g.*`, `d.*`), the optimisers' momentum
-    /// buffers (`opt_g.*`, `opt_d.*`), the step counter and the noise and dropout generators.
-    pub fn checkpoint(&self) -> Checkpoint {
-        let state = MlpGanState {
-            g: &self.g,
-            d: &self.d,
-            dropouts: self.d.named_dropouts(),
-        };
-        state.save(&self.opt_g, &self.opt_d, self.steps, &self.rng)
-    }
-
-    /// Restores a state saved by [`Gan2014Trainer::checkpoint`].
-    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        let state = MlpGanState {
-            g: &self.g,
-            d: &self.d,
-            dropouts: self.d.named_dropouts(),
-        };
-        (self.steps, self.rng) = state.restore(ck, &mut self.opt_g, &mut self.opt_d)?;
-        Ok(())
+        let (loss, ()) =
+            self.g_update(|t| Ok((t.generator_loss(&t.d.forward(&t.g.forward(&z)?)?)?, ())))?;
+        Ok(loss)
     }
 }
 
-/// What the MLP trainers (GAN 2014, EBGAN, the grid's GAN) save and restore: both networks,
-/// their optimisers, the step counter (`step`), the noise generator (`noise`) and D's dropout
-/// generators (`d.<name>` each).
-pub(crate) struct MlpGanState<'a> {
-    pub g: &'a dyn Module,
-    pub d: &'a dyn Module,
-    pub dropouts: Vec<(String, &'a Dropout)>,
-}
-
-impl MlpGanState<'_> {
-    pub(crate) fn save(
-        &self,
-        opt_g: &dyn Optimizer,
-        opt_d: &dyn Optimizer,
-        steps: u64,
-        noise: &Rng,
-    ) -> Checkpoint {
-        let mut ck = Checkpoint::new();
-        ck.add_module("g", self.g);
-        ck.add_module("d", self.d);
-        ck.add_optimizer("opt_g", opt_g);
-        ck.add_optimizer("opt_d", opt_d);
-        ck.set_meta("step", steps);
-        ck.set_rng("noise", noise);
-        for (name, drop) in &self.dropouts {
-            ck.set_rng(&format!("d.{name}"), &drop.rng());
-        }
-        ck
-    }
-
-    /// Restores the networks, optimisers and dropout generators; returns the step counter and
-    /// the noise generator for the trainer to take. Everything is read before anything is
-    /// written, so a checkpoint missing a generator leaves the trainer untouched.
-    pub(crate) fn restore(
-        &self,
-        ck: &Checkpoint,
-        opt_g: &mut dyn Optimizer,
-        opt_d: &mut dyn Optimizer,
-    ) -> std::result::Result<(u64, Rng), CheckpointError> {
-        let steps = ck
-            .meta("step")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ck_error(ck, "no step counter `step`"))?;
-        let noise = ck.rng("noise")?;
-        let drops = self
-            .dropouts
-            .iter()
-            .map(|(name, _)| ck.rng(&format!("d.{name}")))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        ck.restore_module("g", self.g)?;
-        ck.restore_module("d", self.d)?;
-        ck.restore_optimizer("opt_g", opt_g)?;
-        ck.restore_optimizer("opt_d", opt_d)?;
-        for ((_, drop), rng) in self.dropouts.iter().zip(drops) {
-            drop.set_rng(rng);
-        }
-        Ok((steps, noise))
-    }
-}
-
-/// A list of dropout layers named `drops.<i>` (checkpointed as `d.drops.<i>`).
-pub(crate) fn numbered_dropouts(drops: &[Dropout]) -> Vec<(String, &Dropout)> {
-    drops
-        .iter()
-        .enumerate()
-        .map(|(i, drop)| (format!("drops.{i}"), drop))
-        .collect()
-}
-
-/// An error naming the file `ck` came from.
-pub(crate) fn ck_error(ck: &Checkpoint, reason: &str) -> CheckpointError {
-    CheckpointError {
-        path: ck.path().to_path_buf(),
-        reason: reason.to_string(),
-    }
-}
-
-/// The D minibatch size when `real` (`[N, dim]`) is split into `k` equal parts of at least
-/// `min_rows` rows.
-pub(crate) fn minibatch(
-    real: &Tensor,
-    k: usize,
-    min_rows: usize,
-    op: &'static str,
-) -> Result<usize> {
-    let n = real.shape()[0];
-    if !n.is_multiple_of(k) || n / k < min_rows.max(1) {
-        return Err(Error::BadShape {
-            op,
-            shape: real.shape().to_vec(),
-            reason: format!(
-                "the batch must split into {k} equal D minibatches of at least {} rows",
-                min_rows.max(1)
-            ),
-        });
-    }
-    Ok(n / k)
-}
-
-/// `x` as `[N, dim]` (images of any shape whose rows hold `dim` values).
-pub(crate) fn rows(x: &Tensor, dim: usize, op: &'static str) -> Result<Tensor> {
-    if x.rank() == 0 || x.shape()[1..].iter().product::<usize>() != dim {
-        return Err(Error::BadShape {
-            op,
-            shape: x.shape().to_vec(),
-            reason: format!("expected a batch of images with {dim} values each"),
-        });
-    }
-    x.reshape(&[x.shape()[0], dim])
-}
-
-/// The mean of D's two cross-entropies: real labelled 1, generated 0.
-pub(crate) fn discriminator_loss(logit_real: &Tensor, logit_fake: &Tensor) -> Result<Tensor> {
-    let ones = Tensor::ones(logit_real.shape(), DType::F32, logit_real.device())?;
-    let zeros = Tensor::zeros(logit_fake.shape(), DType::F32, logit_fake.device())?;
-    logit_real
-        .binary_cross_entropy_with_logits(&ones)?
-        .add(&logit_fake.binary_cross_entropy_with_logits(&zeros)?)?
-        .mul_scalar(0.5)
-}
-
-/// D's mean probability of "real" over a batch of logits, as an unread scalar.
-pub(crate) fn mean_probability(logits: &Tensor) -> Result<Tensor> {
-    no_grad(|| logits.sigmoid()?.mean_all())
-}
-
-crate::impl_gan_model_for_mlp_trainer!(
-    Gan2014Trainer,
-    |t, n, rng| t.cfg.noise(n, t.device, rng),
-    (0.0, 1.0)
-);
-
-impl_trainer_device!(Gan2014Trainer);
+crate::impl_gan_model_for_mlp_trainer!(Gan2014Trainer, (0.0, 1.0));

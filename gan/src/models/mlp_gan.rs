@@ -9,9 +9,7 @@
 //! EBGAN), SGD no momentum (Torch7's `optim.sgd` default, which the paper's code used).
 
 use super::ebgan::mlp_generator;
-use super::gan2014::{
-    discriminator_loss, mean_probability, minibatch, numbered_dropouts, rows, MlpGanState,
-};
+use super::mlp_trainer::{numbered_dropouts, DropoutGenerators, MlpConfig, MlpTrainer};
 use super::{DStepStats, StepStats};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
@@ -89,6 +87,17 @@ impl Default for MlpGanConfig {
     }
 }
 
+impl MlpConfig for MlpGanConfig {
+    fn image_dim(&self) -> usize {
+        self.image_dim
+    }
+
+    /// z ~ N(0, 1)^nz, as EBGAN's.
+    fn noise(&self, n: usize, device: Device, rng: &mut Rng) -> Result<Tensor> {
+        super::gaussian_noise(n, self.nz, device, rng)
+    }
+}
+
 /// `images [N, image_dim] -> logits [N, 1]`: `layers.i` linear layers with ReLU between them.
 pub struct MlpDiscriminator {
     pub layers: Vec<Linear>,
@@ -151,18 +160,14 @@ impl Module for MlpDiscriminator {
     }
 }
 
-/// G, D, their optimisers and the noise generator, with the standard GAN step.
-pub struct MlpGanTrainer {
-    pub cfg: MlpGanConfig,
-    pub g: Sequential,
-    pub d: MlpDiscriminator,
-    pub opt_g: Box<dyn Optimizer>,
-    pub opt_d: Box<dyn Optimizer>,
-    rng: Rng,
-    steps: u64,
-    /// Where G, D, the optimisers' state and every step's tensors live.
-    device: Device,
+impl DropoutGenerators for MlpDiscriminator {
+    fn dropout_generators(&self) -> Vec<(String, &Dropout)> {
+        numbered_dropouts(&self.drops)
+    }
 }
+
+/// G, D, their optimisers and the noise generator, with the standard GAN step.
+pub type MlpGanTrainer = MlpTrainer<MlpGanConfig, Sequential, MlpDiscriminator, Box<dyn Optimizer>>;
 
 impl MlpGanTrainer {
     /// Builds and initialises both networks from `seed`.
@@ -172,25 +177,7 @@ impl MlpGanTrainer {
         let d = discriminator(&cfg, &mut rng)?;
         let opt_g = cfg.optim_g.build(g.named_parameters(), cfg.lr, cfg.beta1)?;
         let opt_d = cfg.optim_d.build(d.named_parameters(), cfg.lr, cfg.beta1)?;
-        Ok(MlpGanTrainer {
-            cfg,
-            g,
-            d,
-            opt_g,
-            opt_d,
-            rng,
-            steps: 0,
-            device: Device::Cpu,
-        })
-    }
-
-    pub fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    /// `n` noise vectors z ~ N(0, 1)^nz (as EBGAN's), on the trainer's device.
-    pub fn noise(&mut self, n: usize) -> Result<Tensor> {
-        super::gaussian_noise(n, self.cfg.nz, self.device, &mut self.rng)
+        Ok(Self::from_parts(cfg, g, d, opt_g, opt_d, rng))
     }
 
     /// One D update on `real` (`[m, ...]` in [-1, 1]) and m fresh samples, then one G update on
@@ -201,92 +188,29 @@ impl MlpGanTrainer {
 
     /// [`MlpGanTrainer::step`] with its numbers left unread on the trainer's device.
     pub fn step_unread(&mut self, real: &Tensor) -> Result<StepStats<Tensor>> {
-        let real = rows(real, self.cfg.image_dim, "MlpGanTrainer::step")?.to_device(self.device)?;
-        let m = minibatch(&real, 1, 1, "MlpGanTrainer::step")?;
-        let d = self.d_step_unread(&real)?;
+        let (real, m) = self.real_batch(real, 1, 1, "MlpGanTrainer::step")?;
+        let d = self.logistic_d_update(&real)?;
         let g_loss = self.g_step(m)?;
         self.steps += 1;
-        Ok(StepStats {
-            d_loss: d.loss,
-            g_loss,
-            real_score: d.real_score,
-            fake_score: d.fake_score,
-            pt: None,
-        })
+        Ok(d.with_g_loss(g_loss, None))
     }
 
+    /// One update of D on `real` and as many fresh samples: the mean of its two
+    /// cross-entropies. The scores are D's mean probabilities before the update.
     pub fn d_step(&mut self, real: &Tensor) -> Result<DStepStats> {
-        self.d_step_unread(real)?.read()
-    }
-
-    fn d_step_unread(&mut self, real: &Tensor) -> Result<DStepStats<Tensor>> {
-        let real = &real.to_device(self.device)?;
-        let m = real.shape()[0];
-        let z = self.noise(m)?;
-        let fake = no_grad(|| self.g.forward(&z))?;
-        let logit_real = self.d.forward(real)?;
-        let logit_fake = self.d.forward(&fake)?;
-        let loss = discriminator_loss(&logit_real, &logit_fake)?;
-        self.opt_d.step(&loss.backward()?)?;
-        Ok(DStepStats {
-            loss: loss.detach(),
-            real_score: mean_probability(&logit_real)?,
-            fake_score: mean_probability(&logit_fake)?,
-        })
+        self.logistic_d_update(real)?.read()
     }
 
     /// One update of G on `m` fresh noise vectors (`-log D(G(z))`); returns its loss (unread).
     pub fn g_step(&mut self, m: usize) -> Result<Tensor> {
         let z = self.noise(m)?;
-        self.d.set_frozen(true)?;
-        let g_step = || -> Result<_> {
-            let logits = self.d.forward(&self.g.forward(&z)?)?;
-            let ones = Tensor::ones(&[m, 1], DType::F32, self.device)?;
-            let loss = logits.binary_cross_entropy_with_logits(&ones)?;
-            let grads = loss.backward()?;
-            Ok((loss, grads))
-        };
-        let g_step = g_step();
-        self.d.set_frozen(false)?;
-        let (loss, grads) = g_step?;
-        self.opt_g.step(&grads)?;
-        Ok(loss.detach())
-    }
-
-    /// Both networks, both optimisers' state, the step counter and the generators.
-    pub fn checkpoint(&self) -> Checkpoint {
-        self.state().save(
-            self.opt_g.as_ref(),
-            self.opt_d.as_ref(),
-            self.steps,
-            &self.rng,
-        )
-    }
-
-    /// Restores a state saved by [`MlpGanTrainer::checkpoint`].
-    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
-        let state = MlpGanState {
-            g: &self.g,
-            d: &self.d,
-            dropouts: numbered_dropouts(&self.d.drops),
-        };
-        (self.steps, self.rng) = state.restore(ck, self.opt_g.as_mut(), self.opt_d.as_mut())?;
-        Ok(())
-    }
-
-    fn state(&self) -> MlpGanState<'_> {
-        MlpGanState {
-            g: &self.g,
-            d: &self.d,
-            dropouts: numbered_dropouts(&self.d.drops),
-        }
+        let (loss, ()) = self.g_update(|t| {
+            let logits = t.d.forward(&t.g.forward(&z)?)?;
+            let ones = Tensor::ones(&[m, 1], DType::F32, t.device)?;
+            Ok((logits.binary_cross_entropy_with_logits(&ones)?, ()))
+        })?;
+        Ok(loss)
     }
 }
 
-crate::impl_gan_model_for_mlp_trainer!(
-    MlpGanTrainer,
-    |t, n, rng| super::gaussian_noise(n, t.cfg.nz, t.device, rng),
-    (-1.0, 1.0)
-);
-
-impl_trainer_device!(MlpGanTrainer);
+crate::impl_gan_model_for_mlp_trainer!(MlpGanTrainer, (-1.0, 1.0));

@@ -1,13 +1,11 @@
 //! The papers' models.
 
-/// `GanModel` for the MLP trainers (GAN 2014, EBGAN), which share their shape: `step` on
-/// flattened images returning [`StepStats`], a `g` module from `[N, nz]` noise to `[N,
-/// image_dim]` square images, a `device()` where G lives, their own generators saved by
-/// `checkpoint`/`restore`. Arguments: the trainer type, the noise `|trainer, n, rng| ->
-/// Result<Tensor>` (on the trainer's device), the pixel value range.
+/// `GanModel` for an MLP trainer ([`mlp_trainer::MlpTrainer`]: GAN 2014, EBGAN, the grid's
+/// GAN) with a `step_unread` on flattened images returning [`StepStats`]; G maps `[N, nz]`
+/// noise to `[N, image_dim]` square images. Arguments: the trainer type, the pixel value range.
 #[macro_export]
 macro_rules! impl_gan_model_for_mlp_trainer {
-    ($trainer:ty, $noise:expr, $range:expr) => {
+    ($trainer:ty, $range:expr) => {
         impl $crate::run::GanModel for $trainer {
             /// Ignores the loop's generator: the trainer draws noise and dropout masks from its
             /// own, saved in its checkpoint. Real images `[N, 1, H, W]` are flattened.
@@ -18,9 +16,8 @@ macro_rules! impl_gan_model_for_mlp_trainer {
                 _rng: &mut Rng,
             ) -> std::result::Result<Vec<(&'static str, Tensor)>, $crate::run::BoxError> {
                 let n = real.shape()[0];
-                Ok(self
-                    .step_unread(&real.reshape(&[n, self.cfg.image_dim])?)?
-                    .named())
+                let dim = $crate::models::mlp_trainer::MlpConfig::image_dim(&self.cfg);
+                Ok(self.step_unread(&real.reshape(&[n, dim])?)?.named())
             }
 
             fn sample_latent(
@@ -28,8 +25,10 @@ macro_rules! impl_gan_model_for_mlp_trainer {
                 n: usize,
                 rng: &mut Rng,
             ) -> std::result::Result<Tensor, $crate::run::BoxError> {
-                let noise: fn(&$trainer, usize, &mut Rng) -> Result<Tensor> = $noise;
-                Ok(noise(self, n, rng)?)
+                let device = <$trainer>::device(self);
+                Ok($crate::models::mlp_trainer::MlpConfig::noise(
+                    &self.cfg, n, device, rng,
+                )?)
             }
 
             /// G in eval mode (batch norm from running statistics), as `[N, 1, side, side]`.
@@ -43,7 +42,8 @@ macro_rules! impl_gan_model_for_mlp_trainer {
                 self.g.set_training(false);
                 let flat = no_grad(|| self.g.forward(&z));
                 self.g.set_training(true);
-                let side = (self.cfg.image_dim as f64).sqrt().round() as usize;
+                let dim = $crate::models::mlp_trainer::MlpConfig::image_dim(&self.cfg);
+                let side = (dim as f64).sqrt().round() as usize;
                 Ok(flat?
                     .reshape(&[z.shape()[0], 1, side, side])?
                     .to_device(saddle_nn::engine::Device::Cpu)?)
@@ -75,11 +75,11 @@ macro_rules! impl_gan_model_for_mlp_trainer {
     };
 }
 
-/// `to_device` and `device` for a trainer with networks `g` and `d` and a `device` field, and
-/// `GanModel::to_device` forwarding to them.
+/// `to_device` and `device` for a trainer with networks `g` and `d` and a `device` field.
+/// A generic trainer names its type parameters first: `([C, G: Module] Trainer<C, G>)`.
 macro_rules! impl_trainer_device {
-    ($trainer:ty) => {
-        impl $trainer {
+    ([$($generics:tt)*] $trainer:ty) => {
+        impl<$($generics)*> $trainer {
             /// Moves G and D (parameters and buffers) to `device`. The optimisers' state is
             /// created next to the parameters on the first step (a restore moves it there), each
             /// step moves its batch there, and the trainer's own generators (noise, dropout masks)
@@ -101,6 +101,9 @@ macro_rules! impl_trainer_device {
             }
         }
     };
+    ($trainer:ty) => {
+        impl_trainer_device!([] $trainer);
+    };
 }
 
 /// `n` noise vectors `[n, nz]` drawn from N(0, 1) on the host from `rng`, then moved to
@@ -119,11 +122,43 @@ pub fn gaussian_noise(
     Tensor::randn(&[n, nz], 0.0, 1.0, DType::F32, Device::Cpu, rng)?.to_device(device)
 }
 
+/// What every GAN trainer checkpoints: G and D (`g.*`, `d.*`) and their optimisers' state
+/// (`opt_g.*`, `opt_d.*`).
+pub(crate) fn save_players(
+    ck: &mut saddle_nn::Checkpoint,
+    (g, d): (&dyn saddle_nn::Module, &dyn saddle_nn::Module),
+    (opt_g, opt_d): (
+        &dyn saddle_nn::optim::Optimizer,
+        &dyn saddle_nn::optim::Optimizer,
+    ),
+) {
+    ck.add_module("g", g);
+    ck.add_module("d", d);
+    ck.add_optimizer("opt_g", opt_g);
+    ck.add_optimizer("opt_d", opt_d);
+}
+
+/// Restores what [`save_players`] saved.
+pub(crate) fn restore_players(
+    ck: &saddle_nn::Checkpoint,
+    (g, d): (&dyn saddle_nn::Module, &dyn saddle_nn::Module),
+    (opt_g, opt_d): (
+        &mut dyn saddle_nn::optim::Optimizer,
+        &mut dyn saddle_nn::optim::Optimizer,
+    ),
+) -> Result<(), saddle_nn::CheckpointError> {
+    ck.restore_module("g", g)?;
+    ck.restore_module("d", d)?;
+    ck.restore_optimizer("opt_g", opt_g)?;
+    ck.restore_optimizer("opt_d", opt_d)
+}
+
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
 pub mod gan2014;
 pub mod ladder;
 pub mod mlp_gan;
+pub mod mlp_trainer;
 mod step;
 pub use step::{read_scalars, DStepStats, StepStats};

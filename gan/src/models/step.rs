@@ -74,6 +74,20 @@ pub struct DStepStats<V = f64> {
     pub fake_score: V,
 }
 
+impl<V> DStepStats<V> {
+    /// The step's numbers: these of its (last) D update, G's loss and, for EBGAN-PT, the
+    /// pulling-away term.
+    pub fn with_g_loss(self, g_loss: V, pt: Option<V>) -> StepStats<V> {
+        StepStats {
+            d_loss: self.loss,
+            g_loss,
+            real_score: self.real_score,
+            fake_score: self.fake_score,
+            pt,
+        }
+    }
+}
+
 impl DStepStats<Tensor> {
     /// The values, read from the device in one transfer.
     pub fn read(&self) -> Result<DStepStats> {

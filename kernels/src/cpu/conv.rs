@@ -947,25 +947,11 @@ fn conv2d_forward_impl<T: Float>(
     y: &mut [T],
 ) {
     g.check();
-    assert_eq!(
-        x.len(),
-        g.batch * g.in_image(),
-        "conv2d_forward: x has the wrong length"
-    );
-    assert_eq!(
-        w.len(),
-        g.weight_len(),
-        "conv2d_forward: w has the wrong length"
-    );
-    assert_eq!(
-        y.len(),
-        g.batch * g.out_image(),
-        "conv2d_forward: y has the wrong length"
-    );
-    assert!(
-        bias.is_none_or(|b| b.len() == g.out_channels),
-        "conv2d_forward: bias has the wrong length"
-    );
+    const OP: &str = "conv2d_forward";
+    check_len(OP, "x", x.len(), g.batch * g.in_image());
+    check_len(OP, "w", w.len(), g.weight_len());
+    check_len(OP, "y", y.len(), g.batch * g.out_image());
+    check_opt_len(OP, "bias", bias.map(<[T]>::len), g.out_channels);
     let p = g.out_plane();
     if y.is_empty() {
         return;
@@ -1009,35 +995,24 @@ pub fn conv2d_backward<T: Float>(
     gx: Option<&mut [T]>,
     gw: Option<&mut [T]>,
 ) {
-    assert_eq!(
-        x.len(),
-        g.batch * g.in_image(),
-        "conv2d_backward: x has the wrong length"
-    );
-    assert_eq!(
-        w.len(),
-        g.weight_len(),
-        "conv2d_backward: w has the wrong length"
-    );
+    check_len("conv2d_backward", "x", x.len(), g.batch * g.in_image());
+    check_len("conv2d_backward", "w", w.len(), g.weight_len());
     conv2d_backward_impl(g, gy, gx.map(|gx| (w, gx)), gw.map(|gw| (x, gw)));
 }
 
 /// Gradient of a convolution with respect to its input (`gx`, overwritten).
 pub fn conv2d_backward_data<T: Float>(g: &Conv2dGeometry, gy: &[T], w: &[T], gx: &mut [T]) {
-    assert_eq!(
-        w.len(),
-        g.weight_len(),
-        "conv2d_backward_data: w has the wrong length"
-    );
+    check_len("conv2d_backward_data", "w", w.len(), g.weight_len());
     conv2d_backward_impl(g, gy, Some((w, gx)), None);
 }
 
 /// Gradient of a convolution with respect to its weight (`gw`, overwritten).
 pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeometry, x: &[T], gy: &[T], gw: &mut [T]) {
-    assert_eq!(
+    check_len(
+        "conv2d_backward_weight",
+        "x",
         x.len(),
         g.batch * g.in_image(),
-        "conv2d_backward_weight: x has the wrong length"
     );
     conv2d_backward_impl(g, gy, None, Some((x, gw)));
 }
@@ -1050,21 +1025,19 @@ fn conv2d_backward_body<T: Float>(
     mut weight: Option<(&[T], &mut [T])>,
 ) {
     g.check();
-    assert_eq!(
-        gy.len(),
-        g.batch * g.out_image(),
-        "conv2d_backward: gy has the wrong length"
+    const OP: &str = "conv2d_backward";
+    check_len(OP, "gy", gy.len(), g.batch * g.out_image());
+    check_opt_len(
+        OP,
+        "gx",
+        data.as_ref().map(|(_, gx)| gx.len()),
+        g.batch * g.in_image(),
     );
-    assert!(
-        data.as_ref()
-            .is_none_or(|(_, gx)| gx.len() == g.batch * g.in_image()),
-        "conv2d_backward: gx has the wrong length"
-    );
-    assert!(
-        weight
-            .as_ref()
-            .is_none_or(|(_, gw)| gw.len() == g.weight_len()),
-        "conv2d_backward: gw has the wrong length"
+    check_opt_len(
+        OP,
+        "gw",
+        weight.as_ref().map(|(_, gw)| gw.len()),
+        g.weight_len(),
     );
     let p = g.out_plane();
     if gy.is_empty() {
@@ -1115,25 +1088,11 @@ fn conv_transpose2d_forward_impl<T: Float>(
     y: &mut [T],
 ) {
     g.check();
-    assert_eq!(
-        x.len(),
-        g.batch * g.out_image(),
-        "conv_transpose2d_forward: x has the wrong length"
-    );
-    assert_eq!(
-        w.len(),
-        g.weight_len(),
-        "conv_transpose2d_forward: w has the wrong length"
-    );
-    assert_eq!(
-        y.len(),
-        g.batch * g.in_image(),
-        "conv_transpose2d_forward: y has the wrong length"
-    );
-    assert!(
-        bias.is_none_or(|b| b.len() == g.in_channels),
-        "conv_transpose2d_forward: bias has the wrong length"
-    );
+    const OP: &str = "conv_transpose2d_forward";
+    check_len(OP, "x", x.len(), g.batch * g.out_image());
+    check_len(OP, "w", w.len(), g.weight_len());
+    check_len(OP, "y", y.len(), g.batch * g.in_image());
+    check_opt_len(OP, "bias", bias.map(<[T]>::len), g.in_channels);
     if g.out_image() == 0 {
         y.fill(T::ZERO);
     } else if g.is_pointwise() {
@@ -1169,29 +1128,12 @@ fn conv_transpose2d_backward_impl<T: Float>(
     mut gw: Option<&mut [T]>,
 ) {
     g.check();
-    assert_eq!(
-        x.len(),
-        g.batch * g.out_image(),
-        "conv_transpose2d_backward: x has the wrong length"
-    );
-    assert_eq!(
-        w.len(),
-        g.weight_len(),
-        "conv_transpose2d_backward: w has the wrong length"
-    );
-    assert_eq!(
-        gy.len(),
-        g.batch * g.in_image(),
-        "conv_transpose2d_backward: gy has the wrong length"
-    );
-    assert!(
-        gx.as_ref().is_none_or(|b| b.len() == x.len()),
-        "conv_transpose2d_backward: gx has the wrong length"
-    );
-    assert!(
-        gw.as_ref().is_none_or(|b| b.len() == w.len()),
-        "conv_transpose2d_backward: gw has the wrong length"
-    );
+    const OP: &str = "conv_transpose2d_backward";
+    check_len(OP, "x", x.len(), g.batch * g.out_image());
+    check_len(OP, "w", w.len(), g.weight_len());
+    check_len(OP, "gy", gy.len(), g.batch * g.in_image());
+    check_opt_len(OP, "gx", gx.as_deref().map(<[T]>::len), x.len());
+    check_opt_len(OP, "gw", gw.as_deref().map(<[T]>::len), w.len());
     let p = g.out_plane();
     if x.is_empty() {
         gx.into_iter().for_each(|b| b.fill(T::ZERO));
@@ -1247,6 +1189,22 @@ fn conv_transpose2d_backward_impl<T: Float>(
 }
 
 // ------------------------------------------------------------------------------- entry points
+
+/// The entry points' contract on a buffer: `op` needs `want` values in `buffer`, which has
+/// `len`.
+#[track_caller]
+fn check_len(op: &str, buffer: &str, len: usize, want: usize) {
+    assert_eq!(len, want, "{op}: {buffer} has the wrong length");
+}
+
+/// [`check_len`] for a buffer that may be absent (`None`: nothing to check).
+#[track_caller]
+fn check_opt_len(op: &str, buffer: &str, len: Option<usize>, want: usize) {
+    assert!(
+        len.is_none_or(|len| len == want),
+        "{op}: {buffer} has the wrong length"
+    );
+}
 
 /// Runs `f` on a rayon worker thread (the calling thread waits once), so that the many parallel
 /// loops of one convolution fork and join among the workers instead of each one waking the

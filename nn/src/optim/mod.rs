@@ -38,3 +38,27 @@ pub trait Optimizer {
     /// Restores state saved by [`Optimizer::state_tensors`].
     fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()>;
 }
+
+/// A boxed optimiser is one, so code generic over its optimiser also takes one picked at run
+/// time (the grid search's GAN chooses Adam or SGD per network).
+impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        (**self).step(grads)
+    }
+
+    fn groups(&self) -> &[ParamGroup] {
+        (**self).groups()
+    }
+
+    fn set_lr(&mut self, group: usize, lr: f64) {
+        (**self).set_lr(group, lr)
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        (**self).state_tensors()
+    }
+
+    fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        (**self).load_state_tensors(state)
+    }
+}
