@@ -517,12 +517,14 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
     build: impl Fn(&S, &ImageDataset, u64) -> Result<M, BoxError>,
     (scale, hold_out_parzen_validation): (Scale, bool),
 ) -> Result<(), BoxError> {
+    // The folder first: on --resume it checks that the run trained this model before its spec
+    // is read as this model's.
+    let (root, resume, saved) =
+        run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;
     let spec = saved_spec::<S>(&run)?.unwrap_or(spec);
     let (data_arg, batch_size) = spec.data_and_batch();
     let device = resolve_device(&run.device)?;
     reuse_saved_intervals(&mut run)?;
-    let (root, resume, saved) =
-        run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;
     let default_steps = if data_arg == "digits" { 3000 } else { 50_000 };
     let (seed, saved_steps) = match &saved {
         Some((spec_seed, steps)) => (spec_seed[1].as_u64().unwrap_or(run.seed), *steps),

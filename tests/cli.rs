@@ -130,8 +130,13 @@ fn train_resume_and_sample_a_dcgan_on_the_embedded_digits() {
     ] {
         assert!(run.join(f).exists(), "{f} missing");
     }
-    // Resuming as another model is an error naming both.
-    Saddle::new("train dcgan").arg("--resume", &dir).fails(&[]);
+    // Resuming as another model is an error naming both; a folder without a run is refused.
+    Saddle::new("train gan2014")
+        .arg("--resume", &run)
+        .fails(&["that run trained `dcgan`, not `gan2014`"]);
+    Saddle::new("train dcgan")
+        .arg("--resume", &dir)
+        .fails(&["config.json"]);
 
     let samples = dir.join("samples");
     let sample = || Saddle::new("sample").arg("--run", &run);
