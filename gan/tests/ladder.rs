@@ -220,7 +220,7 @@ fn mean(v: &[f64]) -> f64 {
 fn the_ladder_lowers_its_supervised_loss_on_50_labelled_digits() {
     let (mut model, sup, _) = train(config(None, 40), 40);
     assert!(
-        mean(&sup[35..]) < 0.5 * mean(&sup[..5]),
+        mean(&sup[35..]) < 0.6 * mean(&sup[..5]),
         "supervised loss {:?}",
         sup
     );
@@ -255,7 +255,7 @@ fn ebgan_ln_trains_g_while_the_margin_lasts_and_lowers_the_supervised_loss() {
     // The generated images enter D's loss (and G trains) for the 20 steps with a margin only.
     assert_eq!(energy.len(), 20);
     assert!(energy.iter().all(|v| v.is_finite() && *v > 0.0));
-    assert!(mean(&sup[35..]) < 0.5 * mean(&sup[..5]), "{sup:?}");
+    assert!(mean(&sup[35..]) < 0.6 * mean(&sup[..5]), "{sup:?}");
     let samples = model.samples(6).unwrap().unwrap();
     assert_eq!(samples.shape(), &[6, 64]);
     let v = samples.to_vec_f64().unwrap();
@@ -264,6 +264,25 @@ fn ebgan_ln_trains_g_while_the_margin_lasts_and_lowers_the_supervised_loss() {
     let mut bad = config(Some(e), 10);
     bad.ladder.denoise_weights[0] = 0.0;
     assert!(SemiSupervised::new(bad, 0).is_err());
+}
+
+/// The labelled batch is normalised with its own statistics: its supervised cost does not depend
+/// on the unlabelled batch it comes with (a joint batch norm would mix the two).
+#[test]
+fn the_supervised_cost_sees_only_the_labelled_batch() {
+    let (labelled, unlabelled) = digits();
+    let mut lab = Loader::new(&labelled, 50, 0, Scale::ZeroToOne).unwrap();
+    let mut unl = Loader::new(&unlabelled, 50, 1, Scale::ZeroToOne).unwrap();
+    let (xl, yl) = flat_batch(&mut lab);
+    let (u1, _) = flat_batch(&mut unl);
+    let (u2, _) = flat_batch(&mut unl);
+    let first = |u: &Tensor| {
+        let mut model = SemiSupervised::new(config(None, 10), 3).unwrap();
+        model.step(&xl, yl.as_ref().unwrap(), u).unwrap()
+    };
+    let (a, b) = (first(&u1), first(&u2));
+    assert_eq!(a.supervised, b.supervised);
+    assert_ne!(a.denoising, b.denoising);
 }
 
 #[test]

@@ -588,7 +588,7 @@ impl SemiSupervised {
     }
 
     /// One step on a labelled batch (`[n_l, d]` in [0, 1] with `labels`) and an unlabelled one
-    /// (`[n_u, d]`): the ladder's update on the joint batch (plus, for EBGAN-LN while the margin
+    /// (`[n_u, d]`): the ladder's update from both batches (plus, for EBGAN-LN while the margin
     /// is positive, the hinge on as many generated images as unlabelled ones), then G's update.
     pub fn step(
         &mut self,
@@ -611,10 +611,23 @@ impl SemiSupervised {
         }
         let lr = self.cfg.lr_at(self.cfg.lr, self.steps);
         self.opt.set_lr(0, lr);
-        let joint = Tensor::concat(&[labelled, unlabelled], 0)?;
-        let pass = self.ladder.training_pass(&joint, &mut self.rng)?;
-        let supervised = pass.noisy_logits.narrow(0, 0, n_l)?.cross_entropy(labels)?;
-        let denoising = pass.denoising_cost(&self.cfg.ladder.denoise_weights)?;
+        // The labelled and the unlabelled batch each go through the network with their own
+        // batch statistics (as the public ladder implementations normalise the two halves of
+        // their batch separately): the supervised cost from the corrupted encoder on the
+        // labelled batch, the denoising costs on the unlabelled one. Normalising the two
+        // together, the same 100 labelled images weigh on every step's statistics; measured on
+        // MNIST with 100 labels (400 steps, full per-layer costs), the joint batch ends at
+        // 32-34% test error, the separate ones at 18% and still falling.
+        let supervised_only = vec![false; self.cfg.ladder.sizes.len()];
+        let supervised = self
+            .ladder
+            .pass(labelled, &supervised_only, &mut self.rng)?
+            .noisy_logits
+            .cross_entropy(labels)?;
+        let denoising = self
+            .ladder
+            .training_pass(unlabelled, &mut self.rng)?
+            .denoising_cost(&self.cfg.ladder.denoise_weights)?;
         let mut loss = supervised.add(&denoising)?;
         let margin = self
             .cfg
