@@ -8,21 +8,23 @@
 use crate::cli::{load_images, resolve_device, stop_flag, BoxError};
 use clap::Args;
 use saddle_engine::Tensor;
-use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
+use saddle_gan::data::{ImageDataset, Loader, LoaderState, Scale, Split};
 use saddle_gan::models::ladder::{
     EbganLnConfig, LadderConfig, SemiSupervised, SemiSupervisedConfig,
 };
 use saddle_gan::plot::save_image_grid;
+use saddle_gan::run::RunDir;
+use saddle_nn::Checkpoint;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct SemiSupArgs {
-    /// A folder with the four MNIST-format IDX files.
-    #[arg(long)]
-    pub data: String,
+    /// A folder with the four MNIST-format IDX files (on --resume, the run's own by default).
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<String>,
     /// Labelled training images per class (10: the paper's 100 labels); the rest are used
     /// without labels.
     #[arg(long, default_value_t = 10)]
@@ -30,9 +32,10 @@ pub struct SemiSupArgs {
     /// Seed of the labelled/unlabelled split.
     #[arg(long, default_value_t = 0)]
     pub split_seed: u64,
-    /// The paper trains 120,000 steps.
-    #[arg(long, default_value_t = 6000)]
-    pub steps: u64,
+    /// Training steps; the paper trains 120,000 [default: 6000]. On --resume, the new total
+    /// (the learning-rate and margin schedules follow the total).
+    #[arg(long)]
+    pub steps: Option<u64>,
     /// Labelled and unlabelled images per step (each; the paper's batch is 100).
     #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
@@ -64,12 +67,23 @@ pub struct SemiSupArgs {
     /// Test only the first N test images (default: all 10,000).
     #[arg(long)]
     pub test_count: Option<usize>,
+    /// Write the checkpoint every this many steps (and on Ctrl-C and at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Continue the run in this folder from its checkpoint: its saved options are reused,
+    /// except `--steps` (a new total), `--data` (if the data moved) and `--device`.
+    #[arg(long, conflicts_with = "out")]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
+    #[serde(skip)]
     pub device: String,
 }
 
+const DEFAULT_STEPS: u64 = 6000;
+
 /// EBGAN-LN's generator and margin (PAPERS.md: margin 16 decayed to 0 over the first half).
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct EbganLnArgs {
     #[arg(long, default_value_t = 16.0)]
     pub margin: f64,
@@ -106,6 +120,98 @@ fn next_flat(loader: &mut Loader) -> Result<(Tensor, Option<Vec<usize>>), BoxErr
     Ok((b.images.reshape(&[n, d])?, b.labels))
 }
 
+/// The saved options of a run folder, and whether it is being resumed: a fresh run refuses a
+/// folder that holds one; `--resume` takes the saved options (checking the model), with
+/// `--steps`, `--data` and `--device` from the command line when given.
+fn run_options(
+    name: &str,
+    args: SemiSupArgs,
+    ebgan: Option<EbganLnArgs>,
+) -> Result<(RunDir, SemiSupArgs, Option<EbganLnArgs>, bool), BoxError> {
+    let Some(root) = args.resume.clone() else {
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("runs/{name}")));
+        let mut args = args;
+        args.steps.get_or_insert(DEFAULT_STEPS);
+        args.out = Some(out.clone());
+        let config = json!({ "model": name, "semi": args, "ebgan": ebgan });
+        return Ok((RunDir::create(&out, &config)?, args, ebgan, false));
+    };
+    let (run, config) = RunDir::resume(&root)?;
+    let saved = config["model"].as_str().unwrap_or("another model");
+    if saved != name {
+        return Err(format!(
+            "--resume {}: that run trained `{saved}`, not `{name}`",
+            root.display()
+        )
+        .into());
+    }
+    let bad = |e: serde_json::Error| format!("{}: {e}", root.join("config.json").display());
+    let mut saved_args: SemiSupArgs =
+        serde_json::from_value(config["semi"].clone()).map_err(bad)?;
+    let saved_ebgan: Option<EbganLnArgs> =
+        serde_json::from_value(config["ebgan"].clone()).map_err(bad)?;
+    if let Some(steps) = args.steps {
+        saved_args.steps = Some(steps);
+    }
+    if let Some(data) = args.data {
+        saved_args.data = Some(data);
+    }
+    saved_args.out = Some(root);
+    saved_args.device = args.device;
+    Ok((run, saved_args, saved_ebgan, true))
+}
+
+/// The three data streams of a run, saved in its checkpoint so a resumed run sees the batches
+/// the uninterrupted one would have.
+struct Streams<'a> {
+    labelled: Loader<'a>,
+    unlabelled: Loader<'a>,
+    /// Batches for the evaluation-mode batch-norm statistics.
+    stats: Loader<'a>,
+}
+
+impl<'a> Streams<'a> {
+    fn each(&mut self) -> [(&'static str, &mut Loader<'a>); 3] {
+        [
+            ("labelled", &mut self.labelled),
+            ("unlabelled", &mut self.unlabelled),
+            ("stats", &mut self.stats),
+        ]
+    }
+
+    fn save(&mut self, ck: &mut Checkpoint) {
+        for (key, loader) in self.each() {
+            let s = loader.state();
+            ck.set_meta(
+                format!("loader.{key}"),
+                format!("{} {}", s.epoch, s.position),
+            );
+        }
+    }
+
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), BoxError> {
+        for (key, loader) in self.each() {
+            let text = ck.meta(&format!("loader.{key}")).unwrap_or("");
+            let parts: Vec<u64> = text.split(' ').filter_map(|p| p.parse().ok()).collect();
+            let &[epoch, position] = parts.as_slice() else {
+                return Err(format!(
+                    "{}: malformed data position `loader.{key}` = {text:?}",
+                    ck.path().display()
+                )
+                .into());
+            };
+            loader.restore(LoaderState {
+                epoch,
+                position: position as usize,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Result<(), BoxError> {
     resolve_device(&args.device)?;
     let name = if ebgan.is_some() {
@@ -113,18 +219,14 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
     } else {
         "ladder"
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}")));
-    let train = load_images(&args.data, Split::Train, 28)?;
-    let test = load_images(&args.data, Split::Test, 28)?;
+    let (mut run, args, ebgan, resume) = run_options(name, args, ebgan)?;
+    let out = run.root().to_path_buf();
+    let steps = args.steps.unwrap_or(DEFAULT_STEPS);
+    let data_dir = args.data.clone().ok_or("--data is required")?;
+    let train = load_images(&data_dir, Split::Train, 28)?;
+    let test = load_images(&data_dir, Split::Test, 28)?;
     if train.labels.is_none() || train.channels != 1 {
-        return Err(format!(
-            "--data {}: needs labelled grey MNIST-format images",
-            args.data
-        )
-        .into());
+        return Err(format!("--data {data_dir}: needs labelled grey MNIST-format images").into());
     }
     let (labelled, unlabelled) = train.labelled_split(args.labels_per_class, args.split_seed)?;
     let (test_x, test_y) = flat(&test)?;
@@ -156,7 +258,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
         ladder,
         lr: args.lr,
         beta1: args.beta1,
-        steps: args.steps,
+        steps,
         decay_from: args.decay_from,
         ebgan: ebgan.as_ref().map(|e| EbganLnConfig {
             nz: e.nz,
@@ -164,45 +266,71 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             size_g: e.size_g,
             lr_g: e.lr_g,
             margin: e.margin,
-            margin_decay_steps: (e.margin_decay * args.steps as f64) as u64,
+            margin_decay_steps: (e.margin_decay * steps as f64) as u64,
         }),
     };
     let mut model = SemiSupervised::new(cfg.clone(), args.seed)?;
     let batch_l = args.batch_size.min(labelled.n);
-    let mut lab_loader = Loader::new(&labelled, batch_l, args.seed, Scale::ZeroToOne)?;
-    let mut unl_loader = Loader::new(
-        &unlabelled,
-        args.batch_size,
-        args.seed + 1,
-        Scale::ZeroToOne,
-    )?;
-    let mut stats_loader = Loader::new(
-        &unlabelled,
-        args.batch_size * 2,
-        args.seed + 2,
-        Scale::ZeroToOne,
-    )?;
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let metrics_path = out.join("metrics.jsonl");
-    let mut metrics = std::fs::File::create(&metrics_path)
-        .map_err(|e| format!("{}: {e}", metrics_path.display()))?;
+    let mut data = Streams {
+        labelled: Loader::new(&labelled, batch_l, args.seed, Scale::ZeroToOne)?,
+        unlabelled: Loader::new(
+            &unlabelled,
+            args.batch_size,
+            args.seed + 1,
+            Scale::ZeroToOne,
+        )?,
+        stats: Loader::new(
+            &unlabelled,
+            args.batch_size * 2,
+            args.seed + 2,
+            Scale::ZeroToOne,
+        )?,
+    };
+    let checkpoint_path = run.latest_checkpoint();
+    // Wall time and the first loss of the steps before a resume.
+    let mut elapsed_before = 0.0;
+    let mut first_supervised: Option<f64> = None;
+    if resume {
+        let ck = Checkpoint::load(&checkpoint_path)?;
+        model.restore(&ck)?;
+        data.restore(&ck)?;
+        elapsed_before = ck
+            .meta("elapsed_s")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        first_supervised = ck.meta("first_supervised").and_then(|v| v.parse().ok());
+        run.drop_metrics_after(model.steps())?;
+    }
     println!(
-        "{name} on {}: {} labelled + {} unlabelled images, {} test images, {} steps of batch {batch_l}+{} -> {}",
+        "{name} on {}: {} labelled + {} unlabelled images, {} test images, {} steps of batch {batch_l}+{} -> {}{}",
         train.source,
         labelled.n,
         unlabelled.n,
         test_n,
-        args.steps,
+        steps,
         args.batch_size,
-        out.display()
+        out.display(),
+        if resume { format!(" (resumed at step {})", model.steps()) } else { String::new() }
     );
     let start = Instant::now();
+    let elapsed = || elapsed_before + start.elapsed().as_secs_f64();
+    let save =
+        |model: &SemiSupervised, data: &mut Streams, first: Option<f64>| -> Result<(), BoxError> {
+            let mut ck = model.checkpoint();
+            data.save(&mut ck);
+            ck.set_meta("elapsed_s", elapsed());
+            if let Some(f) = first {
+                ck.set_meta("first_supervised", f);
+            }
+            ck.save(&checkpoint_path)?;
+            Ok(())
+        };
     let stop = stop_flag();
-    let mut evaluate = |model: &mut SemiSupervised| -> Result<f64, BoxError> {
+    let evaluate = |model: &mut SemiSupervised, stats: &mut Loader| -> Result<f64, BoxError> {
         // Clean-encoder statistics for evaluation mode from 20 unlabelled batches.
         let mut batches = Vec::new();
         for _ in 0..20 {
-            batches.push(next_flat(&mut stats_loader)?.0);
+            batches.push(next_flat(stats)?.0);
         }
         model
             .ladder
@@ -210,34 +338,36 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
         Ok(model.ladder.error_rate(&test_x, test_y, 500)?)
     };
     let mut test_error = f64::NAN;
-    let mut first_supervised = None;
     let mut last_supervised = f64::NAN;
-    for step in 0..args.steps {
-        let (xl, yl) = next_flat(&mut lab_loader)?;
-        let (xu, _) = next_flat(&mut unl_loader)?;
+    let mut interrupted = false;
+    let mut last_saved = model.steps();
+    for step in model.steps()..steps {
+        let (xl, yl) = next_flat(&mut data.labelled)?;
+        let (xu, _) = next_flat(&mut data.unlabelled)?;
         let s = model.step(&xl, &yl.ok_or("labelled batch without labels")?, &xu)?;
         if !s.supervised.is_finite() || !s.denoising.is_finite() {
             return Err(format!(
-                "step {}: the loss is not finite (supervised {}, denoising {}); stopping",
+                "step {}: the loss is not finite (supervised {}, denoising {}); stopping (the checkpoint of step {} is kept)",
                 step + 1,
                 s.supervised,
-                s.denoising
+                s.denoising,
+                last_saved
             )
             .into());
         }
         first_supervised.get_or_insert(s.supervised);
         last_supervised = s.supervised;
         let done = step + 1;
-        let eval_now = done == args.steps || (args.eval_every > 0 && done % args.eval_every == 0);
+        let eval_now = done == steps || (args.eval_every > 0 && done % args.eval_every == 0);
         if eval_now {
-            test_error = evaluate(&mut model)?;
+            test_error = evaluate(&mut model, &mut data.stats)?;
         }
         if done % args.log_every.max(1) == 0 || eval_now {
             let mut line = json!({
                 "step": done,
                 "supervised": s.supervised,
                 "denoising": s.denoising,
-                "elapsed_s": start.elapsed().as_secs_f64(),
+                "elapsed_s": elapsed(),
             });
             for (k, v) in [
                 ("margin", s.margin),
@@ -251,29 +381,47 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             if eval_now {
                 line["test_error"] = test_error.into();
             }
-            writeln!(metrics, "{line}")?;
+            let serde_json::Value::Object(record) = line else {
+                unreachable!("json! of an object literal")
+            };
+            run.log(&record)?;
         }
         if eval_now {
             println!(
-                "step {done}/{}: supervised {:.4}, denoising {:.4}{}, test error {:.2}% ({:.0} s)",
-                args.steps,
+                "step {done}/{steps}: supervised {:.4}, denoising {:.4}{}, test error {:.2}% ({:.0} s)",
                 s.supervised,
                 s.denoising,
                 s.fake_energy
                     .map(|e| format!(", generated energy {e:.3}"))
                     .unwrap_or_default(),
                 100.0 * test_error,
-                start.elapsed().as_secs_f64()
+                elapsed()
             );
         }
-        if stop.should_stop() {
-            test_error = evaluate(&mut model)?;
-            println!(
-                "interrupted at step {done}: test error {:.2}%",
-                100.0 * test_error
-            );
+        interrupted = stop.should_stop();
+        if done == steps
+            || interrupted
+            || (args.checkpoint_every > 0 && done % args.checkpoint_every == 0)
+        {
+            save(&model, &mut data, first_supervised)?;
+            last_saved = done;
+        }
+        if interrupted {
             break;
         }
+    }
+    if test_error.is_nan() || interrupted {
+        // Interrupted between evaluations, or resumed at its end: measure the model as it is
+        // (after the checkpoint, which the evaluation's statistics batches do not change).
+        test_error = evaluate(&mut model, &mut data.stats)?;
+    }
+    if interrupted {
+        println!(
+            "interrupted at step {}: test error {:.2}%; continue with: saddle train {name} --resume {}",
+            model.steps(),
+            100.0 * test_error,
+            out.display()
+        );
     }
     if let Some(samples) = model.samples(64)? {
         let side = (train.height, train.width);
@@ -285,7 +433,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             1,
         )?;
     }
-    let wall = start.elapsed().as_secs_f64();
+    let wall = elapsed();
     let result = json!({
         "model": name,
         "labels": labelled.n,

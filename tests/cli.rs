@@ -424,7 +424,21 @@ fn ladder_and_ebgan_ln_report_a_test_error() {
         let err = result["test_error"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&err), "{result}");
         assert_eq!(out_dir.join("samples.png").exists(), model == "ebgan-ln");
+        assert_eq!(steps_logged(&out_dir), vec![3]);
+        // The folder now holds a run: a fresh run is refused, --resume continues to a new total.
+        train.fails(&["already holds a run"]);
+        let resumed = Saddle::new("train")
+            .words(model)
+            .arg("--resume", &out_dir)
+            .words("--steps 5")
+            .ok();
+        assert!(resumed.contains("resumed at step 3"), "{resumed}");
+        assert_eq!(read_json(&out_dir.join("result.json"))["steps"], 5);
+        assert_eq!(steps_logged(&out_dir), vec![3, 5]);
     }
+    Saddle::new("train ladder")
+        .arg("--resume", dir.join("ebgan-ln"))
+        .fails(&["that run trained `ebgan-ln`, not `ladder`"]);
     Saddle::new("train ladder")
         .arg("--data", &data)
         .words("--labels-per-class 2 --denoise-weights 1,2")

@@ -30,7 +30,9 @@ use super::ebgan::mlp_generator;
 use super::read_scalars;
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
-use saddle_nn::{child_name, BatchNorm, Linear, Module, ModuleExt, Sequential, Slot};
+use saddle_nn::{
+    child_name, BatchNorm, Checkpoint, CheckpointError, Linear, Module, ModuleExt, Sequential, Slot,
+};
 
 /// Sizes, noise and cost weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -572,6 +574,42 @@ impl SemiSupervised {
 
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// The whole training state: the ladder (`d.*`, with its batch-norm statistics) and its
+    /// Adam moments (`opt_d.*`), for EBGAN-LN G and its moments (`g.*`, `opt_g.*`), the noise
+    /// generator and the step count, so that a restored model continues exactly as this one.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        ck.add_module("d", &self.ladder);
+        ck.add_optimizer("opt_d", &self.opt);
+        if let Some((g, opt_g)) = &self.g {
+            ck.add_module("g", g);
+            ck.add_optimizer("opt_g", opt_g);
+        }
+        ck.set_rng("model", &self.rng);
+        ck.set_meta("model.step", self.steps);
+        ck
+    }
+
+    /// Restores a state saved by [`SemiSupervised::checkpoint`] from a model of the same
+    /// configuration.
+    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        let step = ck.meta("model.step").and_then(|s| s.parse().ok());
+        let step = step.ok_or_else(|| CheckpointError {
+            path: ck.path().to_path_buf(),
+            reason: "no step count `model.step`".into(),
+        })?;
+        let rng = ck.rng("model")?;
+        ck.restore_module("d", &self.ladder)?;
+        ck.restore_optimizer("opt_d", &mut self.opt)?;
+        if let Some((g, opt_g)) = &mut self.g {
+            ck.restore_module("g", g)?;
+            ck.restore_optimizer("opt_g", opt_g)?;
+        }
+        self.rng = rng;
+        self.steps = step;
+        Ok(())
     }
 
     /// `n` generated images in [0, 1], `[n, sizes[0]]`, with gradients to G when `track`.
