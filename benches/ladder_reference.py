@@ -4,7 +4,8 @@ Written from the paper (Rasmus et al. 2015), not from the Rust code, to check it
 
   python benches/ladder_reference.py train --data /work/shared/datasets/mnist \
       --steps 500 --denoise-weights 0,0,0,0,0,0,0
-      Trains the same network, optimiser and schedule as `saddle train ladder` on 10 labels per
+      Trains the same network, optimiser and schedule as `saddle train ladder` (labelled and
+      unlabelled halves normalised separately; `--joint` for one batch) on 10 labels per
       class (a torch-seeded split) and prints the clean encoder's test error, to tell a defect
       in the Rust port from what the setting itself gives.
 
@@ -163,9 +164,16 @@ def train(args):
             perm_u, pos_u = torch.randperm(len(x_u)), 0
         bu = perm_u[pos_u:pos_u + args.batch]
         pos_u += args.batch
-        x = torch.cat([x_l[bl], x_u[bu]])
-        logits, costs, _ = net.costs(x, noise, weights)
-        sup = F.cross_entropy(logits[: len(bl)], y_l[bl])
+        if args.joint:
+            # One batch through the network (how saddle batched before session 5's fix).
+            logits, costs, _ = net.costs(torch.cat([x_l[bl], x_u[bu]]), noise, weights)
+            logits = logits[: len(bl)]
+        else:
+            # Each half with its own batch statistics: the supervised cost from the corrupted
+            # encoder on the labelled half, the denoising costs on the unlabelled half.
+            logits = net.noisy(x_l[bl], noise)[0]
+            costs = net.costs(x_u[bu], noise, weights)[1]
+        sup = F.cross_entropy(logits, y_l[bl])
         den = sum(w * c.mean() for w, c in zip(weights, costs) if c is not None)
         loss = sup + den
         opt.zero_grad()
@@ -183,7 +191,7 @@ def train(args):
                 stats = [(m / 20, v / 20) for m, v in sums]
                 pred = net.clean(x_te, stats)[0].argmax(1)
                 err = (pred != y_te).float().mean().item()
-            print(f"step {done}: supervised {sup.item():.4f} denoising {float(den):.4f} "
+            print(f"step {done}: supervised {sup.item():.4f} denoising {den.item():.4f} "
                   f"test error {100 * err:.2f}% ({time.time() - t0:.0f} s)", flush=True)
 
 
@@ -237,6 +245,8 @@ if __name__ == "__main__":
     t.add_argument("--eval-every", type=int, default=250)
     t.add_argument("--per-class", type=int, default=10)
     t.add_argument("--batch", type=int, default=100)
+    t.add_argument("--joint", action="store_true",
+                   help="normalise labelled and unlabelled images as one batch (the old behaviour)")
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--beta1", type=float, default=0.5)
     t.add_argument("--decay-from", type=float, default=2 / 3)
