@@ -5,7 +5,7 @@
 #      kernels), engine/tests/device_parity.rs (every dispatched op, forward and backward, CPU vs
 #      cuda:0 with poisoned outputs) and the trainers' two-device loss-curve tests
 #      (`*same_loss_curve_on_both_devices` in gan/tests/: DCGAN, GAN 2014, EBGAN-PT, the grid's
-#      GAN baseline, the domain classifier);
+#      GAN baseline, the domain classifier, EBGAN-LN);
 #   2. the GPU benchmarks (gan/tests/dcgan.rs `gpu_bench`: SGEMM 4096^3 f32 and TF32, GEMM
 #      4096^3 bf16 (f32 accumulation), a DCGAN
 #      64x64x3 step at batch 128, the six DCGAN conv / transposed-conv layers of issue 2 at
@@ -24,7 +24,7 @@ root=$(git rev-parse --show-toplevel); cd "$root"
 ../shared/tools/gpu-pack.sh
 # The device tool carries at most 64 MiB: keep only the executables .gpu/check.sh runs (the whole
 # workspace's tests and benches come to about 140 MiB stripped).
-keep="cuda_parity device_parity dcgan gan2014 ebgan grid classifier"
+keep="cuda_parity device_parity dcgan gan2014 ebgan grid classifier ladder"
 for exe in .gpu/tests/*; do
   stem=$(basename "$exe"); stem=${stem%-*}
   case " $keep " in *" $stem "*) ;; *) rm -f "$exe" ;; esac
@@ -60,7 +60,7 @@ run() {  # name, executable, args...
 run kernel-parity cuda_parity
 run engine-parity device_parity
 run gan-parity dcgan small_gan_trains_to_the_same_loss_curve_on_both_devices
-for t in gan2014 ebgan grid classifier; do
+for t in gan2014 ebgan grid classifier ladder; do
   run \$t-parity \$t same_loss_curve_on_both_devices
 done
 run gpu-bench dcgan gpu_bench --ignored

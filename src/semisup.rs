@@ -213,7 +213,7 @@ impl<'a> Streams<'a> {
 }
 
 pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Result<(), BoxError> {
-    resolve_device(&args.device)?;
+    let device = resolve_device(&args.device)?;
     let name = if ebgan.is_some() {
         "ebgan-ln"
     } else {
@@ -270,6 +270,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
         }),
     };
     let mut model = SemiSupervised::new(cfg.clone(), args.seed)?;
+    model.to_device(device)?;
     let batch_l = args.batch_size.min(labelled.n);
     let mut data = Streams {
         labelled: Loader::new(&labelled, batch_l, args.seed, Scale::ZeroToOne)?,

@@ -166,7 +166,7 @@ impl LadderPass {
         }
         match total {
             Some(t) => Ok(t),
-            None => Tensor::zeros(&[], self.noisy_logits.dtype(), Device::Cpu),
+            None => Tensor::zeros(&[], self.noisy_logits.dtype(), self.noisy_logits.device()),
         }
     }
 }
@@ -246,18 +246,26 @@ impl Ladder {
         }
     }
 
+    /// Where the parameters (and every pass's tensors) live.
+    pub fn device(&self) -> Device {
+        self.gamma.device()
+    }
+
+    /// `x` plus Gaussian noise drawn on the host from `rng` (the same numbers on every device),
+    /// then moved to `x`'s device.
     fn noise(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         if self.cfg.noise_std == 0.0 {
             return Ok(x.clone());
         }
-        x.add(&Tensor::randn(
+        let noise = Tensor::randn(
             x.shape(),
             0.0,
             self.cfg.noise_std,
             x.dtype(),
             Device::Cpu,
             rng,
-        )?)
+        )?;
+        x.add(&noise.to_device(x.device())?)
     }
 
     /// The clean encoder: logits, and (in training mode) each layer's normalised `z_l` with the
@@ -265,7 +273,7 @@ impl Ladder {
     /// and the lists are empty.
     #[allow(clippy::type_complexity)]
     pub fn clean(&self, x: &Tensor) -> Result<(Tensor, Vec<(Tensor, Tensor, Tensor)>)> {
-        let mut h = x.clone();
+        let mut h = x.to_device(self.device())?;
         let mut stats = Vec::new();
         for (i, layer) in self.enc.iter().enumerate() {
             let pre = layer.forward(&h)?;
@@ -313,7 +321,9 @@ impl Ladder {
                 ),
             });
         }
-        self.pass_impl(x, costs, &mut |l, t| t.add(&noise[l]))
+        self.pass_impl(x, costs, &mut |l, t| {
+            t.add(&noise[l].to_device(t.device())?)
+        })
     }
 
     /// The pass, with `add_noise(l, z)` corrupting the input (l = 0) and layer l's `z̃`.
@@ -323,6 +333,7 @@ impl Ladder {
         costs: &[bool],
         add_noise: &mut dyn FnMut(usize, &Tensor) -> Result<Tensor>,
     ) -> Result<LadderPass> {
+        let x = &x.to_device(self.device())?;
         let l = self.enc.len();
         if costs.len() != l + 1 {
             return Err(Error::InvalidArgument {
@@ -537,6 +548,7 @@ pub struct SemiSupervised {
     pub g: Option<(Sequential, Adam)>,
     rng: Rng,
     steps: u64,
+    device: Device,
 }
 
 impl SemiSupervised {
@@ -569,7 +581,24 @@ impl SemiSupervised {
             g,
             rng,
             steps: 0,
+            device: Device::Cpu,
         })
+    }
+
+    /// Moves the ladder and G (parameters and statistics) to `device`; every step then runs
+    /// there (batches are moved on entry, noise is drawn on the host and moved). The optimisers'
+    /// state follows on the first step. Call before training or restoring.
+    pub fn to_device(&mut self, device: Device) -> Result<()> {
+        self.ladder.to_device(device)?;
+        if let Some((g, _)) = &self.g {
+            g.to_device(device)?;
+        }
+        self.device = device;
+        Ok(())
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     pub fn steps(&self) -> u64 {
@@ -615,7 +644,8 @@ impl SemiSupervised {
     /// `n` generated images in [0, 1], `[n, sizes[0]]`, with gradients to G when `track`.
     fn generate(&mut self, n: usize, track: bool) -> Result<Tensor> {
         let e = self.cfg.ebgan.expect("EBGAN-LN only");
-        let z = Tensor::randn(&[n, e.nz], 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng)?;
+        let z = Tensor::randn(&[n, e.nz], 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng)?
+            .to_device(self.device)?;
         let (g, _) = self.g.as_ref().expect("EBGAN-LN has G");
         let run = || g.forward(&z)?.add_scalar(1.0)?.mul_scalar(0.5);
         if track {
@@ -716,8 +746,8 @@ impl SemiSupervised {
         })
     }
 
-    /// `n` samples of G in [0, 1] (evaluation mode), `[n, sizes[0]]`; `None` for the plain
-    /// ladder.
+    /// `n` samples of G in [0, 1] (evaluation mode), `[n, sizes[0]]` on the CPU; `None` for the
+    /// plain ladder.
     pub fn samples(&mut self, n: usize) -> Result<Option<Tensor>> {
         if self.g.is_none() {
             return Ok(None);
@@ -729,6 +759,6 @@ impl SemiSupervised {
         if let Some((g, _)) = self.g.as_mut() {
             g.set_training(true);
         }
-        out.map(Some)
+        Ok(Some(out?.to_device(Device::Cpu)?))
     }
 }
