@@ -214,6 +214,19 @@ fn config(ebgan: Option<EbganLnConfig>, steps: u64) -> SemiSupervisedConfig {
     }
 }
 
+/// A two-layer MLP generator of width `size_g` and the paper's margin 16, decayed to 0 over
+/// `margin_decay_steps`.
+fn small_ebgan(size_g: usize, margin_decay_steps: u64) -> EbganLnConfig {
+    EbganLnConfig {
+        nz: 8,
+        layers_g: 2,
+        size_g,
+        lr_g: 5e-4,
+        margin: 16.0,
+        margin_decay_steps,
+    }
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -242,14 +255,7 @@ fn the_ladder_lowers_its_supervised_loss_on_50_labelled_digits() {
 
 #[test]
 fn ebgan_ln_trains_g_while_the_margin_lasts_and_lowers_the_supervised_loss() {
-    let e = EbganLnConfig {
-        nz: 8,
-        layers_g: 2,
-        size_g: 32,
-        lr_g: 5e-4,
-        margin: 16.0,
-        margin_decay_steps: 20,
-    };
+    let e = small_ebgan(32, 20);
     assert_eq!(e.margin_at(0), 16.0);
     assert_eq!(e.margin_at(10), 8.0);
     assert_eq!(e.margin_at(20), 0.0);
@@ -292,14 +298,7 @@ fn the_supervised_cost_sees_only_the_labelled_batch() {
 /// still on (G and its optimiser in play).
 #[test]
 fn ebgan_ln_resumed_from_a_checkpoint_continues_bit_for_bit() {
-    let e = EbganLnConfig {
-        nz: 8,
-        layers_g: 2,
-        size_g: 16,
-        lr_g: 5e-4,
-        margin: 16.0,
-        margin_decay_steps: 10,
-    };
+    let e = small_ebgan(16, 10);
     let (labelled, unlabelled) = digits();
     let mut lab = Loader::new(&labelled, 20, 0, Scale::ZeroToOne).unwrap();
     let mut unl = Loader::new(&unlabelled, 20, 1, Scale::ZeroToOne).unwrap();
@@ -348,14 +347,7 @@ fn ebgan_ln_resumed_from_a_checkpoint_continues_bit_for_bit() {
 /// energies and test error within 1e-3 relative (f32 kernels; the noise is drawn on the host).
 #[test]
 fn ebgan_ln_trains_to_the_same_loss_curve_on_both_devices() {
-    let e = EbganLnConfig {
-        nz: 8,
-        layers_g: 2,
-        size_g: 16,
-        lr_g: 5e-4,
-        margin: 16.0,
-        margin_decay_steps: 3,
-    };
+    let e = small_ebgan(16, 3);
     let (labelled, unlabelled) = digits();
     common::assert_same_curve_on_both_devices("EBGAN-LN", 1e-3, |device| {
         let mut model = SemiSupervised::new(config(Some(e), 5), 7).unwrap();
