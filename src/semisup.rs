@@ -7,13 +7,13 @@
 
 use crate::cli::{load_images, resolve_device, stop_flag, BoxError};
 use clap::Args;
-use saddle_engine::Tensor;
+use saddle_engine::{DType, Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, LoaderState, Scale, Split};
 use saddle_gan::models::ladder::{
     EbganLnConfig, LadderConfig, SemiSupervised, SemiSupervisedConfig,
 };
 use saddle_gan::plot::save_image_grid;
-use saddle_gan::run::RunDir;
+use saddle_gan::run::{write_report, RunDir};
 use saddle_nn::Checkpoint;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -81,6 +81,8 @@ pub struct SemiSupArgs {
 }
 
 const DEFAULT_STEPS: u64 = 6000;
+/// Offset of the fixed sample-grid noise's seed from the run's seed.
+const FIXED_NOISE_STREAM: u64 = 0x5eed_0f_9a1d;
 
 /// EBGAN-LN's generator and margin (PAPERS.md: margin 16 decayed to 0 over the first half).
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
@@ -271,6 +273,30 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
     };
     let mut model = SemiSupervised::new(cfg.clone(), args.seed)?;
     model.to_device(device)?;
+    // EBGAN-LN's sample grids (one per evaluation, and samples.png at the end) use one fixed
+    // batch of latent vectors, from a stream of their own.
+    let fixed_z = match model.latent_size() {
+        Some(nz) => Some(Tensor::randn(
+            &[64, nz],
+            0.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            &mut Rng::new(args.seed.wrapping_add(FIXED_NOISE_STREAM)),
+        )?),
+        None => None,
+    };
+    let side = (train.height, train.width);
+    let save_grid = |model: &mut SemiSupervised, path: PathBuf| -> Result<(), BoxError> {
+        let Some(z) = &fixed_z else {
+            return Ok(());
+        };
+        if let Some(samples) = model.samples_from(z)? {
+            let images = samples.reshape(&[64, 1, side.0, side.1])?;
+            save_image_grid(path, &images, 8, (0.0, 1.0), 1)?;
+        }
+        Ok(())
+    };
     let batch_l = args.batch_size.min(labelled.n);
     let mut data = Streams {
         labelled: Loader::new(&labelled, batch_l, args.seed, Scale::ZeroToOne)?,
@@ -362,13 +388,14 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
         let eval_now = done == steps || (args.eval_every > 0 && done % args.eval_every == 0);
         if eval_now {
             test_error = evaluate(&mut model, &mut data.stats)?;
+            save_grid(&mut model, run.samples_path(done))?;
         }
         if done % args.log_every.max(1) == 0 || eval_now {
             let mut line = json!({
                 "step": done,
                 "supervised": s.supervised,
                 "denoising": s.denoising,
-                "elapsed_s": elapsed(),
+                "time_s": elapsed(),
             });
             for (k, v) in [
                 ("margin", s.margin),
@@ -424,16 +451,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             out.display()
         );
     }
-    if let Some(samples) = model.samples(64)? {
-        let side = (train.height, train.width);
-        save_image_grid(
-            out.join("samples.png"),
-            &samples.reshape(&[64, 1, side.0, side.1])?,
-            8,
-            (0.0, 1.0),
-            1,
-        )?;
-    }
+    save_grid(&mut model, out.join("samples.png"))?;
     let wall = elapsed();
     let result = json!({
         "model": name,
@@ -451,6 +469,23 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
     std::fs::write(
         out.join("result.json"),
         serde_json::to_string_pretty(&result)?,
+    )?;
+    let final_metrics = [
+        (
+            "test error".to_string(),
+            format!("{:.2}%", 100.0 * test_error),
+        ),
+        ("test images".to_string(), test_n.to_string()),
+        ("labels".to_string(), labelled.n.to_string()),
+        ("steps".to_string(), model.steps().to_string()),
+        ("wall time".to_string(), format!("{wall:.0} s")),
+    ];
+    let config = json!({ "model": name, "semi": args, "ebgan": ebgan });
+    write_report(
+        &run,
+        &format!("saddle train {name}"),
+        &config,
+        &final_metrics,
     )?;
     println!(
         "{name}: test error {:.2}% on {test_n} test images with {} labels after {} steps ({wall:.0} s)",

@@ -424,6 +424,14 @@ fn ladder_and_ebgan_ln_report_a_test_error() {
         let err = result["test_error"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&err), "{result}");
         assert_eq!(out_dir.join("samples.png").exists(), model == "ebgan-ln");
+        // One grid per evaluation (here the last step's), and the report with the test error.
+        let grid = out_dir.join("samples").join("step_000003.png");
+        assert_eq!(grid.exists(), model == "ebgan-ln");
+        let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+        assert!(
+            report.contains("test error") && report.contains("<svg"),
+            "{report}"
+        );
         assert_eq!(steps_logged(&out_dir), vec![3]);
         // The folder now holds a run: a fresh run is refused, --resume continues to a new total.
         train.fails(&["already holds a run"]);

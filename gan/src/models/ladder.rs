@@ -643,9 +643,19 @@ impl SemiSupervised {
 
     /// `n` generated images in [0, 1], `[n, sizes[0]]`, with gradients to G when `track`.
     fn generate(&mut self, n: usize, track: bool) -> Result<Tensor> {
+        let z = self.latent(n)?;
+        self.generate_from(&z, track)
+    }
+
+    /// `n` latent vectors of G, N(0, 1), drawn on the host from the model's generator.
+    fn latent(&mut self, n: usize) -> Result<Tensor> {
         let e = self.cfg.ebgan.expect("EBGAN-LN only");
-        let z = Tensor::randn(&[n, e.nz], 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng)?
-            .to_device(self.device)?;
+        Tensor::randn(&[n, e.nz], 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng)
+    }
+
+    /// G's images in [0, 1] of the latent vectors `z` (any device), on the model's device.
+    fn generate_from(&self, z: &Tensor, track: bool) -> Result<Tensor> {
+        let z = z.to_device(self.device)?;
         let (g, _) = self.g.as_ref().expect("EBGAN-LN has G");
         let run = || g.forward(&z)?.add_scalar(1.0)?.mul_scalar(0.5);
         if track {
@@ -752,13 +762,27 @@ impl SemiSupervised {
         if self.g.is_none() {
             return Ok(None);
         }
-        if let Some((g, _)) = self.g.as_mut() {
-            g.set_training(false);
-        }
-        let out = self.generate(n, false);
+        let z = self.latent(n)?;
+        self.samples_from(&z)
+    }
+
+    /// G's images of the latent vectors `z` (`[n, nz]`, e.g. a fixed batch for sample grids) in
+    /// evaluation mode, on the CPU, without touching the training's random streams; `None` for
+    /// the plain ladder.
+    pub fn samples_from(&mut self, z: &Tensor) -> Result<Option<Tensor>> {
+        let Some((g, _)) = self.g.as_mut() else {
+            return Ok(None);
+        };
+        g.set_training(false);
+        let out = self.generate_from(z, false);
         if let Some((g, _)) = self.g.as_mut() {
             g.set_training(true);
         }
         Ok(Some(out?.to_device(Device::Cpu)?))
+    }
+
+    /// G's latent width; `None` for the plain ladder.
+    pub fn latent_size(&self) -> Option<usize> {
+        self.cfg.ebgan.map(|e| e.nz)
     }
 }
