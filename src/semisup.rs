@@ -82,7 +82,7 @@ pub struct SemiSupArgs {
 
 const DEFAULT_STEPS: u64 = 6000;
 /// Offset of the fixed sample-grid noise's seed from the run's seed.
-const FIXED_NOISE_STREAM: u64 = 0x5eed_0f_9a1d;
+const FIXED_NOISE_STREAM: u64 = 0x5eed_0f9a_1d00;
 
 /// EBGAN-LN's generator and margin (PAPERS.md: margin 16 decayed to 0 over the first half).
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
