@@ -324,7 +324,10 @@ fn classifier_eval_and_probe_commands_run_end_to_end() {
         "{report}"
     );
     // ... next to the same protocol on real training images.
-    assert!(report["real_train_parzen_mean"].as_f64().unwrap().is_finite());
+    assert!(report["real_train_parzen_mean"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

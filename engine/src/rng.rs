@@ -153,8 +153,20 @@ impl Rng {
     /// Standard normal by Box-Muller (one draw per call; the pair's second value is discarded so
     /// the state stays a plain counter).
     pub fn normal_f64(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform_f64(); // (0, 1]: ln is finite
-        let u2 = self.uniform_f64();
+        let w = [
+            self.next_u32(),
+            self.next_u32(),
+            self.next_u32(),
+            self.next_u32(),
+        ];
+        Self::normal_from_words(w)
+    }
+
+    /// The [`Rng::normal_f64`] value of four consecutive words.
+    pub(crate) fn normal_from_words(w: [u32; 4]) -> f64 {
+        let bits = |hi: u32, lo: u32| (u64::from(hi) << 32) | u64::from(lo);
+        let u1 = 1.0 - Self::unit_f64(bits(w[0], w[1])); // (0, 1]: ln is finite
+        let u2 = Self::unit_f64(bits(w[2], w[3]));
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
@@ -217,6 +229,29 @@ mod tests {
             assert_eq!(filled, drawn);
             assert_eq!(a.state(), b.state());
             assert_eq!(a.next_u32(), b.next_u32());
+        }
+    }
+
+    #[test]
+    fn tensor_randn_draws_what_normal_f64_draws() {
+        // Below and above the size drawn on all threads, from a position inside a block.
+        for n in [21, 1 << 15] {
+            let (mut a, mut b) = (Rng::new(8), Rng::new(8));
+            a.next_u32();
+            b.next_u32();
+            let shape = [n];
+            let t = crate::Tensor::randn(
+                &shape,
+                0.5,
+                2.0,
+                crate::DType::F64,
+                crate::Device::Cpu,
+                &mut a,
+            )
+            .unwrap();
+            let want: Vec<f64> = (0..n).map(|_| 0.5 + 2.0 * b.normal_f64()).collect();
+            assert_eq!(t.to_vec::<f64>().unwrap(), want);
+            assert_eq!(a.state(), b.state());
         }
     }
 

@@ -2,6 +2,7 @@ use crate::autograd::{self, Node};
 use crate::layout::{contiguous_strides, Layout};
 use crate::storage::{CpuStorage, Storage};
 use crate::{with_float, DType, Device, Element, Error, Result, Rng};
+use rayon::prelude::*;
 use saddle_kernels::cpu::strided;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -183,8 +184,11 @@ impl Tensor {
                 rng
             )
         );
-        let n: usize = shape.iter().product();
-        let values: Vec<f64> = (0..n).map(|_| mean + std * rng.normal_f64()).collect();
+        // The words of n `normal_f64` draws, taken in one batch (same values, same state), the
+        // transcendental functions of large draws on all threads.
+        let values = Self::values_from_words(shape, 4, rng, |w| {
+            mean + std * Rng::normal_from_words([w[0], w[1], w[2], w[3]])
+        });
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
     }
 
@@ -208,15 +212,33 @@ impl Tensor {
                 rng
             )
         );
-        let n: usize = shape.iter().product();
         // The words of n `uniform_f64` draws, taken in one batch (same values, same state).
-        let mut words = vec![0u32; 2 * n];
-        rng.fill_u32(&mut words);
-        let values: Vec<f64> = words
-            .chunks_exact(2)
-            .map(|w| low + (high - low) * Rng::unit_f64((u64::from(w[0]) << 32) | u64::from(w[1])))
-            .collect();
+        let values = Self::values_from_words(shape, 2, rng, |w| {
+            low + (high - low) * Rng::unit_f64((u64::from(w[0]) << 32) | u64::from(w[1]))
+        });
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
+    }
+
+    /// One value per element of `shape`, element i being `value` of words `k i .. k i + k` of
+    /// the generator's stream (drawn in one batch); computed in parallel when there are many.
+    fn values_from_words(
+        shape: &[usize],
+        k: usize,
+        rng: &mut Rng,
+        value: impl Fn(&[u32]) -> f64 + Sync + Send,
+    ) -> Vec<f64> {
+        let n: usize = shape.iter().product();
+        let mut words = vec![0u32; k * n];
+        rng.fill_u32(&mut words);
+        if n >= 1 << 14 {
+            words
+                .par_chunks_exact(k)
+                .with_min_len(1 << 12)
+                .map(value)
+                .collect()
+        } else {
+            words.chunks_exact(k).map(value).collect()
+        }
     }
 
     // ---------------------------------------------------------------- accessors
