@@ -3,7 +3,6 @@
 
 use crate::cli::{load_images, resolve_device, BoxError};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Rng;
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::models::classifier::Classifier;
@@ -68,11 +67,7 @@ pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
         args.epochs,
         loader.batches_per_epoch()
     );
-    let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
-            .expect("static template"),
-    );
+    let bar = crate::cli::step_bar(steps as u64);
     let start = Instant::now();
     let mut accuracy = 0.0;
     for epoch in 1..=args.epochs {

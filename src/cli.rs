@@ -125,6 +125,16 @@ pub fn stop_flag() -> StopFlag {
     .clone()
 }
 
+/// A progress bar over `steps` training steps: position, rate, ETA and a message (losses).
+pub fn step_bar(steps: u64) -> ProgressBar {
+    let bar = ProgressBar::new(steps);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("static template"),
+    );
+    bar
+}
+
 /// Creates the run folder (or reopens it with `resume`), then trains `model_name` with a
 /// progress bar.
 #[allow(clippy::too_many_arguments)]
@@ -143,11 +153,7 @@ pub fn run_training<M: GanModel + ?Sized>(
     } else {
         RunDir::create(root, config)?
     };
-    let bar = ProgressBar::new(opts.steps);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
-            .expect("static template"),
-    );
+    let bar = step_bar(opts.steps);
     let stop = stop_flag();
     let outcome = train(
         model,

@@ -5,7 +5,7 @@
 //! `metrics.jsonl` (losses and periodic test errors), `result.json` and, for EBGAN-LN, a grid
 //! of generated samples.
 
-use crate::cli::{load_images, resolve_device, stop_flag, BoxError};
+use crate::cli::{load_images, resolve_device, step_bar, stop_flag, BoxError};
 use clap::Args;
 use saddle_engine::{DType, Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, LoaderState, Scale, Split};
@@ -353,6 +353,8 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             Ok(())
         };
     let stop = stop_flag();
+    let bar = step_bar(steps);
+    bar.set_position(model.steps());
     let evaluate = |model: &mut SemiSupervised, stats: &mut Loader| -> Result<f64, BoxError> {
         // Clean-encoder statistics for evaluation mode from 20 unlabelled batches.
         let mut batches = Vec::new();
@@ -385,6 +387,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
         first_supervised.get_or_insert(s.supervised);
         last_supervised = s.supervised;
         let done = step + 1;
+        bar.set_position(done);
         let eval_now = done == steps || (args.eval_every > 0 && done % args.eval_every == 0);
         if eval_now {
             test_error = evaluate(&mut model, &mut data.stats)?;
@@ -414,8 +417,20 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             };
             run.log(&record)?;
         }
+        if done % args.log_every.max(1) == 0 {
+            let measured = if test_error.is_nan() {
+                String::new()
+            } else {
+                format!("  test error {:.2}%", 100.0 * test_error)
+            };
+            bar.set_message(format!(
+                "supervised {:.4}  denoising {:.4}{measured}",
+                s.supervised, s.denoising
+            ));
+        }
+        // Not bar.println: that prints nothing when output is not a terminal (logs).
         if eval_now {
-            println!(
+            bar.suspend(|| println!(
                 "step {done}/{steps}: supervised {:.4}, denoising {:.4}{}, test error {:.2}% ({:.0} s)",
                 s.supervised,
                 s.denoising,
@@ -424,7 +439,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
                     .unwrap_or_default(),
                 100.0 * test_error,
                 elapsed()
-            );
+            ));
         }
         interrupted = stop.should_stop();
         if done == steps
@@ -438,6 +453,7 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             break;
         }
     }
+    bar.finish_and_clear();
     if test_error.is_nan() || interrupted {
         // Interrupted between evaluations, or resumed at its end: measure the model as it is
         // (after the checkpoint, which the evaluation's statistics batches do not change).
