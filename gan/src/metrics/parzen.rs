@@ -41,8 +41,8 @@ pub struct SigmaSearch {
 }
 
 /// `steps` values evenly spaced in log10 from `10^lo` to `10^hi` inclusive (numpy's
-/// `logspace`). The GAN papers searched σ on such a grid; `logspace(-1.0, 0.0, 20)` covers
-/// MNIST in [0, 1].
+/// `logspace`). The GAN papers searched σ on such a grid; `logspace(-1.0, 0.0, 10)`, the
+/// reference code's grid, covers MNIST in [0, 1].
 pub fn logspace(lo: f64, hi: f64, steps: usize) -> Vec<f64> {
     match steps {
         0 => Vec::new(),
