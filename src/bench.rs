@@ -2,6 +2,7 @@
 //! after a warm-up). The PyTorch side is `benches/torch_bench.py`; `benches/compare.sh` prints
 //! both side by side.
 
+use crate::flags::between;
 use clap::{Args, Subcommand};
 use saddle_engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Rng, Tensor};
 use std::time::Instant;
@@ -11,7 +12,7 @@ pub enum Suite {
     /// Square SGEMM (f32) at several sizes.
     Gemm {
         /// Matrix sizes to time.
-        #[arg(long, value_delimiter = ',', default_values_t = vec![256, 512, 1024, 2048])]
+        #[arg(long, value_delimiter = ',', default_values_t = vec![256, 512, 1024, 2048], value_parser = between::<usize>(1, 16_384))]
         sizes: Vec<usize>,
         #[command(flatten)]
         opts: BenchOpts,
@@ -20,7 +21,7 @@ pub enum Suite {
     /// layers (k4 s2 p1, NCHW f32).
     Conv {
         /// Images per batch.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 4096))]
         batch: usize,
         #[command(flatten)]
         opts: BenchOpts,
@@ -30,7 +31,7 @@ pub enum Suite {
     /// as the paper).
     Train {
         /// Images per batch of the DCGAN steps.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 4096))]
         batch: usize,
         /// Only the cases whose name contains this.
         #[arg(long)]
@@ -43,7 +44,7 @@ pub enum Suite {
 #[derive(Args, Clone, Debug)]
 pub struct BenchOpts {
     /// Timed runs per case (the median is reported).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 7, value_parser = between::<usize>(1, 10_000))]
     pub runs: usize,
     /// Print JSON lines (name, median_ms, gflops) instead of a table.
     #[arg(long)]

@@ -1,7 +1,8 @@
 //! `saddle train classifier`: trains the domain classifier that scores generated images (FID,
 //! Inception-style scores, I'), on MNIST-format data, and saves it with its test accuracy.
 
-use crate::cli::{load_images, resolve_device, BoxError};
+use crate::cli::{create_out_dir, load_images, resolve_device, BoxError};
+use crate::flags::{between, Utf8, MAX_BATCH};
 use clap::Args;
 use saddle_engine::Rng;
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
@@ -13,11 +14,11 @@ use std::time::Instant;
 #[derive(Args, Clone, Debug)]
 pub struct ClassifierArgs {
     /// A folder holding the four MNIST-format IDX files (MNIST or Fashion-MNIST).
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub data: String,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = between::<usize>(1, 10_000))]
     pub epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -42,6 +43,10 @@ pub fn as_tensor(ds: &ImageDataset) -> Result<(saddle_engine::Tensor, Vec<usize>
 
 pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
     let device = resolve_device(&args.device)?;
+    // The output folder first: a bad --out must not cost the training.
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_out_dir(dir)?;
+    }
     let train = load_images(&args.data, Split::Train, 28)?;
     let test = load_images(&args.data, Split::Test, 28)?;
     if train.labels.is_none() || train.channels != 1 || train.height != 28 {
@@ -89,9 +94,6 @@ pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
         });
     }
     bar.finish_and_clear();
-    if let Some(dir) = args.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     model.save(
         &args.out,
         &[

@@ -1,6 +1,7 @@
 //! Pieces every `saddle` sub-command shares: the device option, the data option, the run-loop
 //! glue (progress bar, Ctrl-C handling, run folder creation or resumption).
 
+use crate::flags::{at_least, between, MAX_SCORED};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Device;
@@ -42,7 +43,7 @@ pub fn resolve_device(spec: &str) -> Result<Device, BoxError> {
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct RunArgs {
     /// Training steps (one D and one G update each). On --resume, the new total.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<u64>(1))]
     pub steps: Option<u64>,
     /// Seed of every random choice (weights, noise, data order).
     #[arg(long, default_value_t = 0)]
@@ -57,13 +58,13 @@ pub struct RunArgs {
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Log losses every this many steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least::<u64>(1))]
     pub log_every: u64,
     /// Write a sample grid every this many steps.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = at_least::<u64>(1))]
     pub sample_every: u64,
     /// Write the latest checkpoint every this many steps.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = at_least::<u64>(1))]
     pub checkpoint_every: u64,
     /// Evaluate (and keep the best checkpoint) every this many steps (0: only at the end).
     #[arg(long, default_value_t = 0)]
@@ -73,7 +74,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub classifier: Option<PathBuf>,
     /// Samples per periodic evaluation (`saddle eval` scores 10,000).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = between::<usize>(2, MAX_SCORED))]
     pub eval_count: usize,
 }
 
@@ -135,6 +136,29 @@ pub fn step_bar(steps: u64) -> ProgressBar {
     bar
 }
 
+/// A progress bar over `len` items of work other than training steps (samples, images).
+pub fn count_bar(len: u64, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {unit}  ETA {{eta}}"))
+            .expect("template with a literal unit"),
+    );
+    bar
+}
+
+/// Creates the `--out` folder (and its parents), naming it in the error (the bare OS error,
+/// "File exists (os error 17)", says neither which path nor which flag).
+pub fn create_out_dir(dir: &Path) -> Result<(), BoxError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let why = if dir.exists() && !dir.is_dir() {
+            "exists and is not a folder".to_string()
+        } else {
+            format!("cannot create the folder: {e}")
+        };
+        format!("--out {}: {why}", dir.display()).into()
+    })
+}
+
 /// Creates the run folder (or reopens it with `resume`), then trains `model_name` with a
 /// progress bar.
 #[allow(clippy::too_many_arguments)]
@@ -149,7 +173,16 @@ pub fn run_training<M: GanModel + ?Sized>(
     evaluation: Option<Evaluation<'_, M>>,
 ) -> Result<(), BoxError> {
     let mut run = if resume {
-        RunDir::resume(root)?.0
+        let run = RunDir::resume(root)?.0;
+        if !opts.resume_changes.is_empty() {
+            // The next resume starts from the changed settings; the log says when they changed.
+            run.update_config(config)?;
+            println!(
+                "resuming with {}",
+                crate::resume::describe(&opts.resume_changes)
+            );
+        }
+        run
     } else {
         RunDir::create(root, config)?
     };

@@ -4,6 +4,7 @@
 
 use crate::classify::as_tensor;
 use crate::cli::{load_images, BoxError};
+use crate::flags::{between, Utf8, MAX_SCORED};
 use crate::sample::load_run_model;
 use clap::Args;
 use saddle_engine::Tensor;
@@ -33,10 +34,10 @@ pub struct EvalArgs {
     #[arg(long)]
     pub parzen: bool,
     /// The MNIST-format folder whose test split is the reference set.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub data: String,
     /// Generated samples to score (FID is biased at small counts: compare at equal counts).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = between::<usize>(2, MAX_SCORED))]
     pub count: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -4,6 +4,7 @@
 //! file in the folder, so running `grid ebgan` and `grid gan` into one folder compares them.
 
 use crate::cli::{load_images, resolve_device, BoxError};
+use crate::flags::{at_least, between, Utf8, MAX_BATCH, MAX_SCORED};
 use clap::Args;
 use saddle_gan::data::Split;
 use saddle_gan::grid::{draw, quartiles, read_results, run_grid, Family, GridSettings};
@@ -19,15 +20,15 @@ pub struct GridArgs {
     /// ebgan, ebgan-pt or gan.
     pub family: String,
     /// Configurations drawn from the family's grid (the paper ran all 512 EBGAN and 6144 GAN).
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 24, value_parser = between::<usize>(1, 100_000))]
     pub configs: usize,
     /// Training steps per configuration.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = at_least::<u64>(1))]
     pub steps: u64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// Generated samples scored with I' per configuration.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = between::<usize>(2, MAX_SCORED))]
     pub samples: usize,
     /// Seed of the draw and (plus the configuration's index) of each run.
     #[arg(long, default_value_t = 0)]
@@ -36,12 +37,12 @@ pub struct GridArgs {
     #[arg(long)]
     pub classifier: PathBuf,
     /// A folder with MNIST-format IDX files (28x28 grey images).
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub data: String,
     #[arg(long, default_value = "runs/grid")]
     pub out: PathBuf,
     /// Histogram bins.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 12, value_parser = between::<usize>(1, 1000))]
     pub bins: usize,
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -66,7 +67,7 @@ pub fn grid(args: GridArgs) -> Result<(), BoxError> {
     // Scoring moves each slice of samples next to the weights.
     classifier.to_device(device)?;
     let points = draw(family, args.configs, args.seed)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    crate::cli::create_out_dir(&args.out)?;
     let path = args.out.join(format!("{}.jsonl", family.name()));
     let settings = GridSettings {
         steps: args.steps,

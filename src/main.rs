@@ -1,7 +1,7 @@
 //! The `saddle` command line: benchmarks and the first training job; the papers' models,
 //! sampling and evaluation arrive with the GAN issues.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use saddle::{bench, eval, grid, probe, sample, train};
 
 #[derive(Parser)]
@@ -39,7 +39,10 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // Which flags were typed, not defaulted: a resumed run applies or refuses each of them.
+    saddle::resume::record_given_flags(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     saddle::allocator::retain_freed_memory();
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),

@@ -4,6 +4,7 @@
 //! initialised D of the same shape.
 
 use crate::cli::{load_images, BoxError};
+use crate::flags::{between, Utf8};
 use clap::Args;
 use saddle_engine::{Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
@@ -22,10 +23,10 @@ pub struct ProbeArgs {
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
     /// The labelled MNIST-format folder (e.g. Fashion-MNIST).
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub data: String,
     /// Labelled training examples per class (the 1000 labels = 100 per class).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, 100_000))]
     pub labels_per_class: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -91,7 +92,7 @@ pub fn probe(args: ProbeArgs) -> Result<(), BoxError> {
         .into());
     }
     let (spec, seed): (crate::train::DcganSpec, u64) =
-        serde_json::from_value(config["spec"].clone())?;
+        crate::train::parse_spec(&config, &format!("{}/config.json", args.run.display()))?;
     let channels = config["channels"].as_u64().unwrap_or(1) as usize;
     let cfg = spec.model_config(channels)?;
     let mut trained = DcganTrainer::new(cfg, &mut Rng::new(seed))?;

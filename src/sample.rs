@@ -1,7 +1,8 @@
 //! `saddle sample`: images from a trained run, as numbered PNG files (and a .npy array) that any
 //! outside tool can score, plus latent-space interpolation grids.
 
-use crate::cli::BoxError;
+use crate::cli::{create_out_dir, BoxError};
+use crate::flags::between;
 use crate::train::model_from_config;
 use clap::Args;
 use npyz::WriterBuilder;
@@ -20,7 +21,7 @@ pub struct SampleArgs {
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
     /// How many samples.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 1_000_000))]
     pub count: usize,
     /// Output folder (000000.png, 000001.png, ...).
     #[arg(long, default_value = "samples")]
@@ -41,7 +42,7 @@ pub struct SampleArgs {
     #[arg(long, value_name = "A/B/C")]
     pub arithmetic: Option<String>,
     /// Rows of the interpolation grid.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = between::<usize>(1, 256))]
     pub rows: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -71,7 +72,7 @@ fn to_unit(images: &Tensor, (lo, hi): (f32, f32)) -> Result<Vec<f32>, BoxError> 
 
 pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
     let mut model = load_run_model(&args.run, &args.checkpoint)?;
-    std::fs::create_dir_all(&args.out)?;
+    create_out_dir(&args.out)?;
     let mut rng = Rng::new(args.seed);
     if args.interpolate {
         return interpolate(model.as_mut(), &args, &mut rng);
@@ -80,8 +81,9 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
         return arithmetic(model.as_mut(), &parse_groups(groups)?, &args, &mut rng);
     }
     let range = model.value_range();
-    let mut all = Vec::new();
-    let mut shape = Vec::new();
+    let npy_path = args.out.join("samples.npy");
+    let mut npy = None;
+    let bar = crate::cli::count_bar(args.count as u64, "samples");
     let mut written = 0;
     while written < args.count {
         let n = (args.count - written).min(100);
@@ -89,34 +91,29 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
         // element by element), so --arithmetic can name samples by their file numbers.
         let z = model.sample_latent(n, &mut rng)?;
         let images = no_grad(|| model.generate(&z))?;
-        shape = images.shape().to_vec();
+        let &[_, c, h, w] = images.shape() else {
+            return Err(format!("the model made images of shape {:?}", images.shape()).into());
+        };
         let unit = to_unit(&images, range)?;
-        let per_image = unit.len() / n;
-        for (i, pixels) in unit.chunks_exact(per_image).enumerate() {
+        for (i, pixels) in unit.chunks_exact(c * h * w).enumerate() {
             let path = args.out.join(format!("{:06}.png", written + i));
-            save_image_png(&path, pixels, shape[1], shape[2], shape[3])?;
+            save_image_png(&path, pixels, c, h, w)?;
         }
         if args.npy {
-            all.extend(unit);
+            // Streamed chunk by chunk: memory stays one chunk whatever --count is.
+            if npy.is_none() {
+                npy = Some(NpyStream::create(&npy_path, [args.count, c, h, w])?);
+            }
+            if let Some(stream) = npy.as_mut() {
+                stream.extend(unit)?;
+            }
         }
         written += n;
+        bar.set_position(written as u64);
     }
-    if args.npy {
-        let path = args.out.join("samples.npy");
-        let dims = [
-            args.count as u64,
-            shape[1] as u64,
-            shape[2] as u64,
-            shape[3] as u64,
-        ];
-        let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        let mut writer = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&dims)
-            .writer(file)
-            .begin_nd()?;
-        writer.extend(all)?;
-        writer.finish()?;
+    bar.finish_and_clear();
+    if let Some(stream) = npy {
+        stream.finish()?;
     }
     println!(
         "{} samples in {}{}",
@@ -125,6 +122,46 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
         if args.npy { " (and samples.npy)" } else { "" }
     );
     Ok(())
+}
+
+/// A float32 `.npy` file written as the samples are made, through a temporary file renamed into
+/// place at the end (an interrupted run leaves no truncated array under the final name).
+struct NpyStream {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: npyz::NpyWriter<f32, std::io::BufWriter<std::fs::File>>,
+}
+
+impl NpyStream {
+    fn create(path: &Path, dims: [usize; 4]) -> Result<Self, BoxError> {
+        let tmp = path.with_extension("npy.tmp");
+        let named = |e: std::io::Error| format!("{}: {e}", tmp.display());
+        let file = std::fs::File::create(&tmp).map_err(named)?;
+        let writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&dims.map(|d| d as u64))
+            .writer(std::io::BufWriter::new(file))
+            .begin_nd()
+            .map_err(named)?;
+        Ok(NpyStream {
+            path: path.to_path_buf(),
+            tmp,
+            writer,
+        })
+    }
+
+    fn extend(&mut self, values: Vec<f32>) -> Result<(), BoxError> {
+        self.writer
+            .extend(values)
+            .map_err(|e| format!("{}: {e}", self.tmp.display()).into())
+    }
+
+    fn finish(self) -> Result<(), BoxError> {
+        let named = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        self.writer.finish().map_err(named)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(named)?;
+        Ok(())
+    }
 }
 
 fn interpolate(model: &mut dyn GanModel, args: &SampleArgs, rng: &mut Rng) -> Result<(), BoxError> {

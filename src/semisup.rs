@@ -6,6 +6,8 @@
 //! of generated samples.
 
 use crate::cli::{load_images, resolve_device, step_bar, stop_flag, BoxError};
+use crate::flags::{self, at_least, between, Utf8, MAX_BATCH, MAX_WIDTH};
+use crate::resume::{apply_given, Changes};
 use clap::Args;
 use saddle_engine::{DType, Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, LoaderState, Scale, Split};
@@ -23,32 +25,32 @@ use std::time::Instant;
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct SemiSupArgs {
     /// A folder with the four MNIST-format IDX files (on --resume, the run's own by default).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present = "resume", value_parser = Utf8)]
     pub data: Option<String>,
     /// Labelled training images per class (10: the paper's 100 labels); the rest are used
     /// without labels.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = between::<usize>(1, 100_000))]
     pub labels_per_class: usize,
     /// Seed of the labelled/unlabelled split.
     #[arg(long, default_value_t = 0)]
     pub split_seed: u64,
     /// Training steps; the paper trains 120,000 [default: 6000]. On --resume, the new total
     /// (the learning-rate and margin schedules follow the total).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<u64>(1))]
     pub steps: Option<u64>,
     /// Labelled and unlabelled images per step (each; the paper's batch is 100).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// Adam learning rate of the ladder (the paper searched 2e-3 ... 1e-4).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 2e-3, value_parser = flags::positive)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
     pub beta1: f64,
     /// Share of the steps after which the learning rates fall linearly to 0.
-    #[arg(long, default_value_t = 2.0 / 3.0)]
+    #[arg(long, default_value_t = 2.0 / 3.0, value_parser = flags::share)]
     pub decay_from: f64,
     /// Std of the corrupted encoder's Gaussian noise.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = flags::non_negative)]
     pub noise_std: f64,
     /// Denoising cost weights λ_0..λ_L, comma-separated (default: the EBGAN paper's bottom
     /// layer only, 1000,0,0,0,0,0,0; Rasmus et al.'s full ladder: 1000,10,0.1,0.1,0.1,0.1,0.1).
@@ -59,16 +61,16 @@ pub struct SemiSupArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Measure the test error every this many steps (and at the end).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least::<u64>(1))]
     pub eval_every: u64,
     /// Log losses every this many steps.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = at_least::<u64>(1))]
     pub log_every: u64,
     /// Test only the first N test images (default: all 10,000).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<usize>(1))]
     pub test_count: Option<usize>,
     /// Write the checkpoint every this many steps (and on Ctrl-C and at the end).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = at_least::<u64>(1))]
     pub checkpoint_every: u64,
     /// Continue the run in this folder from its checkpoint: its saved options are reused,
     /// except `--steps` (a new total), `--data` (if the data moved) and `--device`.
@@ -87,21 +89,21 @@ const FIXED_NOISE_STREAM: u64 = 0x5eed_0f9a_1d00;
 /// EBGAN-LN's generator and margin (PAPERS.md: margin 16 decayed to 0 over the first half).
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct EbganLnArgs {
-    #[arg(long, default_value_t = 16.0)]
+    #[arg(long, default_value_t = 16.0, value_parser = flags::non_negative)]
     pub margin: f64,
     /// Share of the steps over which the margin falls to 0.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = flags::share)]
     pub margin_decay: f64,
     /// nLayerG of the MLP generator.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = between::<usize>(1, 64))]
     pub layers_g: usize,
     /// sizeG of the MLP generator.
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = 800, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub size_g: usize,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, 4096))]
     pub nz: usize,
     /// Adam learning rate of G.
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = 5e-4, value_parser = flags::positive)]
     pub lr_g: f64,
 }
 
@@ -122,14 +124,14 @@ fn next_flat(loader: &mut Loader) -> Result<(Tensor, Option<Vec<usize>>), BoxErr
     Ok((b.images.reshape(&[n, d])?, b.labels))
 }
 
-/// The saved options of a run folder, and whether it is being resumed: a fresh run refuses a
-/// folder that holds one; `--resume` takes the saved options (checking the model), with
-/// `--steps`, `--data` and `--device` from the command line when given.
+/// The saved options of a run folder and, when it is being resumed, what its command line
+/// changed: a fresh run refuses a folder that holds one; `--resume` takes the saved options
+/// (checking the model), with the flags given on the command line applied or refused.
 fn run_options(
     name: &str,
     args: SemiSupArgs,
     ebgan: Option<EbganLnArgs>,
-) -> Result<(RunDir, SemiSupArgs, Option<EbganLnArgs>, bool), BoxError> {
+) -> Result<(RunDir, SemiSupArgs, Option<EbganLnArgs>, Option<Changes>), BoxError> {
     let Some(root) = args.resume.clone() else {
         let out = args
             .out
@@ -139,7 +141,7 @@ fn run_options(
         args.steps.get_or_insert(DEFAULT_STEPS);
         args.out = Some(out.clone());
         let config = json!({ "model": name, "semi": args, "ebgan": ebgan });
-        return Ok((RunDir::create(&out, &config)?, args, ebgan, false));
+        return Ok((RunDir::create(&out, &config)?, args, ebgan, None));
     };
     let (run, config) = RunDir::resume(&root)?;
     let saved = config["model"].as_str().unwrap_or("another model");
@@ -151,20 +153,49 @@ fn run_options(
         .into());
     }
     let bad = |e: serde_json::Error| format!("{}: {e}", root.join("config.json").display());
-    let mut saved_args: SemiSupArgs =
-        serde_json::from_value(config["semi"].clone()).map_err(bad)?;
-    let saved_ebgan: Option<EbganLnArgs> =
-        serde_json::from_value(config["ebgan"].clone()).map_err(bad)?;
-    if let Some(steps) = args.steps {
-        saved_args.steps = Some(steps);
+    // Flags given on the command line change the saved options where they may (see
+    // crate::resume) and are refused where they may not.
+    let mut changes = Changes::new();
+    let mut semi = config["semi"].clone();
+    apply_given(
+        &mut semi,
+        &json!(&args),
+        &SEMI_MAY_CHANGE,
+        &root,
+        &mut changes,
+    )?;
+    let mut saved_ebgan = config["ebgan"].clone();
+    if let Some(given) = &ebgan {
+        apply_given(
+            &mut saved_ebgan,
+            &json!(given),
+            &["lr_g"],
+            &root,
+            &mut changes,
+        )?;
     }
-    if let Some(data) = args.data {
-        saved_args.data = Some(data);
-    }
+    let mut saved_args: SemiSupArgs = serde_json::from_value(semi).map_err(bad)?;
+    let saved_ebgan: Option<EbganLnArgs> = serde_json::from_value(saved_ebgan).map_err(bad)?;
     saved_args.out = Some(root);
     saved_args.device = args.device;
-    Ok((run, saved_args, saved_ebgan, true))
+    if !changes.is_empty() {
+        run.update_config(&json!({ "model": name, "semi": &saved_args, "ebgan": &saved_ebgan }))?;
+        println!("resuming with {}", crate::resume::describe(&changes));
+    }
+    Ok((run, saved_args, saved_ebgan, Some(changes)))
 }
+
+/// The options a resumed ladder / EBGAN-LN run may change: the step total, where the data
+/// lives, the learning rate and the evaluation, logging and checkpoint cadence.
+const SEMI_MAY_CHANGE: [&str; 7] = [
+    "steps",
+    "data",
+    "lr",
+    "eval_every",
+    "log_every",
+    "checkpoint_every",
+    "test_count",
+];
 
 /// The three data streams of a run, saved in its checkpoint so a resumed run sees the batches
 /// the uninterrupted one would have.
@@ -221,7 +252,8 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
     } else {
         "ladder"
     };
-    let (mut run, args, ebgan, resume) = run_options(name, args, ebgan)?;
+    let (mut run, args, ebgan, resumed) = run_options(name, args, ebgan)?;
+    let resume = resumed.is_some();
     let out = run.root().to_path_buf();
     let steps = args.steps.unwrap_or(DEFAULT_STEPS);
     let data_dir = args.data.clone().ok_or("--data is required")?;
@@ -327,6 +359,12 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             .unwrap_or(0.0);
         first_supervised = ck.meta("first_supervised").and_then(|v| v.parse().ok());
         run.drop_metrics_after(model.steps())?;
+        if let Some(changes) = resumed.filter(|c| !c.is_empty()) {
+            let mut record = serde_json::Map::new();
+            record.insert("step".into(), model.steps().into());
+            record.insert("resumed".into(), changes.into());
+            run.log(&record)?;
+        }
     }
     println!(
         "{name} on {}: {} labelled + {} unlabelled images, {} test images, {} steps of batch {batch_l}+{} -> {}{}",
@@ -352,6 +390,11 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
             ck.save(&checkpoint_path)?;
             Ok(())
         };
+    if !resume {
+        // A run that diverges before its first periodic checkpoint can be resumed from its
+        // start (with a lower --lr).
+        save(&model, &mut data, first_supervised)?;
+    }
     let stop = stop_flag();
     let bar = step_bar(steps);
     bar.set_position(model.steps());

@@ -2,6 +2,8 @@
 //! and can be resumed with `--resume DIR`.
 
 use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
+use crate::flags::{self, at_least, between, Utf8, MAX_BATCH, MAX_WIDTH};
+use crate::resume::{apply_given, Changes};
 use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
@@ -62,14 +64,14 @@ pub enum Model {
     /// A GAN on 8 Gaussians on a ring (data generated in the program): prints progress and
     /// mode coverage, writes a scatter plot of samples.
     Ring {
-        #[arg(long, default_value_t = ToyConfig::default().steps)]
+        #[arg(long, default_value_t = ToyConfig::default().steps, value_parser = at_least::<usize>(1))]
         steps: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, default_value_t = ToyConfig::default().batch)]
+        #[arg(long, default_value_t = ToyConfig::default().batch, value_parser = between::<usize>(1, MAX_BATCH))]
         batch_size: usize,
         /// Standard deviation of each Gaussian.
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = 0.05, value_parser = flags::positive)]
         std: f64,
         /// Folder for the outputs.
         #[arg(long, default_value = "runs/ring")]
@@ -82,25 +84,25 @@ pub enum Model {
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct DcganSpec {
     /// `digits` (embedded), a folder with MNIST-format IDX files, or a folder of images.
-    #[arg(long, default_value = "digits")]
+    #[arg(long, default_value = "digits", value_parser = Utf8)]
     pub data: String,
     /// Image side: 16 for the digits, 32 for MNIST-format data, 64 for image folders.
-    #[arg(long)]
+    #[arg(long, value_parser = flags::dcgan_image_size)]
     pub image_size: Option<usize>,
     /// Latent size (default 100; 32 for the digits).
-    #[arg(long)]
+    #[arg(long, value_parser = between::<usize>(1, 4096))]
     pub nz: Option<usize>,
     /// Generator width (default 64; 32 for the digits).
-    #[arg(long)]
+    #[arg(long, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub ngf: Option<usize>,
     /// Discriminator width (default 64; 32 for the digits).
-    #[arg(long)]
+    #[arg(long, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub ndf: Option<usize>,
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = 2e-4, value_parser = flags::positive)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
     pub beta1: f64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
 }
 
@@ -158,20 +160,20 @@ impl DcganSpec {
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct Gan2014Spec {
     /// `digits` (embedded, 8x8) or a folder with MNIST-format IDX files.
-    #[arg(long, default_value = "digits")]
+    #[arg(long, default_value = "digits", value_parser = Utf8)]
     pub data: String,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// SGD learning rate (decayed by 1.000004 per step down to 1e-6).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = flags::positive)]
     pub lr: f64,
     /// Initial momentum (rises linearly to --final-momentum).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
     pub momentum: f64,
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = flags::below_one)]
     pub final_momentum: f64,
     /// k: D steps per G step (each on its own slice of the batch; alternating updates only).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = between::<usize>(1, 100))]
     pub k: usize,
     /// G's input noise: gaussian N(0, 1) (the reference code) or uniform U(-1, 1).
     #[arg(long, value_enum, default_value_t = NoiseArg::Gaussian)]
@@ -184,7 +186,7 @@ pub struct Gan2014Spec {
     pub updates: UpdatesArg,
     /// Max L2 norm of each of D's weight vectors into one unit (none by default, as the
     /// reference's MNIST model; its other models use 1.9365).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::positive)]
     #[serde(default)]
     pub d_max_norm: Option<f64>,
 }
@@ -259,31 +261,31 @@ impl MlpSpec for EbganSpec {
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct EbganSpec {
     /// `digits` (embedded, 8x8) or a folder with MNIST-format IDX files.
-    #[arg(long, default_value = "digits")]
+    #[arg(long, default_value = "digits", value_parser = Utf8)]
     pub data: String,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// EBGAN-PT: the pulling-away term with weight 0.1.
     #[arg(long)]
     pub pt: bool,
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = flags::positive)]
     pub margin: f64,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = flags::positive)]
     pub lr: f64,
     /// nLayerG: linear layers in G.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = between::<usize>(1, 64))]
     pub layers_g: usize,
     /// sizeG: width of G's hidden layers.
-    #[arg(long, default_value_t = 1600)]
+    #[arg(long, default_value_t = 1600, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub size_g: usize,
     /// nLayerD: linear layers in D's encoder and decoder together.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = between::<usize>(2, 64))]
     pub layers_d: usize,
     /// sizeD: width of D's hidden layers.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub size_d: usize,
     /// Dropout probability of D's hidden units.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::below_one)]
     pub dropout_d: f64,
 }
 
@@ -337,23 +339,33 @@ pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>
     }
 }
 
-/// The `spec` saved in a run's configuration (`file` names it in the error).
-fn parse_spec<S: for<'de> Deserialize<'de>>(
+/// The `spec` and `seed` saved in a run's configuration (`file` names it in the error). Runs
+/// before 2026-12 saved them together as `"spec": [spec, seed]`.
+pub fn parse_spec<S: for<'de> Deserialize<'de>>(
     config: &serde_json::Value,
     file: &str,
-) -> Result<S, String> {
-    serde_json::from_value(config["spec"].clone()).map_err(|e| format!("{file}: bad `spec`: {e}"))
+) -> Result<(S, u64), String> {
+    let (spec, seed) = saved_spec(config, file)?;
+    let spec = serde_json::from_value(spec).map_err(|e| format!("{file}: bad `spec`: {e}"))?;
+    Ok((spec, seed))
 }
 
-/// Where a run goes: its folder, whether it is resumed, and (on resume) the spec and step
-/// count saved in it.
-type RunFolder<S> = (PathBuf, bool, Option<(S, u64)>);
+/// [`parse_spec`] before the spec is read as a type.
+fn saved_spec(config: &serde_json::Value, file: &str) -> Result<(serde_json::Value, u64), String> {
+    let (spec, seed) = match &config["spec"] {
+        serde_json::Value::Array(pair) if pair.len() == 2 => (pair[0].clone(), pair[1].as_u64()),
+        spec => (spec.clone(), config["seed"].as_u64()),
+    };
+    Ok((spec, seed.ok_or_else(|| format!("{file}: no `seed`"))?))
+}
 
-fn run_folder<S: for<'de> Deserialize<'de>>(
+/// Where a run goes: its folder and, on --resume, its saved config.json (checked to be a run of
+/// `model`, so that the error names both models before the saved spec is read as this one's).
+fn run_folder(
     run: &RunArgs,
     model: &str,
     default_out: &str,
-) -> Result<RunFolder<S>, BoxError> {
+) -> Result<(PathBuf, Option<serde_json::Value>), BoxError> {
     match &run.resume {
         Some(dir) => {
             let config = read_config(dir)?;
@@ -365,46 +377,132 @@ fn run_folder<S: for<'de> Deserialize<'de>>(
                 )
                 .into());
             }
-            let spec = parse_spec(&config, &format!("{}/config.json", dir.display()))?;
-            let steps = config["steps"].as_u64().unwrap_or(0);
-            Ok((dir.clone(), true, Some((spec, steps))))
+            Ok((dir.clone(), Some(config)))
         }
         None => Ok((
             run.out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(default_out)),
-            false,
             None,
         )),
     }
 }
 
 /// The logging, sampling, checkpoint and evaluation intervals, saved with a run.
-fn intervals(run: &RunArgs) -> [u64; 4] {
-    [
+fn intervals(run: &RunArgs) -> serde_json::Value {
+    intervals_object([
         run.log_every,
         run.sample_every,
         run.checkpoint_every,
         run.eval_every,
-    ]
+    ])
 }
 
-/// On --resume, the intervals the run started with (so its log keeps one cadence).
-fn reuse_saved_intervals(run: &mut RunArgs) -> Result<(), BoxError> {
-    if let Some(dir) = &run.resume {
-        let config = read_config(dir)?;
-        if let Ok([log, sample, checkpoint, eval]) =
-            serde_json::from_value::<[u64; 4]>(config["intervals"].clone())
-        {
-            (
-                run.log_every,
-                run.sample_every,
-                run.checkpoint_every,
-                run.eval_every,
-            ) = (log, sample, checkpoint, eval);
-        }
+fn intervals_object(values: [u64; 4]) -> serde_json::Value {
+    json!(INTERVAL_FLAGS
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect::<serde_json::Map<_, _>>())
+}
+
+/// The spec's settings a resumed GAN may change: the learning rate (the divergence message
+/// advises a lower one) and where the data lives (if it moved).
+const SPEC_MAY_CHANGE: [&str; 2] = ["lr", "data"];
+
+const INTERVAL_FLAGS: [&str; 4] = [
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "eval_every",
+];
+
+/// A run's settings: the model's spec, the seed and the step total.
+struct Settings<S> {
+    spec: S,
+    seed: u64,
+    steps: u64,
+    /// What the command line of a resumed run changed (empty for a new run).
+    changes: Changes,
+}
+
+/// The settings of a new run (the command line's), or of a resumed run: those saved in its
+/// `config`, with the flags given on the command line applied where they may change (the
+/// spec's `spec_may_change`, the step total, the intervals) and refused where they may not
+/// (see [`crate::resume`]). `run`'s intervals are set to the run's.
+fn settings<S: Serialize + for<'de> Deserialize<'de>>(
+    cli_spec: S,
+    run: &mut RunArgs,
+    saved: Option<&serde_json::Value>,
+    default_steps: u64,
+    spec_may_change: &[&str],
+) -> Result<Settings<S>, BoxError> {
+    let Some(config) = saved else {
+        return Ok(Settings {
+            spec: cli_spec,
+            seed: run.seed,
+            steps: run.steps.unwrap_or(default_steps),
+            changes: Changes::new(),
+        });
+    };
+    let dir = run.resume.clone().unwrap_or_default();
+    let file = format!("{}/config.json", dir.display());
+    let mut changes = Changes::new();
+    let (mut spec, seed) = saved_spec(config, &file)?;
+    apply_given(
+        &mut spec,
+        &json!(cli_spec),
+        spec_may_change,
+        &dir,
+        &mut changes,
+    )?;
+    let spec: S = serde_json::from_value(spec).map_err(|e| format!("{file}: bad `spec`: {e}"))?;
+    apply_given(
+        &mut json!({ "seed": seed }),
+        &json!({ "seed": run.seed }),
+        &[],
+        &dir,
+        &mut changes,
+    )?;
+    let mut totals = json!({ "steps": config["steps"].as_u64().unwrap_or(default_steps) });
+    apply_given(
+        &mut totals,
+        &json!({ "steps": run.steps }),
+        &["steps"],
+        &dir,
+        &mut changes,
+    )?;
+    // Runs saved before the intervals were recorded keep the command line's; runs before
+    // 2026-12 saved them as an array in INTERVAL_FLAGS's order.
+    let saved_intervals = match serde_json::from_value::<[u64; 4]>(config["intervals"].clone()) {
+        Ok(values) => Some(intervals_object(values)),
+        Err(_) => config["intervals"]
+            .as_object()
+            .map(|_| config["intervals"].clone()),
+    };
+    if let Some(mut merged) = saved_intervals {
+        apply_given(
+            &mut merged,
+            &intervals(run),
+            &INTERVAL_FLAGS,
+            &dir,
+            &mut changes,
+        )?;
+        let [log, sample, checkpoint, eval] =
+            INTERVAL_FLAGS.map(|k| merged[k].as_u64().unwrap_or(1));
+        (
+            run.log_every,
+            run.sample_every,
+            run.checkpoint_every,
+            run.eval_every,
+        ) = (log, sample, checkpoint, eval);
     }
-    Ok(())
+    Ok(Settings {
+        spec,
+        seed,
+        steps: totals["steps"].as_u64().unwrap_or(default_steps),
+        changes,
+    })
 }
 
 /// Periodic FID (and KID, IS, I') with a domain classifier, when `--classifier` is given; the
@@ -437,16 +535,6 @@ fn classifier_evaluation<'a, M: GanModel + 'a>(
     }))
 }
 
-/// On --resume, the spec saved in the run (it overrides the command line's).
-fn saved_spec<S: for<'de> Deserialize<'de>>(run: &RunArgs) -> Result<Option<S>, BoxError> {
-    let Some(dir) = &run.resume else {
-        return Ok(None);
-    };
-    let config = read_config(dir)?;
-    let (spec, _seed): (S, u64) = parse_spec(&config, &format!("{}/config.json", dir.display()))?;
-    Ok(Some(spec))
-}
-
 fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOptions {
     LoopOptions {
         steps,
@@ -458,27 +546,34 @@ fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOpti
         grid_upscale: 2,
         seed,
         title,
+        resume_changes: Default::default(),
     }
 }
 
 fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     let device = resolve_device(&run.device)?;
-    reuse_saved_intervals(&mut run)?;
-    let (root, resume, saved) = run_folder::<(DcganSpec, u64)>(&run, "dcgan", "runs/dcgan")?;
+    let (root, saved) = run_folder(&run, "dcgan", "runs/dcgan")?;
     let default_steps = if spec.data == "digits" { 1500 } else { 20_000 };
-    let ((mut spec, seed), saved_steps) = match saved {
-        Some((spec_seed, steps)) => (spec_seed, steps),
-        None => ((spec, run.seed), default_steps),
-    };
+    let Settings {
+        mut spec,
+        seed,
+        steps,
+        changes,
+    } = settings(
+        spec,
+        &mut run,
+        saved.as_ref(),
+        default_steps,
+        &SPEC_MAY_CHANGE,
+    )?;
     let (data, cfg) = spec.prepare()?;
-    let steps = run.steps.unwrap_or(saved_steps);
     let config = json!({
         "model": "dcgan",
-        "spec": (&spec, seed),
+        "spec": &spec,
+        "seed": seed,
         "steps": steps,
         "channels": cfg.channels,
         "intervals": intervals(&run),
-        "architecture": format!("{cfg:?}"),
     });
     println!(
         "DCGAN on {} ({} images of {}x{}x{}), batch {}, {steps} steps -> {}",
@@ -493,14 +588,17 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     let mut model = DcganTrainer::new(cfg, &mut Rng::new(seed))?;
     model.to_device(device)?;
     let mut loader = Loader::new(&data, spec.batch_size, seed, Scale::MinusOneToOne)?;
-    let opts = loop_options(&run, steps, seed, format!("DCGAN on {}", data.source));
+    let opts = LoopOptions {
+        resume_changes: changes,
+        ..loop_options(&run, steps, seed, format!("DCGAN on {}", data.source))
+    };
     let evaluation = classifier_evaluation(&run, &spec.data, steps)?;
     run_training(
         "dcgan",
         &mut model,
         &mut loader,
         &root,
-        resume,
+        saved.is_some(),
         &config,
         &opts,
         evaluation,
@@ -519,17 +617,26 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
 ) -> Result<(), BoxError> {
     // The folder first: on --resume it checks that the run trained this model before its spec
     // is read as this model's.
-    let (root, resume, saved) =
-        run_folder::<serde_json::Value>(&run, name, &format!("runs/{name}"))?;
-    let spec = saved_spec::<S>(&run)?.unwrap_or(spec);
-    let (data_arg, batch_size) = spec.data_and_batch();
+    let (root, saved) = run_folder(&run, name, &format!("runs/{name}"))?;
     let device = resolve_device(&run.device)?;
-    reuse_saved_intervals(&mut run)?;
-    let default_steps = if data_arg == "digits" { 3000 } else { 50_000 };
-    let (seed, saved_steps) = match &saved {
-        Some((spec_seed, steps)) => (spec_seed[1].as_u64().unwrap_or(run.seed), *steps),
-        None => (run.seed, default_steps),
+    let default_steps = if spec.data_and_batch().0 == "digits" {
+        3000
+    } else {
+        50_000
     };
+    let Settings {
+        spec,
+        seed,
+        steps,
+        changes,
+    } = settings(
+        spec,
+        &mut run,
+        saved.as_ref(),
+        default_steps,
+        &SPEC_MAY_CHANGE,
+    )?;
+    let (data_arg, batch_size) = spec.data_and_batch();
     let mut data = load_images(data_arg, Split::Train, 28)?;
     if hold_out_parzen_validation {
         // `saddle eval` picks the Parzen sigma on these; the model must not have seen them.
@@ -543,10 +650,10 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
         .into());
     }
     let image_dim = data.height * data.width;
-    let steps = run.steps.unwrap_or(saved_steps);
     let config = json!({
         "model": name,
-        "spec": (&spec, seed),
+        "spec": &spec,
+        "seed": seed,
         "steps": steps,
         "image_dim": image_dim,
         "intervals": intervals(&run),
@@ -564,6 +671,7 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
     let mut loader = Loader::new(&data, batch_size, seed, scale)?;
     let opts = LoopOptions {
         grid_upscale: if data.height <= 8 { 4 } else { 2 },
+        resume_changes: changes,
         ..loop_options(&run, steps, seed, format!("{name} on {}", data.source))
     };
     let evaluation = if run.classifier.is_some() && data.height == 28 {
@@ -576,7 +684,7 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
         &mut model,
         &mut loader,
         &root,
-        resume,
+        saved.is_some(),
         &config,
         &opts,
         evaluation,

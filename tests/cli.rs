@@ -66,6 +66,18 @@ impl Saddle {
     }
 }
 
+impl Saddle {
+    /// Runs the command, which must be refused while its command line is read (clap's usage
+    /// error, exit code 2, before any work), printing each of `expected`.
+    fn refused(&self, expected: &[&str]) {
+        let (code, text) = self.run();
+        assert_eq!(code, Some(2), "{self}:\n{text}");
+        for part in expected {
+            assert!(text.contains(part), "{self}: no `{part}` in:\n{text}");
+        }
+    }
+}
+
 impl std::fmt::Display for Saddle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "saddle")?;
@@ -88,15 +100,21 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn steps_logged(run: &Path) -> Vec<u64> {
+/// The records of a run's metrics.jsonl.
+fn records(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The steps of the losses logged (not the records of a resume's changed settings).
+fn steps_logged(run: &Path) -> Vec<u64> {
+    records(run)
+        .iter()
+        .filter(|r| r.get("resumed").is_none())
+        .map(|r| r["step"].as_u64().unwrap())
         .collect()
 }
 
@@ -351,7 +369,7 @@ fn dcgan_64x64_rgb_trains_on_an_image_folder() {
         .ok();
     let config = read_json(&run.join("config.json"));
     assert_eq!(config["channels"], 3);
-    assert_eq!(config["spec"][0]["image_size"], 64);
+    assert_eq!(config["spec"]["image_size"], 64);
     // The grid is RGB with 64x64 cells shown at 2x: 8 columns of 128 + 9 separator pixels.
     let grid = image::open(run.join("samples/step_000002.png")).unwrap();
     assert_eq!(grid.color(), image::ColorType::Rgb8);
@@ -457,5 +475,134 @@ fn ladder_and_ebgan_ln_report_a_test_error() {
         .words("--labels-per-class 2 --denoise-weights 1,2")
         .arg("--out", dir.join("bad"))
         .fails(&["needs 7 values"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 14.1 and 14.3: settings that make no sense were accepted (`--lr=-1` trained by gradient
+/// ascent and exited 0, `--ngf 0` made one constant image), `sample --count 0 --npy` panicked,
+/// `--rows 100000` ran for minutes, `--image-size 7` gave an error without the flag. Each is
+/// refused while the command line is read, naming the flag and the range.
+#[test]
+fn flags_out_of_range_are_refused_naming_the_flag_and_range() {
+    let cases: [(&str, &[&str]); 16] = [
+        ("train dcgan --lr=-1", &["'--lr <LR>'", "> 0"]),
+        ("train dcgan --lr 0", &["'--lr <LR>'", "> 0"]),
+        ("train dcgan --lr nan", &["'--lr <LR>'", "finite"]),
+        ("train dcgan --beta1 1.5", &["'--beta1 <BETA1>'", "[0, 1)"]),
+        ("train dcgan --nz 0", &["'--nz <NZ>'", "1..=4096"]),
+        ("train dcgan --ngf 0", &["'--ngf <NGF>'", "1..="]),
+        (
+            "train dcgan --image-size 7",
+            &["'--image-size <IMAGE_SIZE>'", "power of two"],
+        ),
+        (
+            "train dcgan --checkpoint-every 0",
+            &["'--checkpoint-every <CHECKPOINT_EVERY>'"],
+        ),
+        ("train dcgan --steps 0", &["'--steps <STEPS>'"]),
+        ("train gan2014 --k 0", &["'--k <K>'"]),
+        ("train ebgan --margin=-1", &["'--margin <MARGIN>'", "> 0"]),
+        (
+            "train ebgan --layers-d 1",
+            &["'--layers-d <LAYERS_D>'", "2..="],
+        ),
+        ("train ring --std 0", &["'--std <STD>'"]),
+        (
+            "sample --run r --count 0 --npy",
+            &["'--count <COUNT>'", "1..="],
+        ),
+        (
+            "sample --run r --interpolate --rows 100000",
+            &["'--rows <ROWS>'", "1..=256"],
+        ),
+        (
+            "eval --run r --data d --count 1",
+            &["'--count <COUNT>'", "2..="],
+        ),
+    ];
+    for (line, expected) in cases {
+        Saddle::new(line).refused(expected);
+    }
+    // A --data that is not UTF-8 (it is saved in config.json) is refused by name.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        Saddle::new("train dcgan")
+            .arg("--data", OsString::from_vec(b"caf\xe9".to_vec()))
+            .refused(&["--data", "UTF-8"]);
+    }
+}
+
+/// Issue 14.4: `--resume X --lr 1e-4` kept the saved learning rate without a word, so the
+/// divergence message's advice could not be followed. Settings that may change midway are
+/// applied, logged and saved; the others are refused.
+#[test]
+fn resume_applies_the_flags_that_may_change_and_refuses_the_others() {
+    let dir = temp_dir("resume-flags");
+    let run = dir.join("run");
+    Saddle::new("train dcgan --steps 2 --ngf 8 --ndf 8 --nz 8 --batch-size 16 --log-every 1")
+        .arg("--out", &run)
+        .ok();
+    let resume = || Saddle::new("train dcgan").arg("--resume", &run);
+    // What was trained cannot change: refused, naming both values, and nothing happens.
+    resume().words("--steps 3 --nz 16").fails(&[
+        "--nz 16: --resume",
+        "trained with --nz 8",
+        "--out",
+    ]);
+    resume()
+        .words("--steps 3 --seed 9")
+        .fails(&["--seed 9", "--seed 0"]);
+    resume()
+        .words("--steps 3 --batch-size 32")
+        .fails(&["--batch-size 32", "--batch-size 16"]);
+    assert_eq!(steps_logged(&run), vec![1, 2]);
+    // The same value as saved is no change.
+    resume().words("--steps 3 --nz 8").ok();
+    // The learning rate and the intervals change, and the change is recorded.
+    let text = resume().words("--steps 4 --lr 1e-4 --sample-every 1").ok();
+    assert!(text.contains("--lr 0.0002 -> 0.0001"), "{text}");
+    let config = read_json(&run.join("config.json"));
+    assert_eq!(config["spec"]["lr"], 1e-4);
+    assert_eq!(config["intervals"]["sample_every"], 1);
+    assert_eq!(config["steps"], 4);
+    let resumed: Vec<&serde_json::Value> = records(&run)
+        .iter()
+        .filter_map(|r| r.get("resumed").map(|_| r))
+        .cloned()
+        .collect::<Vec<_>>()
+        .leak()
+        .iter()
+        .collect();
+    assert_eq!(resumed.len(), 2, "{resumed:?}");
+    assert_eq!(resumed[1]["step"], 3);
+    assert_eq!(resumed[1]["resumed"]["lr"]["to"], 1e-4);
+    assert_eq!(resumed[1]["resumed"]["steps"]["from"], 3);
+    assert_eq!(steps_logged(&run), vec![1, 2, 3, 4]);
+    assert!(run.join("samples/step_000004.png").exists());
+    // Issue 14.12: the report's configuration has one row per setting, not a debug string.
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        report.contains("<th>spec.lr</th><td>0.0001</td>"),
+        "{report}"
+    );
+    assert!(!report.contains("DcganConfig"), "{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 14.11: `sample --out` onto a file said only "File exists (os error 17)".
+#[test]
+fn sample_names_a_bad_out_folder() {
+    let dir = temp_dir("sample-out");
+    let run = dir.join("run");
+    Saddle::new("train dcgan --steps 1 --ngf 4 --ndf 4 --nz 4 --batch-size 8")
+        .arg("--out", &run)
+        .ok();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    Saddle::new("sample --count 2")
+        .arg("--run", &run)
+        .arg("--out", &file)
+        .fails(&["--out", "a-file", "not a folder"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -229,7 +229,7 @@ pub fn histogram(series: &[HistogramSeries], bins: usize) -> Result<Histogram, S
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten giving at most `max_ticks` ticks over `span`.
-fn tick_step(span: f64, max_ticks: usize) -> f64 {
+pub(crate) fn tick_step(span: f64, max_ticks: usize) -> f64 {
     let raw = span / max_ticks.max(1) as f64;
     let pow = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
@@ -239,7 +239,8 @@ fn tick_step(span: f64, max_ticks: usize) -> f64 {
         .unwrap_or(10.0 * pow)
 }
 
-fn tick_label(v: f64, step: f64) -> String {
+/// `v` with as many decimals as a tick `step` needs (none for whole steps).
+pub(crate) fn tick_label(v: f64, step: f64) -> String {
     let decimals = (-step.log10().floor()).max(0.0) as usize;
     format!("{v:.decimals$}")
 }

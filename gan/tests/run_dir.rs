@@ -1,6 +1,8 @@
 //! The run folder, its metrics log, the HTML report and the divergence guard.
 
-use saddle_gan::run::{check_finite, read_metrics, write_report, RunDir, StopFlag};
+use saddle_gan::run::{
+    check_finite, read_metrics, write_atomically, write_report, RunDir, StopFlag,
+};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
@@ -114,4 +116,112 @@ fn stop_flag_is_shared_between_clones() {
     assert!(!flag.should_stop());
     other.request_stop();
     assert!(flag.should_stop());
+}
+
+/// Issue 14.7: the guard looked for config.json only, so a folder holding checkpoints (a run
+/// whose config was deleted or never written) was silently overwritten by a new run.
+#[test]
+fn create_refuses_a_folder_with_any_file_of_a_run() {
+    for leftover in [
+        "checkpoints/latest.safetensors",
+        "metrics.jsonl",
+        "report.html",
+    ] {
+        let dir = temp_dir("leftover");
+        let path = dir.join(leftover);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"precious").unwrap();
+        let err = RunDir::create(&dir, &json!({"model": "dcgan"}))
+            .err()
+            .expect("must refuse");
+        let first = leftover.split('/').next().unwrap();
+        assert!(
+            err.to_string()
+                .contains(&format!("already holds a run ({first})")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    // An empty folder is fine.
+    let dir = temp_dir("empty-out");
+    std::fs::create_dir_all(&dir).unwrap();
+    drop(RunDir::create(&dir, &json!({"model": "dcgan"})).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 14.7: two `--resume` of one run at once both went ahead, interleaving their
+/// checkpoints and logs. The second is refused while the first holds the folder; a lock file
+/// left behind by a process that ended (killed) does not block the next one.
+#[test]
+fn a_run_folder_is_used_by_one_process_at_a_time() {
+    let dir = temp_dir("lock");
+    let first = RunDir::create(&dir, &json!({"model": "dcgan"})).unwrap();
+    let err = RunDir::resume(&dir).err().expect("second user refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("in use by another saddle process")
+            && text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
+    drop(first);
+    // The lock file stays, but its lock went with its holder.
+    assert!(dir.join(".lock").exists());
+    let (second, _) = RunDir::resume(&dir).unwrap();
+    drop(second);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 14.9: every kill during a checkpoint write left a `.latest.safetensors.tmp-PID` (ten
+/// kills, 13 MB) and a failed atomic write left its `.tmp` file. A resume removes the stale
+/// ones; a failed write removes its own.
+#[test]
+fn temporary_files_of_interrupted_writes_are_cleaned_up() {
+    let dir = temp_dir("stale");
+    drop(RunDir::create(&dir, &json!({"model": "dcgan"})).unwrap());
+    let stale = [
+        dir.join("checkpoints/.latest.safetensors.tmp-4242"),
+        dir.join("metrics.tmp"),
+    ];
+    for path in &stale {
+        std::fs::write(path, b"half a file").unwrap();
+    }
+    let kept = dir.join("checkpoints/latest.safetensors");
+    std::fs::write(&kept, b"a checkpoint").unwrap();
+    let (run, _) = RunDir::resume(&dir).unwrap();
+    for path in &stale {
+        assert!(!path.exists(), "{} not removed", path.display());
+    }
+    assert!(kept.exists());
+    drop(run);
+
+    // A write that fails after its temporary file was made (here the rename, onto a folder)
+    // leaves nothing behind.
+    let target = dir.join("blocked");
+    std::fs::create_dir_all(target.join("inside")).unwrap();
+    let err = write_atomically(&target, b"data").unwrap_err();
+    assert!(err.to_string().contains("blocked"), "{err}");
+    assert!(!dir.join("blocked.tmp").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 14.10: on resume the kept log lines were parsed and written again, which changed
+/// values in their last digit (41 of 200 losses) and any number's spelling; they are copied
+/// as written.
+#[test]
+fn resume_keeps_the_logged_lines_byte_for_byte() {
+    let dir = temp_dir("verbatim");
+    drop(RunDir::create(&dir, &json!({"model": "dcgan"})).unwrap());
+    let lines = [
+        r#"{"step":1,"d_loss":1.0e0,"g_loss":0.30000000000000004}"#,
+        r#"{"step":2,"d_loss":6.103515625e-5,"g_loss":1.7976931348623157e308}"#,
+        r#"{"step":3,"d_loss":2.5}"#,
+    ];
+    std::fs::write(dir.join("metrics.jsonl"), lines.join("\n") + "\n").unwrap();
+    let (mut run, _) = RunDir::resume(&dir).unwrap();
+    run.drop_metrics_after(2).unwrap();
+    drop(run);
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(text, format!("{}\n{}\n", lines[0], lines[1]));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

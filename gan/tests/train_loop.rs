@@ -30,6 +30,7 @@ fn options(steps: u64) -> LoopOptions {
         grid_upscale: 2,
         seed: 3,
         title: "test".into(),
+        resume_changes: Default::default(),
     }
 }
 
@@ -191,10 +192,10 @@ impl GanModel for Failing {
     }
 }
 
-/// Trains a tiny DCGAN in `dir` with a checkpoint every step, going wrong with `fault` at step
-/// 3; checks that the run stops with an error and keeps step 2's checkpoint as its latest, and
-/// returns the error.
-fn train_until_error(dir: &Path, fault: Fault) -> String {
+/// Trains a tiny DCGAN in `dir` with a checkpoint every `checkpoint_every` steps, going wrong
+/// with `fault` at step 3; checks that the run stops with an error and keeps the checkpoint of
+/// `kept` as its latest, and returns the error.
+fn train_until_error(dir: &Path, fault: Fault, checkpoint_every: u64, kept: u64) -> String {
     let mut model = Failing {
         inner: DcganTrainer::new(tiny(), &mut Rng::new(7)).unwrap(),
         step: 0,
@@ -206,7 +207,7 @@ fn train_until_error(dir: &Path, fault: Fault) -> String {
     let mut loader = Loader::new(&data, 16, 11, Scale::MinusOneToOne).unwrap();
     let mut run_dir = RunDir::create(dir, &config).unwrap();
     let opts = LoopOptions {
-        checkpoint_every: 1,
+        checkpoint_every,
         ..options(6)
     };
     let err = train(
@@ -223,15 +224,23 @@ fn train_until_error(dir: &Path, fault: Fault) -> String {
     .unwrap_err()
     .to_string();
     let ck = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
-    assert_eq!(ck.meta("run.step"), Some("2"), "{err}");
+    assert_eq!(
+        ck.meta("run.step"),
+        Some(kept.to_string().as_str()),
+        "{err}"
+    );
     err
 }
 
 #[test]
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let dir = temp_dir("nan-loss");
-    let err = train_until_error(&dir, Fault::NanLoss);
+    let err = train_until_error(&dir, Fault::NanLoss, 1, 2);
     assert!(err.contains("diverged at step 3: g_loss = NaN"), "{err}");
+    assert!(
+        err.contains("the last good checkpoint, of step 2, is kept"),
+        "{err}"
+    );
     assert!(std::fs::read_to_string(dir.join("report.html"))
         .unwrap()
         .contains("diverged"));
@@ -242,10 +251,29 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
 fn non_finite_weights_are_never_checkpointed() {
     // Finite losses do not prove finite weights: poison a weight after step 3's update.
     let dir = temp_dir("nan-weights");
-    let err = train_until_error(&dir, Fault::NanWeight);
+    let err = train_until_error(&dir, Fault::NanWeight, 1, 2);
     assert!(
         err.contains("diverged at step 3: tensor `g.0.weight`"),
         "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 14.5: a run that diverged before its first periodic checkpoint left a folder with no
+/// checkpoint (it could not be resumed, nor reused as --out) while the message claimed a last
+/// good checkpoint was kept. The start is checkpointed: the message names step 0 and the run
+/// resumes from it.
+#[test]
+fn a_divergence_before_the_first_checkpoint_can_be_resumed_from_the_start() {
+    let dir = temp_dir("nan-early");
+    let err = train_until_error(&dir, Fault::NanLoss, 5, 0);
+    assert!(
+        err.contains("the last good checkpoint, of step 0, is kept"),
+        "{err}"
+    );
+    assert_eq!(
+        run(&dir, &digits16(), tiny(), 4, true, None).unwrap(),
+        Outcome::Finished { step: 4 }
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

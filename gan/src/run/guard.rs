@@ -27,16 +27,25 @@ pub struct DivergedError {
     pub step: u64,
     pub name: String,
     pub value: f64,
+    /// The step of the last good checkpoint, which is kept (None: none was written).
+    pub kept_checkpoint: Option<u64>,
 }
 
 impl std::fmt::Display for DivergedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "training diverged at step {}: {} = {}; stopped without saving this state (the last \
-             good checkpoint is kept; try a lower learning rate, or --resume from it)",
+            "training diverged at step {}: {} = {}; stopped without saving this state",
             self.step, self.name, self.value
-        )
+        )?;
+        match self.kept_checkpoint {
+            Some(step) => write!(
+                f,
+                " (the last good checkpoint, of step {step}, is kept: continue from it with \
+                 --resume and a lower learning rate, e.g. --lr at half its value)"
+            ),
+            None => write!(f, " (no checkpoint had been written yet)"),
+        }
     }
 }
 
@@ -49,6 +58,7 @@ pub fn check_finite(step: u64, losses: &[(&str, f64)]) -> Result<(), DivergedErr
             step,
             name: name.to_string(),
             value: *value,
+            kept_checkpoint: None,
         }),
         None => Ok(()),
     }

@@ -3,6 +3,7 @@
 //! scripts, no network: it opens in any browser and can be mailed around.
 
 use super::dir::{read_metrics, write_atomically, RunDir, RunError};
+use crate::plot::{tick_label, tick_step};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -69,18 +70,50 @@ pub fn write_report(
         );
     }
     html.push_str("<h2>Configuration</h2>\n");
-    let config_rows = match config {
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_string()))
-            .collect::<Vec<_>>(),
-        other => vec![("config".to_string(), other.to_string())],
-    };
+    let mut config_rows = Vec::new();
+    setting_rows("", config, &mut config_rows);
     html.push_str(&table(config_rows.into_iter()));
     html.push_str("</body></html>\n");
     let path = run.report_path();
     write_atomically(&path, html.as_bytes())?;
     Ok(path)
+}
+
+/// One row per setting: nested objects flattened to `spec.lr`, strings without quotes, a list
+/// of plain values on one row.
+fn setting_rows(prefix: &str, value: &Value, rows: &mut Vec<(String, String)>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                setting_rows(&key(k), v, rows);
+            }
+        }
+        Value::Array(items) if items.iter().any(|v| v.is_object() || v.is_array()) => {
+            for (i, v) in items.iter().enumerate() {
+                setting_rows(&key(&i.to_string()), v, rows);
+            }
+        }
+        Value::Array(items) => {
+            let text: Vec<String> = items.iter().map(plain).collect();
+            rows.push((prefix.to_string(), text.join(", ")));
+        }
+        other => rows.push((prefix.to_string(), plain(other))),
+    }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "(default)".into(),
+        other => other.to_string(),
+    }
 }
 
 /// Every numeric key of the records except bookkeeping, as (step, value) series.
@@ -134,22 +167,28 @@ fn line_chart(name: &str, points: &[(f64, f64)]) -> String {
         W / 2.0,
         escape(name)
     );
-    for i in 0..=4 {
-        let t = i as f64 / 4.0;
-        let (x, y) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
+    // Ticks at round values: whole numbers on the step axis.
+    let x_step = tick_step(x1 - x0, 5).max(1.0);
+    for x in ticks(x0, x1, x_step) {
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            sx(x),
+            H - BOTTOM + 14.0,
+            tick_label(x, x_step),
+        );
+    }
+    let y_step = tick_step(y1 - y0, 5);
+    for y in ticks(y0, y1, y_step) {
         let _ = write!(
             svg,
             "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{py:.1}\" y2=\"{py:.1}\" stroke=\"#eee\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
-             <text x=\"{px:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             W - RIGHT,
             LEFT - 4.0,
             sy(y) + 4.0,
-            tick(y),
-            H - BOTTOM + 14.0,
-            tick(x),
+            y_tick(y, y_step),
             py = sy(y),
-            px = sx(x),
         );
     }
     let _ = write!(
@@ -180,14 +219,20 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo, hi)
 }
 
-fn tick(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+/// The multiples of `step` in `[lo, hi]` (a tick step from [`tick_step`]: at most a handful).
+fn ticks(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// A value-axis label: as many decimals as the tick step needs, or powers of ten for very
+/// large or small values.
+fn y_tick(v: f64, step: f64) -> String {
+    if !(1e-4..1e6).contains(&step) {
         format!("{v:.2e}")
-    } else if a >= 100.0 {
-        format!("{v:.0}")
     } else {
-        format!("{v:.3}")
+        tick_label(v, step)
     }
 }
 
@@ -210,4 +255,56 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_step_axis_has_whole_round_ticks() {
+        // Logged steps 10..=30: the old axis read "10.000", "15.000", ...
+        let svg = line_chart("d_loss", &[(10.0, 0.5), (20.0, 0.25), (30.0, 0.125)]);
+        for label in [">10<", ">15<", ">20<", ">25<", ">30<"] {
+            assert!(svg.contains(label), "no tick {label} in {svg}");
+        }
+        assert!(!svg.contains("10.0"), "{svg}");
+        // The value axis: round values with the decimals their step needs.
+        for label in [">0.2<", ">0.3<", ">0.5<"] {
+            assert!(svg.contains(label), "no tick {label} in {svg}");
+        }
+        assert_eq!(
+            ticks(3.0, 1001.0, 200.0),
+            [200.0, 400.0, 600.0, 800.0, 1000.0]
+        );
+        assert_eq!(y_tick(2.5e-6, 1e-6), "2.50e-6");
+    }
+
+    #[test]
+    fn the_configuration_has_one_row_per_setting() {
+        let config = json!({
+            "model": "dcgan",
+            "spec": {"lr": 0.0002, "nz": 32, "data": "digits", "image_size": null},
+            "intervals": {"log_every": 10},
+            "sizes": [784, 500, 10],
+            "runs": [{"seed": 1}],
+        });
+        let mut rows = Vec::new();
+        setting_rows("", &config, &mut rows);
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        assert_eq!(
+            rows,
+            [
+                ("intervals.log_every", "10"),
+                ("model", "dcgan"),
+                ("runs.0.seed", "1"),
+                ("sizes", "784, 500, 10"),
+                ("spec.data", "digits"),
+                ("spec.image_size", "(default)"),
+                ("spec.lr", "0.0002"),
+                ("spec.nz", "32"),
+            ]
+        );
+    }
 }

@@ -95,6 +95,9 @@ pub struct LoopOptions {
     pub grid_upscale: usize,
     pub seed: u64,
     pub title: String,
+    /// On a resumed run, the settings its command line changed (name -> `{"from", "to"}`),
+    /// logged to metrics.jsonl at the step it resumes from as `{"step", "resumed": {...}}`.
+    pub resume_changes: Map<String, Value>,
 }
 
 /// Progress reported to the caller (which draws the progress bar).
@@ -125,6 +128,8 @@ struct LoopState {
     fixed_noise: Tensor,
     best: Option<f64>,
     last_eval: Vec<(String, f64)>,
+    /// The step of the latest checkpoint written or resumed from.
+    checkpointed: Option<u64>,
 }
 
 /// Trains `model` on `data` in `run` until `opts.steps`, or until `stop` is raised (then the
@@ -183,6 +188,7 @@ fn train_on<M: GanModel + ?Sized>(
             fixed_noise,
             best: ck.meta(META_BEST).and_then(|b| b.parse().ok()),
             last_eval: Vec::new(),
+            checkpointed: Some(step),
         }
     } else {
         // The grid noise has its own stream so it is the same whatever the training consumes.
@@ -193,10 +199,21 @@ fn train_on<M: GanModel + ?Sized>(
             fixed_noise: model.sample_latent(opts.grid_count, &mut noise_rng)?,
             best: None,
             last_eval: Vec::new(),
+            checkpointed: None,
         }
     };
-    if !resume {
+    if resume {
+        if !opts.resume_changes.is_empty() {
+            let mut record = Map::new();
+            record.insert("step".into(), state.step.into());
+            record.insert("resumed".into(), opts.resume_changes.clone().into());
+            run.log(&record)?;
+        }
+    } else {
         write_grid(model, run, opts, &state)?;
+        // A run that diverges before its first periodic checkpoint can still be resumed (with
+        // a lower learning rate) from its start.
+        save_checkpoint(model, data, run, &mut state, false)?;
     }
     let started = Instant::now();
     let first_step = state.step;
@@ -205,7 +222,7 @@ fn train_on<M: GanModel + ?Sized>(
     let mut losses: Vec<(&'static str, f64)> = Vec::new();
     while state.step < opts.steps {
         if stop.should_stop() {
-            save_checkpoint(model, data, run, &state, false)?;
+            save_checkpoint(model, data, run, &mut state, false)?;
             finish(run, opts, config, &state, "interrupted")?;
             return Ok(Outcome::Interrupted { step: state.step });
         }
@@ -219,7 +236,8 @@ fn train_on<M: GanModel + ?Sized>(
         if reads_losses(device.is_cpu(), step, opts, eval_every, stop.should_stop()) {
             let values = read_scalars(&unread.iter().map(|(_, t)| t).collect::<Vec<_>>())?;
             losses = unread.iter().map(|(name, _)| *name).zip(values).collect();
-            if let Err(diverged) = check_finite(step, &losses) {
+            if let Err(mut diverged) = check_finite(step, &losses) {
+                diverged.kept_checkpoint = state.checkpointed;
                 finish(run, opts, config, &state, &diverged.to_string())?;
                 return Err(diverged.into());
             }
@@ -258,14 +276,14 @@ fn train_on<M: GanModel + ?Sized>(
                     };
                     if better && v.is_finite() {
                         state.best = Some(*v);
-                        save_checkpoint(model, data, run, &state, true)?;
+                        save_checkpoint(model, data, run, &mut state, true)?;
                     }
                 }
                 state.last_eval = values;
             }
         }
         if due(opts.checkpoint_every) {
-            save_checkpoint(model, data, run, &state, false)?;
+            save_checkpoint(model, data, run, &mut state, false)?;
         }
         progress(&Progress {
             step,
@@ -322,7 +340,7 @@ fn save_checkpoint<M: GanModel + ?Sized>(
     model: &M,
     data: &dyn BatchSource,
     run: &RunDir,
-    state: &LoopState,
+    state: &mut LoopState,
     best: bool,
 ) -> Result<(), BoxError> {
     let mut ck = model.checkpoint();
@@ -335,6 +353,7 @@ fn save_checkpoint<M: GanModel + ?Sized>(
                 step: state.step,
                 name: format!("tensor `{name}`"),
                 value: *bad,
+                kept_checkpoint: state.checkpointed,
             }
             .into());
         }
@@ -352,6 +371,9 @@ fn save_checkpoint<M: GanModel + ?Sized>(
         run.latest_checkpoint()
     };
     ck.save(path)?;
+    if !best {
+        state.checkpointed = Some(state.step);
+    }
     Ok(())
 }
 
@@ -392,6 +414,7 @@ mod tests {
             grid_upscale: 1,
             seed: 0,
             title: String::new(),
+            resume_changes: Map::new(),
         };
         let reads = |on_cpu, eval, stopping_at| {
             (1..=100)
