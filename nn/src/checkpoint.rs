@@ -4,14 +4,15 @@
 //! Names follow PyTorch's `state_dict` (`weight`, `bias`, `running_mean`, OIHW conv weights), so
 //! a module's tensors load into PyTorch and back. Files are written atomically: the data goes
 //! to a temporary file in the same folder, is flushed to disk, and only then renamed over the
-//! old checkpoint, so a crash while saving never damages the previous one.
+//! old checkpoint, so a crash while saving never damages the previous one. The same checkpoint
+//! always gives the same bytes (the header lists the metadata sorted by key).
 
 use crate::optim::Optimizer;
 use crate::Module;
 use saddle_engine::{DType, Device, Rng, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,51 @@ impl View for &RawTensor {
     }
 }
 
+/// The safetensors limit on the header's length (the crate refuses longer ones).
+const MAX_HEADER_LEN: usize = 100_000_000;
+
+/// The safetensors bytes of `tensors` and `metadata`, the same for the same input.
+///
+/// `safetensors::serialize` takes the metadata as a `HashMap` and writes it in that map's
+/// order, which changes from one map to the next, so the same checkpoint gave different files.
+/// The crate still lays out the data (its order and offsets); the header is then written again
+/// with the metadata sorted by key and the tensors in data order, padded with spaces to a
+/// multiple of 8 bytes as the crate does. Data offsets count from the start of the data
+/// section, so they hold whatever the header's length.
+fn encode(
+    tensors: Vec<(String, RawTensor)>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut bytes = safetensors::serialize(tensors.iter().map(|(n, r)| (n.as_str(), r)), None)?;
+    drop(tensors);
+    let (header_len, layout) = SafeTensors::read_metadata(&bytes)?;
+    let mut header = String::from("{\"__metadata__\":");
+    header.push_str(&serde_json::to_string(metadata)?);
+    for name in layout.offset_keys() {
+        let info = layout.info(&name).ok_or("tensor lost in the layout")?;
+        header.push(',');
+        header.push_str(&serde_json::to_string(&name)?);
+        header.push(':');
+        header.push_str(&serde_json::to_string(info)?);
+    }
+    header.push('}');
+    let mut header = header.into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    if header.len() > MAX_HEADER_LEN {
+        return Err(format!(
+            "the header would take {} bytes, over the format's limit of {MAX_HEADER_LEN}",
+            header.len()
+        )
+        .into());
+    }
+    let prefix = (header.len() as u64)
+        .to_le_bytes()
+        .into_iter()
+        .chain(header);
+    bytes.splice(..8 + header_len, prefix);
+    Ok(bytes)
+}
+
 fn join(prefix: &str, name: &str) -> String {
     crate::child_name(prefix, name)
 }
@@ -109,6 +155,11 @@ impl Checkpoint {
 
     pub fn meta(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).map(String::as_str)
+    }
+
+    /// Every stored string value, sorted by key.
+    pub fn meta_entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Stores a generator's state under `rng.<key>`.
@@ -178,9 +229,7 @@ impl Checkpoint {
                 },
             ));
         }
-        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
-            .map_err(|e| err(format!("cannot encode: {e}")))?;
+        let bytes = encode(raws, &self.metadata).map_err(|e| err(format!("cannot encode: {e}")))?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -231,3 +231,67 @@ fn loads_pytorch_conv_weights_in_their_layouts() {
     }
     assert!((v.iter().sum::<f32>() - 8.8039).abs() < 1e-3);
 }
+
+/// A checkpoint with a module, an RNG state and many metadata keys (many keys so that a
+/// hash-ordered header would almost surely list them in a different order each time).
+fn busy_checkpoint() -> Checkpoint {
+    let mut ck = Checkpoint::new();
+    ck.add_module("model", &mlp(5));
+    ck.set_rng("data", &Rng::new(7));
+    for i in 0..64 {
+        ck.set_meta(format!("key{i:02}"), format!("value {i}"));
+    }
+    ck
+}
+
+/// Issue 14 item 10: the safetensors crate writes the metadata from a `HashMap`, whose order
+/// changes from one map to the next (each has its own random seed), so two saves of the same
+/// checkpoint gave different bytes. Every save must give the same bytes, which still load in the
+/// `safetensors` crate and round-trip through `Checkpoint::load`.
+#[test]
+fn saves_of_the_same_checkpoint_are_byte_identical() {
+    let dir = temp_dir("reproducible");
+    let (a, b) = (busy_checkpoint(), busy_checkpoint());
+    a.save(dir.join("a.safetensors")).unwrap();
+    b.save(dir.join("b.safetensors")).unwrap();
+    a.save(dir.join("a2.safetensors")).unwrap();
+    let bytes = std::fs::read(dir.join("a.safetensors")).unwrap();
+    for other in ["b.safetensors", "a2.safetensors"] {
+        assert!(
+            std::fs::read(dir.join(other)).unwrap() == bytes,
+            "{other} differs from a.safetensors"
+        );
+    }
+
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().as_ref().unwrap();
+    for i in 0..64 {
+        assert_eq!(meta[&format!("key{i:02}")], format!("value {i}"));
+    }
+    let loaded = Checkpoint::load(dir.join("a.safetensors")).unwrap();
+    let mut names: Vec<&str> = a.names().collect();
+    assert_eq!(loaded.names().collect::<Vec<_>>(), names);
+    names.sort_unstable();
+    assert_eq!(st.names().len(), names.len());
+    for name in names {
+        let want = a.tensor(name).unwrap().to_vec::<f32>().unwrap();
+        let stored: Vec<f32> = st
+            .tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(stored, want, "{name} in the safetensors crate");
+        assert_eq!(loaded.tensor(name).unwrap().to_vec::<f32>().unwrap(), want);
+    }
+    assert_eq!(
+        loaded.meta_entries().collect::<Vec<_>>(),
+        a.meta_entries().collect::<Vec<_>>()
+    );
+    // A loaded checkpoint saves back to the very same bytes.
+    loaded.save(dir.join("c.safetensors")).unwrap();
+    assert!(std::fs::read(dir.join("c.safetensors")).unwrap() == bytes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
