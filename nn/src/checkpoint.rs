@@ -10,11 +10,12 @@
 use crate::optim::Optimizer;
 use crate::Module;
 use saddle_engine::{DType, Device, Rng, Tensor};
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo, View};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// A checkpoint problem, naming the file.
@@ -106,6 +107,123 @@ fn encode(
         .chain(header);
     bytes.splice(..8 + header_len, prefix);
     Ok(bytes)
+}
+
+/// Reads the header of the safetensors file `file` and checks it against the file's length,
+/// leaving the file at the start of the data. Everything that costs memory is checked before it
+/// is allocated: the header's length against the format's limit and the file, then the
+/// tensors' offsets (contiguous, each the size its dtype and shape give, as the safetensors
+/// crate checks them), their dtypes (F32 or F64) and shapes (every stride addressable), and the
+/// data size they add up to against what the file holds.
+fn read_header(file: &mut File) -> Result<Header, String> {
+    const CORRUPT: &str = "not a valid safetensors file (truncated or corrupt?)";
+    let file_len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    let mut len_bytes = [0u8; 8];
+    if file_len < 8 {
+        return Err(format!(
+            "{CORRUPT}: {file_len} bytes, too short for the header's length"
+        ));
+    }
+    file.read_exact(&mut len_bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > MAX_HEADER_LEN as u64 {
+        return Err(format!(
+            "{CORRUPT}: the header's length {header_len} is over the format's limit of \
+             {MAX_HEADER_LEN} bytes"
+        ));
+    }
+    if header_len > file_len - 8 {
+        return Err(format!(
+            "{CORRUPT}: the header's length {header_len} is past the end of the file \
+             ({file_len} bytes)"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let header =
+        std::str::from_utf8(&header).map_err(|e| format!("{CORRUPT}: header is not UTF-8: {e}"))?;
+    let layout: Metadata =
+        serde_json::from_str(header).map_err(|e| format!("{CORRUPT}: header: {e}"))?;
+    let held = file_len - 8 - header_len;
+    if layout.data_len() as u64 != held {
+        return Err(format!(
+            "{CORRUPT}: the header declares {} bytes of tensor data but the file holds {held}",
+            layout.data_len()
+        ));
+    }
+    let names = layout.offset_keys();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let info = layout
+            .info(&name)
+            .ok_or_else(|| format!("tensor `{name}` lost from the header"))?
+            .clone();
+        if !matches!(info.dtype, Dtype::F32 | Dtype::F64) {
+            return Err(format!(
+                "tensor `{name}` has dtype {:?}; only F32 and F64 are supported",
+                info.dtype
+            ));
+        }
+        // Every stride is a product of some of the nonzero dimensions.
+        let addressable = info
+            .shape
+            .iter()
+            .filter(|&&d| d != 0)
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .is_some();
+        if !addressable {
+            return Err(format!(
+                "{CORRUPT}: tensor `{name}` has shape {:?}, too large to address",
+                info.shape
+            ));
+        }
+        tensors.push((name, info));
+    }
+    Ok(Header {
+        metadata: layout
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        tensors,
+    })
+}
+
+/// A checked safetensors header.
+struct Header {
+    metadata: BTreeMap<String, String>,
+    /// In the order of their data.
+    tensors: Vec<(String, TensorInfo)>,
+}
+
+/// Little-endian values of `N` bytes each.
+fn from_le<T: FromLe<N>, const N: usize>(bytes: &[u8]) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| T::from_le(c.try_into().expect("chunks of N bytes")))
+        .collect()
+}
+
+trait FromLe<const N: usize> {
+    fn from_le(bytes: [u8; N]) -> Self;
+}
+
+impl FromLe<4> for f32 {
+    fn from_le(bytes: [u8; 4]) -> Self {
+        f32::from_le_bytes(bytes)
+    }
+}
+
+impl FromLe<8> for f64 {
+    fn from_le(bytes: [u8; 8]) -> Self {
+        f64::from_le_bytes(bytes)
+    }
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -259,59 +377,36 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint; a truncated or corrupt file gives an error naming it.
+    ///
+    /// The header is read and checked first (its length against the file's, then the tensors'
+    /// dtypes, shapes and offsets, and the data size it declares against what the file holds),
+    /// so a hostile header costs no memory; the data is then read one tensor at a time, never
+    /// the whole file at once.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let path = path.as_ref();
         let err = |reason: String| CheckpointError {
             path: path.to_path_buf(),
             reason,
         };
-        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| {
-            err(format!(
-                "not a valid safetensors file (truncated or corrupt?): {e}"
-            ))
-        })?;
-        let metadata: BTreeMap<String, String> = header
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-            err(format!(
-                "not a valid safetensors file (truncated or corrupt?): {e}"
-            ))
-        })?;
+        let mut file = File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let header = read_header(&mut file).map_err(err)?;
         let mut tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            let data = view.data();
-            let t = match view.dtype() {
-                Dtype::F32 => {
-                    let v: Vec<f32> = data
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                        .collect();
-                    Tensor::from_vec(v, view.shape(), Device::Cpu)
-                }
-                Dtype::F64 => {
-                    let v: Vec<f64> = data
-                        .chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                        .collect();
-                    Tensor::from_vec(v, view.shape(), Device::Cpu)
-                }
-                other => {
-                    return Err(err(format!(
-                        "tensor `{name}` has dtype {other:?}; only F32 and F64 are supported"
-                    )))
-                }
+        for (name, info) in header.tensors {
+            let (start, end) = info.data_offsets;
+            let mut data = vec![0u8; end - start];
+            file.read_exact(&mut data)
+                .map_err(|e| err(format!("cannot read tensor `{name}`: {e}")))?;
+            let t = match info.dtype {
+                Dtype::F32 => Tensor::from_vec(from_le::<f32, 4>(&data), &info.shape, Device::Cpu),
+                Dtype::F64 => Tensor::from_vec(from_le::<f64, 8>(&data), &info.shape, Device::Cpu),
+                other => return Err(err(format!("tensor `{name}` has dtype {other:?}"))),
             }
             .map_err(|e| err(format!("tensor `{name}`: {e}")))?;
             tensors.insert(name, t);
         }
         Ok(Checkpoint {
             tensors,
-            metadata,
+            metadata: header.metadata,
             path: path.to_path_buf(),
         })
     }

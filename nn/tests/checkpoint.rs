@@ -295,3 +295,111 @@ fn saves_of_the_same_checkpoint_are_byte_identical() {
     assert!(std::fs::read(dir.join("c.safetensors")).unwrap() == bytes);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A safetensors file from its header JSON (padded as the format pads) and data bytes.
+fn safetensors_file(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = header.as_bytes().to_vec();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+fn load_error(path: &std::path::Path) -> String {
+    let e = Checkpoint::load(path).err().expect("the load must fail");
+    assert_eq!(e.path, path);
+    e.to_string()
+}
+
+/// Issue 14 (hostile files): the loader read the whole file before looking at its header, so a
+/// huge file cost its size in memory before being refused. The header's length and the data size
+/// it declares are now checked against the file's length first. The 1 TiB file is sparse (it
+/// takes no disk space); before the fix the load failed on the 1 TiB allocation instead.
+#[test]
+fn sizes_are_checked_against_the_file_before_reading_it() {
+    let dir = temp_dir("sizes");
+    let one = f32::to_le_bytes(1.5);
+    let valid = safetensors_file(
+        r#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+        &one,
+    );
+
+    let huge = dir.join("huge.safetensors");
+    std::fs::write(&huge, &valid).unwrap();
+    let grown = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(1 << 40);
+    if grown.is_ok() {
+        let start = std::time::Instant::now();
+        let e = load_error(&huge);
+        assert!(
+            e.contains("huge.safetensors") && e.contains("declares 4 bytes of tensor data"),
+            "{e}"
+        );
+        assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+    } else {
+        eprintln!("skipped the 1 TiB sparse file: {grown:?}");
+    }
+
+    // A header claiming 2^40 floats in a 100-byte file; a header length past the file's end or
+    // past the format's limit; a file too short to hold the length itself.
+    let cases: [(&str, Vec<u8>); 4] = [
+        (
+            "claims.safetensors",
+            safetensors_file(
+                r#"{"x":{"dtype":"F32","shape":[1048576,1048576],"data_offsets":[0,4398046511104]}}"#,
+                &one,
+            ),
+        ),
+        ("long-header.safetensors", {
+            let mut b = valid.clone();
+            b[..8].copy_from_slice(&99_999_992u64.to_le_bytes());
+            b
+        }),
+        ("limit.safetensors", {
+            let mut b = valid.clone();
+            b[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+            b
+        }),
+        ("short.safetensors", vec![8, 0, 0]),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let e = load_error(&path);
+        assert!(e.contains(name), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A header may declare an empty tensor of shape [0, 2^40, 2^40]: it holds no data, so the
+/// safetensors crate accepts it, but its row stride (2^80 elements) overflows. Before the fix the
+/// load panicked on that multiplication; it must be an error naming the file and the tensor.
+#[test]
+fn an_empty_tensor_with_unaddressable_strides_is_an_error() {
+    let dir = temp_dir("strides");
+    let path = dir.join("strides.safetensors");
+    // The second shape (2^40 rows of nothing) can be addressed, and loads.
+    for (shape, loads) in [
+        ("[0,1099511627776,1099511627776]", false),
+        ("[0,1099511627776]", true),
+    ] {
+        let header =
+            format!(r#"{{"empty":{{"dtype":"F32","shape":{shape},"data_offsets":[0,0]}}}}"#);
+        std::fs::write(&path, safetensors_file(&header, &[])).unwrap();
+        if loads {
+            let ck = Checkpoint::load(&path).unwrap();
+            assert_eq!(ck.tensor("empty").unwrap().shape(), &[0, 1 << 40]);
+        } else {
+            let e = load_error(&path);
+            assert!(
+                e.contains("strides.safetensors") && e.contains("`empty`"),
+                "{e}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
