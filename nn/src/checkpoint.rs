@@ -6,6 +6,24 @@
 //! to a temporary file in the same folder, is flushed to disk, and only then renamed over the
 //! old checkpoint, so a crash while saving never damages the previous one. The same checkpoint
 //! always gives the same bytes (the header lists the metadata sorted by key).
+//!
+//! # Checksums
+//!
+//! A saved file carries CRC-32 checksums (IEEE, as zlib's `crc32`) in its safetensors metadata,
+//! as 8 lowercase hex digits, under the prefix [`RESERVED_META_PREFIX`] (`__saddle__.`):
+//!
+//! - `__saddle__.crc32.tensor.<name>`: of tensor `<name>`'s data bytes as stored;
+//! - `__saddle__.crc32.metadata`: of the other metadata entries, in key order, each as the
+//!   key's length in bytes (u64, little-endian), the key, the value's length, the value.
+//!
+//! [`Checkpoint::load`] checks them, so a flipped bit anywhere in a tensor or in the metadata is
+//! an error naming the file (and the tensor). A file with no entry under the prefix (one written
+//! by PyTorch or another tool) loads unchecked. A file with any entry under it must have exactly
+//! the metadata's and one per tensor: a tensor without its entry, an entry for a tensor the file
+//! does not hold, an unknown key under the prefix or a malformed value is an error (a damaged
+//! header, or a file edited by hand without dropping the checksums). The prefix is saddle's
+//! alone: [`Checkpoint::set_meta`] refuses it, and [`Checkpoint::meta`] and
+//! [`Checkpoint::meta_entries`] never show it.
 
 use crate::optim::Optimizer;
 use crate::Module;
@@ -62,6 +80,95 @@ impl View for &RawTensor {
     fn data_len(&self) -> usize {
         self.bytes.len()
     }
+}
+
+/// Metadata keys starting with this belong to the checkpoint's checksums (see the module docs).
+pub const RESERVED_META_PREFIX: &str = "__saddle__.";
+const METADATA_CRC_KEY: &str = "__saddle__.crc32.metadata";
+const TENSOR_CRC_PREFIX: &str = "__saddle__.crc32.tensor.";
+
+/// The CRC-32 of the metadata entries, in key order, each as the key's length (u64,
+/// little-endian), the key, the value's length and the value.
+fn metadata_crc(metadata: &BTreeMap<String, String>) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    for text in metadata.iter().flat_map(|(k, v)| [k, v]) {
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize()
+}
+
+/// A checksum as written: exactly 8 lowercase hex digits (so each checksum has one spelling).
+fn parse_crc(text: &str) -> Option<u32> {
+    let canonical = text.len() == 8
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    canonical.then(|| u32::from_str_radix(text, 16).ok())?
+}
+
+/// Takes the checksum entries out of `metadata` (what a file's header holds) and checks them
+/// against the header (see the module docs), returning the caller's metadata. Each tensor gets
+/// its checksum, to be checked when its data is read; none if the file has no entries at all.
+fn split_checksums(
+    metadata: BTreeMap<String, String>,
+    tensors: &mut [(String, TensorInfo, Option<u32>)],
+) -> Result<BTreeMap<String, String>, String> {
+    const DAMAGED: &str = "(a damaged header?)";
+    let (reserved, user): (BTreeMap<_, _>, BTreeMap<_, _>) = metadata
+        .into_iter()
+        .partition(|(k, _)| k.starts_with(RESERVED_META_PREFIX));
+    if reserved.is_empty() {
+        return Ok(user);
+    }
+    let mut stored_metadata_crc = None;
+    let mut tensor_crcs = BTreeMap::new();
+    for (key, value) in &reserved {
+        let tensor = match key.strip_prefix(TENSOR_CRC_PREFIX) {
+            Some(name) => Some(name),
+            None if key == METADATA_CRC_KEY => None,
+            None => {
+                return Err(format!(
+                    "unknown metadata key `{key}` under the reserved prefix \
+                     `{RESERVED_META_PREFIX}` {DAMAGED}"
+                ))
+            }
+        };
+        let crc = parse_crc(value)
+            .ok_or_else(|| format!("malformed checksum `{key}` = {value:?} {DAMAGED}"))?;
+        match tensor {
+            Some(name) => {
+                tensor_crcs.insert(name, crc);
+            }
+            None => stored_metadata_crc = Some(crc),
+        }
+    }
+    let stored = stored_metadata_crc.ok_or_else(|| {
+        format!(
+            "checksums for tensors but no checksum for the metadata `{METADATA_CRC_KEY}` {DAMAGED}"
+        )
+    })?;
+    if stored != metadata_crc(&user) {
+        return Err(format!(
+            "the metadata does not match its checksum `{METADATA_CRC_KEY}` {DAMAGED}"
+        ));
+    }
+    for (name, _, crc) in tensors.iter_mut() {
+        *crc = tensor_crcs.remove(name.as_str());
+        if crc.is_none() {
+            return Err(format!(
+                "tensor `{name}` has no checksum `{TENSOR_CRC_PREFIX}{name}`, though the file \
+                 has checksums {DAMAGED}"
+            ));
+        }
+    }
+    if let Some(name) = tensor_crcs.keys().next() {
+        return Err(format!(
+            "checksum `{TENSOR_CRC_PREFIX}{name}` for tensor `{name}`, which the file does not \
+             hold {DAMAGED}"
+        ));
+    }
+    Ok(user)
 }
 
 /// The safetensors limit on the header's length (the crate refuses longer ones).
@@ -182,24 +289,19 @@ fn read_header(file: &mut File) -> Result<Header, String> {
                 info.shape
             ));
         }
-        tensors.push((name, info));
+        tensors.push((name, info, None));
     }
-    Ok(Header {
-        metadata: layout
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        tensors,
-    })
+    let metadata = layout.metadata().clone().unwrap_or_default();
+    let metadata = split_checksums(metadata.into_iter().collect(), &mut tensors)?;
+    Ok(Header { metadata, tensors })
 }
 
 /// A checked safetensors header.
 struct Header {
+    /// Without the checksum entries.
     metadata: BTreeMap<String, String>,
-    /// In the order of their data.
-    tensors: Vec<(String, TensorInfo)>,
+    /// In the order of their data, each with its checksum if the file has them.
+    tensors: Vec<(String, TensorInfo, Option<u32>)>,
 }
 
 /// Little-endian values of `N` bytes each.
@@ -267,8 +369,18 @@ impl Checkpoint {
     }
 
     /// Stores a string value (a step counter, a config).
+    ///
+    /// # Panics
+    ///
+    /// If `key` starts with [`RESERVED_META_PREFIX`], which belongs to the checksums.
     pub fn set_meta(&mut self, key: impl Into<String>, value: impl ToString) {
-        self.metadata.insert(key.into(), value.to_string());
+        let key = key.into();
+        assert!(
+            !key.starts_with(RESERVED_META_PREFIX),
+            "checkpoint metadata key `{key}`: the prefix `{RESERVED_META_PREFIX}` is reserved \
+             for the checksums"
+        );
+        self.metadata.insert(key, value.to_string());
     }
 
     pub fn meta(&self, key: &str) -> Option<&str> {
@@ -347,7 +459,18 @@ impl Checkpoint {
                 },
             ));
         }
-        let bytes = encode(raws, &self.metadata).map_err(|e| err(format!("cannot encode: {e}")))?;
+        let mut metadata = self.metadata.clone();
+        metadata.insert(
+            METADATA_CRC_KEY.to_string(),
+            format!("{:08x}", metadata_crc(&self.metadata)),
+        );
+        for (name, raw) in &raws {
+            metadata.insert(
+                format!("{TENSOR_CRC_PREFIX}{name}"),
+                format!("{:08x}", crc32fast::hash(&raw.bytes)),
+            );
+        }
+        let bytes = encode(raws, &metadata).map_err(|e| err(format!("cannot encode: {e}")))?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -391,11 +514,20 @@ impl Checkpoint {
         let mut file = File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let header = read_header(&mut file).map_err(err)?;
         let mut tensors = BTreeMap::new();
-        for (name, info) in header.tensors {
+        for (name, info, crc) in header.tensors {
             let (start, end) = info.data_offsets;
             let mut data = vec![0u8; end - start];
             file.read_exact(&mut data)
                 .map_err(|e| err(format!("cannot read tensor `{name}`: {e}")))?;
+            if let Some(stored) = crc {
+                let actual = crc32fast::hash(&data);
+                if actual != stored {
+                    return Err(err(format!(
+                        "tensor `{name}` does not match its checksum (stored {stored:08x}, the \
+                         data gives {actual:08x}): the file is corrupt"
+                    )));
+                }
+            }
             let t = match info.dtype {
                 Dtype::F32 => Tensor::from_vec(from_le::<f32, 4>(&data), &info.shape, Device::Cpu),
                 Dtype::F64 => Tensor::from_vec(from_le::<f64, 8>(&data), &info.shape, Device::Cpu),

@@ -403,3 +403,182 @@ fn an_empty_tensor_with_unaddressable_strides_is_an_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A checkpoint of `mlp(seed)` at step 5, saved as `dir/file`.
+fn saved_mlp(dir: &std::path::Path, file: &str, seed: u64) -> (Checkpoint, PathBuf) {
+    let mut ck = Checkpoint::new();
+    ck.add_module("", &mlp(seed));
+    ck.set_meta("step", 5);
+    let path = dir.join(file);
+    ck.save(&path).unwrap();
+    (ck, path)
+}
+
+/// Where tensor `name`'s data lies in the safetensors file `bytes`.
+fn data_range(bytes: &[u8], name: &str) -> std::ops::Range<usize> {
+    let (header_len, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let (start, end) = header.info(name).unwrap().data_offsets;
+    8 + header_len + start..8 + header_len + end
+}
+
+/// Issue 14 item 6: a flipped bit in a weight was loaded (and sampled from, trained on) without
+/// a word. Each tensor's data now carries a CRC-32, checked on load.
+#[test]
+fn a_flipped_bit_in_a_tensor_is_an_error_naming_the_file_and_the_tensor() {
+    let dir = temp_dir("bitflip");
+    let (_, path) = saved_mlp(&dir, "flipped.safetensors", 6);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let range = data_range(&bytes, "2.weight");
+    bytes[range.start + 13] ^= 1 << 3;
+    std::fs::write(&path, &bytes).unwrap();
+    let e = load_error(&path);
+    assert!(
+        e.contains("flipped.safetensors") && e.contains("`2.weight`") && e.contains("checksum"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The checksums live in the metadata under the reserved prefix `__saddle__.`: one CRC-32 (8 hex
+/// digits) per tensor of its data bytes, readable by any safetensors reader (Python's
+/// `zlib.crc32` gives the same number), and one of the other metadata. A loaded checkpoint shows
+/// neither: `meta`, `meta_entries` and `names` list what the caller stored.
+#[test]
+fn checksums_sit_under_a_reserved_prefix_out_of_the_callers_view() {
+    let dir = temp_dir("layout");
+    let (ck, path) = saved_mlp(&dir, "ckpt.safetensors", 7);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    let mut keys: Vec<&str> = meta.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "__saddle__.crc32.metadata",
+            "__saddle__.crc32.tensor.0.bias",
+            "__saddle__.crc32.tensor.0.weight",
+            "__saddle__.crc32.tensor.2.bias",
+            "__saddle__.crc32.tensor.2.weight",
+            "step"
+        ]
+    );
+    for name in ck.names() {
+        let crc = crc32fast::hash(&bytes[data_range(&bytes, name)]);
+        assert_eq!(
+            meta[&format!("__saddle__.crc32.tensor.{name}")],
+            format!("{crc:08x}")
+        );
+    }
+
+    let loaded = Checkpoint::load(&path).unwrap();
+    assert_eq!(loaded.meta_entries().collect::<Vec<_>>(), [("step", "5")]);
+    assert_eq!(loaded.meta("__saddle__.crc32.tensor.0.bias"), None);
+    assert_eq!(
+        loaded.names().collect::<Vec<_>>(),
+        ck.names().collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A caller cannot store a value under the reserved prefix (it would collide with the
+/// checksums, or be taken for a damaged one on load).
+#[test]
+#[should_panic(expected = "reserved")]
+fn set_meta_refuses_the_reserved_prefix() {
+    Checkpoint::new().set_meta("__saddle__.crc32.tensor.x", "00000000");
+}
+
+/// The rules for the checksum entries, on headers rewritten with the safetensors crate:
+/// a file with none loads unchecked (PyTorch-made files have none); a file with any must have
+/// one for the metadata and one for each tensor, and nothing else under the prefix.
+#[test]
+fn checksum_entries_follow_their_rules() {
+    type Meta = std::collections::HashMap<String, String>;
+    /// A file name, an edit of the saved metadata, and what the load error must say.
+    type Case = (&'static str, fn(&mut Meta), &'static str);
+    let dir = temp_dir("entries");
+    let (ck, path) = saved_mlp(&dir, "ckpt.safetensors", 8);
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let saved = header.metadata().clone().unwrap();
+    let rewrite = |name: &str, edit: fn(&mut Meta)| {
+        let mut meta = saved.clone();
+        edit(&mut meta);
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+
+    let cases: [Case; 6] = [
+        (
+            "step.safetensors",
+            |m| {
+                m.insert("step".into(), "6".into());
+            },
+            "metadata does not match its checksum",
+        ),
+        (
+            "no-entry.safetensors",
+            |m| {
+                m.remove("__saddle__.crc32.tensor.0.bias");
+            },
+            "tensor `0.bias` has no checksum",
+        ),
+        (
+            "ghost.safetensors",
+            |m| {
+                m.insert("__saddle__.crc32.tensor.ghost".into(), "00000000".into());
+            },
+            "`ghost`, which the file does not hold",
+        ),
+        (
+            "unknown.safetensors",
+            |m| {
+                m.insert("__saddle__.sha256.tensor.0.bias".into(), "00".into());
+            },
+            "`__saddle__.sha256.tensor.0.bias`",
+        ),
+        (
+            "malformed.safetensors",
+            |m| {
+                m.insert("__saddle__.crc32.tensor.0.bias".into(), "xyz".into());
+            },
+            "malformed checksum `__saddle__.crc32.tensor.0.bias` = \"xyz\"",
+        ),
+        (
+            "no-meta-entry.safetensors",
+            |m| {
+                m.remove("__saddle__.crc32.metadata");
+            },
+            "no checksum for the metadata",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let e = load_error(&rewrite(name, edit));
+        assert!(e.contains(name) && e.contains(want), "{e}");
+    }
+
+    // With no entry at all, the file loads as written elsewhere, unchecked: a flipped bit goes
+    // through (the data is all a foreign file has).
+    let foreign = rewrite("foreign.safetensors", |m: &mut Meta| {
+        m.retain(|k, _| !k.starts_with("__saddle__."))
+    });
+    let mut bytes = std::fs::read(&foreign).unwrap();
+    let range = data_range(&bytes, "0.bias");
+    bytes[range.start] ^= 1;
+    std::fs::write(&foreign, &bytes).unwrap();
+    let loaded = Checkpoint::load(&foreign).unwrap();
+    assert_eq!(loaded.meta_entries().collect::<Vec<_>>(), [("step", "5")]);
+    assert_ne!(
+        loaded.tensor("0.bias").unwrap().to_vec::<f32>().unwrap(),
+        ck.tensor("0.bias").unwrap().to_vec::<f32>().unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
