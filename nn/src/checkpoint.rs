@@ -13,13 +13,18 @@
 //! as 8 lowercase hex digits, under the prefix [`RESERVED_META_PREFIX`] (`__saddle__.`):
 //!
 //! - `__saddle__.crc32.tensor.<name>`: of tensor `<name>`'s data bytes as stored;
-//! - `__saddle__.crc32.metadata`: of the other metadata entries, in key order, each as the
-//!   key's length in bytes (u64, little-endian), the key, the value's length, the value.
+//! - `__saddle__.crc32.header`: of the rest of the header but the data offsets (which the format
+//!   checks itself), as a sequence of fields, each its length in bytes (u64, little-endian) then
+//!   its bytes: the number of the other metadata entries (8 bytes, little-endian), each entry's
+//!   key and value in key order, the number of tensors, and each tensor's name, dtype (as the
+//!   header spells it: `F32`) and shape (decimal dimensions joined by commas: `8,3`) in name
+//!   order.
 //!
-//! [`Checkpoint::load`] checks them, so a flipped bit anywhere in a tensor or in the metadata is
-//! an error naming the file (and the tensor). A file with no entry under the prefix (one written
-//! by PyTorch or another tool) loads unchecked. A file with any entry under it must have exactly
-//! the metadata's and one per tensor: a tensor without its entry, an entry for a tensor the file
+//! [`Checkpoint::load`] checks them, so a flipped bit anywhere in a tensor, in the metadata or in
+//! a tensor's dtype or shape is an error naming the file (and the tensor). A file with no entry
+//! under the prefix (one written by PyTorch or another tool) loads unchecked. A file with any
+//! entry under it must have exactly the header's and one per tensor: a tensor without its entry,
+//! an entry for a tensor the file
 //! does not hold, an unknown key under the prefix or a malformed value is an error (a damaged
 //! header, or a file edited by hand without dropping the checksums). The prefix is saddle's
 //! alone: [`Checkpoint::set_meta`] refuses it, and [`Checkpoint::meta`] and
@@ -84,16 +89,33 @@ impl View for &RawTensor {
 
 /// Metadata keys starting with this belong to the checkpoint's checksums (see the module docs).
 pub const RESERVED_META_PREFIX: &str = "__saddle__.";
-const METADATA_CRC_KEY: &str = "__saddle__.crc32.metadata";
+const HEADER_CRC_KEY: &str = "__saddle__.crc32.header";
 const TENSOR_CRC_PREFIX: &str = "__saddle__.crc32.tensor.";
 
-/// The CRC-32 of the metadata entries, in key order, each as the key's length (u64,
-/// little-endian), the key, the value's length and the value.
-fn metadata_crc(metadata: &BTreeMap<String, String>) -> u32 {
+/// The CRC-32 of a header's `metadata` (without the checksums) and its `tensors`' names, dtypes
+/// and shapes, laid out as the module docs say.
+fn header_crc<'a>(
+    metadata: &BTreeMap<String, String>,
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize])>,
+) -> u32 {
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_unstable_by_key(|&(name, ..)| name);
     let mut hasher = crc32fast::Hasher::new();
-    for text in metadata.iter().flat_map(|(k, v)| [k, v]) {
-        hasher.update(&(text.len() as u64).to_le_bytes());
-        hasher.update(text.as_bytes());
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(&(metadata.len() as u64).to_le_bytes());
+    for (key, value) in metadata {
+        field(key.as_bytes());
+        field(value.as_bytes());
+    }
+    field(&(tensors.len() as u64).to_le_bytes());
+    for (name, dtype, shape) in tensors {
+        let shape: Vec<String> = shape.iter().map(usize::to_string).collect();
+        field(name.as_bytes());
+        field(format!("{dtype:?}").as_bytes());
+        field(shape.join(",").as_bytes());
     }
     hasher.finalize()
 }
@@ -121,12 +143,12 @@ fn split_checksums(
     if reserved.is_empty() {
         return Ok(user);
     }
-    let mut stored_metadata_crc = None;
+    let mut stored_header_crc = None;
     let mut tensor_crcs = BTreeMap::new();
     for (key, value) in &reserved {
         let tensor = match key.strip_prefix(TENSOR_CRC_PREFIX) {
             Some(name) => Some(name),
-            None if key == METADATA_CRC_KEY => None,
+            None if key == HEADER_CRC_KEY => None,
             None => {
                 return Err(format!(
                     "unknown metadata key `{key}` under the reserved prefix \
@@ -140,17 +162,19 @@ fn split_checksums(
             Some(name) => {
                 tensor_crcs.insert(name, crc);
             }
-            None => stored_metadata_crc = Some(crc),
+            None => stored_header_crc = Some(crc),
         }
     }
-    let stored = stored_metadata_crc.ok_or_else(|| {
-        format!(
-            "checksums for tensors but no checksum for the metadata `{METADATA_CRC_KEY}` {DAMAGED}"
-        )
+    let stored = stored_header_crc.ok_or_else(|| {
+        format!("checksums for tensors but no checksum for the header `{HEADER_CRC_KEY}` {DAMAGED}")
     })?;
-    if stored != metadata_crc(&user) {
+    let infos = tensors
+        .iter()
+        .map(|(n, info, _)| (n.as_str(), info.dtype, &info.shape[..]));
+    if stored != header_crc(&user, infos) {
         return Err(format!(
-            "the metadata does not match its checksum `{METADATA_CRC_KEY}` {DAMAGED}"
+            "the header (metadata, tensors' dtypes and shapes) does not match its checksum \
+             `{HEADER_CRC_KEY}` {DAMAGED}"
         ));
     }
     for (name, _, crc) in tensors.iter_mut() {
@@ -460,9 +484,12 @@ impl Checkpoint {
             ));
         }
         let mut metadata = self.metadata.clone();
+        let infos = raws
+            .iter()
+            .map(|(n, r)| (n.as_str(), r.dtype, &r.shape[..]));
         metadata.insert(
-            METADATA_CRC_KEY.to_string(),
-            format!("{:08x}", metadata_crc(&self.metadata)),
+            HEADER_CRC_KEY.to_string(),
+            format!("{:08x}", header_crc(&self.metadata, infos)),
         );
         for (name, raw) in &raws {
             metadata.insert(

@@ -441,8 +441,9 @@ fn a_flipped_bit_in_a_tensor_is_an_error_naming_the_file_and_the_tensor() {
 
 /// The checksums live in the metadata under the reserved prefix `__saddle__.`: one CRC-32 (8 hex
 /// digits) per tensor of its data bytes, readable by any safetensors reader (Python's
-/// `zlib.crc32` gives the same number), and one of the other metadata. A loaded checkpoint shows
-/// neither: `meta`, `meta_entries` and `names` list what the caller stored.
+/// `zlib.crc32` gives the same number), and one of the rest of the header, laid out as the
+/// module docs of `saddle_nn::checkpoint` say. A loaded checkpoint shows neither: `meta`,
+/// `meta_entries` and `names` list what the caller stored.
 #[test]
 fn checksums_sit_under_a_reserved_prefix_out_of_the_callers_view() {
     let dir = temp_dir("layout");
@@ -456,7 +457,7 @@ fn checksums_sit_under_a_reserved_prefix_out_of_the_callers_view() {
     assert_eq!(
         keys,
         [
-            "__saddle__.crc32.metadata",
+            "__saddle__.crc32.header",
             "__saddle__.crc32.tensor.0.bias",
             "__saddle__.crc32.tensor.0.weight",
             "__saddle__.crc32.tensor.2.bias",
@@ -471,6 +472,32 @@ fn checksums_sit_under_a_reserved_prefix_out_of_the_callers_view() {
             format!("{crc:08x}")
         );
     }
+    // The header's: the metadata without the checksums, then each tensor's name, dtype and
+    // shape, in name order, as length-prefixed fields (counts as 8-byte fields).
+    let mut hasher = crc32fast::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(&1u64.to_le_bytes());
+    for text in ["step", "5"] {
+        field(text.as_bytes());
+    }
+    field(&4u64.to_le_bytes());
+    for (name, shape) in [
+        ("0.bias", "8"),
+        ("0.weight", "8,3"),
+        ("2.bias", "1"),
+        ("2.weight", "1,8"),
+    ] {
+        for text in [name, "F32", shape] {
+            field(text.as_bytes());
+        }
+    }
+    assert_eq!(
+        meta["__saddle__.crc32.header"],
+        format!("{:08x}", hasher.finalize())
+    );
 
     let loaded = Checkpoint::load(&path).unwrap();
     assert_eq!(loaded.meta_entries().collect::<Vec<_>>(), [("step", "5")]);
@@ -492,7 +519,7 @@ fn set_meta_refuses_the_reserved_prefix() {
 
 /// The rules for the checksum entries, on headers rewritten with the safetensors crate:
 /// a file with none loads unchecked (PyTorch-made files have none); a file with any must have
-/// one for the metadata and one for each tensor, and nothing else under the prefix.
+/// one for the header and one for each tensor, and nothing else under the prefix.
 #[test]
 fn checksum_entries_follow_their_rules() {
     type Meta = std::collections::HashMap<String, String>;
@@ -522,7 +549,7 @@ fn checksum_entries_follow_their_rules() {
             |m| {
                 m.insert("step".into(), "6".into());
             },
-            "metadata does not match its checksum",
+            "header (metadata, tensors' dtypes and shapes) does not match its checksum",
         ),
         (
             "no-entry.safetensors",
@@ -555,9 +582,9 @@ fn checksum_entries_follow_their_rules() {
         (
             "no-meta-entry.safetensors",
             |m| {
-                m.remove("__saddle__.crc32.metadata");
+                m.remove("__saddle__.crc32.header");
             },
-            "no checksum for the metadata",
+            "no checksum for the header",
         ),
     ];
     for (name, edit, want) in cases {
@@ -580,5 +607,38 @@ fn checksum_entries_follow_their_rules() {
         loaded.tensor("0.bias").unwrap().to_vec::<f32>().unwrap(),
         ck.tensor("0.bias").unwrap().to_vec::<f32>().unwrap()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Found by tests/checkpoint_fuzz.rs: the checksums covered the tensors' data and the metadata
+/// but not the tensors' shapes, so one flipped bit turning an empty tensor's shape [0, 3] into
+/// [0, 2], or a header edit transposing [3, 4] into [4, 3], loaded a different checkpoint. The
+/// header's checksum now covers each tensor's name, dtype and shape too.
+#[test]
+fn a_changed_shape_is_an_error() {
+    let dir = temp_dir("shape");
+    let path = dir.join("shape.safetensors");
+    let mut ck = Checkpoint::new();
+    let w: Vec<f32> = (0..12).map(|i| i as f32).collect();
+    ck.add_tensor("w", &Tensor::from_vec(w, &[3, 4], Device::Cpu).unwrap());
+    let empty = Tensor::from_vec(Vec::<f32>::new(), &[0, 3], Device::Cpu).unwrap();
+    ck.add_tensor("empty", &empty);
+    ck.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    for (from, to) in [("[0,3]", "[0,2]"), ("[3,4]", "[4,3]")] {
+        let at = 8 + bytes[8..8 + header_len]
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap();
+        let mut edited = bytes.clone();
+        edited[at..at + to.len()].copy_from_slice(to.as_bytes());
+        std::fs::write(&path, edited).unwrap();
+        let e = load_error(&path);
+        assert!(
+            e.contains("shape.safetensors") && e.contains("checksum"),
+            "{from} -> {to}: {e}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
