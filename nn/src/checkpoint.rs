@@ -24,11 +24,10 @@
 //! a tensor's dtype or shape is an error naming the file (and the tensor). A file with no entry
 //! under the prefix (one written by PyTorch or another tool) loads unchecked. A file with any
 //! entry under it must have exactly the header's and one per tensor: a tensor without its entry,
-//! an entry for a tensor the file
-//! does not hold, an unknown key under the prefix or a malformed value is an error (a damaged
-//! header, or a file edited by hand without dropping the checksums). The prefix is saddle's
-//! alone: [`Checkpoint::set_meta`] refuses it, and [`Checkpoint::meta`] and
-//! [`Checkpoint::meta_entries`] never show it.
+//! an entry for a tensor the file does not hold, an unknown key under the prefix or a malformed
+//! value is an error (a damaged header, or a file edited by hand without dropping the
+//! checksums). The prefix is saddle's alone: [`Checkpoint::set_meta`] refuses it, and
+//! [`Checkpoint::meta`] and [`Checkpoint::meta_entries`] never show it.
 
 use crate::optim::Optimizer;
 use crate::Module;
