@@ -124,6 +124,40 @@ impl TypedValueParser for Utf8 {
     }
 }
 
+/// Checks settings read back from a file (a run's config.json) by the rules of the command
+/// line: each field becomes `--field=value` and goes through the same clap definitions, so a
+/// damaged or hand-edited file is refused as the command line would be, naming the flag.
+pub fn check_as_flags<S: clap::Args + serde::Serialize>(settings: &S) -> Result<(), String> {
+    #[derive(clap::Parser)]
+    #[command(name = "saved settings", no_binary_name = true)]
+    struct AsFlags<T: clap::Args> {
+        #[command(flatten)]
+        _settings: T,
+    }
+    let value = serde_json::to_value(settings).map_err(|e| e.to_string())?;
+    let Some(fields) = value.as_object() else {
+        return Err("settings are not a JSON object".into());
+    };
+    let mut args = Vec::new();
+    for (name, v) in fields {
+        let flag = format!("--{}", name.replace('_', "-"));
+        match v {
+            serde_json::Value::Null | serde_json::Value::Bool(false) => {}
+            serde_json::Value::Bool(true) => args.push(flag),
+            serde_json::Value::String(text) => args.push(format!("{flag}={text}")),
+            other => args.push(format!("{flag}={other}")),
+        }
+    }
+    <AsFlags<S> as clap::Parser>::try_parse_from(args)
+        .map(|_| ())
+        .map_err(|e| {
+            // clap's message without its "error: " prefix and usage lines.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

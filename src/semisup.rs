@@ -6,7 +6,7 @@
 //! of generated samples.
 
 use crate::cli::{load_images, resolve_device, step_bar, stop_flag, BoxError};
-use crate::flags::{self, at_least, between, Utf8, MAX_BATCH, MAX_WIDTH};
+use crate::flags::{self, at_least, between, check_as_flags, Utf8, MAX_BATCH, MAX_WIDTH};
 use crate::resume::{apply_given, Changes};
 use clap::Args;
 use saddle_engine::{DType, Device, Rng, Tensor};
@@ -176,6 +176,13 @@ fn run_options(
     }
     let mut saved_args: SemiSupArgs = serde_json::from_value(semi).map_err(bad)?;
     let saved_ebgan: Option<EbganLnArgs> = serde_json::from_value(saved_ebgan).map_err(bad)?;
+    // A damaged or hand-edited config is refused as its values would be as flags.
+    let file = root.join("config.json");
+    let checked = check_as_flags(&saved_args).and_then(|_| match &saved_ebgan {
+        Some(e) => check_as_flags(e),
+        None => Ok(()),
+    });
+    checked.map_err(|e| format!("{}: {e}", file.display()))?;
     saved_args.out = Some(root);
     saved_args.device = args.device;
     if !changes.is_empty() {
@@ -346,6 +353,11 @@ pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Re
         )?,
     };
     let checkpoint_path = run.latest_checkpoint();
+    // A run killed before its first checkpoint starts again from step 0.
+    let resume = resume && checkpoint_path.exists();
+    if !resume {
+        run.drop_metrics_after(0)?;
+    }
     // Wall time and the first loss of the steps before a resume.
     let mut elapsed_before = 0.0;
     let mut first_supervised: Option<f64> = None;

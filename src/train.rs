@@ -144,7 +144,7 @@ impl DcganSpec {
     /// The model of a resolved spec (every size filled in, as saved in a run's config).
     pub fn model_config(&self, channels: usize) -> Result<DcganConfig, BoxError> {
         let missing = || "DCGAN spec with unresolved sizes".to_string();
-        Ok(DcganConfig {
+        let cfg = DcganConfig {
             nz: self.nz.ok_or_else(missing)?,
             ngf: self.ngf.ok_or_else(missing)?,
             ndf: self.ndf.ok_or_else(missing)?,
@@ -152,7 +152,22 @@ impl DcganSpec {
             image_size: self.image_size.ok_or_else(missing)?,
             lr: self.lr,
             beta1: self.beta1,
-        })
+        };
+        if !(channels == 1 || channels == 3) {
+            return Err(format!("DCGAN images have 1 or 3 channels, not {channels}").into());
+        }
+        // The widths multiply by 2 per stage: the 4x4 stage has width * size/8 channels.
+        let widest = cfg.ngf.max(cfg.ndf).saturating_mul(cfg.image_size / 8);
+        if widest > MAX_DCGAN_CHANNELS {
+            return Err(format!(
+                "--ngf {} / --ndf {} at --image-size {}: the widest layer would have {widest} \
+                 channels (at most {MAX_DCGAN_CHANNELS}; the paper's 64x64 model has 512); lower \
+                 the widths or the image size",
+                cfg.ngf, cfg.ndf, cfg.image_size
+            )
+            .into());
+        }
+        Ok(cfg)
     }
 }
 
@@ -240,7 +255,7 @@ impl Gan2014Spec {
 }
 
 /// What [`train_mlp`] needs of an MLP model's options besides the model itself.
-trait MlpSpec: Serialize + for<'de> Deserialize<'de> {
+trait MlpSpec: Args + Serialize + for<'de> Deserialize<'de> {
     /// The `--data` argument and the batch size.
     fn data_and_batch(&self) -> (&str, usize);
 }
@@ -290,6 +305,24 @@ pub struct EbganSpec {
 }
 
 impl EbganSpec {
+    /// Refuses sizes whose weights would not fit in a few GiB (a few hundred million
+    /// parameters: the paper's largest MNIST model has 13 million).
+    fn check_size(&self, image_dim: usize) -> Result<(), BoxError> {
+        let mlp = |layers: usize, width: usize| {
+            (layers as u128) * (width as u128).pow(2) + (width as u128) * (image_dim as u128)
+        };
+        let params = mlp(self.layers_g, self.size_g) + mlp(self.layers_d, self.size_d);
+        if params > MAX_PARAMETERS as u128 {
+            return Err(format!(
+                "--layers-g {} --size-g {} --layers-d {} --size-d {}: about {params} weights \
+                 (at most {MAX_PARAMETERS}); lower the sizes",
+                self.layers_g, self.size_g, self.layers_d, self.size_d
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     fn model_config(&self, image_dim: usize) -> EbganConfig {
         let cfg = EbganConfig {
             image_dim,
@@ -310,43 +343,58 @@ impl EbganSpec {
     }
 }
 
-/// Rebuilds the model a run folder trained, from its config.json (weights not loaded).
+/// Rebuilds the model a run folder trained, from its config.json (weights not loaded). The
+/// saved settings are checked by the command line's rules first (see
+/// [`flags::check_as_flags`]): a damaged or hand-edited config gets the error its values would
+/// get as flags, never a model of any size it asks for.
 pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>, BoxError> {
     const FILE: &str = "config.json";
-    let size = |key: &str| {
+    let size = |key: &str, max: usize| {
         config[key]
             .as_u64()
+            .filter(|v| (1..=max as u64).contains(v))
             .map(|v| v as usize)
-            .ok_or_else(|| format!("{FILE}: no `{key}`"))
+            .ok_or_else(|| format!("{FILE}: `{key}` must be a whole number in 1..={max}"))
     };
+    let in_file = |e: BoxError| -> BoxError { format!("{FILE}: {e}").into() };
     match config["model"].as_str() {
         Some("dcgan") => {
             let (spec, seed): (DcganSpec, u64) = parse_spec(config, FILE)?;
-            let cfg = spec.model_config(size("channels")?)?;
+            let cfg = spec.model_config(size("channels", 3)?).map_err(in_file)?;
             Ok(Box::new(DcganTrainer::new(cfg, &mut Rng::new(seed))?))
         }
         Some("gan2014") => {
             let (spec, seed): (Gan2014Spec, u64) = parse_spec(config, FILE)?;
-            let cfg = spec.model_config(size("image_dim")?);
+            let cfg = spec.model_config(size("image_dim", MAX_IMAGE_DIM)?);
             Ok(Box::new(Gan2014Trainer::new(cfg, seed)?))
         }
         Some("ebgan") => {
             let (spec, seed): (EbganSpec, u64) = parse_spec(config, FILE)?;
-            let cfg = spec.model_config(size("image_dim")?);
-            Ok(Box::new(EbganTrainer::new(cfg, seed)?))
+            let image_dim = size("image_dim", MAX_IMAGE_DIM)?;
+            spec.check_size(image_dim).map_err(in_file)?;
+            Ok(Box::new(EbganTrainer::new(spec.model_config(image_dim), seed)?))
         }
         other => Err(format!("{FILE}: unknown model {other:?}").into()),
     }
 }
 
-/// The `spec` and `seed` saved in a run's configuration (`file` names it in the error). Runs
-/// before 2026-12 saved them together as `"spec": [spec, seed]`.
-pub fn parse_spec<S: for<'de> Deserialize<'de>>(
+/// The most channels a DCGAN layer may have.
+const MAX_DCGAN_CHANNELS: usize = 4096;
+/// The most weights an MLP model's settings may ask for (1 GiB of f32).
+const MAX_PARAMETERS: usize = 1 << 28;
+/// The largest flattened image an MLP model takes (1024 x 1024).
+const MAX_IMAGE_DIM: usize = 1 << 20;
+
+/// The `spec` and `seed` saved in a run's configuration (`file` names it in the error), checked
+/// by the command line's rules. Runs before 2026-12 saved them together as
+/// `"spec": [spec, seed]`.
+pub fn parse_spec<S: Args + Serialize + for<'de> Deserialize<'de>>(
     config: &serde_json::Value,
     file: &str,
 ) -> Result<(S, u64), String> {
     let (spec, seed) = saved_spec(config, file)?;
-    let spec = serde_json::from_value(spec).map_err(|e| format!("{file}: bad `spec`: {e}"))?;
+    let spec: S = serde_json::from_value(spec).map_err(|e| format!("{file}: bad `spec`: {e}"))?;
+    flags::check_as_flags(&spec).map_err(|e| format!("{file}: {e}"))?;
     Ok((spec, seed))
 }
 
@@ -430,7 +478,7 @@ struct Settings<S> {
 /// `config`, with the flags given on the command line applied where they may change (the
 /// spec's `spec_may_change`, the step total, the intervals) and refused where they may not
 /// (see [`crate::resume`]). `run`'s intervals are set to the run's.
-fn settings<S: Serialize + for<'de> Deserialize<'de>>(
+fn settings<S: Args + Serialize + for<'de> Deserialize<'de>>(
     cli_spec: S,
     run: &mut RunArgs,
     saved: Option<&serde_json::Value>,
@@ -457,6 +505,7 @@ fn settings<S: Serialize + for<'de> Deserialize<'de>>(
         &mut changes,
     )?;
     let spec: S = serde_json::from_value(spec).map_err(|e| format!("{file}: bad `spec`: {e}"))?;
+    flags::check_as_flags(&spec).map_err(|e| format!("{file}: {e}"))?;
     apply_given(
         &mut json!({ "seed": seed }),
         &json!({ "seed": run.seed }),
@@ -713,10 +762,9 @@ pub fn run(model: Model) -> Result<(), BoxError> {
             spec,
             run,
             |spec: &EbganSpec, data, seed| {
-                Ok(EbganTrainer::new(
-                    spec.model_config(data.height * data.width),
-                    seed,
-                )?)
+                let image_dim = data.height * data.width;
+                spec.check_size(image_dim)?;
+                Ok(EbganTrainer::new(spec.model_config(image_dim), seed)?)
             },
             (Scale::MinusOneToOne, false),
         ),

@@ -277,3 +277,49 @@ fn a_divergence_before_the_first_checkpoint_can_be_resumed_from_the_start() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 14.11: a checkpoint with a bad data position failed the resume with 'malformed data
+/// position ""' alone, naming neither the file nor the entry.
+#[test]
+fn a_bad_data_position_names_the_checkpoint_and_the_entry() {
+    let dir = temp_dir("bad-position");
+    run(&dir, &digits16(), tiny(), 2, false, None).unwrap();
+    let path = dir.join("checkpoints/latest.safetensors");
+    let mut ck = Checkpoint::load(&path).unwrap();
+    ck.set_meta("run.data_position", "garbage");
+    ck.save(&path).unwrap();
+    let err = run(&dir, &digits16(), tiny(), 4, true, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("latest.safetensors")
+            && err.contains("`run.data_position`")
+            && err.contains("\"garbage\""),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run killed after creating its folder but before its step-0 checkpoint (the soak script's
+/// SIGKILLs found the window) could neither be resumed nor started again in its folder: a
+/// resume without a checkpoint starts from step 0, and its log holds the new run only.
+#[test]
+fn a_run_killed_before_its_first_checkpoint_resumes_from_step_zero() {
+    let dir = temp_dir("no-checkpoint");
+    let mut created = RunDir::create(&dir, &json!({"model": "dcgan-test"})).unwrap();
+    let mut stale = serde_json::Map::new();
+    stale.insert("step".into(), 7.into());
+    created.log(&stale).unwrap();
+    drop(created);
+    assert_eq!(
+        run(&dir, &digits16(), tiny(), 3, true, None).unwrap(),
+        Outcome::Finished { step: 3 }
+    );
+    let steps: Vec<u64> = saddle_gan::run::read_metrics(&dir.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [1, 2, 3]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

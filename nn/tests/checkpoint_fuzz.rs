@@ -313,8 +313,16 @@ fn tensor_at(at: usize) -> Option<&'static str> {
         .map(|(name, _)| name.as_str())
 }
 
+/// Cases per run: `scripts/fuzz.sh` raises it with SADDLE_FUZZ_CASES.
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("SADDLE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(500), ..ProptestConfig::default() })]
 
     /// One to four mutations: never a panic; an error naming the file or the same contents.
     #[test]

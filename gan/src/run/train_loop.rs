@@ -168,6 +168,12 @@ fn train_on<M: GanModel + ?Sized>(
     stop: &StopFlag,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Outcome, BoxError> {
+    // A run killed between creating its folder and writing its step-0 checkpoint has nothing
+    // to resume from: it starts again from step 0, its partial log dropped.
+    let resume = resume && run.latest_checkpoint().exists();
+    if !resume {
+        run.drop_metrics_after(0)?;
+    }
     let mut state = if resume {
         let ck = Checkpoint::load(run.latest_checkpoint())?;
         model.restore(&ck)?;
@@ -176,7 +182,15 @@ fn train_on<M: GanModel + ?Sized>(
             path: run.latest_checkpoint(),
             problem: format!("malformed step counter {step_text:?}"),
         })?;
-        data.set_position(ck.meta(META_DATA).unwrap_or(""))?;
+        // The error names the checkpoint and the entry (the loader's alone names neither).
+        let position = ck.meta(META_DATA).ok_or_else(|| RunError {
+            path: run.latest_checkpoint(),
+            problem: format!("no `{META_DATA}` entry (the data position)"),
+        })?;
+        data.set_position(position).map_err(|e| RunError {
+            path: run.latest_checkpoint(),
+            problem: format!("`{META_DATA}`: {e}"),
+        })?;
         run.drop_metrics_after(step)?;
         let fixed_noise = ck.tensor(FIXED_NOISE).cloned().ok_or_else(|| RunError {
             path: run.latest_checkpoint(),
