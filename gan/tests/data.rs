@@ -663,3 +663,43 @@ fn image_grid_round_trip() {
     assert!(save_image_grid(&path, &images, 0, (0.0, 1.0), 1).is_err());
     assert!(save_image_grid(&path, &images, 2, (1.0, 1.0), 1).is_err());
 }
+
+// ---- Symlink loops (issue 14, item 8) ----
+
+#[cfg(unix)]
+#[test]
+fn symlinks_in_an_image_folder_reach_each_image_once() {
+    use std::os::unix::fs::symlink;
+    // Five images and a loop to the folder itself: they made 205 (the walk went round until
+    // the system's limit on nested links). Then a subfolder with a sixth image, reached by its
+    // own name, through a second link and through a link back up, and a link to a file (these
+    // made the old walk branch at every level): each image counts once.
+    let dir = temp_dir("symlinks");
+    for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        image::GrayImage::from_pixel(2, 2, image::Luma([10 * (i as u8 + 1)]))
+            .save(dir.join(format!("{name}.png")))
+            .unwrap();
+    }
+    symlink(".", dir.join("self")).unwrap();
+    let ds = ImageDataset::image_folder(&dir, 2, Channels::Grey).unwrap();
+    assert_eq!(ds.n, 5);
+
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    image::GrayImage::from_pixel(2, 2, image::Luma([60]))
+        .save(dir.join("sub/f.png"))
+        .unwrap();
+    symlink("..", dir.join("sub/up")).unwrap();
+    symlink("sub", dir.join("alias")).unwrap();
+    symlink("a.png", dir.join("again.png")).unwrap();
+
+    let ds = ImageDataset::image_folder(&dir, 2, Channels::Grey).unwrap();
+    let mut values: Vec<u32> = (0..ds.n)
+        .map(|i| (ds.image(i)[0] * 255.0).round() as u32)
+        .collect();
+    values.sort();
+    assert_eq!(values, [10, 20, 30, 40, 50, 60]);
+
+    // The same again, so that the order (path order) does not depend on the directory listing.
+    let again = ImageDataset::image_folder(&dir, 2, Channels::Grey).unwrap();
+    assert_eq!(again, ds);
+}

@@ -7,6 +7,7 @@ use flate2::read::GzDecoder;
 use image::imageops::{self, FilterType};
 use rayon::prelude::*;
 use saddle_engine::Rng;
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -173,6 +174,10 @@ impl ImageDataset {
     /// and centre-cropped to `size × size`. Unlabelled. Files whose extension is not an image
     /// format's are skipped, as are hidden ones; an image file that does not decode is an error
     /// naming it, and so is a folder with no images.
+    ///
+    /// Symbolic links are followed, each folder once (a link back up, such as `ln -s . self`,
+    /// adds nothing), and a file reached twice (through a link to it, or a hard link) counts
+    /// once, under the first of its paths in the walk (which visits entries in name order).
     pub fn image_folder(
         dir: impl AsRef<Path>,
         size: usize,
@@ -182,8 +187,7 @@ impl ImageDataset {
         if size == 0 {
             return Err(DataError::new(dir, "image size must be positive"));
         }
-        let mut files = Vec::new();
-        collect_image_files(dir, &mut files)?;
+        let mut files = collect_image_files(dir)?;
         if files.is_empty() {
             return Err(DataError::new(
                 dir,
@@ -385,26 +389,72 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
     }
 }
 
-fn collect_image_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| DataError::new(dir, format!("cannot list ({e})")))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| DataError::new(dir, format!("cannot list ({e})")))?
-            .path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
+/// What identifies a file or folder whatever the path it is reached by.
+#[cfg(unix)]
+type FileId = (u64, u64);
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+#[cfg(unix)]
+fn file_id(_path: &Path, meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path, _meta: &std::fs::Metadata) -> FileId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The image files under `root`, following links but entering each folder once and listing
+/// each file once (see [`ImageDataset::image_folder`]). Entries are visited in name order, so
+/// which path a file reached twice keeps does not depend on the order the system lists them.
+fn collect_image_files(root: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let cannot_list =
+        |dir: &Path, e: std::io::Error| DataError::new(dir, format!("cannot list ({e})"));
+    let root_meta = std::fs::metadata(root).map_err(|e| cannot_list(root, e))?;
+    let mut seen_dirs = HashSet::from([file_id(root, &root_meta)]);
+    let mut seen_files = HashSet::new();
+    let mut files = Vec::new();
+    // Depth first without recursion: a deep tree cannot overflow the stack.
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries = std::fs::read_dir(&dir)
+            .and_then(|list| {
+                list.map(|e| e.map(|e| e.path()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| cannot_list(&dir, e))?;
+        entries.sort();
+        let mut subdirs = Vec::new();
+        for path in entries {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let is_image = image::ImageFormat::from_path(&path).is_ok();
+            // Follows links. An entry that cannot be looked at (a dangling link) is kept when
+            // its name is an image's, so that decoding it reports the problem.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    if seen_dirs.insert(file_id(&path, &meta)) {
+                        subdirs.push(path);
+                    }
+                }
+                Ok(meta) => {
+                    if is_image && seen_files.insert(file_id(&path, &meta)) {
+                        files.push(path);
+                    }
+                }
+                Err(_) if is_image => files.push(path),
+                Err(_) => {}
+            }
         }
-        if path.is_dir() {
-            collect_image_files(&path, out)?;
-        } else if image::ImageFormat::from_path(&path).is_ok() {
-            out.push(path);
-        }
+        pending.extend(subdirs.into_iter().rev());
     }
-    Ok(())
+    Ok(files)
 }
 
 /// One file decoded, resized (shorter side to `size`, triangle filter) and centre-cropped, as
