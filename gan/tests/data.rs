@@ -3,12 +3,106 @@
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use saddle_gan::data::idx::{read_idx_images, read_idx_labels};
-use saddle_gan::data::{Channels, DataError, ImageDataset, Loader, LoaderState, Scale, Split};
+use saddle_gan::data::idx::{
+    read_idx_images, read_idx_images_with, read_idx_labels, read_idx_labels_with,
+};
+use saddle_gan::data::{
+    Channels, DataError, DataLimits, ImageDataset, Loader, LoaderState, Scale, Split,
+};
 use saddle_gan::plot::save_image_grid;
 use saddle_nn::engine::{Device, Tensor};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Counts the bytes allocated by chosen threads, so that tests can check what a reader costs
+/// before and after a limit. Only threads that opt in are counted (the pool built by
+/// [`alloc_track::peak_of`]), so the other tests of this binary, running alongside, do not
+/// disturb the figure.
+mod alloc_track {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicIsize, Ordering};
+    use std::sync::Mutex;
+
+    pub struct Counting;
+
+    static CURRENT: AtomicIsize = AtomicIsize::new(0);
+    static PEAK: AtomicIsize = AtomicIsize::new(0);
+    // Serialises the measured sections: the counters are global.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    thread_local! {
+        static TRACKED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn tracked() -> bool {
+        TRACKED.try_with(Cell::get).unwrap_or(false)
+    }
+
+    fn add(bytes: isize) {
+        let now = CURRENT.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator; only counters change.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = System.alloc(layout);
+            if !p.is_null() && tracked() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = System.alloc_zeroed(layout);
+            if !p.is_null() && tracked() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            System.dealloc(ptr, layout);
+            if tracked() {
+                add(-(layout.size() as isize));
+            }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = System.realloc(ptr, layout, new_size);
+            if !p.is_null() && tracked() {
+                add(new_size as isize - layout.size() as isize);
+            }
+            p
+        }
+    }
+
+    /// Runs `f` on a fresh rayon pool of `threads` counted threads (so the loaders' parallel
+    /// decoding runs there too) and returns its result with the most bytes that were allocated
+    /// at once meanwhile. Memory allocated there and freed elsewhere (the result) only makes the
+    /// figure larger, never smaller.
+    pub fn peak_of<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> (T, usize) {
+        let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .start_handler(|_| TRACKED.with(|t| t.set(true)))
+            .build()
+            .unwrap();
+        let out = pool.install(|| {
+            CURRENT.store(0, Ordering::SeqCst);
+            PEAK.store(0, Ordering::SeqCst);
+            f()
+        });
+        (out, PEAK.load(Ordering::SeqCst).max(0) as usize)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: alloc_track::Counting = alloc_track::Counting;
+
+const MIB: usize = 1 << 20;
 
 fn shared_dataset(name: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -261,16 +355,28 @@ fn bad_idx_files_give_errors_naming_the_file() {
         "header says 4294967295 images of 4294967295x4294967295",
     );
 
+    // A damaged checksum in the gzip trailer: the data decodes, and the reader still reads to
+    // the end of the stream, where the damage shows.
     let mut corrupt = gzip(&good);
-    let mid = corrupt.len() / 2;
-    corrupt[mid] ^= 0xff;
-    corrupt[mid + 1] ^= 0x55;
+    let crc_at = corrupt.len() - 8;
+    corrupt[crc_at] ^= 0xff;
     let corrupt_path = dir.join("corrupt.gz");
     std::fs::write(&corrupt_path, &corrupt).unwrap();
     assert_names(
         read_idx_images(&corrupt_path).unwrap_err(),
         &corrupt_path,
         "corrupt or truncated gzip data",
+    );
+    // Damage in the middle may garble the header before the decoder notices: then the header's
+    // sizes are what is refused. Either way the error names the file.
+    let mut garbled = gzip(&good);
+    let mid = garbled.len() / 2;
+    garbled[mid] ^= 0xff;
+    garbled[mid + 1] ^= 0x55;
+    std::fs::write(&corrupt_path, &garbled).unwrap();
+    assert_eq!(
+        read_idx_images(&corrupt_path).unwrap_err().path,
+        corrupt_path
     );
 
     let cut_gzip = dir.join("cut.gz");
@@ -702,4 +808,146 @@ fn symlinks_in_an_image_folder_reach_each_image_once() {
     // The same again, so that the order (path order) does not depend on the directory listing.
     let again = ImageDataset::image_folder(&dir, 2, Channels::Grey).unwrap();
     assert_eq!(again, ds);
+}
+
+// ---- IDX memory bombs (issue 14, item 2) ----
+
+fn gzip_of(parts: &[&[u8]], zeros: usize) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    for part in parts {
+        enc.write_all(part).unwrap();
+    }
+    let block = vec![0u8; MIB];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(MIB);
+        enc.write_all(&block[..n]).unwrap();
+        left -= n;
+    }
+    enc.finish().unwrap()
+}
+
+#[test]
+fn an_idx_header_beyond_the_limit_is_refused_before_inflating() {
+    // 2048 images of 1024x1024 (2 GiB) declared, 32 MiB of zeros present: the whole stream was
+    // inflated before the header was looked at.
+    let dir = temp_dir("idx-bomb");
+    let header = idx_images(2048, 1024, 1024, &[]);
+    let gz = dir.join("bomb-idx3-ubyte.gz");
+    std::fs::write(&gz, gzip_of(&[&header], 32 * MIB)).unwrap();
+    let raw = dir.join("bomb-idx3-ubyte");
+    std::fs::write(&raw, idx_images(2048, 1024, 1024, &[0; 64])).unwrap();
+    for path in [gz, raw] {
+        let started = Instant::now();
+        let (result, peak) = alloc_track::peak_of(1, || read_idx_images(&path));
+        let err = result.unwrap_err();
+        assert_names(
+            err.clone(),
+            &path,
+            "header says 2048 images of 1024x1024 (2147483648 bytes)",
+        );
+        assert!(err.problem.contains("idx_max_bytes"), "{err}");
+        assert!(peak < MIB, "peak allocation {peak} bytes");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn a_gzip_idx_is_read_only_up_to_the_declared_size() {
+    // A valid header and data for 10 images of 28x28, then 32 MiB more: the reader stops one
+    // byte past the declared 7,840 bytes, calls the rest trailing data, and never holds it.
+    let dir = temp_dir("idx-trailing");
+    let pixels = vec![9u8; 10 * 28 * 28];
+    let path = dir.join("long-idx3-ubyte.gz");
+    std::fs::write(
+        &path,
+        gzip_of(&[&idx_images(10, 28, 28, &pixels)], 32 * MIB),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (result, peak) = alloc_track::peak_of(1, || read_idx_images(&path));
+    assert_names(result.unwrap_err(), &path, "trailing data");
+    assert!(peak < MIB, "peak allocation {peak} bytes");
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // The other way round: 100,000 images declared (78 MB, within the limit), 10 present. The
+    // buffer grows with the data that arrives, not with the header's claim.
+    let short = dir.join("short-idx3-ubyte.gz");
+    std::fs::write(&short, gzip(&idx_images(100_000, 28, 28, &pixels))).unwrap();
+    let (result, peak) = alloc_track::peak_of(1, || read_idx_images(&short));
+    assert_names(
+        result.unwrap_err(),
+        &short,
+        "header says 100000 images of 28x28 (78400016 bytes with the 16-byte header) but the \
+         gunzipped file holds 7856 bytes, fewer (truncated file?)",
+    );
+    assert!(peak < 2 * MIB, "peak allocation {peak} bytes");
+}
+
+#[test]
+fn mnist_pair_counts_are_compared_before_the_data_is_read() {
+    // 3 images, and a labels file declaring 50 million labels with 50 MB of zeros behind its
+    // header: the mismatch is in the headers, so neither file's data needs reading.
+    let dir = temp_dir("mnist-pair-bomb");
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte"),
+        idx_images(3, 2, 2, &[1; 12]),
+    )
+    .unwrap();
+    let labels = dir.join("train-labels-idx1-ubyte.gz");
+    let mut header = 0x0801u32.to_be_bytes().to_vec();
+    header.extend_from_slice(&50_000_000u32.to_be_bytes());
+    std::fs::write(&labels, gzip_of(&[&header], 50_000_000)).unwrap();
+    let (result, peak) = alloc_track::peak_of(1, || ImageDataset::mnist(&dir, Split::Train));
+    assert_names(result.unwrap_err(), &labels, "holds 50000000 labels but");
+    assert!(peak < MIB, "peak allocation {peak} bytes");
+}
+
+#[test]
+fn idx_limits_can_be_raised_or_lowered() {
+    let dir = temp_dir("limits-idx");
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte"),
+        idx_images(3, 6, 6, &[0; 108]),
+    )
+    .unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx_labels(&[1, 2, 3])).unwrap();
+    let small = DataLimits {
+        idx_max_bytes: 100,
+        ..DataLimits::default()
+    };
+    assert_names(
+        ImageDataset::mnist_with(&dir, Split::Train, &small).unwrap_err(),
+        &dir.join("train-images-idx3-ubyte"),
+        "header says 3 images of 6x6 (108 bytes), more than the limit of 100 bytes \
+         (DataLimits::idx_max_bytes)",
+    );
+    let labels = dir.join("train-labels-idx1-ubyte");
+    let tiny = DataLimits {
+        idx_max_bytes: 2,
+        ..DataLimits::default()
+    };
+    assert_names(
+        read_idx_labels_with(&labels, &tiny).unwrap_err(),
+        &labels,
+        "header says 3 labels (3 bytes), more than the limit of 2 bytes",
+    );
+    let roomy = DataLimits {
+        idx_max_bytes: 108,
+        ..DataLimits::default()
+    };
+    assert_eq!(
+        ImageDataset::mnist_with(&dir, Split::Train, &roomy)
+            .unwrap()
+            .n,
+        3
+    );
+    // An empty file's images are checked on their own.
+    let empty = dir.join("empty-idx3-ubyte");
+    std::fs::write(&empty, idx_images(0, 20, 20, &[])).unwrap();
+    assert_names(
+        read_idx_images_with(&empty, &small).unwrap_err(),
+        &empty,
+        "header says images of 20x20 (400 bytes each), more than the limit of 100 bytes",
+    );
 }

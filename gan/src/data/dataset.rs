@@ -1,8 +1,8 @@
 //! Image datasets held in memory as f32 pixels in [0, 1]: MNIST-format IDX folders, the embedded
 //! 8×8 UCI digits and folders of image files, with the splits the experiments need.
 
-use super::idx::{read_idx_images, read_idx_labels};
-use super::DataError;
+use super::idx::read_idx_pair;
+use super::{DataError, DataLimits};
 use flate2::read::GzDecoder;
 use image::imageops::{self, FilterType};
 use rayon::prelude::*;
@@ -87,8 +87,19 @@ impl ImageDataset {
 
     /// MNIST or Fashion-MNIST (the same format) from a folder holding the four standard files
     /// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
-    /// `t10k-labels-idx1-ubyte`), each with or without `.gz`.
+    /// `t10k-labels-idx1-ubyte`), each with or without `.gz`, under the default
+    /// [`DataLimits`].
     pub fn mnist(dir: impl AsRef<Path>, split: Split) -> Result<Self, DataError> {
+        Self::mnist_with(dir, split, &DataLimits::default())
+    }
+
+    /// [`ImageDataset::mnist`] under the given limits ([`DataLimits::idx_max_bytes`] bounds each
+    /// file). The two files' counts are compared from their headers, before any data is read.
+    pub fn mnist_with(
+        dir: impl AsRef<Path>,
+        split: Split,
+        limits: &DataLimits,
+    ) -> Result<Self, DataError> {
         let dir = dir.as_ref();
         let prefix = match split {
             Split::Train => "train",
@@ -96,19 +107,7 @@ impl ImageDataset {
         };
         let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
         let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-        let images = read_idx_images(&images_path)?;
-        let labels = read_idx_labels(&labels_path)?;
-        if labels.len() != images.count {
-            return Err(DataError::new(
-                &labels_path,
-                format!(
-                    "holds {} labels but {} holds {} images",
-                    labels.len(),
-                    images_path.display(),
-                    images.count
-                ),
-            ));
-        }
+        let (images, labels) = read_idx_pair(&images_path, &labels_path, limits)?;
         if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l > 9) {
             return Err(DataError::new(
                 &labels_path,
