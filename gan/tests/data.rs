@@ -951,3 +951,194 @@ fn idx_limits_can_be_raised_or_lowered() {
         "header says images of 20x20 (400 bytes each), more than the limit of 100 bytes",
     );
 }
+
+// ---- Image memory bombs (issue 14, item 2) ----
+
+/// A PNG chunk: length, type, data and the CRC-32 of type and data.
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let mut crc = flate2::Crc::new();
+    crc.update(kind);
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_be_bytes());
+}
+
+/// A PNG whose header declares `width x height` 8-bit greyscale pixels but whose data stops
+/// after the first row: a few dozen bytes that a careless reader turns into `width * height`
+/// bytes of buffer before noticing.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8 bits, greyscale, deflate, no filter, no interlace
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+    z.write_all(&[0; 64]).unwrap();
+    png_chunk(&mut out, b"IDAT", &z.finish().unwrap());
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A valid black greyscale PNG of 1 x `height` pixels, compressed hard: a few hundred bytes.
+fn thin_png(height: u32) -> Vec<u8> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::NoFilter)
+        .write_image(
+            &vec![0; height as usize],
+            1,
+            height,
+            image::ExtendedColorType::L8,
+        )
+        .unwrap();
+    out
+}
+
+#[test]
+fn an_image_of_extreme_aspect_is_refused_before_decoding() {
+    // The issue's 467-byte PNG: 1x200,000 valid greyscale pixels. Resized before cropping, it
+    // became 64 x 12.8M RGB pixels (2.4 GB) for `--image-size 64`; 38 MB here at size 8.
+    let dir = temp_dir("bomb-aspect");
+    let path = dir.join("thin.png");
+    std::fs::write(&path, thin_png(200_000)).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 1000);
+    let started = Instant::now();
+    let (result, peak) =
+        alloc_track::peak_of(2, || ImageDataset::image_folder(&dir, 8, Channels::Rgb));
+    let elapsed = started.elapsed();
+    let err = result.unwrap_err();
+    assert_names(err.clone(), &path, "is 1x200000 pixels");
+    assert!(err.problem.contains("image_max_side"), "{err}");
+    assert!(peak < MIB, "peak allocation {peak} bytes");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+
+    // Within the side limit, the aspect ratio is what is refused.
+    std::fs::write(&path, thin_png(10_000)).unwrap();
+    let (result, peak) =
+        alloc_track::peak_of(2, || ImageDataset::image_folder(&dir, 8, Channels::Rgb));
+    assert_names(
+        result.unwrap_err(),
+        &path,
+        "is 1x10000 pixels, an aspect ratio of 10000:1, over the limit of 16:1 \
+         (DataLimits::image_max_aspect)",
+    );
+    assert!(peak < MIB, "peak allocation {peak} bytes");
+}
+
+#[test]
+fn huge_declared_image_sizes_are_refused_before_decoding() {
+    // 20000x20000 greyscale: over the side limit (its decoder alone would want 400 MB, and the
+    // conversion to RGB three times that). 9000x9000: every side allowed, 81 Mpixel too many.
+    for (name, width, height, limit) in [
+        ("side", 20_000, 20_000, "image_max_side"),
+        ("tall", 100, 20_000, "image_max_side"),
+        ("pixels", 9_000, 9_000, "image_max_pixels"),
+    ] {
+        let dir = temp_dir(&format!("bomb-{name}"));
+        let path = dir.join("big.png");
+        std::fs::write(&path, png_declaring(width, height)).unwrap();
+        let (result, peak) =
+            alloc_track::peak_of(2, || ImageDataset::image_folder(&dir, 64, Channels::Rgb));
+        let err = result.unwrap_err();
+        assert_names(err.clone(), &path, &format!("{width}x{height}"));
+        assert!(err.problem.contains(limit), "{err}");
+        assert!(peak < MIB, "{name}: peak allocation {peak} bytes");
+    }
+}
+
+#[test]
+fn greyscale_images_are_not_widened_to_rgb_at_full_size() {
+    // 2048x2048 greyscale is 4 MiB decoded; converting it to RGB before resizing took 12 MiB
+    // more. Resizing first in the file's own colour type keeps the peak near the decoded size.
+    let dir = temp_dir("grey-to-rgb");
+    image::GrayImage::from_fn(2048, 2048, |x, y| image::Luma([((x ^ y) & 0xff) as u8]))
+        .save(dir.join("grey.png"))
+        .unwrap();
+    let (result, peak) =
+        alloc_track::peak_of(1, || ImageDataset::image_folder(&dir, 16, Channels::Rgb));
+    let ds = result.unwrap();
+    assert_eq!((ds.n, ds.channels, ds.height, ds.width), (1, 3, 16, 16));
+    assert!(peak < 6 * MIB, "peak allocation {peak} bytes");
+}
+
+#[test]
+fn image_limits_can_be_raised_or_lowered() {
+    // Raised: the thin PNG loads, and as it is cropped (to its 1x1 centre) before it is resized,
+    // the work is bounded by the output: 64x64 here, where resizing first made 64 x 12.8M.
+    let dir = temp_dir("limits-raised");
+    std::fs::write(dir.join("thin.png"), thin_png(200_000)).unwrap();
+    let wide = DataLimits {
+        image_max_side: 200_000,
+        image_max_aspect: 200_000,
+        ..DataLimits::default()
+    };
+    let (result, peak) = alloc_track::peak_of(2, || {
+        ImageDataset::image_folder_with(&dir, 64, Channels::Rgb, &wide)
+    });
+    let ds = result.unwrap();
+    assert_eq!((ds.n, ds.channels, ds.height, ds.width), (1, 3, 64, 64));
+    assert!(peak < 2 * MIB, "peak allocation {peak} bytes");
+
+    // Lowered: every limit is the one named in the error.
+    let small = DataLimits {
+        image_max_side: 32,
+        image_max_pixels: 500,
+        image_max_aspect: 2,
+        ..DataLimits::default()
+    };
+    let cases: [(u32, u32, &str); 3] = [
+        (
+            40,
+            30,
+            ", over the limit of 32 pixels a side (DataLimits::image_max_side)",
+        ),
+        (
+            30,
+            20,
+            " (600 in all), over the limit of 500 pixels (DataLimits::image_max_pixels)",
+        ),
+        (
+            30,
+            10,
+            ", an aspect ratio of 3:1, over the limit of 2:1 (DataLimits::image_max_aspect)",
+        ),
+    ];
+    for (w, h, rest) in cases {
+        let dir = temp_dir("limits-lowered");
+        let path = dir.join("image.png");
+        image::GrayImage::new(w, h).save(&path).unwrap();
+        let err = ImageDataset::image_folder_with(&dir, 8, Channels::Grey, &small).unwrap_err();
+        assert_names(err, &path, &format!("is {w}x{h} pixels{rest}"));
+    }
+    assert_names(
+        ImageDataset::image_folder_with(&dir, 33, Channels::Grey, &small).unwrap_err(),
+        &dir,
+        "image size 33 is over the limit of 32 pixels a side (DataLimits::image_max_side)",
+    );
+}
+
+#[test]
+fn parallel_decoding_stays_within_the_pixel_budget() {
+    // Six 1024x1024 greyscale images (1 MiB each decoded) on four threads, with room for 1.5
+    // Mpixel: they decode one at a time, so the peak stays near one image's cost (without the
+    // budget, four at once cost four times that).
+    let dir = temp_dir("pixel-budget");
+    for i in 0..6u32 {
+        image::GrayImage::from_fn(1024, 1024, |x, y| image::Luma([(x ^ y ^ i) as u8]))
+            .save(dir.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let limits = DataLimits {
+        image_max_pixels: 1_500_000,
+        ..DataLimits::default()
+    };
+    let (result, peak) = alloc_track::peak_of(4, || {
+        ImageDataset::image_folder_with(&dir, 16, Channels::Grey, &limits)
+    });
+    assert_eq!(result.unwrap().n, 6);
+    assert!(peak < 5 * MIB / 2, "peak allocation {peak} bytes");
+}
