@@ -3,8 +3,11 @@
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
 use saddle_gan::data::idx::{
-    read_idx_images, read_idx_images_with, read_idx_labels, read_idx_labels_with,
+    read_idx_images, read_idx_images_from, read_idx_images_with, read_idx_labels,
+    read_idx_labels_from, read_idx_labels_with,
 };
 use saddle_gan::data::{
     Channels, DataError, DataLimits, ImageDataset, Loader, LoaderState, Scale, Split,
@@ -1141,4 +1144,341 @@ fn parallel_decoding_stays_within_the_pixel_budget() {
     });
     assert_eq!(result.unwrap().n, 6);
     assert!(peak < 5 * MIB / 2, "peak allocation {peak} bytes");
+}
+
+// ---- Fuzzing: mutated and arbitrary bytes into the IDX readers and the image-folder loader ----
+//
+// Each case must end in Ok or in an error naming the file, without a panic, and the reader must
+// allocate no more than the (lowered) limits allow plus a fixed allowance for its buffers. The
+// seeds are the committed files under gan/tests/corpus/; the entry points are the library's
+// public readers, so a coverage-guided fuzzer can call the same functions.
+
+/// The files of `gan/tests/corpus/<kind>`, in name order.
+fn corpus(kind: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// One change to a seed file. Positions wrap around the file's length.
+#[derive(Clone, Debug)]
+enum Edit {
+    Flip {
+        at: usize,
+        mask: u8,
+    },
+    /// A 32-bit word written over the bytes at `at`: where headers keep their sizes.
+    Word {
+        at: usize,
+        value: u32,
+        big_endian: bool,
+    },
+    Cut {
+        at: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+}
+
+/// Sizes a header might declare: small, powers of two, extremes and anything.
+fn word() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        0..64u32,
+        (0..32u32).prop_map(|bit| 1 << bit),
+        Just(u32::MAX),
+        any::<u32>(),
+    ]
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    // Most headers fit in the first 32 bytes: aim word edits there half the time.
+    let near_start = prop_oneof![0..32usize, any::<usize>()];
+    prop_oneof![
+        (any::<usize>(), 1..=255u8).prop_map(|(at, mask)| Edit::Flip { at, mask }),
+        (near_start, word(), any::<bool>()).prop_map(|(at, value, big_endian)| Edit::Word {
+            at,
+            value,
+            big_endian
+        }),
+        any::<usize>().prop_map(|at| Edit::Cut { at }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..48))
+            .prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
+    ]
+}
+
+fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut out = seed.to_vec();
+    for e in edits {
+        let len = out.len().max(1);
+        match e {
+            Edit::Flip { at, mask } => {
+                if let Some(b) = out.get_mut(at % len) {
+                    *b ^= mask;
+                }
+            }
+            Edit::Word {
+                at,
+                value,
+                big_endian,
+            } => {
+                let bytes = if *big_endian {
+                    value.to_be_bytes()
+                } else {
+                    value.to_le_bytes()
+                };
+                for (i, b) in bytes.into_iter().enumerate() {
+                    if let Some(slot) = out.get_mut(at % len + i) {
+                        *slot = b;
+                    }
+                }
+            }
+            Edit::Cut { at } => out.truncate(at % len),
+            Edit::Insert { at, bytes } => {
+                let at = at % (out.len() + 1);
+                out.splice(at..at, bytes.iter().copied());
+            }
+        }
+    }
+    out
+}
+
+/// Rewrites the CRC of every whole chunk of a PNG, so that edited headers reach the decoder
+/// instead of failing their checksum.
+fn fix_png_crcs(bytes: &mut [u8]) {
+    let mut at = 8;
+    while at + 12 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let Some(end) = (at + 8).checked_add(len).filter(|&e| e + 4 <= bytes.len()) else {
+            break;
+        };
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes[at + 4..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.sum().to_be_bytes());
+        at = end + 4;
+    }
+}
+
+/// How the fuzzed bytes of an IDX case are packaged.
+#[derive(Clone, Copy, Debug)]
+enum Packing {
+    Raw,
+    /// Edited, then gzipped: a valid gzip stream of bad content.
+    GzipAfter,
+    /// Gzipped, then edited: a damaged gzip stream.
+    GzipBefore,
+}
+
+const FUZZ_IDX_LIMIT: u64 = 4096;
+/// The readers' own buffers, whatever the input: the file reader's, the gzip decoder's window
+/// and state, and the gzip header's optional fields (flate2 caps extra, name and comment at
+/// 64 KiB each).
+const READER_ALLOWANCE: usize = 384 << 10;
+
+/// The IDX fuzz target: `bytes` through every IDX reader, from a file at `path` and from
+/// memory. Checks the properties above; returns nothing, panics on a violation.
+fn fuzz_idx(bytes: &[u8], path: &Path) {
+    let limits = DataLimits {
+        idx_max_bytes: FUZZ_IDX_LIMIT,
+        ..DataLimits::default()
+    };
+    std::fs::write(path, bytes).unwrap();
+    let bound = FUZZ_IDX_LIMIT as usize + READER_ALLOWANCE;
+    let check = |what: &str, result: Result<usize, DataError>, peak: usize| {
+        match result {
+            Ok(len) => assert!(len as u64 <= FUZZ_IDX_LIMIT, "{what}: {len} bytes"),
+            Err(e) => assert_eq!(e.path, path, "{what}: {e}"),
+        }
+        assert!(peak <= bound, "{what}: peak allocation {peak} bytes");
+    };
+    let (r, peak) = alloc_track::peak_of(1, || {
+        read_idx_images_with(path, &limits).map(|i| {
+            assert_eq!(i.pixels().len(), i.count * i.rows * i.cols);
+            i.pixels().len()
+        })
+    });
+    check("images from the file", r, peak);
+    let (r, peak) = alloc_track::peak_of(1, || {
+        read_idx_images_from(bytes, path, &limits).map(|i| i.pixels().len())
+    });
+    check("images from memory", r, peak);
+    let (r, peak) =
+        alloc_track::peak_of(1, || read_idx_labels_with(path, &limits).map(|l| l.len()));
+    check("labels from the file", r, peak);
+    let (r, peak) = alloc_track::peak_of(1, || {
+        read_idx_labels_from(bytes, path, &limits).map(|l| l.len())
+    });
+    check("labels from memory", r, peak);
+}
+
+fn idx_case() -> impl Strategy<Value = Vec<u8>> {
+    let seeds = corpus("idx");
+    let raw_seeds: Vec<Vec<u8>> = seeds
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_none_or(|e| e != "gz"))
+        .map(|(_, b)| b)
+        .collect();
+    let packing = prop_oneof![
+        Just(Packing::Raw),
+        Just(Packing::GzipAfter),
+        Just(Packing::GzipBefore)
+    ];
+    let mutated = (
+        prop::sample::select(raw_seeds),
+        prop::collection::vec(edit(), 0..6),
+        packing,
+    )
+        .prop_map(|(seed, edits, packing)| match packing {
+            Packing::Raw => apply(&seed, &edits),
+            Packing::GzipAfter => gzip(&apply(&seed, &edits)),
+            Packing::GzipBefore => apply(&gzip(&seed), &edits),
+        });
+    let arbitrary = prop::collection::vec(any::<u8>(), 0..256);
+    let arbitrary_gz = prop::collection::vec(any::<u8>(), 0..256).prop_map(|b| gzip(&b));
+    prop_oneof![6 => mutated, 1 => arbitrary, 1 => arbitrary_gz]
+}
+
+/// The image fuzz target: `bytes` as `name` in an otherwise empty folder `dir`, through the
+/// folder loader (on two threads) and through the in-memory decoder.
+fn fuzz_image(bytes: &[u8], dir: &Path, name: &str, size: usize, channels: Channels) {
+    // At most 64x64 a side, 4096 pixels: a decoded image is at most 32 KiB (16-bit RGBA).
+    let limits = DataLimits {
+        image_max_side: 64,
+        image_max_pixels: 4096,
+        image_max_aspect: 16,
+        ..DataLimits::default()
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let values = channels.count() * size * size;
+    assert_eq!(limits.decoder_alloc(), 4096 * 8 * 2);
+    let (result, peak) = alloc_track::peak_of(2, || {
+        ImageDataset::image_folder_with(dir, size, channels, &limits)
+    });
+    match result {
+        Ok(ds) => {
+            assert_eq!((ds.n, ds.pixels.len()), (1, values));
+            assert!(ds.pixels.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        Err(e) => assert_eq!(e.path, path, "{e}"),
+    }
+    assert!(
+        peak <= FUZZ_IMAGE_BOUND,
+        "folder: peak allocation {peak} bytes"
+    );
+    let (result, peak) = alloc_track::peak_of(1, || {
+        saddle_gan::data::decode_square_image(bytes, &path, size, channels, &limits)
+    });
+    match result {
+        Ok(pixels) => assert_eq!(pixels.len(), values),
+        Err(e) => assert_eq!(e.path, path, "{e}"),
+    }
+    assert!(
+        peak <= FUZZ_IMAGE_BOUND,
+        "memory: peak allocation {peak} bytes"
+    );
+}
+
+/// What one decoder may allocate under the fuzzing limits, twice (the decoded image and its
+/// cropped copy), and an allowance for fixed buffers (file reader, zlib window, thread pool).
+const FUZZ_IMAGE_BOUND: usize = 2 * (4096 * 8 * 2) + 512 * 1024;
+
+fn image_case() -> impl Strategy<Value = (String, Vec<u8>)> {
+    let seeds: Vec<(String, Vec<u8>)> = corpus("image")
+        .into_iter()
+        .map(|(p, b)| (p.file_name().unwrap().to_string_lossy().into_owned(), b))
+        .collect();
+    (
+        prop::sample::select(seeds),
+        prop::collection::vec(edit(), 0..6),
+        any::<bool>(),
+    )
+        .prop_map(|((name, seed), edits, fix_crcs)| {
+            let mut bytes = apply(&seed, &edits);
+            if fix_crcs && name.ends_with(".png") {
+                fix_png_crcs(&mut bytes);
+            }
+            (name, bytes)
+        })
+}
+
+proptest! {
+    // 400 cases each by default (about a second); PROPTEST_CASES=N runs N, for longer fuzzing.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(400),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn fuzz_idx_readers(bytes in idx_case()) {
+        let dir = temp_dir_keep("fuzz-idx");
+        fuzz_idx(&bytes, &dir.join("case-idx-ubyte"));
+    }
+
+    #[test]
+    fn fuzz_image_folder(
+        (name, bytes) in image_case(),
+        size in 1..=16usize,
+        grey in any::<bool>(),
+    ) {
+        let channels = if grey { Channels::Grey } else { Channels::Rgb };
+        fuzz_image(&bytes, &temp_dir_keep("fuzz-image"), &name, size, channels);
+    }
+}
+
+/// A folder under Cargo's scratch space, created if missing and kept as it is.
+fn temp_dir_keep(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("saddle-gan-data")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_corpus_seeds_load_or_fail_cleanly() {
+    // The seeds themselves, under the default limits: the valid ones load, the two crafted
+    // bombs are refused by name.
+    let dir = temp_dir("corpus-seeds");
+    for (path, bytes) in corpus("image") {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let got = saddle_gan::data::decode_square_image(
+            &bytes,
+            &path,
+            8,
+            Channels::Rgb,
+            &DataLimits::default(),
+        );
+        match name {
+            "thin-1x200000.png" | "declares-20000x20000.png" => {
+                assert_names(got.unwrap_err(), &path, "(DataLimits::image_max_side)")
+            }
+            _ => assert_eq!(got.unwrap().len(), 3 * 64, "{name}"),
+        }
+    }
+    for (path, bytes) in corpus("idx") {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if name.starts_with("images") {
+            let images = read_idx_images(&path).unwrap();
+            assert_eq!((images.count, images.rows, images.cols), (3, 4, 5));
+        } else {
+            assert_eq!(read_idx_labels(&path).unwrap(), [3, 1, 4]);
+        }
+        fuzz_idx(&bytes, &dir.join(name));
+    }
 }
