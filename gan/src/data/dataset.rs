@@ -1,13 +1,16 @@
 //! Image datasets held in memory as f32 pixels in [0, 1]: MNIST-format IDX folders, the embedded
 //! 8×8 UCI digits and folders of image files, with the splits the experiments need.
 
-use super::idx::{read_idx_images, read_idx_labels};
-use super::DataError;
+use super::idx::read_idx_pair;
+use super::limits::PixelBudget;
+use super::{DataError, DataLimits};
 use flate2::read::GzDecoder;
-use image::imageops::{self, FilterType};
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageReader};
 use rayon::prelude::*;
 use saddle_engine::Rng;
-use std::io::Read;
+use std::collections::HashSet;
+use std::io::{BufRead, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Which half of MNIST / Fashion-MNIST.
@@ -86,8 +89,19 @@ impl ImageDataset {
 
     /// MNIST or Fashion-MNIST (the same format) from a folder holding the four standard files
     /// (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
-    /// `t10k-labels-idx1-ubyte`), each with or without `.gz`.
+    /// `t10k-labels-idx1-ubyte`), each with or without `.gz`, under the default
+    /// [`DataLimits`].
     pub fn mnist(dir: impl AsRef<Path>, split: Split) -> Result<Self, DataError> {
+        Self::mnist_with(dir, split, &DataLimits::default())
+    }
+
+    /// [`ImageDataset::mnist`] under the given limits ([`DataLimits::idx_max_bytes`] bounds each
+    /// file). The two files' counts are compared from their headers, before any data is read.
+    pub fn mnist_with(
+        dir: impl AsRef<Path>,
+        split: Split,
+        limits: &DataLimits,
+    ) -> Result<Self, DataError> {
         let dir = dir.as_ref();
         let prefix = match split {
             Split::Train => "train",
@@ -95,19 +109,7 @@ impl ImageDataset {
         };
         let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
         let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-        let images = read_idx_images(&images_path)?;
-        let labels = read_idx_labels(&labels_path)?;
-        if labels.len() != images.count {
-            return Err(DataError::new(
-                &labels_path,
-                format!(
-                    "holds {} labels but {} holds {} images",
-                    labels.len(),
-                    images_path.display(),
-                    images.count
-                ),
-            ));
-        }
+        let (images, labels) = read_idx_pair(&images_path, &labels_path, limits)?;
         if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l > 9) {
             return Err(DataError::new(
                 &labels_path,
@@ -169,21 +171,37 @@ impl ImageDataset {
     }
 
     /// Every image file in `dir` and its subfolders (any format the `image` crate reads, chosen
-    /// by extension, decoded by content), in path order, resized so the shorter side is `size`
-    /// and centre-cropped to `size × size`. Unlabelled. Files whose extension is not an image
-    /// format's are skipped, as are hidden ones; an image file that does not decode is an error
-    /// naming it, and so is a folder with no images.
+    /// by extension, decoded by content), in path order, centre-cropped to a square and resized
+    /// to `size × size`. Unlabelled. Files whose extension is not an image format's are skipped,
+    /// as are hidden ones; an image file that does not decode is an error naming it, and so is a
+    /// folder with no images. Images beyond the default [`DataLimits`] are refused (an error
+    /// naming the file and the limit) before they are decoded.
+    ///
+    /// Symbolic links are followed, each folder once (a link back up, such as `ln -s . self`,
+    /// adds nothing), and a file reached twice (through a link to it, or a hard link) counts
+    /// once, under the first of its paths in the walk (which visits entries in name order).
     pub fn image_folder(
         dir: impl AsRef<Path>,
         size: usize,
         channels: Channels,
     ) -> Result<Self, DataError> {
+        Self::image_folder_with(dir, size, channels, &DataLimits::default())
+    }
+
+    /// [`ImageDataset::image_folder`] under the given limits. Each image's declared size is
+    /// checked against them before it is decoded; images are cropped before they are resized,
+    /// so the work after decoding is bounded by the output size; and the images being decoded
+    /// at once, across threads, hold at most [`DataLimits::image_max_pixels`] pixels together
+    /// (a big image waits for room), so the parallel decoding does not multiply the cost.
+    pub fn image_folder_with(
+        dir: impl AsRef<Path>,
+        size: usize,
+        channels: Channels,
+        limits: &DataLimits,
+    ) -> Result<Self, DataError> {
         let dir = dir.as_ref();
-        if size == 0 {
-            return Err(DataError::new(dir, "image size must be positive"));
-        }
-        let mut files = Vec::new();
-        collect_image_files(dir, &mut files)?;
+        let side = output_side(dir, size, limits)?;
+        let mut files = collect_image_files(dir)?;
         if files.is_empty() {
             return Err(DataError::new(
                 dir,
@@ -193,9 +211,14 @@ impl ImageDataset {
         files.sort();
         // Decoding dominates and is independent per file; the output order is the path order
         // whatever the thread count, and the first failing file in that order is reported.
+        let budget = PixelBudget::new(limits.image_max_pixels);
         let decoded: Vec<Result<Vec<f32>, DataError>> = files
             .par_iter()
-            .map(|p| load_square(p, size as u32, channels))
+            .map(|path| {
+                let reader = ImageReader::open(path)
+                    .map_err(|e| DataError::new(path, format!("cannot read the file ({e})")))?;
+                decode_square(reader, path, side, channels, limits, &budget)
+            })
             .collect();
         let mut pixels = Vec::with_capacity(files.len() * channels.count() * size * size);
         for image in decoded {
@@ -385,60 +408,180 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
     }
 }
 
-fn collect_image_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| DataError::new(dir, format!("cannot list ({e})")))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| DataError::new(dir, format!("cannot list ({e})")))?
-            .path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            continue;
-        }
-        if path.is_dir() {
-            collect_image_files(&path, out)?;
-        } else if image::ImageFormat::from_path(&path).is_ok() {
-            out.push(path);
-        }
+/// The output side as the decoders' u32, positive and within the side limit.
+fn output_side(source: &Path, size: usize, limits: &DataLimits) -> Result<u32, DataError> {
+    if size == 0 {
+        return Err(DataError::new(source, "image size must be positive"));
     }
-    Ok(())
+    match u32::try_from(size) {
+        Ok(side) if side <= limits.image_max_side => Ok(side),
+        _ => Err(DataError::new(
+            source,
+            format!(
+                "image size {size} is over the limit of {} pixels a side \
+                 (DataLimits::image_max_side)",
+                limits.image_max_side
+            ),
+        )),
+    }
 }
 
-/// One file decoded, resized (shorter side to `size`, triangle filter) and centre-cropped, as
-/// CHW floats in [0, 1].
-fn load_square(path: &Path, size: u32, channels: Channels) -> Result<Vec<f32>, DataError> {
-    let image = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| DataError::new(path, format!("cannot read the file ({e})")))?
-        .decode()
-        .map_err(|e| DataError::new(path, format!("cannot decode the image ({e})")))?;
-    let (w, h) = (image.width(), image.height());
-    let scale = size as f64 / w.min(h) as f64;
-    let nw = ((w as f64 * scale).round() as u32).max(size);
-    let nh = ((h as f64 * scale).round() as u32).max(size);
-    let (x0, y0) = ((nw - size) / 2, (nh - size) / 2);
-    let to_unit = |v: &u8| *v as f32 / 255.0;
-    Ok(match channels {
-        Channels::Grey => {
-            let small = imageops::resize(&image.to_luma8(), nw, nh, FilterType::Triangle);
-            let crop = imageops::crop_imm(&small, x0, y0, size, size).to_image();
-            crop.as_raw().iter().map(to_unit).collect()
+/// What identifies a file or folder whatever the path it is reached by.
+#[cfg(unix)]
+type FileId = (u64, u64);
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+#[cfg(unix)]
+fn file_id(_path: &Path, meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path, _meta: &std::fs::Metadata) -> FileId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The image files under `root`, following links but entering each folder once and listing
+/// each file once (see [`ImageDataset::image_folder`]). Entries are visited in name order, so
+/// which path a file reached twice keeps does not depend on the order the system lists them.
+fn collect_image_files(root: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let cannot_list =
+        |dir: &Path, e: std::io::Error| DataError::new(dir, format!("cannot list ({e})"));
+    let root_meta = std::fs::metadata(root).map_err(|e| cannot_list(root, e))?;
+    let mut seen_dirs = HashSet::from([file_id(root, &root_meta)]);
+    let mut seen_files = HashSet::new();
+    let mut files = Vec::new();
+    // Depth first without recursion: a deep tree cannot overflow the stack.
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries = std::fs::read_dir(&dir)
+            .and_then(|list| {
+                list.map(|e| e.map(|e| e.path()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| cannot_list(&dir, e))?;
+        entries.sort();
+        let mut subdirs = Vec::new();
+        for path in entries {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let is_image = image::ImageFormat::from_path(&path).is_ok();
+            // Follows links. An entry that cannot be looked at (a dangling link) is kept when
+            // its name is an image's, so that decoding it reports the problem.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {
+                    if seen_dirs.insert(file_id(&path, &meta)) {
+                        subdirs.push(path);
+                    }
+                }
+                Ok(meta) => {
+                    if is_image && seen_files.insert(file_id(&path, &meta)) {
+                        files.push(path);
+                    }
+                }
+                Err(_) if is_image => files.push(path),
+                Err(_) => {}
+            }
         }
+        pending.extend(subdirs.into_iter().rev());
+    }
+    Ok(files)
+}
+
+/// The bytes of one image file (any format the folder loader reads, told by content, else by
+/// `name`'s extension) as the folder loader prepares it: checked against `limits` before
+/// decoding, centre-cropped to a square, resized to `size × size` (triangle filter), as CHW
+/// floats in [0, 1]. `name` names the image in errors. The image-folder loader's entry point
+/// for fuzzing: no file needed.
+pub fn decode_square_image(
+    bytes: &[u8],
+    name: &Path,
+    size: usize,
+    channels: Channels,
+    limits: &DataLimits,
+) -> Result<Vec<f32>, DataError> {
+    let side = output_side(name, size, limits)?;
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    if let Ok(format) = image::ImageFormat::from_path(name) {
+        reader.set_format(format);
+    }
+    let budget = PixelBudget::new(limits.image_max_pixels);
+    decode_square(reader, name, side, channels, limits, &budget)
+}
+
+fn decode_square<R: BufRead + Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+    size: u32,
+    channels: Channels,
+    limits: &DataLimits,
+    budget: &PixelBudget,
+) -> Result<Vec<f32>, DataError> {
+    let cannot_decode =
+        |e: image::ImageError| DataError::new(path, format!("cannot decode the image ({e})"));
+    let mut reader = reader
+        .with_guessed_format()
+        .map_err(|e| DataError::new(path, format!("cannot read the file ({e})")))?;
+    // While the header is read: the decoder's own allocations (metadata chunks and the like)
+    // are bounded, the declared size is not checked yet, so that the check below words it.
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_alloc = Some(limits.decoder_alloc());
+    reader.limits(decoder_limits.clone());
+    let mut decoder = reader.into_decoder().map_err(cannot_decode)?;
+    let (width, height) = decoder.dimensions();
+    limits.check_image(path, width, height)?;
+    // Then the decoder is held to the checked size, and the pixels it will allocate are
+    // counted against its allocation limit, as `ImageReader::decode` does.
+    decoder_limits.max_image_width = Some(limits.image_max_side);
+    decoder_limits.max_image_height = Some(limits.image_max_side);
+    decoder_limits
+        .reserve(decoder.total_bytes())
+        .map_err(cannot_decode)?;
+    decoder.set_limits(decoder_limits).map_err(cannot_decode)?;
+    // Room in the budget until only the small output is left.
+    let _room = budget.acquire(width as u64 * height as u64);
+    let image = DynamicImage::from_decoder(decoder).map_err(cannot_decode)?;
+    Ok(square_pixels(crop_to_square(image), size, channels))
+}
+
+/// The centred square of side `min(width, height)`; an odd margin leaves the extra row or
+/// column at the bottom or right. The full image is freed before this returns.
+fn crop_to_square(image: DynamicImage) -> DynamicImage {
+    let (w, h) = (image.width(), image.height());
+    if w == h {
+        return image;
+    }
+    let side = w.min(h);
+    image.crop_imm((w - side) / 2, (h - side) / 2, side, side)
+}
+
+/// A square image resized to `size × size` in its own pixel type (a greyscale image is not
+/// widened to RGB before it is small), then converted, as CHW floats in [0, 1].
+fn square_pixels(square: DynamicImage, size: u32, channels: Channels) -> Vec<f32> {
+    let small = if square.width() == size {
+        square
+    } else {
+        square.resize_exact(size, size, FilterType::Triangle)
+    };
+    let to_unit = |v: &u8| *v as f32 / 255.0;
+    match channels {
+        Channels::Grey => small.to_luma8().as_raw().iter().map(to_unit).collect(),
         Channels::Rgb => {
-            let small = imageops::resize(&image.to_rgb8(), nw, nh, FilterType::Triangle);
-            let crop = imageops::crop_imm(&small, x0, y0, size, size).to_image();
             // HWC (interleaved) -> CHW (planar).
             let plane = (size * size) as usize;
             let mut out = vec![0.0; 3 * plane];
-            for (p, rgb) in crop.as_raw().chunks_exact(3).enumerate() {
+            for (p, rgb) in small.to_rgb8().as_raw().chunks_exact(3).enumerate() {
                 for (c, v) in rgb.iter().enumerate() {
                     out[c * plane + p] = to_unit(v);
                 }
             }
             out
         }
-    })
+    }
 }

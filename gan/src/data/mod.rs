@@ -4,10 +4,12 @@
 mod dataset;
 mod error;
 pub mod idx;
+mod limits;
 mod loader;
 mod mixture;
 
-pub use dataset::{Channels, ImageDataset, Split};
+pub use dataset::{decode_square_image, Channels, ImageDataset, Split};
 pub use error::DataError;
+pub use limits::DataLimits;
 pub use loader::{Batch, Loader, LoaderState, Scale};
 pub use mixture::Mixture2d;
