@@ -11,11 +11,11 @@
 #   - the final checkpoint is byte-identical to the uninterrupted run's, and every logged loss
 #     equal.
 #
-#   scripts/soak.sh [N=50] [STEPS=400]      (release build; about 2-3 minutes for N = 50)
+#   scripts/soak.sh [N=50] [STEPS=6000]     (release build; a few minutes for N = 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kills=${1:-50}
-steps=${2:-400}
+steps=${2:-6000}
 cargo build --release -q
 exec python3 - "$kills" "$steps" <<'PY'
 import json, os, random, shutil, signal, struct, subprocess, sys, tempfile, time
@@ -73,7 +73,8 @@ rng = random.Random(1)
 resumes, max_back, previous = 0, 0, 0
 for k in range(kills):
     p = train(run, resume=os.path.exists(os.path.join(run, "config.json")))
-    time.sleep(rng.uniform(0.0, per_run * 0.6))
+    # Mostly a few steps in, sometimes during start-up or the step-0 checkpoint.
+    time.sleep(rng.uniform(0.0, min(per_run * 0.6, 0.5)))
     if p.poll() is not None:   # finished (or failed) before the kill
         if p.returncode != 0:
             sys.exit(f"kill {k}: the run failed: {p.stderr.read().decode()}")

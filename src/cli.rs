@@ -5,7 +5,7 @@ use crate::flags::{at_least, between, MAX_SCORED};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Device;
-use saddle_gan::data::{Channels, ImageDataset, Split};
+use saddle_gan::data::{Channels, DataLimits, ImageDataset, Split};
 use saddle_gan::run::{
     train, BatchSource, Evaluation, GanModel, LoopOptions, Outcome, RunDir, StopFlag,
 };
@@ -78,6 +78,42 @@ pub struct RunArgs {
     pub eval_count: usize,
 }
 
+/// The limits on what a data file may declare (saddle_gan::data::DataLimits), as flags every
+/// command takes (global: before or after the sub-command). Checked before anything is
+/// allocated; raise them for datasets beyond the defaults (EMNIST byclass, huge photos).
+#[derive(Args, Clone, Debug)]
+pub struct DataLimitArgs {
+    /// Most bytes of pixel data one IDX file may declare [default: 256 MiB].
+    #[arg(long, global = true, value_parser = at_least::<u64>(1))]
+    pub max_idx_bytes: Option<u64>,
+    /// Longest side of an image file, in pixels [default: 16384].
+    #[arg(long, global = true, value_parser = between::<u32>(1, u32::MAX as u64))]
+    pub max_image_side: Option<u32>,
+    /// Most pixels in one image file [default: 67108864, 8192 x 8192].
+    #[arg(long, global = true, value_parser = at_least::<u64>(1))]
+    pub max_image_pixels: Option<u64>,
+    /// Most times an image's long side may exceed its short side [default: 16].
+    #[arg(long, global = true, value_parser = between::<u32>(1, u32::MAX as u64))]
+    pub max_image_aspect: Option<u32>,
+}
+
+static DATA_LIMITS: OnceLock<DataLimits> = OnceLock::new();
+
+/// Sets the data limits from the command line (once, by `main`; the defaults otherwise).
+pub fn set_data_limits(args: &DataLimitArgs) {
+    let d = DataLimits::default();
+    let _ = DATA_LIMITS.set(DataLimits {
+        idx_max_bytes: args.max_idx_bytes.unwrap_or(d.idx_max_bytes),
+        image_max_side: args.max_image_side.unwrap_or(d.image_max_side),
+        image_max_pixels: args.max_image_pixels.unwrap_or(d.image_max_pixels),
+        image_max_aspect: args.max_image_aspect.unwrap_or(d.image_max_aspect),
+    });
+}
+
+fn data_limits() -> DataLimits {
+    DATA_LIMITS.get().copied().unwrap_or_default()
+}
+
 /// Where training images come from: `digits` (embedded, the default), or a folder holding
 /// MNIST-format IDX files (MNIST, Fashion-MNIST) or image files.
 pub fn load_images(data: &str, split: Split, folder_size: usize) -> Result<ImageDataset, BoxError> {
@@ -95,10 +131,16 @@ pub fn load_images(data: &str, split: Split, folder_size: usize) -> Result<Image
     let has_idx = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
         .iter()
         .any(|f| dir.join(f).exists());
+    let limits = data_limits();
     if has_idx {
-        Ok(ImageDataset::mnist(dir, split)?)
+        Ok(ImageDataset::mnist_with(dir, split, &limits)?)
     } else {
-        Ok(ImageDataset::image_folder(dir, folder_size, Channels::Rgb)?)
+        Ok(ImageDataset::image_folder_with(
+            dir,
+            folder_size,
+            Channels::Rgb,
+            &limits,
+        )?)
     }
 }
 

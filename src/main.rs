@@ -13,6 +13,8 @@ use saddle::{bench, eval, grid, probe, sample, train};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    limits: saddle::cli::DataLimitArgs,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +45,7 @@ fn main() {
     // Which flags were typed, not defaulted: a resumed run applies or refuses each of them.
     saddle::resume::record_given_flags(&matches);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    saddle::cli::set_data_limits(&cli.limits);
     saddle::allocator::retain_freed_memory();
     let result = match cli.command {
         Command::Bench { what } => bench::run(what),

@@ -372,7 +372,10 @@ pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>
             let (spec, seed): (EbganSpec, u64) = parse_spec(config, FILE)?;
             let image_dim = size("image_dim", MAX_IMAGE_DIM)?;
             spec.check_size(image_dim).map_err(in_file)?;
-            Ok(Box::new(EbganTrainer::new(spec.model_config(image_dim), seed)?))
+            Ok(Box::new(EbganTrainer::new(
+                spec.model_config(image_dim),
+                seed,
+            )?))
         }
         other => Err(format!("{FILE}: unknown model {other:?}").into()),
     }

@@ -606,3 +606,32 @@ fn sample_names_a_bad_out_folder() {
         .fails(&["--out", "a-file", "not a folder"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 14.2: a 1 x 200,000 PNG in an image folder made `train dcgan` use 2.6 GB. It is refused
+/// before decoding, naming the file and the flag that raises the limit; the flag works.
+#[test]
+fn an_image_beyond_the_data_limits_is_refused_and_the_limit_can_be_raised() {
+    let dir = temp_dir("limits");
+    let data = dir.join("images");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..2 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([40 * i as u8]))
+            .save(data.join(format!("ok{i}.png")))
+            .unwrap();
+    }
+    image::GrayImage::new(1, 20_000)
+        .save(data.join("thin.png"))
+        .unwrap();
+    let train = || {
+        Saddle::new("train dcgan --steps 1 --image-size 16 --ngf 4 --ndf 4 --nz 4 --batch-size 2")
+            .arg("--data", &data)
+    };
+    train()
+        .arg("--out", dir.join("refused"))
+        .fails(&["thin.png", "--max-image-side"]);
+    train()
+        .arg("--out", dir.join("raised"))
+        .words("--max-image-aspect 20000 --max-image-side 20000")
+        .ok();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

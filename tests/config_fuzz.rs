@@ -143,7 +143,10 @@ fn the_valid_configs_build_their_models() {
     let mut config = valid_configs()[0].clone();
     config["spec"]["ngf"] = json!(100_000);
     let err = model_from_config(&config).err().unwrap().to_string();
-    assert!(err.contains("config.json") && err.contains("--ngf"), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("--ngf"),
+        "{err}"
+    );
     // Widths within the flags' ranges that multiply into a huge layer are refused.
     config["spec"]["ngf"] = json!(4096);
     config["spec"]["image_size"] = json!(1024);

@@ -419,7 +419,7 @@ fn output_side(source: &Path, size: usize, limits: &DataLimits) -> Result<u32, D
             source,
             format!(
                 "image size {size} is over the limit of {} pixels a side \
-                 (DataLimits::image_max_side)",
+                 (DataLimits::image_max_side, saddle's --max-image-side)",
                 limits.image_max_side
             ),
         )),

@@ -298,7 +298,7 @@ impl<'a> Stream<'a> {
         if bytes > limits.idx_max_bytes as u128 {
             return Err(self.error(format!(
                 "header says {described} ({bytes} bytes{each}), more than the limit of {} bytes \
-                 (DataLimits::idx_max_bytes)",
+                 (DataLimits::idx_max_bytes, saddle's --max-idx-bytes)",
                 limits.idx_max_bytes
             )));
         }

@@ -82,14 +82,14 @@ impl DataLimits {
         let (long, short) = (width.max(height), width.min(height));
         if long > self.image_max_side {
             return refuse(format!(
-                "{is}, over the limit of {} pixels a side (DataLimits::image_max_side)",
+                "{is}, over the limit of {} pixels a side (DataLimits::image_max_side, saddle's --max-image-side)",
                 self.image_max_side
             ));
         }
         let pixels = width as u64 * height as u64;
         if pixels > self.image_max_pixels {
             return refuse(format!(
-                "{is} ({pixels} in all), over the limit of {} pixels (DataLimits::image_max_pixels)",
+                "{is} ({pixels} in all), over the limit of {} pixels (DataLimits::image_max_pixels, saddle's --max-image-pixels)",
                 self.image_max_pixels
             ));
         }
@@ -97,7 +97,7 @@ impl DataLimits {
             let ratio = (long as f64 / short as f64 * 10.0).round() / 10.0;
             return refuse(format!(
                 "{is}, an aspect ratio of {ratio}:1, over the limit of {}:1 \
-                 (DataLimits::image_max_aspect); the centre crop would keep 1/{ratio} of it",
+                 (DataLimits::image_max_aspect, saddle's --max-image-aspect); the centre crop would keep 1/{ratio} of it",
                 self.image_max_aspect
             ));
         }
