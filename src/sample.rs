@@ -21,7 +21,7 @@ pub struct SampleArgs {
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
     /// How many samples.
-    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 1_000_000))]
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_SAMPLES as u64))]
     pub count: usize,
     /// Output folder (000000.png, 000001.png, ...).
     #[arg(long, default_value = "samples")]
@@ -47,6 +47,9 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
+
+/// The most samples one `saddle sample` writes.
+const MAX_SAMPLES: usize = 1_000_000;
 
 /// The run's model with the chosen checkpoint's weights.
 pub fn load_run_model(run: &Path, which: &str) -> Result<Box<dyn GanModel>, BoxError> {
@@ -206,6 +209,12 @@ fn parse_groups(text: &str) -> Result<[Vec<usize>; 3], BoxError> {
     if a.len() != b.len() || b.len() != c.len() {
         return Err(bad("the three groups must have the same size".into()));
     }
+    if let Some(big) = [&a, &b, &c].iter().flat_map(|g| g.iter()).find(|&&i| i >= MAX_SAMPLES) {
+        return Err(bad(format!(
+            "sample {big} is past the last one `saddle sample` can write ({})",
+            MAX_SAMPLES - 1
+        )));
+    }
     Ok([a, b, c])
 }
 
@@ -215,16 +224,24 @@ fn arithmetic(
     args: &SampleArgs,
     rng: &mut Rng,
 ) -> Result<(), BoxError> {
+    // The codes of the named samples, drawn in chunks as `sample` draws them (code i is the
+    // i-th drawn from the seed), so memory stays one chunk whatever the numbers.
     let needed = 1 + groups.iter().flatten().max().copied().unwrap_or(0);
-    let all = model.sample_latent(needed, rng)?;
+    let mut named = std::collections::BTreeMap::new();
+    let mut drawn = 0;
+    while drawn < needed {
+        let n = (needed - drawn).min(100);
+        let chunk = model.sample_latent(n, rng)?;
+        for &i in groups.iter().flatten().filter(|&&i| (drawn..drawn + n).contains(&i)) {
+            named.insert(i, chunk.narrow(0, i - drawn, 1)?);
+        }
+        drawn += n;
+    }
     let width = groups[0].len() + 1;
     let mut codes = Vec::new();
     let mut means = Vec::new();
     for group in groups {
-        let picked: Vec<Tensor> = group
-            .iter()
-            .map(|&i| all.narrow(0, i, 1))
-            .collect::<Result<_, _>>()?;
+        let picked: Vec<Tensor> = group.iter().map(|i| named[i].clone()).collect();
         let mean = Tensor::concat(&picked.iter().collect::<Vec<_>>(), 0)?.mean(&[0], true)?;
         codes.extend(picked);
         codes.push(mean.clone());
