@@ -1,4 +1,5 @@
 use crate::{DType, Device};
+use saddle_kernels::OutOfMemory;
 use std::fmt;
 
 /// Everything that can go wrong in the engine. Each variant names the op so a user can find the
@@ -48,6 +49,9 @@ pub enum Error {
     NoCudaKernel { op: &'static str, device: Device },
     /// A CUDA driver, compiler or launcher error while running `op` on a device.
     Backend { op: &'static str, reason: String },
+    /// `op` needed device memory the device could not give, even after saddle returned the
+    /// blocks its allocator had cached: the bytes asked and the allocator's accounting.
+    OutOfMemory { op: &'static str, oom: OutOfMemory },
     /// An argument out of range (an axis, an index, a probability, ...).
     InvalidArgument { op: &'static str, reason: String },
     /// Misuse of autodiff: backward from a non-scalar, through a freed graph, ...
@@ -120,6 +124,7 @@ impl fmt::Display for Error {
                 "op {op} has no CUDA kernel yet (a tensor is on {device}; move it to the CPU with to_device)"
             ),
             Error::Backend { op, reason } => write!(f, "{op}: {reason}"),
+            Error::OutOfMemory { op, oom } => write!(f, "{op}: {oom}"),
             Error::InvalidArgument { op, reason } => write!(f, "{op}: {reason}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),
         }

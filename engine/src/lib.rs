@@ -62,5 +62,5 @@ pub use layout::Layout;
 pub use ops::conv::{Conv2dParams, ConvTranspose2dParams};
 pub use ops::BatchNormOutput;
 pub use rng::Rng;
-pub use saddle_kernels::Float;
+pub use saddle_kernels::{Float, OutOfMemory};
 pub use tensor::{Tensor, TensorId};

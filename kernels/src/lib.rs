@@ -8,5 +8,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod float;
+mod out_of_memory;
 
 pub use float::Float;
+pub use out_of_memory::OutOfMemory;

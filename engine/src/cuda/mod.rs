@@ -125,11 +125,15 @@ macro_rules! with_stored {
     };
 }
 
-/// Maps a backend error to the engine's, naming the op.
+/// Maps a backend error to the engine's, naming the op (every device call of an op, its
+/// allocations included, reports through this).
 pub(crate) fn cu(op: &'static str) -> impl FnOnce(CudaError) -> Error {
-    move |e| Error::Backend {
-        op,
-        reason: e.to_string(),
+    move |e| match e {
+        CudaError::OutOfMemory(oom) => Error::OutOfMemory { op, oom },
+        e => Error::Backend {
+            op,
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -528,5 +532,36 @@ pub(crate) fn random(
         DType::F64 => go::<f64>(op, device, shape, draw, rng),
         // 16-bit tensors: drawn in f32, then rounded (as the CPU draws in f64 and rounds).
         DType::BF16 | DType::F16 => cast(op, &go::<f32>(op, device, shape, draw, rng)?, dtype),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saddle_kernels::OutOfMemory;
+
+    #[test]
+    fn an_allocation_that_cannot_be_served_names_the_op_and_the_bytes() {
+        let oom = OutOfMemory {
+            device: 0,
+            requested: 3 << 29,
+            in_use: 78 << 30,
+            released: 1 << 30,
+            device_memory: Some((200 << 20, 80 << 30)),
+        };
+        let err = cu("conv2d")(CudaError::OutOfMemory(oom.clone()));
+        assert_eq!(err, Error::OutOfMemory { op: "conv2d", oom });
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "conv2d: out of GPU memory on cuda:0: 1.50 GiB asked, 78.00 GiB in use by saddle \
+                 (1.00 GiB of cached blocks returned to the driver before retrying), 200.00 MiB \
+                 free of the device's 80.00 GiB;"
+            ),
+            "{text}"
+        );
+        // Other backend errors keep their text, after the op.
+        let err = cu("matmul")(CudaError::Unavailable("no driver".into()));
+        assert_eq!(err.to_string(), "matmul: CUDA unavailable: no driver");
     }
 }

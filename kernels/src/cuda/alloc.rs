@@ -7,7 +7,9 @@
 //! free lists). A block is only reused for its own class, never split, which keeps the
 //! bookkeeping trivial; the price is memory held in classes nobody asks for any more, which
 //! [`CachingAllocator::empty_cache`] returns (and which is returned automatically, then the
-//! allocation retried, when the driver reports out-of-memory).
+//! allocation retried once, when the driver reports out-of-memory). A request that still cannot
+//! be served fails with [`CudaError::OutOfMemory`]: the bytes asked and the allocator's
+//! accounting, for the engine to report with the op that asked.
 //!
 //! Reuse is safe without events because each device has one stream (see [`super`]): a block
 //! released while kernels that read it are still queued is handed only to work queued after
@@ -17,7 +19,9 @@
 
 use super::compile::lock;
 use super::CudaError;
-use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr};
+use crate::OutOfMemory;
+use cudarc::driver::sys::CUresult;
+use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, DriverError};
 use std::collections::BTreeMap;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -41,8 +45,21 @@ pub fn size_class(bytes: usize) -> usize {
 
 /// The driver side of allocation: reserve and return device memory (an address and its size).
 pub trait RawAlloc {
-    fn alloc(&mut self, bytes: usize) -> Result<u64, CudaError>;
+    fn alloc(&mut self, bytes: usize) -> Result<u64, RawError>;
     fn free(&mut self, ptr: u64, bytes: usize);
+    /// The ordinal of the device the memory is on.
+    fn device(&self) -> usize;
+    /// The device's free and total memory in bytes, where the driver can tell (for reports).
+    fn device_memory(&self) -> Option<(usize, usize)>;
+}
+
+/// Why [`RawAlloc::alloc`] failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawError {
+    /// The device has no room for the block: worth retrying after freeing some.
+    OutOfMemory,
+    /// Anything else (a lost device, an error an earlier kernel left behind), passed on as is.
+    Failed(CudaError),
 }
 
 /// Counters of one allocator.
@@ -62,6 +79,10 @@ pub struct AllocStats {
     pub bytes_cached: usize,
     /// Largest `bytes_in_use` seen.
     pub peak_bytes_in_use: usize,
+    /// Times the driver was out of memory and the cache was returned to it before a retry.
+    pub cache_flushes: u64,
+    /// Requests that failed for lack of memory (after the retry).
+    pub out_of_memory: u64,
 }
 
 pub struct CachingAllocator<R: RawAlloc> {
@@ -81,32 +102,56 @@ impl<R: RawAlloc> CachingAllocator<R> {
 
     /// A block of at least `bytes`: `(address, class)`. Pass both back to [`Self::release`].
     pub fn allocate(&mut self, bytes: usize) -> Result<(u64, usize), CudaError> {
-        let class = size_class(bytes);
         self.stats.requests += 1;
+        if bytes > isize::MAX as usize {
+            // No device has that much (and its class would overflow).
+            return Err(self.out_of_memory(bytes, 0));
+        }
+        let class = size_class(bytes);
         let ptr = match self.free.get_mut(&class).and_then(Vec::pop) {
             Some(ptr) => {
                 self.stats.cache_hits += 1;
                 self.stats.bytes_cached -= class;
                 ptr
             }
-            None => {
-                self.stats.raw_allocs += 1;
-                match self.raw.alloc(class) {
-                    Ok(ptr) => ptr,
-                    Err(_) if self.stats.bytes_cached > 0 => {
-                        // Out of memory with blocks parked in other classes: give them back
-                        // to the driver and try once more.
-                        self.empty_cache();
-                        self.stats.raw_allocs += 1;
-                        self.raw.alloc(class)?
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            None => self.raw_alloc(bytes, class)?,
         };
         self.stats.bytes_in_use += class;
         self.stats.peak_bytes_in_use = self.stats.peak_bytes_in_use.max(self.stats.bytes_in_use);
         Ok((ptr, class))
+    }
+
+    /// A new block of `class` bytes from the driver for a request of `bytes`. When the driver
+    /// is out of memory while blocks of other classes sit in the cache, they are given back and
+    /// the allocation tried once more.
+    fn raw_alloc(&mut self, bytes: usize, class: usize) -> Result<u64, CudaError> {
+        let mut released = 0;
+        loop {
+            self.stats.raw_allocs += 1;
+            match self.raw.alloc(class) {
+                Ok(ptr) => return Ok(ptr),
+                Err(RawError::Failed(e)) => return Err(e),
+                Err(RawError::OutOfMemory) if self.stats.bytes_cached > 0 => {
+                    released = self.stats.bytes_cached;
+                    self.stats.cache_flushes += 1;
+                    self.empty_cache();
+                }
+                Err(RawError::OutOfMemory) => return Err(self.out_of_memory(bytes, released)),
+            }
+        }
+    }
+
+    /// The error for a request of `bytes` that cannot be served, after `released` bytes of
+    /// cache were returned to the driver.
+    fn out_of_memory(&mut self, bytes: usize, released: usize) -> CudaError {
+        self.stats.out_of_memory += 1;
+        CudaError::OutOfMemory(OutOfMemory {
+            device: self.raw.device(),
+            requested: bytes,
+            in_use: self.stats.bytes_in_use,
+            released,
+            device_memory: self.raw.device_memory(),
+        })
     }
 
     /// Returns a block obtained from [`Self::allocate`] to its free list.
@@ -143,17 +188,25 @@ impl<R: RawAlloc> Drop for CachingAllocator<R> {
 pub(crate) struct StreamAlloc(pub(crate) Arc<CudaStream>);
 
 impl RawAlloc for StreamAlloc {
-    fn alloc(&mut self, bytes: usize) -> Result<u64, CudaError> {
+    fn alloc(&mut self, bytes: usize) -> Result<u64, RawError> {
         // SAFETY: raw bytes; every typed use goes through DeviceBuffer, whose users write before
         // reading (or accept uninitialised contents, as `CudaDevice::alloc` documents).
-        let slice = unsafe { self.0.alloc::<u8>(bytes) }
-            .map_err(|e| CudaError::driver("device allocation", e))?;
-        Ok(slice.leak())
+        match unsafe { self.0.alloc::<u8>(bytes) } {
+            Ok(slice) => Ok(slice.leak()),
+            Err(DriverError(CUresult::CUDA_ERROR_OUT_OF_MEMORY)) => Err(RawError::OutOfMemory),
+            Err(e) => Err(RawError::Failed(CudaError::driver("device allocation", e))),
+        }
     }
     fn free(&mut self, ptr: u64, bytes: usize) {
         // SAFETY: `ptr` came from `alloc` above with this size and is no longer referenced;
         // dropping the re-wrapped slice frees it on the stream.
         drop(unsafe { self.0.upgrade_device_ptr::<u8>(ptr, bytes) });
+    }
+    fn device(&self) -> usize {
+        self.0.context().ordinal()
+    }
+    fn device_memory(&self) -> Option<(usize, usize)> {
+        self.0.context().mem_get_info().ok()
     }
 }
 
@@ -214,17 +267,22 @@ impl<T> Drop for DeviceBuffer<T> {
 mod tests {
     use super::*;
 
-    /// Hands out increasing fake addresses and fails above a byte budget.
+    /// Hands out increasing fake addresses and is out of memory above a byte budget (or fails
+    /// every call with another error when `broken`).
     struct FakeRaw {
         next: u64,
         live: usize,
         budget: usize,
+        broken: bool,
     }
 
     impl RawAlloc for FakeRaw {
-        fn alloc(&mut self, bytes: usize) -> Result<u64, CudaError> {
+        fn alloc(&mut self, bytes: usize) -> Result<u64, RawError> {
+            if self.broken {
+                return Err(RawError::Failed(CudaError::driver("fake", "device lost")));
+            }
             if self.live + bytes > self.budget {
-                return Err(CudaError::driver("fake", "out of memory"));
+                return Err(RawError::OutOfMemory);
             }
             self.live += bytes;
             self.next += bytes as u64;
@@ -233,6 +291,12 @@ mod tests {
         fn free(&mut self, _ptr: u64, bytes: usize) {
             self.live -= bytes;
         }
+        fn device(&self) -> usize {
+            3
+        }
+        fn device_memory(&self) -> Option<(usize, usize)> {
+            Some((self.budget - self.live, self.budget))
+        }
     }
 
     fn allocator(budget: usize) -> CachingAllocator<FakeRaw> {
@@ -240,7 +304,16 @@ mod tests {
             next: 0,
             live: 0,
             budget,
+            broken: false,
         })
+    }
+
+    /// The report of a failed allocation (panics on anything else).
+    fn out_of_memory(result: Result<(u64, usize), CudaError>) -> OutOfMemory {
+        match result {
+            Err(CudaError::OutOfMemory(oom)) => oom,
+            other => panic!("expected out of memory, got {other:?}"),
+        }
     }
 
     #[test]
@@ -309,14 +382,86 @@ mod tests {
         let mut a = allocator(4096);
         let (p, c) = a.allocate(3000).unwrap(); // 3072 bytes
         a.release(p, c);
-        // 2048 more would exceed the budget while 3072 sit in the cache.
+        // 2048 more would exceed the budget while 3072 sit in the cache: the cache goes back
+        // to the driver and the second try succeeds.
         let (_, c2) = a.allocate(2048).unwrap();
         assert_eq!(c2, 2048);
         let s = a.stats();
         assert_eq!((s.raw_frees, s.bytes_cached, s.bytes_in_use), (1, 0, 2048));
-        // A request the empty cache cannot help with fails.
-        assert!(a.allocate(4096).is_err());
+        assert_eq!((s.raw_allocs, s.cache_flushes, s.out_of_memory), (3, 1, 0));
+        // A request the empty cache cannot help with fails at once, saying what it asked for
+        // and what the allocator holds.
+        let oom = out_of_memory(a.allocate(4000));
+        assert_eq!(
+            oom,
+            OutOfMemory {
+                device: 3,
+                requested: 4000,
+                in_use: 2048,
+                released: 0,
+                device_memory: Some((2048, 4096)),
+            }
+        );
+        let s = a.stats();
+        assert_eq!((s.raw_allocs, s.cache_flushes, s.out_of_memory), (4, 1, 1));
         a.empty_cache();
         assert_eq!(a.stats().raw_frees, 1);
+    }
+
+    #[test]
+    fn a_request_the_released_cache_cannot_cover_reports_what_was_released() {
+        let mut a = allocator(4096);
+        let kept = a.allocate(2048).unwrap();
+        let (p, c) = a.allocate(1000).unwrap(); // 1024 bytes, then cached
+        a.release(p, c);
+        // 3072 bytes: 2048 + 1024 + 3072 > 4096 and, with the cache returned, 2048 + 3072 still
+        // is.
+        let oom = out_of_memory(a.allocate(3000));
+        assert_eq!(
+            (oom.requested, oom.in_use, oom.released, oom.device_memory),
+            (3000, 2048, 1024, Some((2048, 4096)))
+        );
+        let s = a.stats();
+        assert_eq!(
+            (s.raw_allocs, s.raw_frees),
+            (4, 1),
+            "one retry, after the flush"
+        );
+        assert_eq!((s.cache_flushes, s.out_of_memory), (1, 1));
+        assert_eq!((s.bytes_in_use, s.bytes_cached), (2048, 0));
+        // The failure leaves the accounting whole: the live block goes back, and a request
+        // that fits is served.
+        a.release(kept.0, kept.1);
+        assert_eq!(a.allocate(3000).unwrap().1, 3072);
+        let s = a.stats();
+        assert_eq!(
+            (s.bytes_in_use, s.bytes_cached, s.cache_flushes),
+            (3072, 0, 2)
+        );
+    }
+
+    #[test]
+    fn other_driver_errors_pass_through_without_a_retry() {
+        let mut a = allocator(usize::MAX);
+        let (p, c) = a.allocate(1000).unwrap();
+        a.release(p, c);
+        a.raw.broken = true;
+        let err = a.allocate(5000).unwrap_err();
+        assert_eq!(err, CudaError::driver("fake", "device lost"));
+        let s = a.stats();
+        assert_eq!((s.raw_allocs, s.cache_flushes, s.out_of_memory), (2, 0, 0));
+        assert_eq!(s.bytes_cached, 1024, "the cache stays");
+    }
+
+    #[test]
+    fn an_impossible_request_is_out_of_memory_without_a_driver_call() {
+        let mut a = allocator(usize::MAX);
+        for bytes in [usize::MAX, isize::MAX as usize + 1] {
+            let oom = out_of_memory(a.allocate(bytes));
+            assert_eq!((oom.requested, oom.in_use, oom.released), (bytes, 0, 0));
+        }
+        assert_eq!(a.stats().raw_allocs, 0);
+        // The largest possible request gets a class without overflowing.
+        assert_eq!(size_class(isize::MAX as usize), 1 << 63);
     }
 }

@@ -1,3 +1,4 @@
+use crate::OutOfMemory;
 use std::fmt;
 
 /// Everything the CUDA backend can report. Messages name the op or module and say what to do
@@ -13,6 +14,9 @@ pub enum CudaError {
     /// Arguments a launcher cannot take (shapes, lengths, sizes beyond the kernels' 32-bit
     /// indexing).
     Invalid { op: &'static str, reason: String },
+    /// A device allocation the caching allocator could not serve, even after returning its
+    /// cache to the driver.
+    OutOfMemory(OutOfMemory),
 }
 
 impl CudaError {
@@ -39,6 +43,7 @@ impl fmt::Display for CudaError {
             }
             CudaError::Driver { op, error } => write!(f, "{op}: CUDA driver error {error}"),
             CudaError::Invalid { op, reason } => write!(f, "{op}: {reason}"),
+            CudaError::OutOfMemory(oom) => write!(f, "device allocation: {oom}"),
         }
     }
 }
