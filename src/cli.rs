@@ -7,7 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Device;
 use saddle_gan::data::{Channels, DataLimits, ImageDataset, Split};
 use saddle_gan::run::{
-    train, BatchSource, Evaluation, GanModel, LoopOptions, Outcome, RunDir, StopFlag,
+    train, BatchSource, DivergedError, Evaluation, GanModel, LoopOptions, Outcome, RunDir,
+    StopFlag,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -252,6 +253,19 @@ pub fn run_training<M: GanModel + ?Sized>(
         },
     );
     bar.finish();
+    let outcome = outcome.map_err(|e| -> BoxError {
+        if e.is::<DivergedError>() {
+            return e; // says which checkpoint is kept and what to try
+        }
+        // Any other failure of a step (out of GPU memory, a bad batch) left the latest
+        // checkpoint as it was.
+        format!(
+            "{e}\n(the run's latest checkpoint is kept: after fixing the cause, continue with \
+             saddle train {model_name} --resume {})",
+            root.display()
+        )
+        .into()
+    });
     match outcome? {
         Outcome::Finished { step } => println!(
             "finished {step} steps: {} (report: {})",
