@@ -923,7 +923,7 @@ fn idx_limits_can_be_raised_or_lowered() {
         ImageDataset::mnist_with(&dir, Split::Train, &small).unwrap_err(),
         &dir.join("train-images-idx3-ubyte"),
         "header says 3 images of 6x6 (108 bytes), more than the limit of 100 bytes \
-         (DataLimits::idx_max_bytes)",
+         (DataLimits::idx_max_bytes, saddle's --max-idx-bytes)",
     );
     let labels = dir.join("train-labels-idx1-ubyte");
     let tiny = DataLimits {
@@ -1027,7 +1027,7 @@ fn an_image_of_extreme_aspect_is_refused_before_decoding() {
         result.unwrap_err(),
         &path,
         "is 1x10000 pixels, an aspect ratio of 10000:1, over the limit of 16:1 \
-         (DataLimits::image_max_aspect)",
+         (DataLimits::image_max_aspect, saddle's --max-image-aspect)",
     );
     assert!(peak < MIB, "peak allocation {peak} bytes");
 }
@@ -1097,17 +1097,17 @@ fn image_limits_can_be_raised_or_lowered() {
         (
             40,
             30,
-            ", over the limit of 32 pixels a side (DataLimits::image_max_side)",
+            ", over the limit of 32 pixels a side (DataLimits::image_max_side, saddle's --max-image-side)",
         ),
         (
             30,
             20,
-            " (600 in all), over the limit of 500 pixels (DataLimits::image_max_pixels)",
+            " (600 in all), over the limit of 500 pixels (DataLimits::image_max_pixels, saddle's --max-image-pixels)",
         ),
         (
             30,
             10,
-            ", an aspect ratio of 3:1, over the limit of 2:1 (DataLimits::image_max_aspect)",
+            ", an aspect ratio of 3:1, over the limit of 2:1 (DataLimits::image_max_aspect, saddle's --max-image-aspect)",
         ),
     ];
     for (w, h, rest) in cases {
@@ -1120,7 +1120,7 @@ fn image_limits_can_be_raised_or_lowered() {
     assert_names(
         ImageDataset::image_folder_with(&dir, 33, Channels::Grey, &small).unwrap_err(),
         &dir,
-        "image size 33 is over the limit of 32 pixels a side (DataLimits::image_max_side)",
+        "image size 33 is over the limit of 32 pixels a side (DataLimits::image_max_side, saddle's --max-image-side)",
     );
 }
 
@@ -1466,7 +1466,7 @@ fn the_corpus_seeds_load_or_fail_cleanly() {
         );
         match name {
             "thin-1x200000.png" | "declares-20000x20000.png" => {
-                assert_names(got.unwrap_err(), &path, "(DataLimits::image_max_side)")
+                assert_names(got.unwrap_err(), &path, "(DataLimits::image_max_side, saddle's --max-image-side)")
             }
             _ => assert_eq!(got.unwrap().len(), 3 * 64, "{name}"),
         }
