@@ -666,6 +666,28 @@ fn conv2d_forward_and_both_gradients_and_transposed() {
             F32_TOL,
         );
     }
+    // An empty batch: both weight gradients are zero, as on the CPU (the f32 launcher divided
+    // by zero splitting an empty K before it returned early). f64 takes the direct kernel.
+    let g = Conv2dGeometry::conv2d(0, 3, [8, 8], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1).unwrap();
+    let nw = g.weight_len();
+    let empty = dev.upload(&[0.0f32]).unwrap();
+    let (mut gw, mut gwt) = (poisoned::<f32>(&dev, nw), poisoned::<f32>(&dev, nw));
+    conv::conv2d_backward_weight(&dev, &g, &empty, &empty, &mut gw).unwrap();
+    conv::conv_transpose2d_backward(&dev, &g, &empty, &empty, &empty, None, Some(&mut gwt))
+        .unwrap();
+    let empty64 = dev.upload(&[0.0f64]).unwrap();
+    let mut gw64 = poisoned::<f64>(&dev, nw);
+    conv::conv2d_backward_weight(&dev, &g, &empty64, &empty64, &mut gw64).unwrap();
+    for (what, got) in [
+        ("conv2d", download(&dev, &gw, nw)),
+        ("conv_transpose2d", download(&dev, &gwt, nw)),
+        ("conv2d f64", download(&dev, &gw64, nw)),
+    ] {
+        assert!(
+            got.iter().all(|&v| v == 0.0),
+            "{what} weight gradient of an empty batch: {got:?}"
+        );
+    }
 }
 
 #[test]
