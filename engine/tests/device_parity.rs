@@ -158,6 +158,24 @@ fn gpu() -> std::result::Result<Device, String> {
     }
 }
 
+/// A process-wide engine switch (TF32, output poisoning) turned on for as long as it lives, and
+/// off again when dropped: also when the body returns an error or panics, so that a failure
+/// cannot leave it on for the tests after it.
+struct Switch(fn(bool));
+
+impl Switch {
+    fn on(set: fn(bool)) -> Switch {
+        set(true);
+        Switch(set)
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        (self.0)(false);
+    }
+}
+
 /// Runs `body` on the CPU, then (when there is a GPU) on cuda:0 with outputs poisoned, and
 /// compares.
 fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Tensor>>) {
@@ -189,13 +207,14 @@ fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Te
             return;
         }
     };
-    saddle_engine::set_poison_outputs(true);
-    let outcome = body(&mut Gen {
-        device,
-        rng: Rng::new(seed),
-    });
-    saddle_engine::set_poison_outputs(false);
-    let gpu = outcome.unwrap_or_else(|e| panic!("{name} on {device}: {e}"));
+    let gpu = {
+        let _poison = Switch::on(saddle_engine::set_poison_outputs);
+        body(&mut Gen {
+            device,
+            rng: Rng::new(seed),
+        })
+    }
+    .unwrap_or_else(|e| panic!("{name} on {device}: {e}"));
     assert_eq!(gpu.len(), cpu.len(), "{name}: result counts differ");
     for (i, (t, (shape, want))) in gpu.iter().zip(&cpu).enumerate() {
         assert_eq!(t.device(), device, "{name}: result {i} left the device");
@@ -365,13 +384,37 @@ device_test!(matmul_f64_batched_broadcast_and_transposed, F64_TOL, |g| {
 #[test]
 fn matmul_with_tf32() {
     run_on_devices("matmul_with_tf32", TF32_TOL, |g| {
-        saddle_engine::set_cuda_tf32(g.device != Device::Cpu);
+        // On the device only; off again however the body ends.
+        let _tf32 = (g.device != Device::Cpu).then(|| Switch::on(saddle_engine::set_cuda_tf32));
         let a = g.randn(&[130, 200]);
         let b = g.randn(&[200, 150]);
-        let r = g.fwd_bwd(a.matmul(&b)?, &[&a, &b]);
-        saddle_engine::set_cuda_tf32(false);
-        r
+        g.fwd_bwd(a.matmul(&b)?, &[&a, &b])
     });
+}
+
+/// The guard that turns TF32 and poisoning off again does so however the body ends: a body
+/// returning an error (as `?` in `matmul_with_tf32` did before TF32 was switched off, leaving it
+/// on for every later test and failing their 1e-5 tolerance) or panicking.
+#[test]
+fn switches_are_off_after_an_error_or_a_panic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ON: AtomicBool = AtomicBool::new(false);
+    fn set(on: bool) {
+        ON.store(on, Ordering::SeqCst);
+    }
+    let failing = || -> Result<()> {
+        let _on = Switch::on(set);
+        assert!(ON.load(Ordering::SeqCst));
+        Err(Error::Autograd("a failing body".into()))
+    };
+    assert!(failing().is_err());
+    assert!(!ON.load(Ordering::SeqCst), "left on after an error");
+    let panicked = std::panic::catch_unwind(|| {
+        let _on = Switch::on(set);
+        panic!("a panicking body");
+    });
+    assert!(panicked.is_err());
+    assert!(!ON.load(Ordering::SeqCst), "left on after a panic");
 }
 
 /// bf16 / f16 products (the tensor-core kernel on the device, the f32 GEMM of the widened
