@@ -7,7 +7,9 @@
 //! TF32 is on, 1e-2 for bf16 and f16 products). On the device every output buffer is poisoned with NaN before its kernel runs
 //! ([`saddle_engine::set_poison_outputs`]), so an element a kernel fails to write fails the
 //! comparison. Without a GPU each test runs its CPU half (which checks the body runs and gives
-//! finite values) and prints one line saying the CUDA half was skipped and why.
+//! finite values) and prints one line saying the CUDA half was skipped and why; under
+//! `SADDLE_REQUIRE_CUDA=1` that skip is a failure. A test whose CUDA half ran prints a
+//! `saddle-gpu-test-ran:` line (see `saddle_kernels::require`).
 //!
 //! Bodies build their inputs with [`Gen`] and usually return `fwd_bwd(out, inputs)`: the output
 //! and the gradient of `sum(out * w)` (random `w`) with respect to each input, so every
@@ -18,6 +20,7 @@ use saddle_engine::ops::optim::{AdamStep, SgdStep};
 use saddle_engine::{
     Conv2dParams, ConvTranspose2dParams, DType, Device, Error, Result, Rng, Tensor,
 };
+use saddle_kernels::require::{self, Requirement};
 use std::sync::{Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
@@ -150,11 +153,15 @@ fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
     }
 }
 
-/// The GPU of this machine, or why there is none.
-fn gpu() -> std::result::Result<Device, String> {
+/// The GPU of this machine; without one, test `name`'s CUDA half is skipped ([`require::skip`]:
+/// a failure under `SADDLE_REQUIRE_CUDA=1`).
+fn gpu(name: &str) -> Option<Device> {
     match Device::best_with_reason() {
-        (d @ Device::Cuda(_), _) => Ok(d),
-        (Device::Cpu, why) => Err(why),
+        (d @ Device::Cuda(_), _) => Some(d),
+        (Device::Cpu, why) => {
+            require::skip(&format!("{name}: CUDA half"), Requirement::Cuda, &why);
+            None
+        }
     }
 }
 
@@ -200,12 +207,8 @@ fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Te
             "{name}: CPU result {i} is not finite"
         );
     }
-    let device = match gpu() {
-        Ok(d) => d,
-        Err(why) => {
-            println!("{name}: CUDA half skipped ({why})");
-            return;
-        }
+    let Some(device) = gpu(name) else {
+        return;
     };
     let gpu = {
         let _poison = Switch::on(saddle_engine::set_poison_outputs);
@@ -227,6 +230,7 @@ fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Te
         );
     }
     println!("{name}: {} results match on {device}", gpu.len());
+    require::ran_on_gpu(name, &device);
 }
 
 /// A test named `$name` running `$body` (with `$g: &mut Gen`) on both devices, compared within
@@ -736,12 +740,9 @@ fn device_errors_name_the_op_and_devices() {
     }
     .to_string();
     assert!(msg.starts_with("op gather has no CUDA kernel yet"), "{msg}");
-    let device = match gpu() {
-        Ok(d) => d,
-        Err(why) => {
-            println!("device_errors_name_the_op_and_devices: CUDA half skipped ({why})");
-            return;
-        }
+    let name = "device_errors_name_the_op_and_devices";
+    let Some(device) = gpu(name) else {
+        return;
     };
     let cpu = Tensor::ones(&[2, 3], DType::F32, Device::Cpu).unwrap();
     let dev = cpu.to_device(device).unwrap();
@@ -776,4 +777,5 @@ fn device_errors_name_the_op_and_devices() {
     p.to_device_(device).unwrap();
     assert_eq!((p.id(), p.device()), (id, device));
     assert_eq!(p.to_vec::<f32>().unwrap(), vec![1.0; 4]);
+    require::ran_on_gpu(name, &device);
 }

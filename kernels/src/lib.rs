@@ -8,5 +8,6 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod float;
+pub mod require;
 
 pub use float::Float;
