@@ -14,7 +14,8 @@ pub enum Device {
 
 impl Device {
     /// The best device this process can use and a one-line reason: `cuda:0` when a driver, a
-    /// device and NVRTC are present, else the CPU. Probing never panics.
+    /// device and its kernels (NVRTC, or compiled PTX in the cache) are present, else the CPU.
+    /// Probing never panics.
     pub fn best_with_reason() -> (Device, String) {
         #[cfg(feature = "cuda")]
         {
@@ -42,15 +43,15 @@ impl Device {
     }
 
     /// Ok when this device exists on this machine (always for the CPU); otherwise
-    /// `Error::DeviceUnavailable` naming `op` and the reason (no driver, no such ordinal, no
-    /// NVRTC, or a build without CUDA).
+    /// `Error::DeviceUnavailable` naming `op` and the reason (no driver, no such ordinal, neither
+    /// NVRTC nor cached PTX, or a build without CUDA).
     pub fn check_available(self, op: &'static str) -> Result<()> {
         let Device::Cuda(ordinal) = self else {
             return Ok(());
         };
         #[cfg(feature = "cuda")]
         let outcome = saddle_kernels::cuda::probe::check_device(ordinal)
-            .and_then(|()| saddle_kernels::cuda::probe::nvrtc_version().map(|_| ()))
+            .and_then(|()| saddle_kernels::cuda::probe::kernel_source().map(|_| ()))
             .map_err(|e| e.to_string());
         #[cfg(not(feature = "cuda"))]
         let outcome: std::result::Result<(), String> = {

@@ -7,7 +7,9 @@
 //! TF32 is on, 1e-2 for bf16 and f16 products). On the device every output buffer is poisoned with NaN before its kernel runs
 //! ([`saddle_engine::set_poison_outputs`]), so an element a kernel fails to write fails the
 //! comparison. Without a GPU each test runs its CPU half (which checks the body runs and gives
-//! finite values) and prints one line saying the CUDA half was skipped and why.
+//! finite values) and prints one line saying the CUDA half was skipped and why; under
+//! `SADDLE_REQUIRE_CUDA=1` that skip is a failure. A test whose CUDA half ran prints a
+//! `saddle-gpu-test-ran:` line (see `saddle_kernels::require`).
 //!
 //! Bodies build their inputs with [`Gen`] and usually return `fwd_bwd(out, inputs)`: the output
 //! and the gradient of `sum(out * w)` (random `w`) with respect to each input, so every
@@ -18,6 +20,7 @@ use saddle_engine::ops::optim::{AdamStep, SgdStep};
 use saddle_engine::{
     Conv2dParams, ConvTranspose2dParams, DType, Device, Error, Result, Rng, Tensor,
 };
+use saddle_kernels::require::{self, Requirement};
 use std::sync::{Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
@@ -150,11 +153,33 @@ fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
     }
 }
 
-/// The GPU of this machine, or why there is none.
-fn gpu() -> std::result::Result<Device, String> {
+/// The GPU of this machine; without one, test `name`'s CUDA half is skipped ([`require::skip`]:
+/// a failure under `SADDLE_REQUIRE_CUDA=1`).
+fn gpu(name: &str) -> Option<Device> {
     match Device::best_with_reason() {
-        (d @ Device::Cuda(_), _) => Ok(d),
-        (Device::Cpu, why) => Err(why),
+        (d @ Device::Cuda(_), _) => Some(d),
+        (Device::Cpu, why) => {
+            require::skip(&format!("{name}: CUDA half"), Requirement::Cuda, &why);
+            None
+        }
+    }
+}
+
+/// A process-wide engine switch (TF32, output poisoning) turned on for as long as it lives, and
+/// off again when dropped: also when the body returns an error or panics, so that a failure
+/// cannot leave it on for the tests after it.
+struct Switch(fn(bool));
+
+impl Switch {
+    fn on(set: fn(bool)) -> Switch {
+        set(true);
+        Switch(set)
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        (self.0)(false);
     }
 }
 
@@ -182,20 +207,17 @@ fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Te
             "{name}: CPU result {i} is not finite"
         );
     }
-    let device = match gpu() {
-        Ok(d) => d,
-        Err(why) => {
-            println!("{name}: CUDA half skipped ({why})");
-            return;
-        }
+    let Some(device) = gpu(name) else {
+        return;
     };
-    saddle_engine::set_poison_outputs(true);
-    let outcome = body(&mut Gen {
-        device,
-        rng: Rng::new(seed),
-    });
-    saddle_engine::set_poison_outputs(false);
-    let gpu = outcome.unwrap_or_else(|e| panic!("{name} on {device}: {e}"));
+    let gpu = {
+        let _poison = Switch::on(saddle_engine::set_poison_outputs);
+        body(&mut Gen {
+            device,
+            rng: Rng::new(seed),
+        })
+    }
+    .unwrap_or_else(|e| panic!("{name} on {device}: {e}"));
     assert_eq!(gpu.len(), cpu.len(), "{name}: result counts differ");
     for (i, (t, (shape, want))) in gpu.iter().zip(&cpu).enumerate() {
         assert_eq!(t.device(), device, "{name}: result {i} left the device");
@@ -208,6 +230,7 @@ fn run_on_devices(name: &str, tol: f64, body: impl Fn(&mut Gen) -> Result<Vec<Te
         );
     }
     println!("{name}: {} results match on {device}", gpu.len());
+    require::ran_on_gpu(name, &device);
 }
 
 /// A test named `$name` running `$body` (with `$g: &mut Gen`) on both devices, compared within
@@ -365,13 +388,37 @@ device_test!(matmul_f64_batched_broadcast_and_transposed, F64_TOL, |g| {
 #[test]
 fn matmul_with_tf32() {
     run_on_devices("matmul_with_tf32", TF32_TOL, |g| {
-        saddle_engine::set_cuda_tf32(g.device != Device::Cpu);
+        // On the device only; off again however the body ends.
+        let _tf32 = (g.device != Device::Cpu).then(|| Switch::on(saddle_engine::set_cuda_tf32));
         let a = g.randn(&[130, 200]);
         let b = g.randn(&[200, 150]);
-        let r = g.fwd_bwd(a.matmul(&b)?, &[&a, &b]);
-        saddle_engine::set_cuda_tf32(false);
-        r
+        g.fwd_bwd(a.matmul(&b)?, &[&a, &b])
     });
+}
+
+/// The guard that turns TF32 and poisoning off again does so however the body ends: a body
+/// returning an error (as `?` in `matmul_with_tf32` did before TF32 was switched off, leaving it
+/// on for every later test and failing their 1e-5 tolerance) or panicking.
+#[test]
+fn switches_are_off_after_an_error_or_a_panic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ON: AtomicBool = AtomicBool::new(false);
+    fn set(on: bool) {
+        ON.store(on, Ordering::SeqCst);
+    }
+    let failing = || -> Result<()> {
+        let _on = Switch::on(set);
+        assert!(ON.load(Ordering::SeqCst));
+        Err(Error::Autograd("a failing body".into()))
+    };
+    assert!(failing().is_err());
+    assert!(!ON.load(Ordering::SeqCst), "left on after an error");
+    let panicked = std::panic::catch_unwind(|| {
+        let _on = Switch::on(set);
+        panic!("a panicking body");
+    });
+    assert!(panicked.is_err());
+    assert!(!ON.load(Ordering::SeqCst), "left on after a panic");
 }
 
 /// bf16 / f16 products (the tensor-core kernel on the device, the f32 GEMM of the widened
@@ -693,12 +740,9 @@ fn device_errors_name_the_op_and_devices() {
     }
     .to_string();
     assert!(msg.starts_with("op gather has no CUDA kernel yet"), "{msg}");
-    let device = match gpu() {
-        Ok(d) => d,
-        Err(why) => {
-            println!("device_errors_name_the_op_and_devices: CUDA half skipped ({why})");
-            return;
-        }
+    let name = "device_errors_name_the_op_and_devices";
+    let Some(device) = gpu(name) else {
+        return;
     };
     let cpu = Tensor::ones(&[2, 3], DType::F32, Device::Cpu).unwrap();
     let dev = cpu.to_device(device).unwrap();
@@ -733,4 +777,5 @@ fn device_errors_name_the_op_and_devices() {
     p.to_device_(device).unwrap();
     assert_eq!((p.id(), p.device()), (id, device));
     assert_eq!(p.to_vec::<f32>().unwrap(), vec![1.0; 4]);
+    require::ran_on_gpu(name, &device);
 }

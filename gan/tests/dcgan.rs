@@ -333,9 +333,10 @@ fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
     t[reps / 2]
 }
 
-/// GPU timings for benches/results (run by scripts/gpu-check.sh on a GPU machine): SGEMM 4096³
-/// without and with TF32 through the engine's matmul, and a DCGAN 64×64×3 training step at
-/// batch 128. Prints a markdown table.
+/// GPU timings for benches/results (run by scripts/gpu-check.sh on a GPU machine): GEMM 4096³
+/// through the engine's matmul in f32, TF32 and bf16, a DCGAN 64×64×3 training step at batch
+/// 128, the six DCGAN layers at batch 256 and the BigGAN up-block, forward and backward. Prints
+/// a markdown table whose row labels the script's PyTorch rows share.
 #[cfg(feature = "cuda")]
 #[test]
 #[ignore = "GPU benchmark: run by scripts/gpu-check.sh on a machine with a GPU"]
@@ -343,7 +344,8 @@ fn gpu_bench() {
     let device = match Device::best_with_reason() {
         (d @ Device::Cuda(_), _) => d,
         (_, why) => {
-            println!("gpu_bench skipped ({why})");
+            use saddle_kernels::require::{skip, Requirement};
+            skip("gpu_bench", Requirement::Cuda, &why);
             return;
         }
     };
@@ -426,4 +428,5 @@ fn gpu_bench() {
         t * 1e3,
         n as f64 / t
     );
+    saddle_kernels::require::ran_on_gpu("gpu_bench", &device);
 }

@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod cuda;
 mod float;
 mod out_of_memory;
+pub mod require;
 
 pub use float::Float;
 pub use out_of_memory::OutOfMemory;

@@ -1,7 +1,9 @@
 //! Every CUDA launcher against the CPU kernels (or an f64 reference) on fresh random inputs, with
 //! outputs poisoned (NaN) before each launch so unwritten elements fail:
 //! ||gpu − ref|| / ||ref|| < 1e-5 for f32 kernels, < 1e-3 for TF32, < 1e-2 for bf16 / f16
-//! products. Without a GPU every test prints "skipped: no CUDA device (reason)" and passes.
+//! products. Without a GPU every test prints "<test>: skipped (no CUDA device: reason)" and
+//! passes, unless `SADDLE_REQUIRE_CUDA=1` (then it fails); a test that ran on the GPU prints a
+//! `saddle-gpu-test-ran:` line (see `saddle_kernels::require`).
 //!
 //! The inputs' seed is printed; `SADDLE_PARITY_SEED=<n>` repeats a run.
 #![cfg(feature = "cuda")]
@@ -21,6 +23,7 @@ use saddle_kernels::cuda::ops::{
     conv, gemm, loss, norm, optim, pool, random, reduce, softmax, spectral,
 };
 use saddle_kernels::cuda::{Bf16, CudaDevice, CudaFloat, CudaHalf, DeviceBuffer, F16};
+use saddle_kernels::require::{self, Requirement};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const F32_TOL: f64 = 1e-5;
@@ -29,14 +32,50 @@ const TF32_TOL: f64 = 1e-3;
 const HALF_TOL: f64 = 1e-2;
 
 /// The device, held by one test at a time: they share its allocator, whose counters one test
-/// asserts on, and the device's one stream serialises their kernels anyway.
-fn device() -> Option<(Arc<CudaDevice>, MutexGuard<'static, ()>)> {
+/// asserts on, and the device's one stream serialises their kernels anyway. Without one the
+/// test is skipped ([`require::skip`]: a failure under `SADDLE_REQUIRE_CUDA=1`).
+fn device() -> Option<(Arc<CudaDevice>, GpuTest)> {
     static SERIAL: Mutex<()> = Mutex::new(());
+    let test = require::current_test("cuda_parity");
     match CudaDevice::get(0) {
-        Ok(d) => Some((d, SERIAL.lock().unwrap_or_else(|e| e.into_inner()))),
+        Ok(d) => Some((
+            d.clone(),
+            GpuTest {
+                test,
+                device: format!("{d:?}"),
+                counted: true,
+                _serial: SERIAL.lock().unwrap_or_else(|e| e.into_inner()),
+            },
+        )),
         Err(e) => {
-            println!("skipped: no CUDA device ({e})");
+            require::skip(&test, Requirement::Cuda, &format!("no CUDA device: {e}"));
             None
+        }
+    }
+}
+
+/// Held by a test while it uses the device; when the test ends without panicking, prints the
+/// line that counts it as run on the GPU ([`require::ran_on_gpu`]).
+struct GpuTest {
+    test: String,
+    device: String,
+    counted: bool,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl GpuTest {
+    /// The test cannot run on this device after all: skipped (or failed where required), and
+    /// not counted.
+    fn skip(mut self, why: &str) {
+        self.counted = false;
+        require::skip(&self.test, Requirement::Cuda, &why);
+    }
+}
+
+impl Drop for GpuTest {
+    fn drop(&mut self) {
+        if self.counted && !std::thread::panicking() {
+            require::ran_on_gpu(&self.test, &self.device);
         }
     }
 }
@@ -432,11 +471,13 @@ type Widen<T> = fn(T) -> f64;
 
 #[test]
 fn gemm_bf16_and_f16_all_transposes_odd_sizes_batched() {
-    let Some((dev, _serial)) = device() else {
+    let Some((dev, serial)) = device() else {
         return;
     };
     if dev.arch() < (8, 0) {
-        println!("skipped: the bf16/f16 GEMM needs sm_80, the device is {dev:?}");
+        serial.skip(&format!(
+            "the bf16/f16 GEMM needs sm_80, the device is {dev:?}"
+        ));
         return;
     }
     let mut rng = Inputs::new("gemm_half");
@@ -664,6 +705,28 @@ fn conv2d_forward_and_both_gradients_and_transposed() {
             &download(&dev, &gwt, nw),
             &want_gw,
             F32_TOL,
+        );
+    }
+    // An empty batch: both weight gradients are zero, as on the CPU (the f32 launcher divided
+    // by zero splitting an empty K before it returned early). f64 takes the direct kernel.
+    let g = Conv2dGeometry::conv2d(0, 3, [8, 8], 4, [3, 3], [1, 1], [1, 1], [1, 1], 1).unwrap();
+    let nw = g.weight_len();
+    let empty = dev.upload(&[0.0f32]).unwrap();
+    let (mut gw, mut gwt) = (poisoned::<f32>(&dev, nw), poisoned::<f32>(&dev, nw));
+    conv::conv2d_backward_weight(&dev, &g, &empty, &empty, &mut gw).unwrap();
+    conv::conv_transpose2d_backward(&dev, &g, &empty, &empty, &empty, None, Some(&mut gwt))
+        .unwrap();
+    let empty64 = dev.upload(&[0.0f64]).unwrap();
+    let mut gw64 = poisoned::<f64>(&dev, nw);
+    conv::conv2d_backward_weight(&dev, &g, &empty64, &empty64, &mut gw64).unwrap();
+    for (what, got) in [
+        ("conv2d", download(&dev, &gw, nw)),
+        ("conv_transpose2d", download(&dev, &gwt, nw)),
+        ("conv2d f64", download(&dev, &gw64, nw)),
+    ] {
+        assert!(
+            got.iter().all(|&v| v == 0.0),
+            "{what} weight gradient of an empty batch: {got:?}"
         );
     }
 }

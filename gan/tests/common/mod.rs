@@ -1,5 +1,6 @@
 //! Shared by the models' tests: the two-device loss-curve comparison.
 
+use saddle_kernels::require::{self, Requirement};
 use saddle_nn::engine::Device;
 
 /// The named values one training step reports (losses, scores).
@@ -8,7 +9,8 @@ pub type StepValues = Vec<(&'static str, f64)>;
 /// Runs `curve` (a few training steps of a model built the same way on the given device,
 /// returning each step's named values) on the CPU, checks every value is finite, then runs it on
 /// cuda:0 when there is a GPU and asserts every value matches the CPU's within `tol` relative.
-/// Without a GPU it prints why the CUDA half was skipped. Returns the CPU curve.
+/// Without a GPU it prints why the CUDA half was skipped (a failure under
+/// `SADDLE_REQUIRE_CUDA=1`, see `saddle_kernels::require`). Returns the CPU curve.
 pub fn assert_same_curve_on_both_devices(
     name: &str,
     tol: f64,
@@ -23,7 +25,8 @@ pub fn assert_same_curve_on_both_devices(
     let device = match Device::best_with_reason() {
         (d @ Device::Cuda(_), _) => d,
         (_, why) => {
-            println!("{name} device parity: CUDA half skipped ({why})");
+            let test = format!("{name} device parity: CUDA half");
+            require::skip(&test, Requirement::Cuda, &why);
             return cpu;
         }
     };
@@ -43,5 +46,6 @@ pub fn assert_same_curve_on_both_devices(
         "{name} device parity: {} steps match on {device}: {gpu:?}",
         gpu.len()
     );
+    require::ran_on_gpu(&format!("{name} device parity"), &device);
     cpu
 }

@@ -62,11 +62,12 @@ impl std::fmt::Debug for CudaDevice {
 
 impl CudaDevice {
     /// The shared handle of device `ordinal`, created on first use. Fails with
-    /// [`CudaError::Unavailable`] when there is no driver, no such device or no NVRTC.
+    /// [`CudaError::Unavailable`] when there is no driver, no such device, or neither NVRTC nor
+    /// cached PTX ([`probe::kernel_source`]).
     pub fn get(ordinal: usize) -> Result<Arc<CudaDevice>, CudaError> {
         static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<CudaDevice>>>> = OnceLock::new();
         probe::check_device(ordinal)?;
-        probe::nvrtc_version()?;
+        probe::kernel_source()?;
         let mut devices = lock(DEVICES.get_or_init(Default::default));
         if let Some(d) = devices.get(&ordinal) {
             return Ok(d.clone());

@@ -2,7 +2,7 @@
 //! confirmed it exists (cudarc panics when a missing library is first used), and every driver
 //! call returns an error instead of panicking, so asking is always safe.
 
-use super::CudaError;
+use super::{compile, CudaError};
 use cudarc::driver::sys as dsys;
 use cudarc::nvrtc::sys as nsys;
 use std::sync::OnceLock;
@@ -63,6 +63,15 @@ pub fn nvrtc_version() -> Result<(i32, i32), CudaError> {
 }
 
 fn probe_nvrtc() -> Result<(i32, i32), CudaError> {
+    match crate::require::env_flag("SADDLE_NO_NVRTC") {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(CudaError::Unavailable(
+                "NVRTC switched off by SADDLE_NO_NVRTC=1".into(),
+            ))
+        }
+        Err(e) => return Err(CudaError::Unavailable(e)),
+    }
     // SAFETY: only tries to dlopen libnvrtc by its usual names.
     if !unsafe { nsys::is_culib_present() } {
         return Err(CudaError::Unavailable(
@@ -82,17 +91,45 @@ fn probe_nvrtc() -> Result<(i32, i32), CudaError> {
     Ok((major, minor))
 }
 
+/// Where kernels come from: NVRTC (its version), else the on-disk PTX cache (when it holds
+/// any; a module missing there fails when first loaded, naming it), else why neither can serve.
+/// Asked once per process.
+pub fn kernel_source() -> Result<String, CudaError> {
+    static PROBE: OnceLock<Result<String, CudaError>> = OnceLock::new();
+    PROBE.get_or_init(probe_kernel_source).clone()
+}
+
+fn probe_kernel_source() -> Result<String, CudaError> {
+    let no_nvrtc = match nvrtc_version() {
+        Ok((major, minor)) => return Ok(format!("NVRTC {major}.{minor}")),
+        Err(CudaError::Unavailable(why)) => why,
+        Err(e) => e.to_string(),
+    };
+    match compile::cache_dir() {
+        Some(dir) if compile::holds_ptx(&dir) => {
+            Ok(format!("PTX from {} (no NVRTC: {no_nvrtc})", dir.display()))
+        }
+        dir => Err(CudaError::Unavailable(format!(
+            "{no_nvrtc}; and no cached PTX to load instead ({})",
+            dir.map_or("no cache folder".to_string(), |d| format!(
+                "none in {}; SADDLE_PTX_CACHE names another",
+                d.display()
+            ))
+        ))),
+    }
+}
+
 /// One line saying which device [`best`] picks and why (used by the engine's `Device::best`).
 pub fn best() -> (Option<usize>, String) {
     match device_count() {
-        Ok(n) => match nvrtc_version() {
-            Ok((major, minor)) => (
+        Ok(n) => match kernel_source() {
+            Ok(source) => (
                 Some(0),
-                format!("using cuda:0 ({n} CUDA device(s), NVRTC {major}.{minor})"),
+                format!("using cuda:0 ({n} CUDA device(s), kernels by {source})"),
             ),
             Err(e) => (
                 None,
-                format!("using the CPU: {n} CUDA device(s) but kernels cannot be compiled ({e})"),
+                format!("using the CPU: {n} CUDA device(s) but no kernels for them ({e})"),
             ),
         },
         Err(e) => (None, format!("using the CPU: {e}")),

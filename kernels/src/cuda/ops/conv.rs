@@ -3,6 +3,7 @@
 //! [`Conv2dGeometry`] as the CPU kernels. f32 runs the implicit-GEMM kernels, f64 the direct
 //! ones (one thread per output element).
 
+use super::elementwise::fill;
 use super::reduce::{reduce, ReduceOp};
 use super::{check_len, launch, scratch, u32_size};
 use crate::cpu::conv::{conv_out_len, Conv2dGeometry};
@@ -271,10 +272,39 @@ pub fn conv_transpose2d_backward<T: CudaFloat>(
     Ok(())
 }
 
-/// How many K chunks the weight gradient is split into: enough blocks for about two waves,
-/// each chunk at least 8 K-steps long.
-fn weight_splits(dev: &CudaDevice, tiles: usize, k: usize) -> (usize, usize) {
-    let wanted = (2 * dev.sm_count() as usize).div_ceil(tiles.max(1));
+/// The launch of the f32 weight-gradient kernel: an `m × n` output per group in TILE tiles,
+/// its `k` (batch × output plane) summed in `splits` chunks of `chunk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WeightPlan {
+    m: usize,
+    n: usize,
+    splits: usize,
+    chunk: usize,
+}
+
+/// The weight gradient's plan on a device of `sm_count` SMs, or `None` for an empty batch
+/// (nothing to sum: the gradient is zero, and no launch may divide an empty `k`).
+fn weight_plan(sm_count: u32, g: &Conv2dGeometry) -> Option<WeightPlan> {
+    let (m, n) = (g.out_channels / g.groups, g.col_rows() / g.groups);
+    let k = g.batch * g.out_plane();
+    if k == 0 {
+        return None;
+    }
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * g.groups;
+    let (splits, chunk) = weight_splits(sm_count, tiles, k);
+    Some(WeightPlan {
+        m,
+        n,
+        splits,
+        chunk,
+    })
+}
+
+/// How `k` (at least 1) is split for `tiles` output tiles on `sm_count` SMs: enough blocks for
+/// about two waves, at most one split per 8 K-steps, each chunk a whole number of K-steps.
+/// Returns (splits, chunk): every split non-empty, together covering `k`.
+fn weight_splits(sm_count: u32, tiles: usize, k: usize) -> (usize, usize) {
+    let wanted = (2 * sm_count as usize).div_ceil(tiles.max(1));
     let most = k.div_ceil(8 * BK).max(1);
     let splits = wanted.clamp(1, most);
     let chunk = k.div_ceil(splits).div_ceil(BK) * BK;
@@ -295,16 +325,22 @@ pub fn conv2d_backward_weight<T: CudaFloat>(
     check_len(OP, "x", x, g.batch * g.in_image())?;
     check_len(OP, "gy", gy, g.batch * g.out_image())?;
     check_len(OP, "gw", gw, g.weight_len())?;
+    let Some(plan) = weight_plan(dev.sm_count(), g) else {
+        // An empty batch: the gradient is zero (as on the CPU).
+        return fill(dev, gw, g.weight_len(), T::ZERO);
+    };
     if direct::<T>() {
         // One thread per weight element, each summing over the whole batch and image.
         let f = dev.function(KernelModule::Conv, "conv2d_bwd_weight_f64")?;
         let cfg = dev.grid_1d(g.weight_len(), 256);
         return launch!(dev, f, cfg, OP; &args, x, gy, gw);
     }
-    let (m, n) = (g.out_channels / g.groups, g.col_rows() / g.groups);
-    let k = g.batch * g.out_plane();
-    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * g.groups;
-    let (splits, chunk) = weight_splits(dev, tiles, k);
+    let WeightPlan {
+        m,
+        n,
+        splits,
+        chunk,
+    } = plan;
     args.splits = splits as i32;
     args.k_chunk = chunk as i32;
     let f = dev.function(KernelModule::Conv, "conv2d_bwd_weight_f32")?;
@@ -345,6 +381,33 @@ mod tests {
             for _ in 0..200 {
                 let n = (next() as u32) & 0x7fff_ffff;
                 assert_eq!(f.apply(n), n / d, "{n} / {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn weight_gradient_plan_skips_an_empty_batch_and_covers_k() {
+        // An empty batch has no launch (before, splitting its k = 0 divided by zero).
+        let conv = |batch| {
+            Conv2dGeometry::conv2d(batch, 64, [16, 16], 128, [4, 4], [2, 2], [1, 1], [1, 1], 1)
+                .unwrap()
+        };
+        assert_eq!(weight_plan(132, &conv(0)), None);
+        // DCGAN's second D layer at batch 256 on an H100: 2 × 16 tiles, k = 256 · 8 · 8 split
+        // for two waves.
+        let plan = weight_plan(132, &conv(256)).unwrap();
+        assert_eq!((plan.m, plan.n), (128, 64 * 16));
+        assert_eq!((plan.splits, plan.chunk), (9, 1824));
+        for sm_count in [1, 2, 108, 132] {
+            for tiles in [0, 1, 3, 64, 1000] {
+                for k in (1..300).chain([4095, 4096, 65_536, 1 << 20]) {
+                    let (splits, chunk) = weight_splits(sm_count, tiles, k);
+                    let case = format!("sm {sm_count}, tiles {tiles}, k {k}: {splits} x {chunk}");
+                    assert!(splits >= 1 && chunk >= BK && chunk % BK == 0, "{case}");
+                    assert!(splits * chunk >= k, "{case}: k not covered");
+                    assert!((splits - 1) * chunk < k, "{case}: an empty split");
+                    assert!(splits <= k.div_ceil(8 * BK), "{case}: too many splits");
+                }
             }
         }
     }
