@@ -130,6 +130,88 @@ pub fn orthogonal(shape: &[usize], gain: f64, dtype: DType, rng: &mut Rng) -> Re
     q.mul_scalar(gain)?.reshape(shape)?.to_dtype(dtype)
 }
 
+/// How a model built from many layers initialises their weights (BigGAN and compare_gan offer
+/// these): biases start at zero except under [`WeightInit::PyTorchDefault`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightInit {
+    /// [`orthogonal`] with gain 1 (BigGAN's choice).
+    Orthogonal,
+    /// N(0, std²).
+    Normal { std: f64 },
+    /// Each layer's own PyTorch default (Kaiming uniform weight and bias).
+    PyTorchDefault,
+}
+
+impl WeightInit {
+    /// A weight of `shape` (`[out, ...]`), requiring grad; `None` under
+    /// [`WeightInit::PyTorchDefault`], where the layer's constructor decides.
+    fn weight(&self, shape: &[usize], dtype: DType, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let w = match *self {
+            WeightInit::Orthogonal => orthogonal(shape, 1.0, dtype, rng)?,
+            WeightInit::Normal { std } => normal(shape, 0.0, std, dtype, rng)?,
+            WeightInit::PyTorchDefault => return Ok(None),
+        };
+        Ok(Some(w.with_requires_grad(true)))
+    }
+
+    fn zero_bias(len: usize, bias: bool, dtype: DType) -> Result<Option<Tensor>> {
+        bias.then(|| Ok(Tensor::zeros(&[len], dtype, Device::Cpu)?.with_requires_grad(true)))
+            .transpose()
+    }
+
+    /// A `k x k` convolution `in_ch -> out_ch` with "same" padding (`k / 2`), stride 1.
+    pub fn conv2d(
+        &self,
+        in_ch: usize,
+        out_ch: usize,
+        k: usize,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<crate::Conv2d> {
+        let params = saddle_engine::Conv2dParams::default().with_padding(k / 2);
+        match self.weight(&[out_ch, in_ch, k, k], dtype, rng)? {
+            None => crate::Conv2d::new(in_ch, out_ch, k, params, bias, dtype, rng),
+            Some(weight) => Ok(crate::Conv2d {
+                weight,
+                bias: Self::zero_bias(out_ch, bias, dtype)?,
+                params,
+            }),
+        }
+    }
+
+    /// A linear map `in_features -> out_features`.
+    pub fn linear(
+        &self,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<crate::Linear> {
+        match self.weight(&[out_features, in_features], dtype, rng)? {
+            None => crate::Linear::new(in_features, out_features, bias, dtype, rng),
+            Some(weight) => {
+                crate::Linear::from_weights(weight, Self::zero_bias(out_features, bias, dtype)?)
+            }
+        }
+    }
+
+    /// An embedding table of `num` rows of size `dim` (N(0, 1) under the PyTorch default).
+    pub fn embedding(
+        &self,
+        num: usize,
+        dim: usize,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<crate::Embedding> {
+        match self.weight(&[num, dim], dtype, rng)? {
+            None => crate::Embedding::new(num, dim, dtype, rng),
+            Some(weight) => Ok(crate::Embedding { weight }),
+        }
+    }
+}
+
 /// Rows per panel of [`orthogonal`]'s block Gram-Schmidt: wide enough that the products run at
 /// GEMM speed, narrow enough that the in-panel Cholesky work (`panel · short · tall`) stays small.
 pub const ORTHOGONAL_PANEL: usize = 64;
