@@ -145,7 +145,7 @@ pub enum WeightInit {
 impl WeightInit {
     /// A weight of `shape` (`[out, ...]`), requiring grad; `None` under
     /// [`WeightInit::PyTorchDefault`], where the layer's constructor decides.
-    fn weight(&self, shape: &[usize], dtype: DType, rng: &mut Rng) -> Result<Option<Tensor>> {
+    pub fn weight(&self, shape: &[usize], dtype: DType, rng: &mut Rng) -> Result<Option<Tensor>> {
         let w = match *self {
             WeightInit::Orthogonal => orthogonal(shape, 1.0, dtype, rng)?,
             WeightInit::Normal { std } => normal(shape, 0.0, std, dtype, rng)?,

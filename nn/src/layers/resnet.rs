@@ -265,7 +265,7 @@ impl Module for ResBlockDown {
     /// `[N, in, H, W] -> [N, out, H/2, W/2]` (`[N, out, H, W]` without downsampling).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_channels("ResBlockDown", x, self.conv1.inner.weight.shape()[1])?;
-        if self.downsample && (x.shape()[2] % 2 != 0 || x.shape()[3] % 2 != 0) {
+        if self.downsample && (!x.shape()[2].is_multiple_of(2) || !x.shape()[3].is_multiple_of(2)) {
             return Err(Error::BadShape {
                 op: "ResBlockDown",
                 shape: x.shape().to_vec(),
