@@ -12,9 +12,9 @@ mod standing_stats;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use ema::Ema;
 pub use layers::{
-    Activation, BatchNorm, ConditionalBatchNorm, Conv2d, ConvTranspose2d, Dropout, Embedding,
-    GlobalPool2d, LayerNorm, Linear, Maxout, Pool2d, PoolKind, SelfAttention, Sequential,
-    SpectralNorm, UpsampleNearest2d, WeightedLayer,
+    Activation, BatchNorm, BlockNorm, BlockNormKind, ConditionalBatchNorm, Conv2d, ConvTranspose2d,
+    Dropout, Embedding, GlobalPool2d, LayerNorm, Linear, Maxout, Pool2d, PoolKind, ResBlockDown,
+    ResBlockUp, SelfAttention, Sequential, SpectralNorm, UpsampleNearest2d, WeightedLayer,
 };
 pub use module::{child_name, Module, ModuleExt, Slot};
 pub use saddle_engine as engine;

@@ -153,6 +153,7 @@ pub(crate) fn restore_players(
     ck.restore_optimizer("opt_d", opt_d)
 }
 
+pub mod biggan;
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;

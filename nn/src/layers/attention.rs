@@ -33,6 +33,13 @@ impl SelfAttention {
             gamma: Tensor::zeros(&[], dtype, Device::Cpu)?.with_requires_grad(true),
         })
     }
+
+    /// Trained parameters of [`SelfAttention::new`] over `channels` channels: four 1x1
+    /// convolutions without bias and `gamma`.
+    pub fn parameter_count(channels: usize) -> usize {
+        let c = channels;
+        2 * c * (c / 8) + 2 * c * (c / 2) + 1
+    }
 }
 
 impl Module for SelfAttention {

@@ -1,13 +1,32 @@
-use crate::{child_name, BatchNorm, Linear, Module, Slot};
+use crate::{child_name, BatchNorm, Linear, Module, Slot, SpectralNorm};
 use saddle_engine::{DType, Error, Result, Rng, Tensor};
 
 /// Conditional batch normalisation (de Vries et al. 2017; BigGAN): batch norm without its own
 /// affine, then a per-sample gain `1 + gain(cond)` and bias `bias(cond)` produced by linear maps
 /// from a conditioning vector (a class embedding, or BigGAN's shared embedding + noise chunk).
-pub struct ConditionalBatchNorm {
+/// The maps are plain [`Linear`] layers by default, spectrally normalised ones (BigGAN's G)
+/// from [`ConditionalBatchNorm::new_2d_spectral`].
+pub struct ConditionalBatchNorm<P: Module = Linear> {
     pub bn: BatchNorm,
-    pub gain: Linear,
-    pub bias: Linear,
+    pub gain: P,
+    pub bias: P,
+}
+
+impl ConditionalBatchNorm<SpectralNorm<Linear>> {
+    /// As [`ConditionalBatchNorm::new_2d`] with spectrally normalised gain and bias maps.
+    pub fn new_2d_spectral(
+        num_features: usize,
+        cond_dim: usize,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let plain = ConditionalBatchNorm::new_2d(num_features, cond_dim, dtype, rng)?;
+        Ok(ConditionalBatchNorm {
+            bn: plain.bn,
+            gain: SpectralNorm::new(plain.gain, rng)?,
+            bias: SpectralNorm::new(plain.bias, rng)?,
+        })
+    }
 }
 
 impl ConditionalBatchNorm {
@@ -24,7 +43,9 @@ impl ConditionalBatchNorm {
             bias: Linear::new(cond_dim, num_features, false, dtype, rng)?,
         })
     }
+}
 
+impl<P: Module> ConditionalBatchNorm<P> {
     /// Normalises `x` and applies the gain and bias computed from `cond`.
     pub fn forward_cond(&self, x: &Tensor, cond: &Tensor) -> Result<Tensor> {
         if cond.rank() != 2 || x.rank() < 2 || cond.shape()[0] != x.shape()[0] {
@@ -48,7 +69,7 @@ impl ConditionalBatchNorm {
     }
 }
 
-impl Module for ConditionalBatchNorm {
+impl<P: Module> Module for ConditionalBatchNorm<P> {
     /// Without a condition there is nothing to compute the gain from: use
     /// [`ConditionalBatchNorm::forward_cond`].
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -67,6 +88,8 @@ impl Module for ConditionalBatchNorm {
 
     fn set_training(&mut self, training: bool) {
         self.bn.set_training(training);
+        self.gain.set_training(training);
+        self.bias.set_training(training);
     }
 
     fn visit_batch_norms(&mut self, f: &mut dyn FnMut(&mut BatchNorm)) {

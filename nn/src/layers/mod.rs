@@ -10,6 +10,7 @@ mod embedding;
 mod layer_norm;
 mod linear;
 mod pooling;
+mod resnet;
 mod sequential;
 mod spectral_norm;
 
@@ -23,5 +24,6 @@ pub use embedding::Embedding;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use pooling::{GlobalPool2d, Pool2d, PoolKind, UpsampleNearest2d};
+pub use resnet::{BlockNorm, BlockNormKind, ResBlockDown, ResBlockUp};
 pub use sequential::Sequential;
 pub use spectral_norm::{SpectralNorm, WeightedLayer};
