@@ -8,8 +8,8 @@
 #
 # The targets are proptest properties (stable Rust, no fuzzing toolchain): CI runs each with a
 # few hundred cases as part of the test suite (from the seeds in gan/tests/corpus/ and
-# the saved regressions); here they run with a huge case count (SADDLE_FUZZ_CASES,
-# PROPTEST_CASES) until the time is up. A failure is shrunk to a minimal input and saved by proptest in the test's
+# the saved regressions); here they run in batches of FUZZ_BATCH cases (SADDLE_FUZZ_CASES,
+# PROPTEST_CASES), each batch with fresh random cases, until the time is up. A failure is shrunk to a minimal input and saved by proptest in the test's
 # `*.proptest-regressions` file: commit that file and the case is replayed first on every run
 # (a regression test), then fix the code.
 set -uo pipefail
@@ -24,14 +24,21 @@ targets=(
 cargo test --no-run --release -p saddle-gan -p saddle-nn -p saddle \
   --test data --test checkpoint_fuzz --test config_fuzz >/dev/null || exit 1
 status=0
+batch=${FUZZ_BATCH:-5000}   # cases per proptest run; runs repeat (new random cases) until the time is up
 for target in "${targets[@]}"; do
   set -- $target
-  echo "== $2 ($1): up to ${seconds} s"
-  SADDLE_FUZZ_CASES=100000000 PROPTEST_CASES=100000000 timeout "$seconds" \
-    cargo test --release -q -p "$1" --test "$2" -- "$3" --test-threads 2
-  case $? in
-    0|124) echo "== $2: no failure" ;;  # 124: the time ran out first
-    *) echo "== $2: FAILED (the minimal case is in its .proptest-regressions file)"; status=1 ;;
-  esac
+  echo "== $2 ($1, tests matching '$3'): up to ${seconds} s in runs of $batch cases"
+  start=$SECONDS runs=0
+  while [ $((SECONDS - start)) -lt "$seconds" ]; do
+    if ! SADDLE_FUZZ_CASES=$batch PROPTEST_CASES=$batch \
+        cargo test --release -q -p "$1" --test "$2" -- "$3" --test-threads 2 >/tmp/saddle-fuzz.log 2>&1; then
+      cat /tmp/saddle-fuzz.log
+      echo "== $2: FAILED (the minimal case is in its .proptest-regressions file)"
+      status=1
+      break
+    fi
+    runs=$((runs + 1))
+  done
+  echo "== $2: $((runs * batch)) cases per test in $((SECONDS - start)) s, no failure"
 done
 exit $status
