@@ -7,8 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use saddle_engine::Device;
 use saddle_gan::data::{Channels, DataLimits, ImageDataset, Split};
 use saddle_gan::run::{
-    train, BatchSource, DivergedError, Evaluation, GanModel, LoopOptions, Outcome, RunDir,
-    StopFlag,
+    train, BatchSource, DivergedError, Evaluation, GanModel, LoopOptions, Outcome, RunDir, StopFlag,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

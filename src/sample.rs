@@ -209,7 +209,11 @@ fn parse_groups(text: &str) -> Result<[Vec<usize>; 3], BoxError> {
     if a.len() != b.len() || b.len() != c.len() {
         return Err(bad("the three groups must have the same size".into()));
     }
-    if let Some(big) = [&a, &b, &c].iter().flat_map(|g| g.iter()).find(|&&i| i >= MAX_SAMPLES) {
+    if let Some(big) = [&a, &b, &c]
+        .iter()
+        .flat_map(|g| g.iter())
+        .find(|&&i| i >= MAX_SAMPLES)
+    {
         return Err(bad(format!(
             "sample {big} is past the last one `saddle sample` can write ({})",
             MAX_SAMPLES - 1
@@ -232,7 +236,11 @@ fn arithmetic(
     while drawn < needed {
         let n = (needed - drawn).min(100);
         let chunk = model.sample_latent(n, rng)?;
-        for &i in groups.iter().flatten().filter(|&&i| (drawn..drawn + n).contains(&i)) {
+        for &i in groups
+            .iter()
+            .flatten()
+            .filter(|&&i| (drawn..drawn + n).contains(&i))
+        {
             named.insert(i, chunk.narrow(0, i - drawn, 1)?);
         }
         drawn += n;

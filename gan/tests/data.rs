@@ -1465,9 +1465,11 @@ fn the_corpus_seeds_load_or_fail_cleanly() {
             &DataLimits::default(),
         );
         match name {
-            "thin-1x200000.png" | "declares-20000x20000.png" => {
-                assert_names(got.unwrap_err(), &path, "(DataLimits::image_max_side, saddle's --max-image-side)")
-            }
+            "thin-1x200000.png" | "declares-20000x20000.png" => assert_names(
+                got.unwrap_err(),
+                &path,
+                "(DataLimits::image_max_side, saddle's --max-image-side)",
+            ),
             _ => assert_eq!(got.unwrap().len(), 3 * 64, "{name}"),
         }
     }

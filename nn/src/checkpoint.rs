@@ -245,6 +245,71 @@ fn encode(
 /// tensors' offsets (contiguous, each the size its dtype and shape give, as the safetensors
 /// crate checks them), their dtypes (F32 or F64) and shapes (every stride addressable), and the
 /// data size they add up to against what the file holds.
+/// The keys of a safetensors header in file order, duplicates kept: the top level's and those of
+/// its `__metadata__` object.
+#[derive(Default)]
+struct HeaderKeys {
+    top: Vec<String>,
+    metadata: Vec<String>,
+}
+
+/// The keys of one JSON object in order, duplicates kept.
+struct ObjectKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for ObjectKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = ObjectKeys;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ObjectKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(k);
+                }
+                Ok(ObjectKeys(keys))
+            }
+            fn visit_unit<E>(self) -> Result<ObjectKeys, E> {
+                Ok(ObjectKeys(Vec::new())) // `null`: no keys
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HeaderKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = HeaderKeys;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a safetensors header object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<HeaderKeys, A::Error> {
+                let mut keys = HeaderKeys::default();
+                while let Some(k) = map.next_key::<String>()? {
+                    if k == "__metadata__" {
+                        keys.metadata.extend(map.next_value::<ObjectKeys>()?.0);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    keys.top.push(k);
+                }
+                Ok(keys)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 fn read_header(file: &mut File) -> Result<Header, String> {
     const CORRUPT: &str = "not a valid safetensors file (truncated or corrupt?)";
     let file_len = file
@@ -279,6 +344,17 @@ fn read_header(file: &mut File) -> Result<Header, String> {
         std::str::from_utf8(&header).map_err(|e| format!("{CORRUPT}: header is not UTF-8: {e}"))?;
     let layout: Metadata =
         serde_json::from_str(header).map_err(|e| format!("{CORRUPT}: header: {e}"))?;
+    // JSON parsers keep the last of two equal keys: a header naming a tensor or the metadata
+    // twice is ambiguous (a second, checksum-free `__metadata__` would pass for a file made
+    // elsewhere), so it is refused. The fuzz test found that one.
+    let keys: HeaderKeys =
+        serde_json::from_str(header).map_err(|e| format!("{CORRUPT}: header: {e}"))?;
+    for list in [&keys.top, &keys.metadata] {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = list.iter().find(|k| !seen.insert(k.as_str())) {
+            return Err(format!("{CORRUPT}: the header names `{twice}` twice"));
+        }
+    }
     let held = file_len - 8 - header_len;
     if layout.data_len() as u64 != held {
         return Err(format!(

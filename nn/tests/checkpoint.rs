@@ -642,3 +642,47 @@ fn a_changed_shape_is_an_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A header that names `__metadata__` (or a tensor) twice is ambiguous: JSON readers keep the
+/// last, so a second, checksum-free `__metadata__` would make a saddle file pass for one made
+/// elsewhere and load unchecked (found by scripts/fuzz.sh). It is refused.
+#[test]
+fn a_header_naming_a_key_twice_is_refused() {
+    let dir = temp_dir("dup-key");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dup.safetensors");
+    let mut ck = Checkpoint::new();
+    ck.add_tensor(
+        "w",
+        &Tensor::from_vec(vec![1.0f32, 2.0], &[2], Device::Cpu).unwrap(),
+    );
+    ck.set_meta("step", 3);
+    ck.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap().trim_end();
+    let edits = [
+        header.replacen('{', r#"{"__metadata__":{},"#, 1),
+        header.replacen(r#""__metadata__":{"#, r#""__metadata__":{"step":"9","#, 1),
+        header.replacen(
+            '{',
+            r#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"#,
+            1,
+        ),
+    ];
+    for edit in edits {
+        assert_ne!(edit, header);
+        let mut text = edit.into_bytes();
+        text.resize(text.len().next_multiple_of(8), b' ');
+        let mut edited = (text.len() as u64).to_le_bytes().to_vec();
+        edited.extend_from_slice(&text);
+        edited.extend_from_slice(&bytes[8 + n..]);
+        std::fs::write(&path, &edited).unwrap();
+        let err = Checkpoint::load(&path).err().expect("refused").to_string();
+        assert!(
+            err.contains("dup.safetensors") && (err.contains("twice") || err.contains("duplicate")),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
