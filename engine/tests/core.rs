@@ -134,6 +134,94 @@ fn elementwise_and_reduction_gradients() {
     .unwrap();
 }
 
+/// `[2, 3, 2]` with ties: `[[[1, 5], [3, 5], [2, 0]], [[-1, -2], [-3, 7], [-1, 7]]]`.
+fn with_ties() -> Tensor {
+    t(
+        &[1., 5., 3., 5., 2., 0., -1., -2., -3., 7., -1., 7.],
+        &[2, 3, 2],
+    )
+}
+
+/// The gradient of the scalar `loss` with respect to `x`.
+fn gradient(loss: &Tensor, x: &Tensor) -> Vec<f64> {
+    let grads = loss.backward().unwrap();
+    grads.get(x).unwrap().to_vec::<f64>().unwrap()
+}
+
+/// `argmax` along each axis, worked out by hand: one index per position of the other axes in
+/// their row-major order, the first of tied maxima, and a transposed (strided) input read by
+/// its logical layout. Fails (each shown by a deliberate change) on ties going to the last
+/// maximum (`>=`), and on the reduced axis permuted to the front instead of the back.
+#[test]
+fn argmax_picks_the_first_maximum_along_any_axis() {
+    let x = with_ties();
+    assert_eq!(x.argmax(0).unwrap(), [0, 0, 0, 1, 0, 1]);
+    assert_eq!(x.argmax(1).unwrap(), [1, 0, 0, 1]);
+    assert_eq!(x.argmax(2).unwrap(), [1, 1, 0, 0, 1, 1]);
+    // [k][j][b] = x[b][j][k]: over b for each (k, j).
+    assert_eq!(
+        x.transpose(0, 2).unwrap().argmax(2).unwrap(),
+        [0, 0, 0, 0, 1, 1]
+    );
+    assert!(x.argmax(3).is_err());
+}
+
+/// `max_all`: the largest element as a 0-d tensor (all negative here too), a 0-d input itself,
+/// and a gradient shared equally by tied maxima (as PyTorch's `amax`). Fails (each shown by a
+/// deliberate change) on a maximum started from 0 instead of -inf (0 for all-negative input),
+/// and on the whole gradient given to each tie.
+#[test]
+fn max_all_takes_the_largest_element_and_shares_its_gradient_between_ties() {
+    let x = with_ties().with_requires_grad(true);
+    let m = x.max_all().unwrap();
+    assert_eq!((m.shape(), m.to_scalar().unwrap()), (&[][..], 7.0));
+    let g = gradient(&m, &x);
+    let mut want = [0.0; 12];
+    (want[9], want[11]) = (0.5, 0.5);
+    assert_eq!(g, want);
+    let negative = t(&[-3.0, -1.5, -2.0, -8.0], &[2, 2]);
+    assert_eq!(negative.max_all().unwrap().to_scalar().unwrap(), -1.5);
+    assert_eq!(
+        Tensor::scalar(4.0f64)
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap(),
+        4.0
+    );
+}
+
+/// `split_sizes` along either axis: consecutive pieces of the given sizes (an empty one
+/// included) whose gradients land back in their columns; sizes that do not add up are refused.
+/// Fails on every piece starting at 0 (its start not advanced: a deliberate change).
+#[test]
+fn split_sizes_cuts_consecutive_pieces_and_routes_their_gradients_back() {
+    let x = t(&[0., 1., 2., 3., 4., 10., 11., 12., 13., 14.], &[2, 5]).with_requires_grad(true);
+    let pieces = x.split_sizes(&[2, 0, 3], 1).unwrap();
+    let shapes: Vec<&[usize]> = pieces.iter().map(|p| p.shape()).collect();
+    assert_eq!(shapes, [&[2, 2][..], &[2, 0], &[2, 3]]);
+    assert_eq!(pieces[0].to_vec::<f64>().unwrap(), [0., 1., 10., 11.]);
+    assert_eq!(
+        pieces[2].to_vec::<f64>().unwrap(),
+        [2., 3., 4., 12., 13., 14.]
+    );
+    // Gradient of 1·sum(first) + 3·sum(last): 1 in columns 0-1, 3 in columns 2-4.
+    let loss = pieces[0]
+        .sum_all()
+        .unwrap()
+        .add(&pieces[2].sum_all().unwrap().mul_scalar(3.0).unwrap())
+        .unwrap();
+    let g = gradient(&loss, &x);
+    assert_eq!(g, [1., 1., 3., 3., 3., 1., 1., 3., 3., 3.]);
+    let rows = x.split_sizes(&[1, 1], 0).unwrap();
+    assert_eq!(rows[1].to_vec::<f64>().unwrap(), [10., 11., 12., 13., 14.]);
+    let err = x.split_sizes(&[2, 2], 1).unwrap_err().to_string();
+    assert!(
+        err.contains("split_sizes") && err.contains("[2, 2]"),
+        "{err}"
+    );
+}
+
 // ------------------------------------------------------------------------- bf16 and f16
 
 fn p2(e: i32) -> f64 {

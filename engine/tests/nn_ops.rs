@@ -234,32 +234,60 @@ fn softmax_and_log_softmax_match_pytorch() {
     assert_close(&st.softmax(1).unwrap().t().unwrap(), &softmax_0, 1e-10);
 }
 
+/// Softmax, log-softmax and cross-entropy of logits 1e4 apart against their closed forms:
+/// the first row's log-probabilities are exactly 0, -2e4 and -1e4, the second row's are
+/// `[0, -1, -2] - ln(1 + e^-1 + e^-2)` to within a few ulps (its logits are 1e4 - k, exact in
+/// f32), the cross-entropy of labels [1, 2] is `(2e4 + 2 + ln(1 + e^-1 + e^-2)) / 2` and its
+/// gradient `(softmax - onehot) / 2`. Fails (each shown by a deliberate change) on the
+/// cross-entropy flooring log-probabilities at -100 to guard a log of 0 (51 instead of 10001),
+/// and on the log-sum taken as `ln(s + 1e-5)` (every log-probability shifts by ~1e-5): the
+/// finiteness and 1e-2 relative checks this replaces passed both.
 #[test]
-fn softmax_is_stable_for_huge_inputs() {
+fn softmax_log_softmax_and_cross_entropy_of_huge_logits_take_closed_form_values() {
+    let lse = (1.0 + (-1.0f64).exp() + (-2.0f64).exp()).ln(); // 0.40760596444
+    let probs = [1.0, (-1.0f64).exp(), (-2.0f64).exp()].map(|e| e / lse.exp());
+    let log_probs = [-lse, -1.0 - lse, -2.0 - lse];
+    let ce = (2e4 + 2.0 + lse) / 2.0;
     for dtype in [DType::F32, DType::F64] {
+        // A few ulps of the values compared (about 2.4 at most, 1e4 for the cross-entropy).
+        let ulp = if dtype == DType::F32 { 1.2e-7 } else { 2.3e-16 };
         let x = t(&[1e4, -1e4, 0.0, 1e4, 1e4 - 1.0, 1e4 - 2.0], &[2, 3])
             .to_dtype(dtype)
-            .unwrap();
+            .unwrap()
+            .with_requires_grad(true);
         let y = x.softmax(-1).unwrap().to_vec_f64().unwrap();
         let ly = x.log_softmax(-1).unwrap().to_vec_f64().unwrap();
-        assert!(
-            y.iter().chain(&ly).all(|v| v.is_finite()),
-            "{dtype}: {y:?} {ly:?}"
-        );
-        assert_eq!(&y[..3], &[1.0, 0.0, 0.0]);
-        // The second row is softmax([0, -1, -2]).
-        let e = [1.0f64, (-1.0f64).exp(), (-2.0f64).exp()];
-        let s: f64 = e.iter().sum();
+        assert_eq!(&y[..3], &[1.0, 0.0, 0.0], "{dtype}");
+        assert_eq!(&ly[..3], &[0.0, -2e4, -1e4], "{dtype}");
         for k in 0..3 {
-            assert!((y[3 + k] - e[k] / s).abs() < 1e-6, "{dtype}: {y:?}");
+            assert!((y[3 + k] - probs[k]).abs() <= 4.0 * ulp, "{dtype}: {y:?}");
             assert!(
-                (ly[3 + k] - (e[k] / s).ln()).abs() < 1e-4,
+                (ly[3 + k] - log_probs[k]).abs() <= 8.0 * ulp,
                 "{dtype}: {ly:?}"
             );
         }
-        assert!((ly[1] + 2e4).abs() < 1e-2 * 2e4, "{dtype}: {ly:?}");
-        let ce = x.cross_entropy(&[1, 2]).unwrap().to_scalar().unwrap();
-        assert!(ce.is_finite(), "{dtype}: cross-entropy {ce}");
+        let loss = x.cross_entropy(&[1, 2]).unwrap();
+        let got = loss.to_scalar().unwrap();
+        assert!(
+            (got - ce).abs() <= 4.0 * ulp * ce,
+            "{dtype}: cross-entropy {got}, want {ce}"
+        );
+        let grads = loss.backward().unwrap();
+        let g = grads.get(&x).unwrap().to_vec_f64().unwrap();
+        let want = [
+            0.5,
+            -0.5,
+            0.0,
+            probs[0] / 2.0,
+            probs[1] / 2.0,
+            (probs[2] - 1.0) / 2.0,
+        ];
+        for (a, b) in g.iter().zip(want) {
+            assert!(
+                (a - b).abs() <= 4.0 * ulp,
+                "{dtype}: gradient {g:?}, want {want:?}"
+            );
+        }
     }
 }
 
@@ -299,11 +327,50 @@ fn losses_match_pytorch() {
     assert!(
         (x32.cross_entropy(&[2, 0]).unwrap().to_scalar().unwrap() - 10.1675486268).abs() < 1e-5
     );
-    // Extreme logits stay finite.
-    let big = t(&[1e4, -1e4], &[2])
-        .binary_cross_entropy_with_logits(&t(&[0.0, 1.0], &[2]))
-        .unwrap();
-    assert!((big.to_scalar().unwrap() - 1e4).abs() < 1e-6);
+}
+
+/// Binary cross-entropy of huge logits against its closed form
+/// `max(x, 0) - x t + ln(1 + e^-|x|)`: 0 where the logit agrees with a 0/1 target, `|x|` where
+/// it disagrees, `x (1 - t)` or `-x t` for soft targets (1e4 · 0.5 = 5000, 1e4 · 0.25 = 2500),
+/// so the mean is `(1e4 + 5000 + 2500 + 50) / 6` exactly in both dtypes; the gradient is
+/// `(sigmoid(x) - t) / 6`. Fails (each shown by a deliberate change) on a sigmoid clamped into
+/// [1e-7, 1 - 1e-7] before its logarithm (a wrong logit costs ~16 instead of 1e4), and on a
+/// gradient through `e^x / (1 + e^x)` (NaN at 1e4), which no check at extreme logits saw
+/// before.
+#[test]
+fn binary_cross_entropy_of_huge_logits_takes_closed_form_values() {
+    let x = [1e4, -1e4, 1e4, -1e4, -1e4, 50.0];
+    let target = [1.0, 0.0, 0.5, 0.25, 1.0, 0.0];
+    let want = (1e4 + 5000.0 + 2500.0 + 50.0) / 6.0;
+    let want_grad = [0.0, 0.0, 0.5, -0.25, -1.0, 1.0].map(|g: f64| g / 6.0);
+    for dtype in [DType::F32, DType::F64] {
+        let ulp = if dtype == DType::F32 { 1.2e-7 } else { 2.3e-16 };
+        let xt = t(&x, &[6])
+            .to_dtype(dtype)
+            .unwrap()
+            .with_requires_grad(true);
+        let loss = xt
+            .binary_cross_entropy_with_logits(&t(&target, &[6]).to_dtype(dtype).unwrap())
+            .unwrap();
+        let got = loss.to_scalar().unwrap();
+        assert!(
+            (got - want).abs() <= 4.0 * ulp * want,
+            "{dtype}: {got}, want {want}"
+        );
+        let g = loss
+            .backward()
+            .unwrap()
+            .get(&xt)
+            .unwrap()
+            .to_vec_f64()
+            .unwrap();
+        for (a, b) in g.iter().zip(want_grad) {
+            assert!(
+                (a - b).abs() <= 4.0 * ulp,
+                "{dtype}: gradient {g:?}, want {want_grad:?}"
+            );
+        }
+    }
 }
 
 #[test]

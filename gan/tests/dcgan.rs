@@ -1,7 +1,9 @@
-//! DCGAN models: shapes, parameter names and counts, and a training step that changes the
-//! weights and lowers D's loss on a fixed batch.
+//! DCGAN models: shapes, parameter names and counts, a training step that changes the weights
+//! and lowers D's loss on a fixed batch, and one step of both players against losses built by
+//! hand.
 
 mod common;
+mod one_step;
 
 use saddle_gan::models::dcgan::{discriminator, generator, DcganConfig, DcganTrainer};
 use saddle_nn::engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Result, Rng, Tensor};
@@ -86,6 +88,79 @@ fn training_steps_lower_the_discriminator_loss_on_a_fixed_batch() {
     for (name, p) in trainer.d.named_parameters() {
         assert!(p.requires_grad(), "{name} left frozen");
     }
+}
+
+/// One step against both losses rebuilt by hand from the same batch and noise (a twin trainer
+/// from the same seed): D's gradient from `BCE(D(x), 1) + BCE(D(G(z)), 0)`, real and generated
+/// images through D separately (each batch normalised by its own statistics), then G's from the
+/// non-saturating `BCE(D'(G(z)), 1)` through D' = D after its update, on the same samples. Both
+/// Adam first steps are checked element by element against these gradients.
+///
+/// Fails on (each tried by a deliberate change to `DcganTrainer::step_unread`): G trained
+/// toward the label 0 (G's gradient flips sign), G's loss taken through the D of before the
+/// update, D's labels swapped.
+#[test]
+fn one_step_moves_both_players_by_the_hand_built_losses() {
+    let cfg = DcganConfig {
+        nz: 8,
+        ngf: 8,
+        ndf: 8,
+        ..DcganConfig::digits16()
+    };
+    let mut data = Rng::new(21);
+    let real = Tensor::rand(
+        &[8, 1, 16, 16],
+        -1.0,
+        1.0,
+        DType::F32,
+        Device::Cpu,
+        &mut data,
+    )
+    .unwrap();
+    let noise = Rng::new(22);
+    let mut stepped = DcganTrainer::new(cfg, &mut Rng::new(20)).unwrap();
+    let (d_loss, g_loss) = stepped.step(&real, &mut noise.clone()).unwrap();
+    let twin = DcganTrainer::new(cfg, &mut Rng::new(20)).unwrap();
+
+    let z = Tensor::randn(
+        &[8, 8, 1, 1],
+        0.0,
+        1.0,
+        DType::F32,
+        Device::Cpu,
+        &mut noise.clone(),
+    )
+    .unwrap();
+    let fake = twin.g.forward(&z).unwrap();
+    let ones = Tensor::ones(&[8, 1, 1, 1], DType::F32, Device::Cpu).unwrap();
+    let zeros = Tensor::zeros(&[8, 1, 1, 1], DType::F32, Device::Cpu).unwrap();
+    let bce =
+        |logits: Tensor, target: &Tensor| logits.binary_cross_entropy_with_logits(target).unwrap();
+    let hand_d = bce(twin.d.forward(&real).unwrap(), &ones)
+        .add(&bce(twin.d.forward(&fake.detach()).unwrap(), &zeros))
+        .unwrap();
+    let d_grads = hand_d.backward().unwrap();
+    // D' is the stepped trainer's D: G's update leaves it alone.
+    let hand_g = bce(stepped.d.forward(&fake).unwrap(), &ones);
+    let g_grads = hand_g.backward().unwrap();
+    assert!(
+        (d_loss - hand_d.to_scalar().unwrap()).abs() < 1e-6,
+        "{d_loss}"
+    );
+    assert!(
+        (g_loss - hand_g.to_scalar().unwrap()).abs() < 1e-6,
+        "{g_loss}"
+    );
+
+    let ck = stepped.checkpoint();
+    let state = |opt: &str| -> Vec<(String, Tensor)> {
+        ck.names()
+            .filter_map(|n| Some((n.strip_prefix(opt)?.to_string(), ck.tensor(n)?.clone())))
+            .collect()
+    };
+    let adam = (cfg.lr, cfg.beta1);
+    one_step::assert_adam_first_step("D", &twin.d, &stepped.d, &state("opt_d."), &d_grads, adam);
+    one_step::assert_adam_first_step("G", &twin.g, &stepped.g, &state("opt_g."), &g_grads, adam);
 }
 
 #[test]

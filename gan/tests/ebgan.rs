@@ -1,14 +1,16 @@
 //! EBGAN for MNIST: the pulling-away term (value and gradient), shapes and PyTorch parameter
-//! counts, the margin loss lowering on a fixed batch, EBGAN-PT steps, and an exact resume from
-//! a checkpoint file.
+//! counts, the margin loss lowering on a fixed batch, EBGAN-PT steps (one against both losses
+//! built by hand), and an exact resume from a checkpoint file.
 
 mod common;
+mod one_step;
 
 use saddle_gan::models::ebgan::{
     discriminator, generator, pulling_away_term, EbganConfig, EbganTrainer,
 };
 use saddle_nn::engine::gradcheck::check_gradients;
 use saddle_nn::engine::{no_grad, DType, Device, Rng, Tensor};
+use saddle_nn::optim::Optimizer;
 use saddle_nn::{Checkpoint, Module, ModuleExt};
 
 /// ```python
@@ -201,6 +203,81 @@ fn ebgan_pt_steps_are_finite_and_report_the_term() {
     // A pulling-away term needs two samples per minibatch.
     let err = t.step(&real_batch(2)).unwrap_err().to_string();
     assert!(err.contains("at least 2"), "{err}");
+}
+
+/// One EBGAN-PT step (dropout in D) against both losses rebuilt by hand by a twin trainer from
+/// the same seed, which draws the same noise and dropout masks in the same order: D's
+/// `mean E(x) + mean [m - E(G(z))]+` on the real batch and as many samples, then G's
+/// `mean E(G(z')) + 0.1 · PT(codes of G(z'))` on fresh noise through D after its update (copied
+/// into the twin). Both Adam first steps are checked element by element against these
+/// gradients, and the reported losses, energies and term against the hand-built ones.
+///
+/// Fails on (each tried by a deliberate change to `ebgan.rs`): the pulling-away term left out of
+/// G's loss, or weighted 1 instead of 0.1; the hinge taken on the real energies instead of the
+/// generated ones; G's loss taken through the D of before the update.
+#[test]
+fn one_step_moves_both_players_by_the_hand_built_losses() {
+    let cfg = EbganConfig {
+        dropout_d: 0.5,
+        ..small().with_pt()
+    };
+    let real = real_batch(6);
+    let mut stepped = EbganTrainer::new(cfg, 13).unwrap();
+    let s = stepped.step(&real).unwrap();
+    let mut twin = EbganTrainer::new(cfg, 13).unwrap();
+
+    let z = twin.noise(6).unwrap();
+    let fake = no_grad(|| twin.g.forward(&z)).unwrap();
+    let e_real = twin.d.forward(&real).unwrap();
+    let e_fake = twin.d.forward(&fake).unwrap();
+    let hinge = e_fake.rsub_scalar(cfg.margin).unwrap().relu().unwrap();
+    let hand_d = e_real
+        .mean_all()
+        .unwrap()
+        .add(&hinge.mean_all().unwrap())
+        .unwrap();
+    let d_grads = hand_d.backward().unwrap();
+    let adam = (cfg.lr, cfg.beta1);
+    let state = stepped.opt_d.state_tensors();
+    one_step::assert_adam_first_step("D", &twin.d, &stepped.d, &state, &d_grads, adam);
+
+    one_step::copy_parameters(&stepped.d, &twin.d);
+    let z = twin.noise(6).unwrap();
+    let (energy, code) = twin
+        .d
+        .energy_and_code(&twin.g.forward(&z).unwrap())
+        .unwrap();
+    let pt = pulling_away_term(&code).unwrap();
+    let hand_g = energy
+        .mean_all()
+        .unwrap()
+        .add(&pt.mul_scalar(0.1).unwrap())
+        .unwrap();
+    let g_grads = hand_g.backward().unwrap();
+    let state = stepped.opt_g.state_tensors();
+    one_step::assert_adam_first_step("G", &twin.g, &stepped.g, &state, &g_grads, adam);
+
+    let scalar = |t: &Tensor| t.to_scalar().unwrap();
+    for (what, got, want) in [
+        ("d_loss", s.d_loss, scalar(&hand_d)),
+        (
+            "real_score",
+            s.real_score,
+            scalar(&e_real.mean_all().unwrap()),
+        ),
+        (
+            "fake_score",
+            s.fake_score,
+            scalar(&e_fake.mean_all().unwrap()),
+        ),
+        ("g_loss", s.g_loss, scalar(&hand_g)),
+        ("pulling_away", s.pt.unwrap(), scalar(&pt)),
+    ] {
+        assert!(
+            (got - want).abs() <= 1e-6 * want.abs(),
+            "{what}: {got} vs {want}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! EBGAN's reduced grid search: the paper's grid sizes, seeded draws, the GAN baseline's
-//! discriminator and step, the histogram's binning and the quartiles of the summary.
+//! discriminator and step (one against both losses built by hand), the histogram's binning and
+//! the quartiles of the summary.
 
 mod common;
+mod one_step;
 
 use saddle_gan::grid::{draw, full_grid, quartiles, Family};
 use saddle_gan::models::mlp_gan::{MlpGanConfig, MlpGanTrainer, OptimKind};
@@ -143,6 +145,60 @@ fn real_batch(seed: u64) -> Tensor {
         &mut Rng::new(seed),
     )
     .unwrap()
+}
+
+/// One step of the grid's GAN (dropout in D; D on SGD, G on Adam, the grid's two optimisers)
+/// against both losses rebuilt by hand by a twin trainer from the same seed, which draws the
+/// same noise and dropout masks in the same order: D's mean of `BCE(D(x), 1)` and `BCE(D(G(z)),
+/// 0)`, then G's non-saturating `BCE(D'(G(z')), 1)` on fresh noise through D' = D after its
+/// update (copied into the twin). D's SGD step and G's Adam first step are checked element by
+/// element against these gradients.
+///
+/// Fails on (each tried by a deliberate change to `mlp_gan.rs` / `mlp_trainer.rs`): G trained
+/// toward the label 0; D's loss summed instead of averaged over its two terms; G's loss taken
+/// through the D of before the update.
+#[test]
+fn gan_baseline_step_moves_both_players_by_the_hand_built_losses() {
+    use saddle_nn::optim::Optimizer;
+    use saddle_nn::Module;
+    let cfg = MlpGanConfig {
+        optim_d: OptimKind::Sgd,
+        lr: 0.05,
+        ..small(OptimKind::Adam)
+    };
+    let real = real_batch(8);
+    let mut stepped = MlpGanTrainer::new(cfg, 17).unwrap();
+    let s = stepped.step(&real).unwrap();
+    let mut twin = MlpGanTrainer::new(cfg, 17).unwrap();
+
+    let bce = |logits: Tensor, label: f64| {
+        let target = logits.full_like(label).unwrap();
+        logits.binary_cross_entropy_with_logits(&target).unwrap()
+    };
+    let z = twin.noise(16).unwrap();
+    let fake = saddle_nn::engine::no_grad(|| twin.g.forward(&z)).unwrap();
+    let hand_d = bce(twin.d.forward(&real).unwrap(), 1.0)
+        .add(&bce(twin.d.forward(&fake).unwrap(), 0.0))
+        .unwrap()
+        .mul_scalar(0.5)
+        .unwrap();
+    let d_grads = hand_d.backward().unwrap();
+    one_step::assert_sgd_step("D", &twin.d, &stepped.d, &d_grads, cfg.lr);
+
+    one_step::copy_parameters(&stepped.d, &twin.d);
+    let z = twin.noise(16).unwrap();
+    let hand_g = bce(twin.d.forward(&twin.g.forward(&z).unwrap()).unwrap(), 1.0);
+    let g_grads = hand_g.backward().unwrap();
+    let state = stepped.opt_g.state_tensors();
+    let adam = (cfg.lr, cfg.beta1);
+    one_step::assert_adam_first_step("G", &twin.g, &stepped.g, &state, &g_grads, adam);
+    for (what, got, want) in [("d_loss", s.d_loss, &hand_d), ("g_loss", s.g_loss, &hand_g)] {
+        let want = want.to_scalar().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-6 * want.abs(),
+            "{what}: {got} vs {want}"
+        );
+    }
 }
 
 #[test]

@@ -170,10 +170,19 @@ fn ladder_pass_gives_logits_and_the_requested_costs() {
     assert_eq!(ladder.num_parameters(), want);
 }
 
+/// The embedded digits without the [`held_out`] ones: 50 labelled (5 per class) and the
+/// unlabelled rest.
 fn digits() -> (ImageDataset, ImageDataset) {
+    let mut all = ImageDataset::digits().unwrap();
+    all.split_off_validation(500, 9).unwrap();
+    all.labelled_split(5, 1).unwrap()
+}
+
+/// 500 labelled digits that no training run here sees.
+fn held_out() -> ImageDataset {
     ImageDataset::digits()
         .unwrap()
-        .labelled_split(5, 1)
+        .split_off_validation(500, 9)
         .unwrap()
 }
 
@@ -231,6 +240,12 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
+/// 40 steps on 50 labelled digits (and the unlabelled rest) lower the supervised loss and give
+/// a classifier that generalises: on 500 digits no run here trains on, with statistics
+/// re-estimated on unlabelled training digits, its error is under 40% (31% when written; 90%
+/// is chance). The error on the 50 memorised training digits, checked before, also passed
+/// with the labelled split's labels shifted by one class (a deliberate change: the model learns
+/// the shifted labels as well as the right ones); this one fails on it.
 #[test]
 fn the_ladder_lowers_its_supervised_loss_on_50_labelled_digits() {
     let (mut model, sup, _) = train(config(None, 40), 40);
@@ -240,16 +255,18 @@ fn the_ladder_lowers_its_supervised_loss_on_50_labelled_digits() {
         sup
     );
     // The test error is a share, measured in evaluation mode after re-estimating statistics.
-    let (labelled, _) = digits();
-    let mut loader = Loader::new(&labelled, 50, 0, Scale::ZeroToOne).unwrap();
-    let (x, y) = flat_batch(&mut loader);
+    let (_, unlabelled) = digits();
+    let mut loader = Loader::new(&unlabelled, 500, 2, Scale::ZeroToOne).unwrap();
+    let (x, _) = flat_batch(&mut loader);
     model
         .ladder
         .estimate_statistics(1, |_| Ok(x.clone()))
         .unwrap();
-    let err = model.ladder.error_rate(&x, &y.unwrap(), 16).unwrap();
-    // The training labels themselves are (almost) learnt by now.
-    assert!(err < 0.3, "training error {err}");
+    let unseen = held_out();
+    let mut loader = Loader::new(&unseen, 500, 3, Scale::ZeroToOne).unwrap();
+    let (x, y) = flat_batch(&mut loader);
+    let err = model.ladder.error_rate(&x, &y.unwrap(), 128).unwrap();
+    assert!(err < 0.4, "error {err} on held-out digits");
     assert!(model.samples(4).unwrap().is_none());
 }
 
@@ -430,13 +447,14 @@ fn leaf(v: Vec<f32>, shape: &[usize]) -> Tensor {
         .with_requires_grad(true)
 }
 
+/// Element by element within 2e-4 relative: the f32 computation's worst element, a small
+/// gradient entry next to large ones (0.085 in grad W0, whose largest is 43), is 7.4e-5 off.
 fn assert_close(what: &str, got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?}");
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    for (g, w) in got.iter().zip(want) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
-            (g - w).abs() < 2e-4 * scale,
-            "{what}: got {got:?}, PyTorch {want:?}"
+            (g - w).abs() <= 2e-4 * w.abs() + 1e-7,
+            "{what}[{i}]: got {g}, PyTorch {w} (all: {got:?})"
         );
     }
 }

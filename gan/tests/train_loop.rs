@@ -1,10 +1,13 @@
 //! The shared training loop end to end on a tiny DCGAN and the embedded digits: an interrupted
 //! and resumed run ends bit-identical to an uninterrupted one; a diverging run stops with a
-//! clear error and keeps its last good checkpoint; the run folder holds what it promises.
+//! clear error and keeps its last good checkpoint; the best checkpoint follows the metric's
+//! direction; the run folder holds what it promises.
 
 use saddle_gan::data::{ImageDataset, Loader, Scale};
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
-use saddle_gan::run::{train, BoxError, GanModel, LoopOptions, Outcome, RunDir, StopFlag};
+use saddle_gan::run::{
+    train, BoxError, Evaluation, GanModel, LoopOptions, Outcome, RunDir, StopFlag,
+};
 use saddle_nn::engine::{Rng, Tensor};
 use saddle_nn::{Checkpoint, CheckpointError, ModuleExt};
 use serde_json::json;
@@ -53,6 +56,19 @@ fn run(
     resume: bool,
     stop_after: Option<u64>,
 ) -> Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
+    run_evaluated(dir, data, cfg, steps, resume, stop_after, None)
+}
+
+/// [`run`] with `evaluation`, if given.
+fn run_evaluated(
+    dir: &Path,
+    data: &ImageDataset,
+    cfg: DcganConfig,
+    steps: u64,
+    resume: bool,
+    stop_after: Option<u64>,
+    evaluation: Option<Evaluation<'_, DcganTrainer>>,
+) -> Result<Outcome, Box<dyn std::error::Error + Send + Sync>> {
     let config = json!({"model": "dcgan-test"});
     let mut model = DcganTrainer::new(cfg, &mut Rng::new(7)).unwrap();
     let mut loader = Loader::new(data, 16, 11, Scale::MinusOneToOne).unwrap();
@@ -69,7 +85,7 @@ fn run(
         &mut dir_handle,
         &options(steps),
         &config,
-        None,
+        evaluation,
         resume,
         &stop,
         &mut |p| {
@@ -133,6 +149,36 @@ fn interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     assert!(report.contains("d_loss") && report.contains("data:image/png;base64,"));
     for d in [straight, broken] {
         std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// An evaluation after every step whose metric `score` takes the values NaN, 2, 1, 3, 1.5 in
+/// turn: a lower-is-better run keeps step 3's checkpoint as its best, a higher-is-better one
+/// step 4's, and neither the unscored (NaN) first step's. Fails on the direction ignored or
+/// inverted in the loop's comparison, on every evaluation replacing the best checkpoint, and on
+/// a NaN taken as a best.
+#[test]
+fn the_metric_direction_decides_which_checkpoint_is_kept_as_best() {
+    let data = digits16();
+    for (higher_is_better, best_step, best) in [(false, "3", 1.0), (true, "4", 3.0)] {
+        let dir = temp_dir(&format!("best-{higher_is_better}"));
+        let mut scores = [f64::NAN, 2.0, 1.0, 3.0, 1.5].into_iter();
+        let evaluation = Evaluation {
+            every: 1,
+            run: Box::new(move |_: &mut DcganTrainer| {
+                Ok(vec![("score".to_string(), scores.next().unwrap())])
+            }),
+            key: "score".into(),
+            higher_is_better,
+        };
+        run_evaluated(&dir, &data, tiny(), 5, false, None, Some(evaluation)).unwrap();
+        let ck = Checkpoint::load(dir.join("checkpoints/best.safetensors")).unwrap();
+        assert_eq!(ck.meta("run.step"), Some(best_step), "{higher_is_better}");
+        assert_eq!(ck.meta("run.best"), Some(best.to_string().as_str()));
+        // The latest checkpoint carries the same best forward for a resumed run.
+        let latest = Checkpoint::load(dir.join("checkpoints/latest.safetensors")).unwrap();
+        assert_eq!(latest.meta("run.best"), Some(best.to_string().as_str()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

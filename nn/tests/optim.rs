@@ -170,3 +170,55 @@ fn optimizer_state_round_trips() {
         saved[1].1.to_vec::<f64>().unwrap()
     );
 }
+
+/// `clip_grad_norm` by PyTorch's `clip_grad_norm_` formula: the joint L2 norm over all
+/// parameters (here 13, from gradients [3, 4] and [0, 12]) is returned, and when it exceeds
+/// `max_norm` every gradient is scaled by `max_norm / (norm + 1e-6)` (6.5 / 13.000001, so
+/// [1.4999998846153937, 1.9999998461538582] and [0, 5.999999538461575] in f64); below it
+/// nothing changes, and a parameter without a gradient is left out. Fails (each shown by a
+/// deliberate change) on each parameter clipped by its own norm (5 and 12) instead of the joint
+/// one, and on the norm's square root left out.
+#[test]
+fn clip_grad_norm_scales_all_gradients_by_their_joint_norm() {
+    use saddle_nn::optim::clip_grad_norm;
+    let leaf = || {
+        Tensor::zeros(&[2], saddle_engine::DType::F64, Device::Cpu)
+            .unwrap()
+            .with_requires_grad(true)
+    };
+    let (a, b, unused) = (leaf(), leaf(), leaf());
+    let weights = |v: [f64; 2]| Tensor::from_vec(v.to_vec(), &[2], Device::Cpu).unwrap();
+    let grads = || {
+        let loss = a.mul(&weights([3.0, 4.0])).unwrap().sum_all().unwrap();
+        let loss = loss
+            .add(&b.mul(&weights([0.0, 12.0])).unwrap().sum_all().unwrap())
+            .unwrap();
+        loss.backward().unwrap()
+    };
+    let params = vec![
+        ("a".to_string(), a.clone()),
+        ("b".to_string(), b.clone()),
+        ("unused".to_string(), unused.clone()),
+    ];
+    let read = |g: &saddle_engine::Grads, p: &Tensor| g.get(p).unwrap().to_vec::<f64>().unwrap();
+
+    let mut g = grads();
+    assert_eq!(clip_grad_norm(&mut g, &params, 6.5).unwrap(), 13.0);
+    let want = [
+        [1.4999998846153937, 1.9999998461538582],
+        [0.0, 5.999999538461575],
+    ];
+    for (p, w) in [&a, &b].into_iter().zip(want) {
+        for (got, want) in read(&g, p).iter().zip(w) {
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
+    }
+    assert!(g.get(&unused).is_none());
+    // Below the limit the gradients are untouched.
+    let mut g = grads();
+    assert_eq!(clip_grad_norm(&mut g, &params, 13.5).unwrap(), 13.0);
+    assert_eq!(
+        (read(&g, &a), read(&g, &b)),
+        (vec![3.0, 4.0], vec![0.0, 12.0])
+    );
+}

@@ -165,26 +165,45 @@ mod tests {
         );
     }
 
+    /// Both parallel paths (forward and backward split into tasks of several outer rows), with
+    /// one value per position (`inner` 1) and with several: every maximum is its group's, and
+    /// the backward writes each output's gradient (distinct values) at exactly its winner's
+    /// position and 0 elsewhere. Fails on the parallel backward routing every gradient to the
+    /// first piece of its group (its winners lost: a deliberate change), which the sum of the
+    /// gradients, checked before, did not see; and on rows written at another row's offset.
     #[test]
     fn parallel_split_matches_the_serial_result() {
-        let d = MaxoutDims {
-            outer: 300,
-            groups: 240,
-            pieces: 5,
-            inner: 1,
-        };
-        let x: Vec<f32> = (0..d.outer * 1200)
-            .map(|i| ((i * 7919) % 1013) as f32)
-            .collect();
-        let (y, w) = maxout(&x, d);
-        for (i, (&v, &k)) in y.iter().zip(&w).enumerate() {
-            let piece = &x[i * 5..i * 5 + 5];
-            let best = piece.iter().cloned().fold(f32::MIN, f32::max);
-            assert_eq!(v, best);
-            assert_eq!(piece[k as usize], best);
+        for (outer, groups, pieces, inner) in [(300, 240, 5, 1), (400, 40, 3, 3)] {
+            let d = MaxoutDims {
+                outer,
+                groups,
+                pieces,
+                inner,
+            };
+            let x: Vec<f32> = (0..outer * groups * pieces * inner)
+                .map(|i| ((i * 7919) % 1013) as f32)
+                .collect();
+            let (y, w) = maxout(&x, d);
+            assert!(y.len() >= PAR_THRESHOLD, "the parallel forward");
+            // Input index of piece `p` of output `i` ([outer, groups, inner] order).
+            let at = |i: usize, p: usize| {
+                let (o, j, s) = (i / (groups * inner), (i / inner) % groups, i % inner);
+                ((o * groups + j) * pieces + p) * inner + s
+            };
+            for (i, (&v, &k)) in y.iter().zip(&w).enumerate() {
+                let best = (0..pieces).map(|p| x[at(i, p)]).fold(f32::MIN, f32::max);
+                assert_eq!(v, best);
+                assert_eq!(x[at(i, k as usize)], best);
+            }
+            let g: Vec<f32> = (0..y.len()).map(|i| i as f32 + 1.0).collect();
+            let dx = maxout_backward(&g, &w, d);
+            let mut want = vec![0.0f32; dx.len()];
+            for (i, (&gv, &k)) in g.iter().zip(&w).enumerate() {
+                want[at(i, k as usize)] = gv;
+            }
+            for (n, (a, b)) in dx.iter().zip(&want).enumerate() {
+                assert_eq!(a, b, "input {n} ({outer}, {groups}, {pieces}, {inner})");
+            }
         }
-        let g: Vec<f32> = (0..y.len()).map(|i| i as f32).collect();
-        let dx = maxout_backward(&g, &w, d);
-        assert_eq!(dx.iter().sum::<f32>(), g.iter().sum::<f32>());
     }
 }
