@@ -502,10 +502,22 @@ fn labelled_sampling_yields_one_image_per_label_and_unconditional_models_refuse_
         .to_string();
     assert!(err.contains("2 labels for a batch of 5"), "{err}");
 
+    // Sampling (the loop's grids between steps) leaves training as it was, and samples are
+    // the same until the next update.
+    let mut twin = BigGanTrainer::new(tiny(Some(10)), 1).unwrap();
+    let (real, labels) = real_batch();
+    let again = cond.generate_labelled(&z, Some(&[0, 9, 9, 4, 1])).unwrap();
+    assert_eq!(values(&again), values(&images));
+    assert_eq!(
+        cond.step(&real, Some(&labels)).unwrap(),
+        twin.step(&real, Some(&labels)).unwrap()
+    );
+    let stepped = cond.generate_labelled(&z, Some(&[0, 9, 9, 4, 1])).unwrap();
+    assert_ne!(values(&stepped), values(&images));
+
     // Unconditional: trains without labels (and ignores the data's), samples, refuses labels.
     let mut uncond = BigGanTrainer::new(tiny(None), 1).unwrap();
     assert_eq!(uncond.num_classes(), None);
-    let (real, labels) = real_batch();
     assert!(uncond.step(&real, None).unwrap().is_finite());
     assert!(uncond.step(&real, Some(&labels)).unwrap().is_finite());
     assert_eq!(uncond.generate(&z).unwrap().shape(), &[5, 1, 32, 32]);
@@ -517,6 +529,11 @@ fn labelled_sampling_yields_one_image_per_label_and_unconditional_models_refuse_
     // A conditional one needs labelled batches that split into its D steps.
     let err = cond.step(&real, None).unwrap_err().to_string();
     assert!(err.contains("labelled batches"), "{err}");
+    let err = cond
+        .step(&real, Some(&labels[..3]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3 labels for a batch of 4"), "{err}");
     let three = real.narrow(0, 0, 3).unwrap();
     let err = cond
         .step(&three, Some(&labels[..3]))

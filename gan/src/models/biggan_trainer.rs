@@ -107,6 +107,9 @@ pub struct BigGanTrainer {
     sample_rng: Rng,
     /// G updates taken.
     steps: u64,
+    /// The step at which `g_ema` last got the average's weights and standing statistics: until
+    /// the next update, sampling reuses them (an evaluation samples in many batches).
+    prepared_at: Option<u64>,
 }
 
 impl BigGanTrainer {
@@ -141,6 +144,7 @@ impl BigGanTrainer {
             rng: Rng::new(seed ^ 0xb16_6a4),
             sample_rng: Rng::new(seed ^ 0x5a3_91e),
             steps: 0,
+            prepared_at: None,
         })
     }
 
@@ -227,6 +231,12 @@ impl BigGanTrainer {
                     ),
                 })
             }
+            (Some(_), Some(l)) if l.len() != real.shape()[0] => {
+                return Err(Error::InvalidArgument {
+                    op: "BigGanTrainer",
+                    reason: format!("{} labels for a batch of {}", l.len(), real.shape()[0]),
+                })
+            }
             (Some(_), labels) => labels,
             // An unconditional model ignores the data's labels.
             (None, _) => None,
@@ -281,7 +291,17 @@ impl BigGanTrainer {
     /// Images from the averaged G: its weights copied into the evaluation G, batch-norm
     /// statistics re-estimated from `standing_batches` generated batches (labels balanced and
     /// shuffled, codes from a fixed stream), then `z` (and `labels`) in eval mode.
+    /// The preparation runs once per G update: later calls at the same step reuse it.
     pub fn sample(&mut self, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+        if self.prepared_at != Some(self.steps) {
+            self.prepare_sampling()?;
+        }
+        no_grad(|| self.g_ema.forward(z, labels))
+    }
+
+    /// Copies the average into the evaluation G and re-estimates its batch-norm statistics.
+    fn prepare_sampling(&mut self) -> Result<()> {
+        self.prepared_at = None;
         self.ema.copy_to(&self.g_ema)?;
         let (batches, size) = (self.cfg.standing_batches, self.cfg.standing_batch_size);
         if batches > 0 {
@@ -293,7 +313,8 @@ impl BigGanTrainer {
                 g.forward(&z, y.as_deref()).map(|_| ())
             })?;
         }
-        no_grad(|| self.g_ema.forward(z, labels))
+        self.prepared_at = Some(self.steps);
+        Ok(())
     }
 
     /// G, D, both optimisers, the average, the step count and the trainer's generators.
@@ -311,6 +332,7 @@ impl BigGanTrainer {
 
     /// Restores what [`BigGanTrainer::checkpoint`] saved.
     pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        self.prepared_at = None;
         super::restore_players(ck, (&self.g, &self.d), (&mut self.opt_g, &mut self.opt_d))?;
         // The average's tensors carry the evaluation G's names: restored into it (names and
         // shapes checked), the average starts again from its values.
