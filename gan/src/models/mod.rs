@@ -154,6 +154,7 @@ pub(crate) fn restore_players(
 }
 
 pub mod biggan;
+pub mod biggan_trainer;
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;

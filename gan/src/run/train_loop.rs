@@ -7,6 +7,7 @@
 
 use super::dir::{RunDir, RunError};
 use super::guard::{check_finite, DivergedError, StopFlag};
+use super::labels::grid_labels;
 use super::prefetch::with_prefetch;
 use super::report::write_report;
 use crate::models::read_scalars;
@@ -38,6 +39,30 @@ pub trait GanModel {
     /// Images `[N, C, H, W]` from latent codes, in inference mode (no gradients, eval-mode
     /// layers), leaving the model in training mode afterwards.
     fn generate(&mut self, z: &Tensor) -> Result<Tensor, BoxError>;
+    /// The number of classes of a class-conditional model; `None` (the default) for an
+    /// unconditional one. The loop draws a conditional model's sample grid one class per row
+    /// through [`GanModel::generate_labelled`].
+    fn num_classes(&self) -> Option<usize> {
+        None
+    }
+    /// Images from latent codes and, for a conditional model, one class label per code, as
+    /// [`GanModel::generate`]. The default, for unconditional models, is `generate(z)` without
+    /// labels and an error naming the model when given labels.
+    fn generate_labelled(
+        &mut self,
+        z: &Tensor,
+        labels: Option<&[usize]>,
+    ) -> Result<Tensor, BoxError> {
+        match labels {
+            None => self.generate(z),
+            Some(labels) => Err(format!(
+                "{} is unconditional: it takes no class labels (given {})",
+                std::any::type_name::<Self>(),
+                labels.len()
+            )
+            .into()),
+        }
+    }
     /// The range of generated pixel values, e.g. (-1, 1) for tanh outputs.
     fn value_range(&self) -> (f32, f32);
     /// Everything needed to resume: modules, optimisers, the model's own generators.
@@ -90,6 +115,8 @@ pub struct LoopOptions {
     pub checkpoint_every: u64,
     /// Number of images in the fixed-noise grid.
     pub grid_count: usize,
+    /// Images per grid row (the grid's `nrow`). A conditional model's grid shows one class per
+    /// row: as many rows as classes, up to the rows `grid_count` fills.
     pub grid_rows: usize,
     /// Pixel upscaling of the grid (small images are hard to see).
     pub grid_upscale: usize,
@@ -339,7 +366,17 @@ fn write_grid<M: GanModel + ?Sized>(
     opts: &LoopOptions,
     state: &LoopState,
 ) -> Result<(), BoxError> {
-    let images = no_grad(|| model.generate(&state.fixed_noise))?;
+    // A conditional model's grid: one class per row (as many rows as classes, up to the grid's),
+    // from the first of the fixed codes; the labels follow from the options alone, so a resumed
+    // run draws the same grid without saving them.
+    let images = match model.num_classes() {
+        Some(classes) => {
+            let labels = grid_labels(opts.grid_count, opts.grid_rows, classes);
+            let z = state.fixed_noise.narrow(0, 0, labels.len())?;
+            no_grad(|| model.generate_labelled(&z, Some(&labels)))?
+        }
+        None => no_grad(|| model.generate(&state.fixed_noise))?,
+    };
     save_image_grid(
         run.samples_path(state.step),
         &images,

@@ -1,0 +1,423 @@
+//! BigGAN's training as compare_gan runs it for "High-Fidelity Image Generation With Fewer
+//! Labels": hinge losses, `d_steps` discriminator updates per generator update, Adam with β1 0
+//! and β2 0.999 at separate learning rates, an exponential moving average of G's weights, and
+//! samples drawn from the averaged G after re-estimating its batch-norm statistics ("standing
+//! statistics").
+//!
+//! One [`GanModel::train_step`] takes one batch from the loop and splits it into `d_steps` equal
+//! parts, one per D update: compare_gan draws a fresh real batch for every D update, and splitting
+//! keeps that (no real image is seen twice in a step) while the loop's one-batch-per-step data
+//! accounting stays true. The per-update batch is the loop's batch divided by `d_steps` (pass
+//! `d_steps * 64` for compare_gan's 64); G's update and every D update's fakes use that size too.
+//! Fake labels are drawn uniformly (independently per image, as BigGAN) for every fake batch;
+//! real labels come from the data.
+
+use super::biggan::{BigGanConfig, BigGanDiscriminator, BigGanGenerator};
+use super::{DStepStats, StepStats};
+use crate::run::{uniform_shuffled_labels, BoxError, GanModel};
+use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
+use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
+use saddle_nn::{standing_stats, Checkpoint, CheckpointError, Ema, Module, ModuleExt};
+
+/// Training settings of a BigGAN pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BigGanTrainConfig {
+    pub model: BigGanConfig,
+    /// D updates per G update (compare_gan: 2); each on its own part of the batch.
+    pub d_steps: usize,
+    /// G's Adam learning rate (compare_gan: 1e-4; 2e-4 is the other setting the paper tried).
+    pub lr_g: f64,
+    /// D's Adam learning rate (compare_gan: 5e-4).
+    pub lr_d: f64,
+    /// Adam β1 (0) and β2 (0.999) of both players.
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Decay of the average of G's weights (the paper: 0.9999).
+    pub ema_decay: f64,
+    /// The G step from which the average starts; before it the average is a plain copy (the
+    /// paper: 20,000 of 250,000+ steps).
+    pub ema_start: u64,
+    /// Generated batches that re-estimate the averaged G's batch-norm statistics before each
+    /// sampling call; 0 keeps the running statistics copied from the trained G.
+    pub standing_batches: usize,
+    /// The size of each of those batches.
+    pub standing_batch_size: usize,
+}
+
+impl BigGanTrainConfig {
+    /// compare_gan's settings for `model`, with the average's decay and start scaled to short
+    /// runs (0.999 from step 1,000: the paper's 0.9999 from 20,000 averages over more steps
+    /// than a CPU run has), and 16 standing-statistics batches of 64.
+    pub fn new(model: BigGanConfig) -> Self {
+        BigGanTrainConfig {
+            model,
+            d_steps: 2,
+            lr_g: 1e-4,
+            lr_d: 5e-4,
+            beta1: 0.0,
+            beta2: 0.999,
+            ema_decay: 0.999,
+            ema_start: 1000,
+            standing_batches: 16,
+            standing_batch_size: 64,
+        }
+    }
+}
+
+/// D's hinge loss: `mean(relu(1 - real)) + mean(relu(1 + fake))` of D's logits.
+pub fn d_hinge_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<Tensor> {
+    real_logits
+        .hinge_loss_real()?
+        .add(&fake_logits.hinge_loss_fake()?)
+}
+
+/// G's hinge loss: `-mean(fake)` of D's logits on generated images.
+pub fn g_hinge_loss(fake_logits: &Tensor) -> Result<Tensor> {
+    fake_logits.mean_all()?.neg()
+}
+
+/// Latent codes and (for a conditional model) labels of one fake batch.
+pub struct FakeDraw {
+    pub z: Tensor,
+    pub labels: Option<Vec<usize>>,
+}
+
+const RNG_TRAIN: &str = "biggan.train";
+const RNG_SAMPLE: &str = "biggan.sample";
+const META_STEP: &str = "biggan.step";
+const EMA_PREFIX: &str = "g_ema";
+/// Seeds the standing-statistics passes: a fixed stream, so sampling is a function of the
+/// weights alone and never moves a generator that training uses.
+const STANDING_SEED: u64 = 0x5717_d1a9;
+
+/// G, D, their optimisers, the average of G's weights (and the G it is copied into to sample)
+/// and the trainer's own generators.
+pub struct BigGanTrainer {
+    pub cfg: BigGanTrainConfig,
+    pub g: BigGanGenerator,
+    pub d: BigGanDiscriminator,
+    /// The evaluation copy of G: the average's weights, eval mode, standing statistics.
+    pub g_ema: BigGanGenerator,
+    pub ema: Ema,
+    opt_g: Adam,
+    opt_d: Adam,
+    /// Draws the fake batches' codes and labels.
+    rng: Rng,
+    /// Draws labels for [`GanModel::generate`] without labels.
+    sample_rng: Rng,
+    /// G updates taken.
+    steps: u64,
+    /// The step at which `g_ema` last got the average's weights and standing statistics: until
+    /// the next update, sampling reuses them (an evaluation samples in many batches).
+    prepared_at: Option<u64>,
+}
+
+impl BigGanTrainer {
+    /// Builds G and D from `seed` (and an identical G for the average).
+    pub fn new(cfg: BigGanTrainConfig, seed: u64) -> Result<Self> {
+        if cfg.d_steps == 0 {
+            return Err(Error::InvalidArgument {
+                op: "BigGanTrainer",
+                reason: "d_steps must be at least 1".into(),
+            });
+        }
+        let mut init = Rng::new(seed);
+        let g = BigGanGenerator::new(cfg.model, DType::F32, &mut init)?;
+        let d = BigGanDiscriminator::new(cfg.model, DType::F32, &mut init)?;
+        let mut g_ema = BigGanGenerator::new(cfg.model, DType::F32, &mut Rng::new(seed))?;
+        let ema = Ema::new(&g, cfg.ema_decay, cfg.ema_start)?;
+        ema.copy_to(&g_ema)?;
+        g_ema.set_training(false);
+        let adam = AdamConfig {
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            ..AdamConfig::default()
+        };
+        Ok(BigGanTrainer {
+            opt_g: Adam::with_lr(g.named_parameters(), cfg.lr_g, adam),
+            opt_d: Adam::with_lr(d.named_parameters(), cfg.lr_d, adam),
+            cfg,
+            g,
+            d,
+            g_ema,
+            ema,
+            rng: Rng::new(seed ^ 0xb16_6a4),
+            sample_rng: Rng::new(seed ^ 0x5a3_91e),
+            steps: 0,
+            prepared_at: None,
+        })
+    }
+
+    /// G updates taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// `n` codes from N(0, 1) and, for a conditional model, `n` labels drawn uniformly, from the
+    /// trainer's generator (what a training step draws for each fake batch, in this order).
+    pub fn draw_fakes(&mut self, n: usize) -> Result<FakeDraw> {
+        let z = Tensor::randn(
+            &[n, self.cfg.model.z_dim],
+            0.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            &mut self.rng,
+        )?;
+        let labels = self
+            .cfg
+            .model
+            .num_classes
+            .map(|k| (0..n).map(|_| self.rng.below(k as u64) as usize).collect());
+        Ok(FakeDraw { z, labels })
+    }
+
+    /// One training step: `d_steps` D updates, each on its part of `real` (and of `labels`),
+    /// then one G update, each with fake codes and labels drawn by [`BigGanTrainer::draw_fakes`].
+    pub fn step(&mut self, real: &Tensor, labels: Option<&[usize]>) -> Result<StepStats> {
+        self.step_unread(real, labels)?.read()
+    }
+
+    /// [`BigGanTrainer::step`] with its numbers left unread.
+    pub fn step_unread(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+    ) -> Result<StepStats<Tensor>> {
+        let part = self.part_size(real)?;
+        let draws = (0..=self.cfg.d_steps)
+            .map(|_| self.draw_fakes(part))
+            .collect::<Result<Vec<_>>>()?;
+        self.step_with(real, labels, &draws)
+    }
+
+    /// The per-update batch: `real`'s rows divided by `d_steps`.
+    fn part_size(&self, real: &Tensor) -> Result<usize> {
+        let n = real.shape().first().copied().unwrap_or(0);
+        let k = self.cfg.d_steps;
+        if n == 0 || !n.is_multiple_of(k) {
+            return Err(Error::InvalidArgument {
+                op: "BigGanTrainer",
+                reason: format!(
+                    "a batch of {n} does not split into {k} equal parts, one per D step"
+                ),
+            });
+        }
+        Ok(n / k)
+    }
+
+    /// The step with its fake batches given: `draws[i]` for D update `i`, the last for G's
+    /// update (`d_steps + 1` in all). The seam the tests check a step through.
+    pub fn step_with(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+        draws: &[FakeDraw],
+    ) -> Result<StepStats<Tensor>> {
+        let part = self.part_size(real)?;
+        let k = self.cfg.d_steps;
+        if draws.len() != k + 1 {
+            return Err(Error::InvalidArgument {
+                op: "BigGanTrainer",
+                reason: format!("{} fake draws for {k} D steps and one G step", draws.len()),
+            });
+        }
+        let labels = match (self.cfg.model.num_classes, labels) {
+            (Some(classes), None) => {
+                return Err(Error::InvalidArgument {
+                    op: "BigGanTrainer",
+                    reason: format!(
+                        "a conditional BigGAN ({classes} classes) trains on labelled batches"
+                    ),
+                })
+            }
+            (Some(_), Some(l)) if l.len() != real.shape()[0] => {
+                return Err(Error::InvalidArgument {
+                    op: "BigGanTrainer",
+                    reason: format!("{} labels for a batch of {}", l.len(), real.shape()[0]),
+                })
+            }
+            (Some(_), labels) => labels,
+            // An unconditional model ignores the data's labels.
+            (None, _) => None,
+        };
+        let mut last = None;
+        for (i, draw) in draws[..k].iter().enumerate() {
+            let x = real.narrow(0, i * part, part)?;
+            let y = labels.map(|l| &l[i * part..(i + 1) * part]);
+            last = Some(self.d_step(&x, y, draw)?);
+        }
+        let g_loss = self.g_step(&draws[k])?;
+        Ok(last.expect("d_steps >= 1").with_g_loss(g_loss, None))
+    }
+
+    /// One D update on real images (and labels) and the fakes of `draw`.
+    pub fn d_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+        draw: &FakeDraw,
+    ) -> Result<DStepStats<Tensor>> {
+        let fake = no_grad(|| self.g.forward(&draw.z, draw.labels.as_deref()))?;
+        let real_logits = self.d.forward(real, labels)?;
+        let fake_logits = self.d.forward(&fake, draw.labels.as_deref())?;
+        let loss = d_hinge_loss(&real_logits, &fake_logits)?;
+        self.opt_d.step(&loss.backward()?)?;
+        Ok(DStepStats {
+            loss: loss.detach(),
+            real_score: real_logits.detach().mean_all()?,
+            fake_score: fake_logits.detach().mean_all()?,
+        })
+    }
+
+    /// One G update on the fakes of `draw`, then the average's update; returns G's loss.
+    pub fn g_step(&mut self, draw: &FakeDraw) -> Result<Tensor> {
+        let fake = self.g.forward(&draw.z, draw.labels.as_deref())?;
+        // Gradients flow through D to G; D's own weight gradients are not needed.
+        self.d.set_frozen(true)?;
+        let pass = self
+            .d
+            .forward(&fake, draw.labels.as_deref())
+            .and_then(|logits| g_hinge_loss(&logits))
+            .and_then(|loss| Ok((loss.backward()?, loss)));
+        self.d.set_frozen(false)?;
+        let (grads, loss) = pass?;
+        self.opt_g.step(&grads)?;
+        self.steps += 1;
+        self.ema.update(&self.g, self.steps)?;
+        Ok(loss.detach())
+    }
+
+    /// Images from the averaged G: its weights copied into the evaluation G, batch-norm
+    /// statistics re-estimated from `standing_batches` generated batches (labels balanced and
+    /// shuffled, codes from a fixed stream), then `z` (and `labels`) in eval mode.
+    /// The preparation runs once per G update: later calls at the same step reuse it.
+    pub fn sample(&mut self, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+        if self.prepared_at != Some(self.steps) {
+            self.prepare_sampling()?;
+        }
+        no_grad(|| self.g_ema.forward(z, labels))
+    }
+
+    /// Copies the average into the evaluation G and re-estimates its batch-norm statistics.
+    fn prepare_sampling(&mut self) -> Result<()> {
+        self.prepared_at = None;
+        self.ema.copy_to(&self.g_ema)?;
+        let (batches, size) = (self.cfg.standing_batches, self.cfg.standing_batch_size);
+        if batches > 0 {
+            let (z_dim, classes) = (self.cfg.model.z_dim, self.cfg.model.num_classes);
+            let mut rng = Rng::new(STANDING_SEED);
+            standing_stats(&mut self.g_ema, batches, |g, _| {
+                let z = Tensor::randn(&[size, z_dim], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+                let y = classes.map(|k| uniform_shuffled_labels(size, k, &mut rng));
+                g.forward(&z, y.as_deref()).map(|_| ())
+            })?;
+        }
+        self.prepared_at = Some(self.steps);
+        Ok(())
+    }
+
+    /// G, D, both optimisers, the average, the step count and the trainer's generators.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        super::save_players(&mut ck, (&self.g, &self.d), (&self.opt_g, &self.opt_d));
+        for (name, t) in self.ema.named_tensors() {
+            ck.add_tensor(format!("{EMA_PREFIX}.{name}"), &t);
+        }
+        ck.set_rng(RNG_TRAIN, &self.rng);
+        ck.set_rng(RNG_SAMPLE, &self.sample_rng);
+        ck.set_meta(META_STEP, self.steps);
+        ck
+    }
+
+    /// Restores what [`BigGanTrainer::checkpoint`] saved.
+    pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        self.prepared_at = None;
+        super::restore_players(ck, (&self.g, &self.d), (&mut self.opt_g, &mut self.opt_d))?;
+        // The average's tensors carry the evaluation G's names: restored into it (names and
+        // shapes checked), the average starts again from its values.
+        ck.restore_module(EMA_PREFIX, &self.g_ema)?;
+        self.ema = Ema::new(&self.g_ema, self.cfg.ema_decay, self.cfg.ema_start).map_err(|e| {
+            CheckpointError {
+                path: ck.path().to_path_buf(),
+                reason: format!("G's average: {e}"),
+            }
+        })?;
+        self.rng = ck.rng(RNG_TRAIN)?;
+        self.sample_rng = ck.rng(RNG_SAMPLE)?;
+        let step = ck.meta(META_STEP).unwrap_or("");
+        self.steps = step.parse().map_err(|_| CheckpointError {
+            path: ck.path().to_path_buf(),
+            reason: format!("malformed or missing `{META_STEP}`: {step:?}"),
+        })?;
+        Ok(())
+    }
+}
+
+impl GanModel for BigGanTrainer {
+    /// Ignores the loop's generator: the trainer draws its fakes from its own, saved in its
+    /// checkpoint.
+    fn train_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+        _rng: &mut Rng,
+    ) -> std::result::Result<Vec<(&'static str, Tensor)>, BoxError> {
+        Ok(self.step_unread(real, labels)?.named())
+    }
+
+    fn sample_latent(&self, n: usize, rng: &mut Rng) -> std::result::Result<Tensor, BoxError> {
+        let z_dim = self.cfg.model.z_dim;
+        Ok(Tensor::randn(
+            &[n, z_dim],
+            0.0,
+            1.0,
+            DType::F32,
+            Device::Cpu,
+            rng,
+        )?)
+    }
+
+    /// From the averaged G (see [`BigGanTrainer::sample`]); a conditional model draws balanced,
+    /// shuffled labels from its sampling generator (saved in checkpoints, apart from training's).
+    fn generate(&mut self, z: &Tensor) -> std::result::Result<Tensor, BoxError> {
+        let labels = self
+            .cfg
+            .model
+            .num_classes
+            .map(|k| uniform_shuffled_labels(z.shape()[0], k, &mut self.sample_rng));
+        Ok(self.sample(z, labels.as_deref())?)
+    }
+
+    fn num_classes(&self) -> Option<usize> {
+        self.cfg.model.num_classes
+    }
+
+    fn generate_labelled(
+        &mut self,
+        z: &Tensor,
+        labels: Option<&[usize]>,
+    ) -> std::result::Result<Tensor, BoxError> {
+        match (self.cfg.model.num_classes, labels) {
+            (None, Some(l)) => Err(format!(
+                "this BigGAN is unconditional: it takes no class labels (given {})",
+                l.len()
+            )
+            .into()),
+            (Some(_), None) => self.generate(z),
+            _ => Ok(self.sample(z, labels)?),
+        }
+    }
+
+    fn value_range(&self) -> (f32, f32) {
+        (-1.0, 1.0)
+    }
+
+    fn checkpoint(&self) -> Checkpoint {
+        BigGanTrainer::checkpoint(self)
+    }
+
+    fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
+        BigGanTrainer::restore(self, ck)
+    }
+}
