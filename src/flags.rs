@@ -95,6 +95,14 @@ pub fn dcgan_image_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// BigGAN's image side: one of the architectures' 32, 64 and 128.
+pub fn biggan_resolution(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(v @ (32 | 64 | 128)) => Ok(v),
+        _ => Err("must be 32, 64 or 128".into()),
+    }
+}
+
 /// A text argument that must be UTF-8 (it is saved in the run's config.json), refused with the
 /// flag's name otherwise (clap's own message for a `String` flag names no flag).
 #[derive(Clone, Copy, Debug, Default)]

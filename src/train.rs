@@ -8,6 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::evaluate::ClassifierScorer;
+use saddle_gan::models::biggan::BigGanConfig;
+use saddle_gan::models::biggan_trainer::{BigGanTrainConfig, BigGanTrainer};
 use saddle_gan::models::classifier::Classifier;
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
 use saddle_gan::models::ebgan::{EbganConfig, EbganTrainer};
@@ -44,6 +46,15 @@ pub enum Model {
     Ebgan {
         #[command(flatten)]
         spec: EbganSpec,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// BigGAN (Brock et al. 2019) at reduced scale, the base of the fewer-labels paper
+    /// (S2GAN / S3GAN): ResNet G and D with spectral norm, class-conditional batch norm and a
+    /// projection D (`--unconditional` for neither), hinge loss, EMA of G. CPU only so far.
+    Biggan {
+        #[command(flatten)]
+        spec: BigganSpec,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -168,6 +179,91 @@ impl DcganSpec {
             .into());
         }
         Ok(cfg)
+    }
+}
+
+/// BigGAN's options: compare_gan's optimiser settings (Adam β1 0, β2 0.999, lr G 1e-4 / D 5e-4,
+/// 2 D steps per G step) with sizes scaled to 32x32 MNIST-like data.
+#[derive(Args, Clone, Debug, Serialize, Deserialize)]
+pub struct BigganSpec {
+    /// `digits` (embedded, shown at 32x32), a folder with MNIST-format IDX files, or a folder
+    /// of images.
+    #[arg(long, default_value = "digits", value_parser = Utf8)]
+    pub data: String,
+    /// Image side: 32, 64 or 128.
+    #[arg(long, default_value_t = 32, value_parser = flags::biggan_resolution)]
+    pub image_size: usize,
+    /// Width: channels are multiples of it (BigGAN at 128x128: 96).
+    #[arg(long, default_value_t = 16, value_parser = between::<usize>(1, 256))]
+    pub ch: usize,
+    /// Latent size, split evenly over G's blocks and its input [default: 20 per chunk, as the
+    /// paper: 80 at 32x32, 100 at 64x64, 120 at 128x128].
+    #[arg(long, value_parser = between::<usize>(1, 4096))]
+    pub z_dim: Option<usize>,
+    /// Size of the shared class embedding (the paper: 128).
+    #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 4096))]
+    pub shared_dim: usize,
+    /// Resolution of the non-local (self-attention) block in G and D (none by default).
+    #[arg(long, value_parser = between::<usize>(4, 128))]
+    pub attention: Option<usize>,
+    /// No class labels: plain batch norm in G, no projection in D.
+    #[arg(long)]
+    pub unconditional: bool,
+    #[arg(long, default_value_t = 1e-4, value_parser = flags::positive)]
+    pub lr_g: f64,
+    #[arg(long, default_value_t = 5e-4, value_parser = flags::positive)]
+    pub lr_d: f64,
+    /// D steps per G step, each on its own part of the batch.
+    #[arg(long, default_value_t = 2, value_parser = between::<usize>(1, 16))]
+    pub d_steps: usize,
+    /// Images per D step (a training step reads --d-steps times as many).
+    #[arg(long, default_value_t = 32, value_parser = between::<usize>(1, MAX_BATCH))]
+    pub batch_size: usize,
+    /// Decay of G's moving average (the paper: 0.9999, started at step 20,000).
+    #[arg(long, default_value_t = 0.999, value_parser = flags::below_one)]
+    pub ema_decay: f64,
+    /// Step at which G's moving average starts.
+    #[arg(long, default_value_t = 1000)]
+    pub ema_start: u64,
+}
+
+impl BigganSpec {
+    /// The training configuration for images of `channels` with `classes` classes.
+    fn model_config(&self, channels: usize, classes: usize) -> Result<BigGanTrainConfig, BoxError> {
+        let mut model = BigGanConfig {
+            resolution: self.image_size,
+            channels,
+            ch: self.ch,
+            num_classes: (!self.unconditional).then_some(classes),
+            z_dim: 0,
+            shared_dim: self.shared_dim,
+            attention_resolution: self.attention,
+            ..BigGanConfig::imagenet128()
+        };
+        // One 20-d chunk per G block plus the input (the paper's 120 at 128x128).
+        let blocks = (self.image_size / 4).trailing_zeros() as usize;
+        model.z_dim = self.z_dim.unwrap_or(20 * (blocks + 1));
+        Ok(BigGanTrainConfig {
+            d_steps: self.d_steps,
+            lr_g: self.lr_g,
+            lr_d: self.lr_d,
+            ema_decay: self.ema_decay,
+            ema_start: self.ema_start,
+            ..BigGanTrainConfig::new(model)
+        })
+    }
+
+    /// The training images at the model's size.
+    fn images(&self) -> Result<ImageDataset, BoxError> {
+        let size = self.image_size;
+        let raw = load_images(&self.data, Split::Train, size)?;
+        Ok(if self.data == "digits" {
+            raw.upscale_nearest(size / 8)?.pad_to(size)?
+        } else if raw.height != size {
+            raw.pad_to(size)?
+        } else {
+            raw
+        })
     }
 }
 
@@ -367,6 +463,14 @@ pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>
             let (spec, seed): (Gan2014Spec, u64) = parse_spec(config, FILE)?;
             let cfg = spec.model_config(size("image_dim", MAX_IMAGE_DIM)?);
             Ok(Box::new(Gan2014Trainer::new(cfg, seed)?))
+        }
+        Some("biggan") => {
+            let (spec, seed): (BigganSpec, u64) = parse_spec(config, FILE)?;
+            let classes = size("num_classes", 100_000)?;
+            let cfg = spec
+                .model_config(size("channels", 3)?, classes)
+                .map_err(in_file)?;
+            Ok(Box::new(BigGanTrainer::new(cfg, seed)?))
         }
         Some("ebgan") => {
             let (spec, seed): (EbganSpec, u64) = parse_spec(config, FILE)?;
@@ -657,6 +761,86 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     )
 }
 
+fn train_biggan(spec: BigganSpec, mut run: RunArgs) -> Result<(), BoxError> {
+    let device = resolve_device(&run.device)?;
+    let (root, saved) = run_folder(&run, "biggan", "runs/biggan")?;
+    let default_steps = if spec.data == "digits" { 300 } else { 5000 };
+    let Settings {
+        spec,
+        seed,
+        steps,
+        changes,
+    } = settings(
+        spec,
+        &mut run,
+        saved.as_ref(),
+        default_steps,
+        &["lr_g", "lr_d", "data"],
+    )?;
+    let data = spec.images()?;
+    if !spec.unconditional && data.labels.is_none() {
+        return Err(format!(
+            "--data {}: a conditional BigGAN needs class labels (MNIST-format data or the \
+             digits); add --unconditional for unlabelled images",
+            spec.data
+        )
+        .into());
+    }
+    let cfg = spec.model_config(data.channels, data.num_classes)?;
+    let config = json!({
+        "model": "biggan",
+        "spec": &spec,
+        "seed": seed,
+        "steps": steps,
+        "channels": data.channels,
+        "num_classes": data.num_classes,
+        "intervals": intervals(&run),
+    });
+    println!(
+        "BigGAN ({}) on {} ({} images of {}x{}x{}), {} D steps of {} images per G step, {steps} \
+         steps -> {}",
+        if spec.unconditional {
+            "unconditional"
+        } else {
+            "class-conditional"
+        },
+        data.source,
+        data.n,
+        data.channels,
+        spec.image_size,
+        spec.image_size,
+        spec.d_steps,
+        spec.batch_size,
+        root.display()
+    );
+    let mut model = BigGanTrainer::new(cfg, seed)?;
+    model.to_device(device)?;
+    let batch = spec.batch_size * spec.d_steps;
+    let mut loader = Loader::new(&data, batch, seed, Scale::MinusOneToOne)?;
+    let opts = LoopOptions {
+        resume_changes: changes,
+        // A conditional model's grid has one row of 8 per class (the loop's rule).
+        grid_count: if spec.unconditional {
+            64
+        } else {
+            8 * data.num_classes.clamp(1, 16)
+        },
+        grid_upscale: 2,
+        ..loop_options(&run, steps, seed, format!("BigGAN on {}", data.source))
+    };
+    let evaluation = classifier_evaluation(&run, &spec.data, steps)?;
+    run_training(
+        "biggan",
+        &mut model,
+        &mut loader,
+        &root,
+        saved.is_some(),
+        &config,
+        &opts,
+        evaluation,
+    )
+}
+
 /// Trains one of the MLP models (GAN 2014, EBGAN) on grey images, flattened, on `run.device`:
 /// `build` makes the model from the options (on --resume, those saved in the run), the training
 /// images and the seed.
@@ -772,6 +956,7 @@ pub fn run(model: Model) -> Result<(), BoxError> {
             (Scale::MinusOneToOne, false),
         ),
         Model::Dcgan { spec, run } => train_dcgan(spec, run),
+        Model::Biggan { spec, run } => train_biggan(spec, run),
         Model::Classifier(args) => crate::classify::train_classifier(args),
         Model::Ladder(args) => crate::semisup::train_semisupervised(args, None),
         Model::EbganLn { semi, gen } => crate::semisup::train_semisupervised(semi, Some(gen)),
