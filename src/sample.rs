@@ -41,6 +41,10 @@ pub struct SampleArgs {
     /// (the paper's variations). Rows: each group and its mean's image; then the results.
     #[arg(long, value_name = "A/B/C")]
     pub arithmetic: Option<String>,
+    /// For a class-conditional model (BigGAN): samples of this class only (by default the
+    /// classes are drawn evenly, in random order).
+    #[arg(long)]
+    pub class: Option<usize>,
     /// Rows of the interpolation grid.
     #[arg(long, default_value_t = 8, value_parser = between::<usize>(1, 256))]
     pub rows: usize,
@@ -83,6 +87,17 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
     if let Some(groups) = &args.arithmetic {
         return arithmetic(model.as_mut(), &parse_groups(groups)?, &args, &mut rng);
     }
+    if let Some(class) = args.class {
+        match model.num_classes() {
+            Some(k) if class < k => {}
+            Some(k) => return Err(format!("--class {class}: the model has classes 0..{k}").into()),
+            None => {
+                return Err(
+                    format!("--class {class}: the run's model is not class-conditional").into(),
+                )
+            }
+        }
+    }
     let range = model.value_range();
     let npy_path = args.out.join("samples.npy");
     let mut npy = None;
@@ -93,7 +108,10 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
         // Code i is the i-th drawn from the seed whatever the chunking (the generators draw
         // element by element), so --arithmetic can name samples by their file numbers.
         let z = model.sample_latent(n, &mut rng)?;
-        let images = no_grad(|| model.generate(&z))?;
+        let images = match args.class {
+            Some(class) => no_grad(|| model.generate_labelled(&z, Some(&vec![class; n])))?,
+            None => no_grad(|| model.generate(&z))?,
+        };
         let &[_, c, h, w] = images.shape() else {
             return Err(format!("the model made images of shape {:?}", images.shape()).into());
         };

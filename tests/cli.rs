@@ -469,6 +469,9 @@ fn sample_names_a_bad_out_folder() {
         .arg("--run", &run)
         .arg("--out", &file)
         .fails(&["--out", "a-file", "not a folder"]);
+    Saddle::new("sample --class 1")
+        .arg("--run", &run)
+        .fails(&["--class 1", "not class-conditional"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -532,6 +535,18 @@ fn biggan_trains_resumes_and_samples_on_the_embedded_digits() {
         .ok();
     let img = image::open(samples.join("000002.png")).unwrap();
     assert_eq!((img.width(), img.height()), (32, 32));
+    // One class on request: the same codes with another class give other images.
+    let class = |k: &str, out: &str| {
+        Saddle::new(&format!("sample --count 2 --class {k}"))
+            .arg("--run", &run)
+            .arg("--out", dir.join(out))
+            .ok();
+        std::fs::read(dir.join(out).join("000001.png")).unwrap()
+    };
+    assert_ne!(class("3", "three"), class("7", "seven"));
+    Saddle::new("sample --class 10")
+        .arg("--run", &run)
+        .fails(&["--class 10", "0..10"]);
     Saddle::new("train biggan --image-size 48")
         .refused(&["'--image-size <IMAGE_SIZE>'", "32, 64 or 128"]);
     std::fs::remove_dir_all(&dir).unwrap();
