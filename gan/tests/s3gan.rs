@@ -115,3 +115,122 @@ fn percent_split_rejects_bad_shares_and_unlabelled_data() {
     let err = unlabelled.percent_split(10.0, 0).unwrap_err().to_string();
     assert!(err.contains("labelled dataset"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// k-means
+
+use saddle_gan::metrics::kmeans;
+
+/// `per` points around each of `centres` (2-D), spread ±0.3 (centres are 10 apart), shuffled
+/// by a seeded permutation; returns the rows and each row's true blob.
+fn blobs(centres: &[[f64; 2]], per: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+    let mut rng = saddle_nn::engine::Rng::new(seed);
+    let mut points: Vec<([f64; 2], usize)> = Vec::new();
+    for (b, c) in centres.iter().enumerate() {
+        for _ in 0..per {
+            let jitter = |rng: &mut saddle_nn::engine::Rng| (rng.uniform_f64() - 0.5) * 0.6;
+            points.push(([c[0] + jitter(&mut rng), c[1] + jitter(&mut rng)], b));
+        }
+    }
+    rng.shuffle(&mut points);
+    (
+        points.iter().flat_map(|(p, _)| *p).collect(),
+        points.iter().map(|&(_, b)| b).collect(),
+    )
+}
+
+#[test]
+fn kmeans_recovers_well_separated_blobs_exactly() {
+    let centres = [
+        [0.0, 0.0],
+        [10.0, 0.0],
+        [0.0, 10.0],
+        [10.0, 10.0],
+        [20.0, 5.0],
+    ];
+    let (data, truth) = blobs(&centres, 30, 4);
+    for seed in 0..8 {
+        let km = kmeans(&data, 2, centres.len(), 100, seed).unwrap();
+        assert!(km.converged, "seed {seed}");
+        // Equal up to a permutation: cluster -> blob is a bijection consistent on every row.
+        let mut blob_of = vec![None; centres.len()];
+        for (&c, &b) in km.assignments.iter().zip(&truth) {
+            assert_eq!(
+                *blob_of[c].get_or_insert(b),
+                b,
+                "seed {seed}: cluster {c} mixes blobs"
+            );
+        }
+        let mut seen: Vec<usize> = blob_of.iter().map(|b| b.unwrap()).collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            [0, 1, 2, 3, 4],
+            "seed {seed}: every blob has its own cluster"
+        );
+        for (c, b) in blob_of.iter().enumerate() {
+            let [x, y] = centres[b.unwrap()];
+            let got = km.centroid(c);
+            assert!(
+                (got[0] - x).abs() < 0.3 && (got[1] - y).abs() < 0.3,
+                "{got:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn kmeans_lloyd_matches_a_hand_computed_clustering() {
+    // 1-D rows 0, 1, 10, 11 in two clusters: centroids 0.5 and 10.5, inertia 4 * 0.25 = 1.
+    let km = kmeans(&[0.0, 1.0, 10.0, 11.0], 1, 2, 50, 3).unwrap();
+    let (lo, hi) = if km.centroid(0)[0] < km.centroid(1)[0] {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(km.assignments, [lo, lo, hi, hi]);
+    assert_eq!((km.centroid(lo)[0], km.centroid(hi)[0]), (0.5, 10.5));
+    assert_eq!(km.inertia, 1.0);
+    assert_eq!(km.k(), 2);
+}
+
+#[test]
+fn kmeans_is_deterministic_per_seed() {
+    // Overlapping blobs, so the seed matters to the answer.
+    let (data, _) = blobs(&[[0.0, 0.0], [0.5, 0.0], [0.0, 0.5]], 40, 2);
+    let a = kmeans(&data, 2, 4, 100, 7).unwrap();
+    assert_eq!(
+        kmeans(&data, 2, 4, 100, 7).unwrap(),
+        a,
+        "same seed, same clustering"
+    );
+    let others: Vec<_> = (8..12)
+        .map(|s| kmeans(&data, 2, 4, 100, s).unwrap())
+        .collect();
+    assert!(
+        others.iter().any(|o| o.centroids != a.centroids),
+        "seeds differ"
+    );
+}
+
+#[test]
+fn kmeans_handles_fewer_distinct_rows_than_k() {
+    // Three copies of one row and k = 2: the empty cluster is re-seeded on a duplicate, the
+    // tie goes to cluster 0, and the clustering converges with cluster 1 empty.
+    let km = kmeans(&[1.0, 2.0, 1.0, 2.0, 1.0, 2.0], 2, 2, 10, 0).unwrap();
+    assert!(km.converged);
+    assert_eq!(km.assignments, [0, 0, 0]);
+    assert_eq!(km.centroids, [1.0, 2.0, 1.0, 2.0]);
+    assert_eq!(km.inertia, 0.0);
+}
+
+#[test]
+fn kmeans_rejects_k_out_of_range_and_bad_rows() {
+    let data = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
+    for k in [0, 4] {
+        let err = kmeans(&data, 2, k, 10, 0).unwrap_err().to_string();
+        assert!(err.contains("k must be in 1..=3"), "k = {k}: {err}");
+    }
+    assert!(kmeans(&data[..5], 2, 1, 10, 0).is_err(), "ragged rows");
+    assert!(kmeans(&[0.0, f64::NAN], 1, 1, 10, 0).is_err(), "non-finite");
+}
