@@ -1,5 +1,5 @@
 //! Sample-quality metrics: Parzen-window log-likelihood, FID and KID, Inception-style scores
-//! (including EBGAN's I'), mode coverage on 2-D mixtures and the linear probe.
+//! (including EBGAN's I'), mode coverage on 2-D mixtures, the linear probe and k-means.
 //!
 //! # Input convention
 //!
@@ -11,6 +11,7 @@
 //! results are bit-identical for any rayon thread count.
 
 pub mod fid;
+mod kmeans;
 pub mod linalg;
 mod mode_coverage;
 pub mod parzen;
@@ -18,6 +19,7 @@ pub mod probe;
 pub mod scores;
 
 pub use fid::{fid, fid_from_stats, kid, kid_mmd2, GaussianStats, Kid};
+pub use kmeans::{kmeans, KMeans};
 pub use mode_coverage::{mode_coverage, ModeCoverage};
 pub use parzen::{logspace, parzen_log_likelihood, parzen_select_sigma, Parzen, SigmaSearch};
 pub use probe::{linear_probe, ProbeConfig, ProbeResult};

@@ -162,5 +162,6 @@ pub mod gan2014;
 pub mod ladder;
 pub mod mlp_gan;
 pub mod mlp_trainer;
+pub mod rotation;
 mod step;
 pub use step::{read_scalars, DStepStats, StepStats};
