@@ -2,7 +2,8 @@
 # Side-by-side table of saddle vs PyTorch on the same machine, in the same run:
 #   benches/compare.sh [gemm|conv|train|all] [--rounds R] [--runs N] [--threads T] [--only NAME]
 #                      [--install-torch]
-# --only keeps the train cases whose name contains NAME (e.g. gan2014).
+# --only keeps the train cases whose name contains NAME (e.g. gan2014, biggan). Model rows report
+# their trained parameter counts; the table is refused when the two sides' differ.
 # Each round runs our suite and PyTorch's alternately (so drift in machine load hits both); the
 # figure per case is the median over rounds of each side's median-of-N time.
 # PyTorch comes from $TORCH_PYTHON, else benches/.venv (created with --install-torch, or by
@@ -40,12 +41,20 @@ done
 "$py" - "$tmp/ours.jsonl" "$tmp/torch.jsonl" "$threads" "$rounds" "$runs" <<'PY'
 import json, statistics, subprocess, sys
 import torch
-def load(p):
+params = ({}, {})
+def load(p, counts):
     out = {}
     for line in open(p):
         r = json.loads(line); out.setdefault(r["name"], []).append(r["median_ms"])
+        if "params" in r: counts[r["name"]] = r["params"]
     return {k: statistics.median(v) for k, v in out.items()}
-ours, ref = load(sys.argv[1]), load(sys.argv[2])
+ours, ref = load(sys.argv[1], params[0]), load(sys.argv[2], params[1])
+# Model rows carry their trained parameter counts: both sides must time the same model.
+for name, n in params[0].items():
+    t = params[1].get(name)
+    if t is not None and t != n:
+        sys.exit(f"compare.sh: {name}: saddle's model has {n} parameters, PyTorch's {t}")
+    print(f"{name}: {n} trained parameters" + (" on both sides" if t == n else " (PyTorch's not reported)"))
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 print(f"threads={sys.argv[3]} rounds={sys.argv[4]} runs/round={sys.argv[5]} torch={torch.__version__} commit={commit}")
 print(f"| case | saddle ms | PyTorch ms | ratio (saddle/PyTorch) |")

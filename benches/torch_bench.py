@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch side of saddle's benchmark tables.
 
-Times the same cases as `saddle bench gemm|conv` (same names, same work) and prints JSON lines
-{"name", "median_ms", "gflops"}. Median of --runs timed runs after one warm-up.
+Times the same cases as `saddle bench gemm|conv|train` (same names, same work) and prints JSON
+lines {"name", "median_ms", "gflops"} (and "params", the trained parameters, for model rows that
+have them: benches/compare.sh checks both sides agree). Median of --runs timed runs after one
+warm-up.
 
     python benches/torch_bench.py gemm --threads 2
     python benches/torch_bench.py conv --threads 2
@@ -112,6 +114,7 @@ def train_cases(batch):
 
         yield f"{name}_b{batch}", step, 0.0
     yield gan2014_case()
+    yield biggan_case(batch)
 
 
 class MaxoutD(torch.nn.Module):
@@ -174,6 +177,172 @@ def gan2014_case():
     return "train_gan2014_b100", step, 0.0
 
 
+def sn(module):
+    """Spectral norm with one power iteration per training forward (saddle's SpectralNorm)."""
+    return torch.nn.utils.spectral_norm(module, n_power_iterations=1, eps=1e-12)
+
+
+def sn_conv(cin, cout, k):
+    return sn(torch.nn.Conv2d(cin, cout, k, padding=k // 2))
+
+
+class CondBN(torch.nn.Module):
+    """Batch norm without affine, then a per-sample gain `1 + gain(c)` and bias `bias(c)` from
+    spectrally normalised linear maps without bias (nn/src/layers/cond_batch_norm.rs)."""
+
+    def __init__(self, channels, cond_dim):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(channels, affine=False)
+        self.gain = sn(torch.nn.Linear(cond_dim, channels, bias=False))
+        self.bias = sn(torch.nn.Linear(cond_dim, channels, bias=False))
+
+    def forward(self, x, c):
+        return self.bn(x) * (1 + self.gain(c))[:, :, None, None] + self.bias(c)[:, :, None, None]
+
+
+class GBlock(torch.nn.Module):
+    """ResBlockUp: conv2(relu(bn2(conv1(up(relu(bn1(x))))))) + up(shortcut(x)); the 1x1 shortcut
+    before the upsampling as saddle (the same values at a quarter of the cost)."""
+
+    def __init__(self, cin, cout, cond_dim):
+        super().__init__()
+        self.bn1, self.conv1 = CondBN(cin, cond_dim), sn_conv(cin, cout, 3)
+        self.bn2, self.conv2 = CondBN(cout, cond_dim), sn_conv(cout, cout, 3)
+        self.shortcut = sn_conv(cin, cout, 1)
+
+    def forward(self, x, c):
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")
+        h = self.conv1(up(F.relu(self.bn1(x, c))))
+        h = self.conv2(F.relu(self.bn2(h, c)))
+        return h + up(self.shortcut(x))
+
+
+class DBlock(torch.nn.Module):
+    """ResBlockDown: avgpool(conv2(relu(conv1(relu?(x))))) + shortcut?(avgpool(x)); the shortcut
+    pools before its 1x1 convolution as saddle."""
+
+    def __init__(self, cin, cout, downsample, preactivation):
+        super().__init__()
+        self.conv1, self.conv2 = sn_conv(cin, cout, 3), sn_conv(cout, cout, 3)
+        self.shortcut = sn_conv(cin, cout, 1) if cin != cout else None
+        self.downsample, self.preactivation = downsample, preactivation
+
+    def forward(self, x):
+        pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
+        h = F.relu(x) if self.preactivation else x
+        h = pool(self.conv2(F.relu(self.conv1(h))))
+        skip = pool(x)
+        return h + (self.shortcut(skip) if self.shortcut is not None else skip)
+
+
+class BigGanG(torch.nn.Module):
+    """gan/src/models/biggan.rs's G at 32x32: hierarchical z (one chunk for the 4x4 seed, one per
+    block, each concatenated with the shared class embedding to condition the block's norms),
+    three up-blocks of width 4ch, batch norm (affine), ReLU, 3x3 conv, tanh."""
+
+    def __init__(self, ch, z_dim, shared_dim, classes, channels):
+        super().__init__()
+        width, blocks = 4 * ch, 3
+        self.chunk = z_dim // (blocks + 1)
+        self.width = width
+        self.shared = torch.nn.Embedding(classes, shared_dim)
+        self.fc = sn(torch.nn.Linear(self.chunk, 16 * width))
+        cond = self.chunk + shared_dim
+        self.blocks = torch.nn.ModuleList(GBlock(width, width, cond) for _ in range(blocks))
+        self.final_bn = torch.nn.BatchNorm2d(width)
+        self.final_conv = sn_conv(width, channels, 3)
+
+    def forward(self, z, y):
+        chunks = z.split(self.chunk, 1)
+        e = self.shared(y)
+        h = self.fc(chunks[0]).view(z.shape[0], self.width, 4, 4)
+        for block, chunk in zip(self.blocks, chunks[1:]):
+            h = block(h, torch.cat([chunk, e], 1))
+        return torch.tanh(self.final_conv(F.relu(self.final_bn(h))))
+
+
+class BigGanD(torch.nn.Module):
+    """gan/src/models/biggan.rs's D at 32x32: four down-blocks of width 2ch (the first without the
+    leading ReLU, the last without pooling), ReLU, global sum pooling, `linear(h) + embed(y).h`."""
+
+    def __init__(self, ch, classes, channels):
+        super().__init__()
+        width = 2 * ch
+        ins = [channels, width, width, width]
+        self.blocks = torch.nn.Sequential(
+            *(DBlock(cin, width, i != 3, i != 0) for i, cin in enumerate(ins)))
+        self.linear = sn(torch.nn.Linear(width, 1))
+        self.embed = sn(torch.nn.Embedding(classes, width))
+
+    def forward(self, x, y):
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        return self.linear(h).view(-1) + (self.embed(y) * h).sum(1)
+
+
+def biggan_case(batch, ch=16, z_dim=80, shared_dim=64, classes=10, channels=1, d_steps=2):
+    """One step of gan/src/models/biggan_trainer.rs with `saddle train biggan`'s defaults
+    (src/train.rs BigganSpec; digits: 1 channel, 10 classes): `d_steps` D updates on parts of
+    `batch` real images (G's fakes under no_grad), then a G update on a fresh part with D's
+    weights frozen; hinge losses; Adam beta1 0, beta2 0.999, lr G 1e-4 / D 5e-4; then the
+    average of G's weights (parameters averaged from step 1000 with decay 0.999, copied before;
+    buffers copied). Orthogonal init as saddle."""
+    g = BigGanG(ch, z_dim, shared_dim, classes, channels)
+    d = BigGanD(ch, classes, channels)
+    g_ema = BigGanG(ch, z_dim, shared_dim, classes, channels)
+    with torch.no_grad():
+        for net in (g, d):
+            for name, p in net.named_parameters():
+                torch.nn.init.orthogonal_(p) if p.dim() >= 2 else p.zero_()
+    g_ema.load_state_dict(g.state_dict())
+    g_ema.eval()
+    params = sum(p.numel() for net in (g, d) for p in net.parameters())
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.0, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=5e-4, betas=(0.0, 0.999))
+    part = batch // d_steps
+    real = torch.rand(batch, channels, 32, 32) * 2 - 1
+    labels = torch.randint(classes, (batch,))
+    ema_pairs = list(zip(g_ema.parameters(), g.parameters()))
+    ema_buffers = list(zip(g_ema.buffers(), g.buffers()))
+    steps = [0]
+
+    def draw():
+        return torch.randn(part, z_dim), torch.randint(classes, (part,))
+
+    def step():
+        draws = [draw() for _ in range(d_steps + 1)]
+        for i, (z, yf) in enumerate(draws[:d_steps]):
+            x, y = real[i * part:(i + 1) * part], labels[i * part:(i + 1) * part]
+            with torch.no_grad():
+                fake = g(z, yf)
+            opt_d.zero_grad()
+            real_logits, fake_logits = d(x, y), d(fake, yf)
+            loss_d = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+            loss_d.backward()
+            opt_d.step()
+        z, yf = draws[d_steps]
+        for p in d.parameters():
+            p.requires_grad_(False)
+        opt_g.zero_grad()
+        loss_g = -d(g(z, yf), yf).mean()
+        loss_g.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+        steps[0] += 1
+        with torch.no_grad():
+            for shadow, live in ema_pairs:
+                if steps[0] >= 1000:
+                    shadow.mul_(0.999).add_(live, alpha=0.001)
+                else:
+                    shadow.copy_(live)
+            for shadow, live in ema_buffers:
+                shadow.copy_(live)
+        return (loss_d.item(), real_logits.detach().mean().item(),
+                fake_logits.detach().mean().item(), loss_g.item())
+
+    return f"train_biggan32_b{batch}", step, 0.0, params
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("suite", choices=["gemm", "conv", "train"])
@@ -191,11 +360,14 @@ def main():
         cases = conv_cases(DCGAN_LAYERS)
     else:
         cases = train_cases(args.batch)
-    for name, fn, flops in cases:
+    for name, fn, flops, *params in cases:
         if args.only and args.suite == "train" and args.only not in name:
             continue
         ms = median_ms(fn, args.runs)
-        print(json.dumps({"name": name, "median_ms": ms, "gflops": flops / ms / 1e6 if flops else 0.0}), flush=True)
+        row = {"name": name, "median_ms": ms, "gflops": flops / ms / 1e6 if flops else 0.0}
+        if params:
+            row["params"] = params[0]
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ pub enum Suite {
         opts: BenchOpts,
     },
     /// Whole training steps (one D step + one G step): DCGAN at 32x32x1 and 64x64x3 (Adam,
-    /// `--batch` images) and the 2014 MLP GAN on 784-pixel images (SGD + momentum, batch 100
-    /// as the paper).
+    /// `--batch` images), the 2014 MLP GAN on 784-pixel images (SGD + momentum, batch 100
+    /// as the paper) and `saddle train biggan`'s default model (32x32x1, 10 classes, ch 16:
+    /// 2 D steps on halves of `--batch` real images, one G step, the average's update).
     Train {
-        /// Images per batch of the DCGAN steps.
+        /// Images per batch of the DCGAN steps (real images per step of BigGAN).
         #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 4096))]
         batch: usize,
         /// Only the cases whose name contains this.
@@ -56,6 +57,8 @@ pub struct Measurement {
     pub name: String,
     pub median_ms: f64,
     pub gflops: f64,
+    /// Trained parameters of the timed model(s), where the row is a model (train cases).
+    pub params: Option<usize>,
 }
 
 /// Median wall time of `f` over `runs` runs after one warm-up run, in milliseconds.
@@ -74,13 +77,46 @@ pub fn median_ms(
     Ok(times[times.len() / 2])
 }
 
+/// One training step of the model `saddle train biggan` trains by default (digits: 1 channel,
+/// 10 classes): `d_steps` D updates, each on its part of `batch` real images, then a G update
+/// and the average's update. Its JSON row carries G's and D's trained parameters together
+/// (`params`); benches/compare.sh checks PyTorch's model has as many.
+fn biggan_step(batch: usize, runs: usize) -> Result<Measurement, Box<dyn std::error::Error>> {
+    use saddle_gan::models::biggan_trainer::BigGanTrainer;
+    use saddle_nn::ModuleExt;
+    let cfg = crate::train::BigganSpec::cli_defaults()
+        .model_config(1, 10)
+        .map_err(|e| e.to_string())?;
+    let mut trainer = BigGanTrainer::new(cfg, 0)?;
+    let mut rng = Rng::new(2);
+    let real = Tensor::rand(
+        &[batch, 1, 32, 32],
+        -1.0,
+        1.0,
+        DType::F32,
+        Device::Cpu,
+        &mut rng,
+    )?;
+    let labels: Vec<usize> = (0..batch).map(|_| rng.below(10) as usize).collect();
+    let ms = median_ms(runs, || trainer.step(&real, Some(&labels)).map(drop))?;
+    Ok(Measurement {
+        name: format!("train_biggan32_b{batch}"),
+        median_ms: ms,
+        gflops: 0.0,
+        params: Some(trainer.g.num_parameters() + trainer.d.num_parameters()),
+    })
+}
+
 fn report(rows: &[Measurement], json: bool) {
     if json {
         for r in rows {
-            println!(
-                "{}",
-                serde_json::json!({ "name": r.name, "median_ms": r.median_ms, "gflops": r.gflops })
-            );
+            println!("{}", {
+                let mut row = serde_json::json!({ "name": r.name, "median_ms": r.median_ms, "gflops": r.gflops });
+                if let Some(p) = r.params {
+                    row["params"] = p.into();
+                }
+                row
+            });
         }
         return;
     }
@@ -104,6 +140,7 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                     name: format!("sgemm_{n}"),
                     median_ms: ms,
                     gflops: flops / ms / 1e6,
+                    params: None,
                 });
             }
             report(&rows, opts.json);
@@ -130,6 +167,7 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                     name: format!("{name}_b{batch}"),
                     median_ms: ms,
                     gflops: 0.0,
+                    params: None,
                 });
             }
             // The paper's MNIST model: k = 1 D step on 100 real and 100 generated images, then
@@ -143,7 +181,11 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                     name: "train_gan2014_b100".into(),
                     median_ms: ms,
                     gflops: 0.0,
+                    params: None,
                 });
+            }
+            if wanted(&format!("train_biggan32_b{batch}")) {
+                rows.push(biggan_step(batch, opts.runs)?);
             }
             report(&rows, opts.json);
         }
@@ -157,6 +199,7 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                     name: layer.name(),
                     median_ms: ms,
                     gflops: layer.flops(batch) / ms / 1e6,
+                    params: None,
                 });
             }
             report(&rows, opts.json);

@@ -228,8 +228,24 @@ pub struct BigganSpec {
 }
 
 impl BigganSpec {
+    /// The settings `saddle train biggan` runs with when given no flags (what `saddle bench
+    /// train` times).
+    pub fn cli_defaults() -> BigganSpec {
+        #[derive(clap::Parser)]
+        #[command(no_binary_name = true)]
+        struct Flags {
+            #[command(flatten)]
+            spec: BigganSpec,
+        }
+        <Flags as clap::Parser>::parse_from(std::iter::empty::<String>()).spec
+    }
+
     /// The training configuration for images of `channels` with `classes` classes.
-    fn model_config(&self, channels: usize, classes: usize) -> Result<BigGanTrainConfig, BoxError> {
+    pub fn model_config(
+        &self,
+        channels: usize,
+        classes: usize,
+    ) -> Result<BigGanTrainConfig, BoxError> {
         let mut model = BigGanConfig {
             resolution: self.image_size,
             channels,

@@ -168,17 +168,21 @@ fn train_ring_reports_mode_coverage_and_plots_its_samples() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The JSON lines of a command's output.
+fn json_rows(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// `bench` on tiny cases: `gemm` as JSON lines (one per size, its rate `2n³ / time`), `conv` as
-/// a table of the 6 DCGAN layers, `train --only` one case. Fails on the GEMM rate from `2n²`
+/// a table of the 6 DCGAN layers, `train --only` one case (and BigGAN's with its parameters). Fails on the GEMM rate from `2n²`
 /// operations (shown by a deliberate change).
 #[test]
 fn bench_reports_every_case_of_a_tiny_run() {
     let out = Saddle::new("bench gemm --sizes 8,24 --runs 3 --json").ok();
-    let rows: Vec<serde_json::Value> = out
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_rows(&out);
     assert_eq!(rows.len(), 2, "{out}");
     for (row, n) in rows.iter().zip([8.0f64, 24.0]) {
         assert_eq!(row["name"], format!("sgemm_{n}"));
@@ -203,6 +207,13 @@ fn bench_reports_every_case_of_a_tiny_run() {
     let names: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
     assert_eq!(names.len(), 1, "{out}");
     assert!(names[0].contains("\"train_dcgan32_b2\""), "{out}");
+    // BigGAN's row carries the trained parameters of `saddle train biggan`'s default G and D
+    // (the count benches/compare.sh checks against PyTorch's model).
+    let out = Saddle::new("bench train --only biggan --batch 4 --runs 1 --json").ok();
+    let rows = json_rows(&out);
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["name"], "train_biggan32_b4", "{out}");
+    assert_eq!(rows[0]["params"], 321_409 + 65_473, "{out}");
 }
 
 /// `sample --checkpoint best` samples the best checkpoint, not the latest: a DCGAN trained 2
