@@ -225,6 +225,12 @@ pub struct BigganSpec {
     /// Step at which G's moving average starts.
     #[arg(long, default_value_t = 1000)]
     pub ema_start: u64,
+    /// S3GAN's self-supervision in D: a quarter of each batch also seen rotated by 90/180/270
+    /// degrees by a 4-way rotation head (loss weight 1.0 on reals for D, 0.2 on fakes for G).
+    /// Needs a --batch-size that is a multiple of 16.
+    #[arg(long)]
+    #[serde(default)]
+    pub rotation: bool,
 }
 
 impl BigganSpec {
@@ -259,7 +265,16 @@ impl BigganSpec {
         // One 20-d chunk per G block plus the input (the paper's 120 at 128x128).
         let blocks = (self.image_size / 4).trailing_zeros() as usize;
         model.z_dim = self.z_dim.unwrap_or(20 * (blocks + 1));
+        if self.rotation && !self.batch_size.is_multiple_of(16) {
+            return Err(format!(
+                "--rotation rotates a quarter of each batch 4 ways: --batch-size {} must be a \
+                 multiple of 16",
+                self.batch_size
+            )
+            .into());
+        }
         Ok(BigGanTrainConfig {
+            rotation: self.rotation,
             d_steps: self.d_steps,
             lr_g: self.lr_g,
             lr_d: self.lr_d,

@@ -549,5 +549,14 @@ fn biggan_trains_resumes_and_samples_on_the_embedded_digits() {
         .fails(&["--class 10", "0..10"]);
     Saddle::new("train biggan --image-size 48")
         .refused(&["'--image-size <IMAGE_SIZE>'", "32, 64 or 128"]);
+    // S3GAN's rotation self-supervision: trains and logs; a batch it cannot quarter is refused.
+    let rotated = dir.join("rotated");
+    Saddle::new("train biggan --steps 1 --ch 2 --batch-size 16 --shared-dim 4 --rotation")
+        .arg("--out", &rotated)
+        .ok();
+    assert_eq!(steps_logged(&rotated), vec![1]);
+    Saddle::new("train biggan --steps 1 --batch-size 8 --rotation")
+        .arg("--out", dir.join("refused"))
+        .fails(&["--rotation", "--batch-size 8", "multiple of 16"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -23,7 +23,7 @@
 //! ```
 
 use saddle_engine::{Device, Tensor};
-use saddle_nn::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use saddle_nn::optim::{Adam, AdamConfig, Optimizer, ParamGroup, Sgd, SgdConfig};
 
 fn run(mut make: impl FnMut(Vec<(String, Tensor)>) -> Box<dyn Optimizer>) -> Vec<f64> {
     let p = Tensor::from_vec(vec![1.0f64, -2.0, 3.0, 0.5], &[4], Device::Cpu)
@@ -221,4 +221,48 @@ fn clip_grad_norm_scales_all_gradients_by_their_joint_norm() {
         (read(&g, &a), read(&g, &b)),
         (vec![3.0, 4.0], vec![0.0, 12.0])
     );
+}
+
+/// State loaded from another optimiser's `state_tensors` (an in-memory checkpoint, as a
+/// restore straight from `checkpoint()` does) is a copy: stepping either optimiser leaves the
+/// other's moments alone. The loaded moments used to share storage with the source's, which
+/// are updated in place, so a trainer restored in memory drifted from its source (found by the
+/// BigGAN trainer's resume test).
+#[test]
+fn loaded_optimizer_state_does_not_alias_its_source() {
+    let p = Tensor::from_vec(vec![1.0f64, 2.0], &[2], Device::Cpu)
+        .unwrap()
+        .with_requires_grad(true);
+    let grads = p.square().unwrap().sum_all().unwrap().backward().unwrap();
+    let named = || vec![("w".to_string(), p.clone())];
+    let mut adam = Adam::with_lr(named(), 0.1, AdamConfig::default());
+    let sgd_config = SgdConfig {
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    let sgd = || Sgd::new(vec![ParamGroup::new(named(), 0.1)], sgd_config).unwrap();
+    let mut sgd_source = sgd();
+    let mut sources: [(&mut dyn Optimizer, Box<dyn Optimizer>); 2] = [
+        (
+            &mut adam,
+            Box::new(Adam::with_lr(named(), 0.1, AdamConfig::default())),
+        ),
+        (&mut sgd_source, Box::new(sgd())),
+    ];
+    for (source, copy) in sources.iter_mut() {
+        source.step(&grads).unwrap();
+        copy.load_state_tensors(&source.state_tensors()).unwrap();
+        let before: Vec<Vec<f64>> = copy
+            .state_tensors()
+            .iter()
+            .map(|(_, t)| t.to_vec_f64().unwrap())
+            .collect();
+        source.step(&grads).unwrap();
+        let after: Vec<Vec<f64>> = copy
+            .state_tensors()
+            .iter()
+            .map(|(_, t)| t.to_vec_f64().unwrap())
+            .collect();
+        assert_eq!(before, after);
+    }
 }

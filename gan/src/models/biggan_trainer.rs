@@ -13,6 +13,7 @@
 //! real labels come from the data.
 
 use super::biggan::{BigGanConfig, BigGanDiscriminator, BigGanGenerator};
+use super::rotation::{d_rotation_loss, g_rotation_loss, rotate_batch, RotationHead};
 use super::{DStepStats, StepStats};
 use crate::run::{uniform_shuffled_labels, BoxError, GanModel};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
@@ -42,6 +43,11 @@ pub struct BigGanTrainConfig {
     pub standing_batches: usize,
     /// The size of each of those batches.
     pub standing_batch_size: usize,
+    /// S3GAN's self-supervision in D: a quarter of each real batch (for D) and fake batch (for
+    /// G) is also shown rotated by 90/180/270 degrees to a 4-way rotation head on D's features,
+    /// its cross-entropy added with weight 1.0 to D's loss and 0.2 to G's (see
+    /// [`super::rotation`]). Needs per-update batches that are a multiple of 16.
+    pub rotation: bool,
 }
 
 impl BigGanTrainConfig {
@@ -60,6 +66,7 @@ impl BigGanTrainConfig {
             ema_start: 1000,
             standing_batches: 16,
             standing_batch_size: 64,
+            rotation: false,
         }
     }
 }
@@ -86,6 +93,8 @@ const RNG_TRAIN: &str = "biggan.train";
 const RNG_SAMPLE: &str = "biggan.sample";
 const META_STEP: &str = "biggan.step";
 const EMA_PREFIX: &str = "g_ema";
+/// Where the rotation head's tensors are saved (S3GAN).
+const ROTATION_PREFIX: &str = "d_rotation";
 /// Seeds the standing-statistics passes: a fixed stream, so sampling is a function of the
 /// weights alone and never moves a generator that training uses.
 const STANDING_SEED: u64 = 0x5717_d1a9;
@@ -99,6 +108,9 @@ pub struct BigGanTrainer {
     /// The evaluation copy of G: the average's weights, eval mode, standing statistics.
     pub g_ema: BigGanGenerator,
     pub ema: Ema,
+    /// S3GAN's rotation head on D's features (with `cfg.rotation`): one of D's parameters,
+    /// trained by D's optimiser, saved under `d_rotation`.
+    pub rotation: Option<RotationHead>,
     opt_g: Adam,
     opt_d: Adam,
     /// Draws the fake batches' codes and labels.
@@ -133,14 +145,34 @@ impl BigGanTrainer {
             beta2: cfg.beta2,
             ..AdamConfig::default()
         };
+        // The head has a generator of its own, so switching it on leaves G's and D's initial
+        // weights as they are.
+        let rotation = if cfg.rotation {
+            let width = d.linear.named_parameters()[0].1.shape()[1];
+            let mut rng = Rng::new(seed ^ 0x0107_a7e);
+            Some(RotationHead::new(
+                width,
+                cfg.model.init,
+                DType::F32,
+                &mut rng,
+            )?)
+        } else {
+            None
+        };
+        let mut d_params = d.named_parameters();
+        if let Some(head) = &rotation {
+            let named = head.named_parameters().into_iter();
+            d_params.extend(named.map(|(n, t)| (format!("{ROTATION_PREFIX}.{n}"), t)));
+        }
         Ok(BigGanTrainer {
             opt_g: Adam::with_lr(g.named_parameters(), cfg.lr_g, adam),
-            opt_d: Adam::with_lr(d.named_parameters(), cfg.lr_d, adam),
+            opt_d: Adam::with_lr(d_params, cfg.lr_d, adam),
             cfg,
             g,
             d,
             g_ema,
             ema,
+            rotation,
             rng: Rng::new(seed ^ 0xb16_6a4),
             sample_rng: Rng::new(seed ^ 0x5a3_91e),
             steps: 0,
@@ -259,9 +291,19 @@ impl BigGanTrainer {
         draw: &FakeDraw,
     ) -> Result<DStepStats<Tensor>> {
         let fake = no_grad(|| self.g.forward(&draw.z, draw.labels.as_deref()))?;
-        let real_logits = self.d.forward(real, labels)?;
+        let (real_logits, rotation_loss) = match &self.rotation {
+            None => (self.d.forward(real, labels)?, None),
+            Some(head) => {
+                let (logits, rotation_logits, targets) =
+                    self.scores_with_rotation(head, real, labels)?;
+                (logits, Some(d_rotation_loss(&rotation_logits, &targets)?))
+            }
+        };
         let fake_logits = self.d.forward(&fake, draw.labels.as_deref())?;
-        let loss = d_hinge_loss(&real_logits, &fake_logits)?;
+        let mut loss = d_hinge_loss(&real_logits, &fake_logits)?;
+        if let Some(r) = rotation_loss {
+            loss = loss.add(&r)?;
+        }
         self.opt_d.step(&loss.backward()?)?;
         Ok(DStepStats {
             loss: loss.detach(),
@@ -276,9 +318,7 @@ impl BigGanTrainer {
         // Gradients flow through D to G; D's own weight gradients are not needed.
         self.d.set_frozen(true)?;
         let pass = self
-            .d
-            .forward(&fake, draw.labels.as_deref())
-            .and_then(|logits| g_hinge_loss(&logits))
+            .g_loss(&fake, draw.labels.as_deref())
             .and_then(|loss| Ok((loss.backward()?, loss)));
         self.d.set_frozen(false)?;
         let (grads, loss) = pass?;
@@ -286,6 +326,33 @@ impl BigGanTrainer {
         self.steps += 1;
         self.ema.update(&self.g, self.steps)?;
         Ok(loss.detach())
+    }
+
+    /// G's loss on `fake`: the hinge, plus with rotation the weighted rotation loss.
+    fn g_loss(&self, fake: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+        match &self.rotation {
+            None => g_hinge_loss(&self.d.forward(fake, labels)?),
+            Some(head) => {
+                let (logits, rotation_logits, targets) =
+                    self.scores_with_rotation(head, fake, labels)?;
+                g_hinge_loss(&logits)?.add(&g_rotation_loss(&rotation_logits, &targets)?)
+            }
+        }
+    }
+
+    /// D's logits for `x` and the rotation head's logits (and targets) for the rotated copies of
+    /// its last quarter, from one pass of D over both.
+    fn scores_with_rotation(
+        &self,
+        head: &RotationHead,
+        x: &Tensor,
+        labels: Option<&[usize]>,
+    ) -> Result<(Tensor, Tensor, Vec<usize>)> {
+        let batch = rotate_batch(x, 4)?;
+        let h = self.d.features(&batch.images)?;
+        let logits = self.d.head(&batch.originals_of(&h)?, labels)?;
+        let rotation_logits = head.forward(&batch.rotation_rows_of(&h)?)?;
+        Ok((logits, rotation_logits, batch.targets))
     }
 
     /// Images from the averaged G: its weights copied into the evaluation G, batch-norm
@@ -321,6 +388,9 @@ impl BigGanTrainer {
     pub fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         super::save_players(&mut ck, (&self.g, &self.d), (&self.opt_g, &self.opt_d));
+        if let Some(head) = &self.rotation {
+            ck.add_module(ROTATION_PREFIX, head);
+        }
         for (name, t) in self.ema.named_tensors() {
             ck.add_tensor(format!("{EMA_PREFIX}.{name}"), &t);
         }
@@ -333,6 +403,9 @@ impl BigGanTrainer {
     /// Restores what [`BigGanTrainer::checkpoint`] saved.
     pub fn restore(&mut self, ck: &Checkpoint) -> std::result::Result<(), CheckpointError> {
         self.prepared_at = None;
+        if let Some(head) = &self.rotation {
+            ck.restore_module(ROTATION_PREFIX, head)?;
+        }
         super::restore_players(ck, (&self.g, &self.d), (&mut self.opt_g, &mut self.opt_d))?;
         // The average's tensors carry the evaluation G's names: restored into it (names and
         // shapes checked), the average starts again from its values.

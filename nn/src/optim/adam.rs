@@ -134,7 +134,9 @@ impl Optimizer for Adam {
             state
                 .iter()
                 .find(|(n, _)| *n == key)
-                .map(|(_, t)| t.contiguous())
+                // A copy: the optimiser updates its moments in place, and state handed over
+                // from another optimiser (an in-memory checkpoint) must not move with it.
+                .map(|(_, t)| t.deep_copy())
                 .transpose()?
                 .ok_or_else(|| Error::InvalidArgument {
                     op: "Adam::load_state_tensors",

@@ -100,7 +100,9 @@ impl Optimizer for Sgd {
                     .map_or(t.device(), |(_, p)| p.device());
                 self.buffers.insert(
                     name.to_string(),
-                    t.contiguous()?.detach().to_device(device)?.detach(),
+                    // A copy: the buffer is updated in place, and state handed over from another
+                    // optimiser (an in-memory checkpoint) must not move with it.
+                    t.deep_copy()?.to_device(device)?.detach(),
                 );
             }
         }
