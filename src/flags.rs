@@ -95,6 +95,14 @@ pub fn dcgan_image_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A percentage in [0, 100], written `10` or `10%`.
+pub fn percent(text: &str) -> Result<f64, String> {
+    match number(text.trim().trim_end_matches('%'))? {
+        v if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err("must be a percentage from 0 to 100".into()),
+    }
+}
+
 /// BigGAN's image side: one of the architectures' 32, 64 and 128.
 pub fn biggan_resolution(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {

@@ -231,6 +231,33 @@ pub struct BigganSpec {
     #[arg(long)]
     #[serde(default)]
     pub rotation: bool,
+    /// Where the class labels come from, as the fewer-labels paper's baselines: `biggan` (the
+    /// data's, all of them), `biggan-k` (only the labelled --labels percent of the data is
+    /// trained on), `single-label` (every image class 0), `random-label` (each image a fixed
+    /// class drawn uniformly). The pre-trained label methods (clustering, S2GAN, S3GAN) are
+    /// not built yet.
+    #[arg(long, value_enum, default_value_t = LabelMethod::Biggan)]
+    #[serde(default)]
+    pub method: LabelMethod,
+    /// The labelled share of the data for `--method biggan-k`, in percent (e.g. 10 or 10%).
+    #[arg(long, default_value_t = 10.0, value_parser = flags::percent)]
+    #[serde(default = "ten_percent")]
+    pub labels: f64,
+}
+
+fn ten_percent() -> f64 {
+    10.0
+}
+
+/// The fewer-labels paper's label sources that need no pre-trained model.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelMethod {
+    #[default]
+    Biggan,
+    BigganK,
+    SingleLabel,
+    RandomLabel,
 }
 
 impl BigganSpec {
@@ -284,17 +311,38 @@ impl BigganSpec {
         })
     }
 
-    /// The training images at the model's size.
-    fn images(&self) -> Result<ImageDataset, BoxError> {
+    /// The training images at the model's size, with the labels `--method` gives them
+    /// (seeded by `seed`).
+    fn images(&self, seed: u64) -> Result<ImageDataset, BoxError> {
         let size = self.image_size;
         let raw = load_images(&self.data, Split::Train, size)?;
-        Ok(if self.data == "digits" {
+        let mut data = if self.data == "digits" {
             raw.upscale_nearest(size / 8)?.pad_to(size)?
         } else if raw.height != size {
             raw.pad_to(size)?
         } else {
             raw
-        })
+        };
+        if self.method == LabelMethod::Biggan || self.unconditional {
+            return Ok(data);
+        }
+        if data.labels.is_none() {
+            return Err(format!("--method {:?} needs labelled data", self.method).into());
+        }
+        match self.method {
+            LabelMethod::Biggan => {}
+            LabelMethod::BigganK => data = data.percent_split(self.labels, seed)?.0,
+            LabelMethod::SingleLabel => {
+                data.labels = Some(vec![0; data.n]);
+                data.num_classes = 1;
+            }
+            LabelMethod::RandomLabel => {
+                let mut rng = Rng::new(seed ^ 0x7a2d_0b1e);
+                let k = data.num_classes as u64;
+                data.labels = Some((0..data.n).map(|_| rng.below(k) as u8).collect());
+            }
+        }
+        Ok(data)
     }
 }
 
@@ -808,7 +856,7 @@ fn train_biggan(spec: BigganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         default_steps,
         &["lr_g", "lr_d", "data"],
     )?;
-    let data = spec.images()?;
+    let data = spec.images(seed)?;
     if !spec.unconditional && data.labels.is_none() {
         return Err(format!(
             "--data {}: a conditional BigGAN needs class labels (MNIST-format data or the \

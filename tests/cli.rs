@@ -558,5 +558,25 @@ fn biggan_trains_resumes_and_samples_on_the_embedded_digits() {
     Saddle::new("train biggan --steps 1 --batch-size 8 --rotation")
         .arg("--out", dir.join("refused"))
         .fails(&["--rotation", "--batch-size 8", "multiple of 16"]);
+    // The label baselines: one class (a grid of one row), random fixed labels, the 10% subset.
+    let tiny = "train biggan --steps 1 --ch 2 --batch-size 2 --shared-dim 4";
+    let single = dir.join("single");
+    Saddle::new(tiny)
+        .words("--method single-label")
+        .arg("--out", &single)
+        .ok();
+    assert_eq!(read_json(&single.join("config.json"))["num_classes"], 1);
+    let grid = image::open(single.join("samples/step_000001.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (8 * 65 + 1, 65 + 1));
+    Saddle::new(tiny)
+        .words("--method random-label")
+        .arg("--out", dir.join("random"))
+        .ok();
+    let text = Saddle::new(tiny)
+        .words("--method biggan-k --labels 10%")
+        .arg("--out", dir.join("ten"))
+        .ok();
+    assert!(text.contains("(180 images of 1x32x32)"), "{text}");
+    Saddle::new("train biggan --labels 101").refused(&["'--labels <LABELS>'", "0 to 100"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
