@@ -28,17 +28,17 @@ batch=${FUZZ_BATCH:-5000}   # cases per proptest run; runs repeat (new random ca
 for target in "${targets[@]}"; do
   set -- $target
   echo "== $2 ($1, tests matching '$3'): up to ${seconds} s in runs of $batch cases"
-  start=$SECONDS runs=0
+  start=$SECONDS runs=0 failed=0
   while [ $((SECONDS - start)) -lt "$seconds" ]; do
     if ! SADDLE_FUZZ_CASES=$batch PROPTEST_CASES=$batch \
         cargo test --release -q -p "$1" --test "$2" -- "$3" --test-threads 2 >/tmp/saddle-fuzz.log 2>&1; then
       cat /tmp/saddle-fuzz.log
-      echo "== $2: FAILED (the minimal case is in its .proptest-regressions file)"
-      status=1
+      echo "== $2: FAILED after $((runs * batch)) passing cases per test (the minimal case is in its .proptest-regressions file)"
+      status=1 failed=1
       break
     fi
     runs=$((runs + 1))
   done
-  echo "== $2: $((runs * batch)) cases per test in $((SECONDS - start)) s, no failure"
+  [ "$failed" = 1 ] || echo "== $2: $((runs * batch)) cases per test in $((SECONDS - start)) s, no failure"
 done
 exit $status
