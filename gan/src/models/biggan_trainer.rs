@@ -149,7 +149,7 @@ impl BigGanTrainer {
         // weights as they are.
         let rotation = if cfg.rotation {
             let width = d.linear.named_parameters()[0].1.shape()[1];
-            let mut rng = Rng::new(seed ^ 0x0107_a7e);
+            let mut rng = Rng::new(seed ^ 0x0010_7a7e);
             Some(RotationHead::new(
                 width,
                 cfg.model.init,
