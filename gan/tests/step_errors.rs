@@ -3,8 +3,10 @@
 //! word for word and still typed, and leaves the latest checkpoint exactly as the last
 //! checkpoint step wrote it: loadable, and a run resumes from it to the end.
 
-use saddle_gan::data::{ImageDataset, Loader, Scale};
-use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+mod tiny_run;
+
+use saddle_gan::data::{Loader, Scale};
+use saddle_gan::models::dcgan::DcganTrainer;
 use saddle_gan::run::{
     train, BoxError, GanModel, LoopOptions, Outcome, Progress, RunDir, StopFlag,
 };
@@ -12,35 +14,14 @@ use saddle_nn::engine::{Error, OutOfMemory, Rng, Tensor};
 use saddle_nn::{Checkpoint, CheckpointError};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-
-fn tiny() -> DcganConfig {
-    DcganConfig {
-        nz: 8,
-        ngf: 4,
-        ndf: 4,
-        ..DcganConfig::digits16()
-    }
-}
+use tiny_run::{loop_options, tiny};
 
 fn options(steps: u64, checkpoint_every: u64) -> LoopOptions {
-    LoopOptions {
-        steps,
-        log_every: 1,
-        sample_every: 100,
-        checkpoint_every,
-        grid_count: 4,
-        grid_rows: 2,
-        grid_upscale: 1,
-        seed: 3,
-        title: "step errors".into(),
-        resume_changes: Default::default(),
-    }
+    loop_options(steps, 100, checkpoint_every)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("saddle-steperr-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    tiny_run::temp_dir("steperr", name)
 }
 
 /// What a conv2d that cannot get its output buffer reports.
@@ -109,7 +90,7 @@ fn run_in<M: GanModel>(
     resume: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Outcome, BoxError> {
-    let data = ImageDataset::digits()?.pad_to(16)?;
+    let data = tiny_run::digits16();
     let config = json!({"model": "dcgan-test"});
     let mut loader = Loader::new(&data, 16, 11, Scale::MinusOneToOne)?;
     let mut run = if resume {

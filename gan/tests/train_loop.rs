@@ -3,6 +3,8 @@
 //! clear error and keeps its last good checkpoint; the best checkpoint follows the metric's
 //! direction; the run folder holds what it promises.
 
+mod tiny_run;
+
 use saddle_gan::data::{ImageDataset, Loader, Scale};
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
 use saddle_gan::run::{
@@ -12,39 +14,14 @@ use saddle_nn::engine::{Rng, Tensor};
 use saddle_nn::{Checkpoint, CheckpointError, ModuleExt};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-
-fn tiny() -> DcganConfig {
-    DcganConfig {
-        nz: 8,
-        ngf: 4,
-        ndf: 4,
-        ..DcganConfig::digits16()
-    }
-}
+use tiny_run::{digits16, loop_options, tiny};
 
 fn options(steps: u64) -> LoopOptions {
-    LoopOptions {
-        steps,
-        log_every: 1,
-        sample_every: 2,
-        checkpoint_every: 2,
-        grid_count: 4,
-        grid_rows: 2,
-        grid_upscale: 2,
-        seed: 3,
-        title: "test".into(),
-        resume_changes: Default::default(),
-    }
+    loop_options(steps, 2, 2)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("saddle-loop-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn digits16() -> ImageDataset {
-    ImageDataset::digits().unwrap().pad_to(16).unwrap()
+    tiny_run::temp_dir("loop", name)
 }
 
 /// Runs (or resumes) `steps` steps in `dir`, raising the stop flag after `stop_after` steps.
