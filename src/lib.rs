@@ -15,6 +15,7 @@ pub mod cli;
 pub mod eval;
 pub mod flags;
 pub mod grid;
+pub mod label_source;
 pub mod probe;
 pub mod resume;
 pub mod sample;

@@ -3,6 +3,7 @@
 
 use crate::cli::{load_images, resolve_device, run_training, BoxError, RunArgs};
 use crate::flags::{self, at_least, between, Utf8, MAX_BATCH, MAX_WIDTH};
+use crate::label_source::{self, LabelMethod, LabelRequest};
 use crate::resume::{apply_given, Changes};
 use clap::{Args, Subcommand, ValueEnum};
 use saddle_engine::{Device, Rng, Tensor};
@@ -14,6 +15,7 @@ use saddle_gan::models::classifier::Classifier;
 use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
 use saddle_gan::models::ebgan::{EbganConfig, EbganTrainer};
 use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer, Noise, Updates};
+use saddle_gan::models::labeller::LabellerConfig;
 use saddle_gan::plot::scatter_png;
 use saddle_gan::run::{read_config, Evaluation, GanModel, LoopOptions};
 use saddle_gan::toy::{train_toy_gan, ToyConfig};
@@ -52,6 +54,10 @@ pub enum Model {
     /// BigGAN (Brock et al. 2019) at reduced scale, the base of the fewer-labels paper
     /// (S2GAN / S3GAN): ResNet G and D with spectral norm, class-conditional batch norm and a
     /// projection D (`--unconditional` for neither), hinge loss, EMA of G. CPU only so far.
+    /// `saddle train s3gan` is the same command: `--method` picks the paper's label source
+    /// (S2GAN, S3GAN, their co-training forms and the baselines) and `--labels` the labelled
+    /// share.
+    #[command(visible_alias = "s3gan")]
     Biggan {
         #[command(flatten)]
         spec: BigganSpec,
@@ -231,33 +237,35 @@ pub struct BigganSpec {
     #[arg(long)]
     #[serde(default)]
     pub rotation: bool,
-    /// Where the class labels come from, as the fewer-labels paper's baselines: `biggan` (the
-    /// data's, all of them), `biggan-k` (only the labelled --labels percent of the data is
-    /// trained on), `single-label` (every image class 0), `random-label` (each image a fixed
-    /// class drawn uniformly). The pre-trained label methods (clustering, S2GAN, S3GAN) are
-    /// not built yet.
+    /// Where the class labels come from (the fewer-labels paper's methods): `biggan` (the
+    /// data's, all of them), `biggan-k` (only the labelled --labels percent is trained on),
+    /// `single-label`, `random-label`, `clustering` (k-means on a rotation-trained network's
+    /// features), `s2gan-co` / `s3gan-co` (a predictor on D's features trained on the
+    /// labelled share labels the rest), `s2gan` / `s3gan` (a classifier pre-trained on the
+    /// labelled share labels the rest); the `s3gan` ones add --rotation.
     #[arg(long, value_enum, default_value_t = LabelMethod::Biggan)]
     #[serde(default)]
     pub method: LabelMethod,
-    /// The labelled share of the data for `--method biggan-k`, in percent (e.g. 10 or 10%).
+    /// The labelled share of the data, in percent (e.g. 10 or 10%), for the methods that use
+    /// one (biggan-k, s2gan, s3gan and the -co ones).
     #[arg(long, default_value_t = 10.0, value_parser = flags::percent)]
     #[serde(default = "ten_percent")]
     pub labels: f64,
+    /// Updates of the network that makes the labels of `clustering`, `s2gan` and `s3gan`
+    /// [default: 1000; 200 on the embedded digits]. Batches of --batch-size, Adam lr 1e-3.
+    #[arg(long, value_parser = between::<u64>(1, 10_000_000))]
+    #[serde(default)]
+    pub labeller_steps: Option<u64>,
+    /// Reuse the pre-trained labels another run made (its `labels.json`), e.g. S3GAN with the
+    /// labels of the S2GAN run at the same --labels and --seed, instead of training the
+    /// labeller again.
+    #[arg(long)]
+    #[serde(default)]
+    pub labels_from: Option<PathBuf>,
 }
 
 fn ten_percent() -> f64 {
     10.0
-}
-
-/// The fewer-labels paper's label sources that need no pre-trained model.
-#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LabelMethod {
-    #[default]
-    Biggan,
-    BigganK,
-    SingleLabel,
-    RandomLabel,
 }
 
 impl BigganSpec {
@@ -292,16 +300,31 @@ impl BigganSpec {
         // One 20-d chunk per G block plus the input (the paper's 120 at 128x128).
         let blocks = (self.image_size / 4).trailing_zeros() as usize;
         model.z_dim = self.z_dim.unwrap_or(20 * (blocks + 1));
-        if self.rotation && !self.batch_size.is_multiple_of(16) {
+        let rotation = self.rotation || self.method.rotates();
+        if rotation && !self.batch_size.is_multiple_of(16) {
+            let why = if self.rotation {
+                "--rotation".to_string()
+            } else {
+                format!("--method {}", self.method.name())
+            };
             return Err(format!(
-                "--rotation rotates a quarter of each batch 4 ways: --batch-size {} must be a \
+                "{why} rotates a quarter of each batch 4 ways: --batch-size {} must be a \
                  multiple of 16",
                 self.batch_size
             )
             .into());
         }
+        if self.unconditional && self.method != LabelMethod::Biggan {
+            return Err(format!(
+                "--method {} gives the images labels for a conditional model: drop \
+                 --unconditional",
+                self.method.name()
+            )
+            .into());
+        }
         Ok(BigGanTrainConfig {
-            rotation: self.rotation,
+            rotation,
+            co_training: self.method.co_trains(),
             d_steps: self.d_steps,
             lr_g: self.lr_g,
             lr_d: self.lr_d,
@@ -312,37 +335,43 @@ impl BigganSpec {
     }
 
     /// The training images at the model's size, with the labels `--method` gives them
-    /// (seeded by `seed`).
-    fn images(&self, seed: u64) -> Result<ImageDataset, BoxError> {
+    /// (seeded by `seed`; a pre-trained method's labels recorded in, or on resume read from,
+    /// the run folder `root`).
+    fn images(&self, seed: u64, root: &Path, resumed: bool) -> Result<ImageDataset, BoxError> {
         let size = self.image_size;
         let raw = load_images(&self.data, Split::Train, size)?;
-        let mut data = if self.data == "digits" {
+        let data = if self.data == "digits" {
             raw.upscale_nearest(size / 8)?.pad_to(size)?
         } else if raw.height != size {
             raw.pad_to(size)?
         } else {
             raw
         };
-        if self.method == LabelMethod::Biggan || self.unconditional {
+        if self.unconditional {
             return Ok(data);
         }
-        if data.labels.is_none() {
-            return Err(format!("--method {:?} needs labelled data", self.method).into());
-        }
-        match self.method {
-            LabelMethod::Biggan => {}
-            LabelMethod::BigganK => data = data.percent_split(self.labels, seed)?.0,
-            LabelMethod::SingleLabel => {
-                data.labels = Some(vec![0; data.n]);
-                data.num_classes = 1;
-            }
-            LabelMethod::RandomLabel => {
-                let mut rng = Rng::new(seed ^ 0x7a2d_0b1e);
-                let k = data.num_classes as u64;
-                data.labels = Some((0..data.n).map(|_| rng.below(k) as u8).collect());
-            }
-        }
-        Ok(data)
+        let default_steps = if self.data == "digits" { 200 } else { 1000 };
+        let model = self
+            .model_config(data.channels, data.num_classes.max(1))?
+            .model;
+        label_source::apply(
+            data,
+            &LabelRequest {
+                method: self.method,
+                percent: self.labels,
+                seed,
+                labeller: LabellerConfig {
+                    model,
+                    classes: model.num_classes.unwrap_or(1),
+                    steps: self.labeller_steps.unwrap_or(default_steps),
+                    batch_size: self.batch_size,
+                    lr: 1e-3,
+                },
+                labels_from: self.labels_from.as_deref(),
+                root,
+                resumed,
+            },
+        )
     }
 }
 
@@ -856,7 +885,7 @@ fn train_biggan(spec: BigganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         default_steps,
         &["lr_g", "lr_d", "data"],
     )?;
-    let data = spec.images(seed)?;
+    let data = spec.images(seed, &root, saved.is_some())?;
     if !spec.unconditional && data.labels.is_none() {
         return Err(format!(
             "--data {}: a conditional BigGAN needs class labels (MNIST-format data or the \

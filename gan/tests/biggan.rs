@@ -773,3 +773,102 @@ fn rotation_self_supervision_adds_the_weighted_rotation_losses() {
     let (small, small_labels) = real_batch();
     assert!(a.step(&small, Some(&small_labels)).is_err());
 }
+
+// ---- S2GAN-CO's co-training predictor ----
+
+use saddle_gan::models::biggan_trainer::{co_training_labels, UNLABELLED};
+
+/// Mean cross-entropy of the `rows` of row-major `logits` (`classes` wide) against `labels`,
+/// in f64.
+fn cross_entropy_by_hand(logits: &[f64], classes: usize, rows: &[(usize, usize)]) -> f64 {
+    let total: f64 = rows
+        .iter()
+        .map(|&(r, label)| {
+            let row = &logits[r * classes..(r + 1) * classes];
+            let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+            lse - row[label]
+        })
+        .sum();
+    total / rows.len() as f64
+}
+
+/// Co-training: the reals whose label is unknown get the predictor's argmax for D's
+/// projection, the known ones keep theirs, and D's loss adds the predictor's cross-entropy on
+/// the known rows only (checked against a twin trainer and a hand-computed cross-entropy).
+/// Fails if unknown rows are scored with the sentinel, known labels are overwritten, the
+/// cross-entropy covers every row, or the predictor is not saved with D.
+#[test]
+fn co_training_labels_the_unknown_reals_by_its_predictor_and_learns_from_the_known() {
+    let cfg = BigGanTrainConfig {
+        d_steps: 1,
+        co_training: true,
+        ..tiny(Some(10))
+    };
+    let (real, mut labels) = real_batch();
+    labels[1] = UNLABELLED;
+    labels[3] = UNLABELLED;
+    let mut a = BigGanTrainer::new(cfg, 5).unwrap();
+    let twin = BigGanTrainer::new(cfg, 5).unwrap();
+    let draw = a.draw_fakes(4).unwrap();
+
+    let h = twin.d.features(&real).unwrap();
+    let predictor = twin.predictor.as_ref().expect("co-training on");
+    let logits = values(&predictor.forward(&h).unwrap());
+    let argmax = |r: usize| {
+        let row = &logits[r * 10..(r + 1) * 10];
+        (0..10).fold(0, |best, j| if row[j] > row[best] { j } else { best })
+    };
+    let resolved = vec![3, argmax(1), 0, argmax(3)];
+    let (got_labels, class_loss) = co_training_labels(predictor, &h, &labels).unwrap();
+    assert_eq!(got_labels, resolved);
+    let want_ce = cross_entropy_by_hand(&logits, 10, &[(0, 3), (2, 0)]);
+    let got_ce = values(&class_loss.unwrap())[0];
+    assert!((got_ce - want_ce).abs() < 1e-5, "{got_ce} vs {want_ce}");
+
+    let fake = no_grad(|| twin.g.forward(&draw.z, draw.labels.as_deref())).unwrap();
+    let real_logits = twin.d.head(&h, Some(&resolved)).unwrap();
+    let fake_logits = twin.d.forward(&fake, draw.labels.as_deref()).unwrap();
+    let want_d = values(&d_hinge_loss(&real_logits, &fake_logits).unwrap())[0] + want_ce;
+    let got_d = values(&a.d_step(&real, Some(&labels), &draw).unwrap().loss)[0];
+    assert!((got_d - want_d).abs() < 1e-5, "{got_d} vs {want_d}");
+
+    // Every label known: the cross-entropy covers all rows; none known: no class loss.
+    let known = [1, 2, 3, 4];
+    let (kept, all_ce) = co_training_labels(predictor, &h, &known).unwrap();
+    assert_eq!(kept, known);
+    let want_all = cross_entropy_by_hand(&logits, 10, &[(0, 1), (1, 2), (2, 3), (3, 4)]);
+    assert!((values(&all_ce.unwrap())[0] - want_all).abs() < 1e-5);
+    let (guessed, none) = co_training_labels(predictor, &h, &[UNLABELLED; 4]).unwrap();
+    assert_eq!(guessed, (0..4).map(argmax).collect::<Vec<_>>());
+    assert!(none.is_none());
+    assert!(co_training_labels(predictor, &h, &[1, 2]).is_err());
+
+    // The predictor is saved with D: a restored trainer continues bit-identically.
+    let mut b = BigGanTrainer::new(cfg, 77).unwrap();
+    b.restore(&a.checkpoint()).unwrap();
+    let weights =
+        |t: &BigGanTrainer| values(&t.predictor.as_ref().unwrap().named_parameters()[0].1);
+    assert_eq!(weights(&a), weights(&b), "predictor after restore");
+    let (sa, sb) = (
+        a.step(&real, Some(&labels)).unwrap(),
+        b.step(&real, Some(&labels)).unwrap(),
+    );
+    assert_eq!(sa, sb);
+    assert_eq!(weights(&a), weights(&b), "predictor after a step");
+    assert_modules_close("D", &a.d, &b.d, true, &|_, _| 0.0);
+
+    // Co-training needs classes, and the sentinel is refused where no predictor resolves it.
+    assert!(BigGanTrainer::new(
+        BigGanTrainConfig {
+            co_training: true,
+            ..tiny(None)
+        },
+        0
+    )
+    .is_err());
+    let mut plain = BigGanTrainer::new(tiny(Some(10)), 0).unwrap();
+    let batch = Tensor::concat(&[&real, &real], 0).unwrap();
+    let doubled: Vec<usize> = labels.iter().chain(&labels).copied().collect();
+    assert!(plain.step(&batch, Some(&doubled)).is_err());
+}

@@ -415,3 +415,146 @@ fn rotation_loss_gradients_reach_the_images_of_every_orientation() {
     );
     assert!(g[12..].iter().any(|&v| v != 0.0), "image 3 does");
 }
+
+// ---- the pre-trained label sources (S2GAN, S3GAN, CLUSTERING) and co-training's labels ----
+
+mod label_sources {
+    use saddle_gan::data::{ImageDataset, UNLABELLED};
+    use saddle_gan::models::biggan::BigGanConfig;
+    use saddle_gan::models::labeller::{
+        accuracy, all_rotations, clustering_labels, hidden_rest_labels, purity, s2l_labels,
+        LabellerConfig,
+    };
+    use saddle_nn::engine::{Device, Tensor};
+
+    #[test]
+    fn all_rotations_stacks_the_four_orientations_with_their_targets() {
+        let x = Tensor::from_vec(
+            (0..2 * 9).map(|v| v as f32).collect::<Vec<_>>(),
+            &[2, 1, 3, 3],
+            Device::Cpu,
+        )
+        .unwrap();
+        let (turned, targets) = all_rotations(&x).unwrap();
+        assert_eq!(turned.shape(), [8, 1, 3, 3]);
+        assert_eq!(targets, [0, 0, 1, 1, 2, 2, 3, 3]);
+        for k in 0..4 {
+            let want = x.rot90(k as i32).unwrap().to_vec_f64().unwrap();
+            let got = turned.narrow(0, 2 * k, 2).unwrap().to_vec_f64().unwrap();
+            assert_eq!(got, want, "quarter turns {k}");
+        }
+    }
+
+    #[test]
+    fn accuracy_and_purity_match_hand_counts() {
+        assert_eq!(accuracy(&[0, 1, 2, 2], &[0, 1, 1, 2]), 0.75);
+        assert_eq!(accuracy(&[], &[]), 0.0);
+        // Clusters {0,1,2} -> classes 0,0,1 (majority 2), {3,4} -> 1,1 (2), {5} -> 2 (1).
+        assert_eq!(purity(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 1, 2]), 5.0 / 6.0);
+        // Cluster ids need not match class ids: a relabelled perfect clustering is pure.
+        assert_eq!(purity(&[2, 2, 0, 0, 1], &[0, 0, 1, 1, 2]), 1.0);
+    }
+
+    /// `n` 32x32 grey images of two well-separated classes: class 1 bright in the left half,
+    /// class 0 bright in the right half (so the class is not a rotation of the other's image
+    /// mean alone but is easy), with a little seeded noise.
+    fn halves(n: usize) -> ImageDataset {
+        let mut rng = saddle_nn::engine::Rng::new(3);
+        let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+        let mut pixels = Vec::with_capacity(n * 1024);
+        for &l in &labels {
+            for _ in 0..32 {
+                for c in 0..32 {
+                    let bright = (c < 16) == (l == 1);
+                    let base = if bright { 0.9 } else { 0.1 };
+                    pixels.push(base + 0.05 * rng.uniform_f32());
+                }
+            }
+        }
+        ImageDataset {
+            n,
+            channels: 1,
+            height: 32,
+            width: 32,
+            pixels,
+            labels: Some(labels),
+            num_classes: 2,
+            source: "two halves".into(),
+        }
+    }
+
+    fn labeller(steps: u64) -> LabellerConfig {
+        LabellerConfig {
+            model: BigGanConfig {
+                resolution: 32,
+                channels: 1,
+                ch: 4,
+                num_classes: None,
+                z_dim: 20,
+                shared_dim: 8,
+                attention_resolution: None,
+                ..BigGanConfig::imagenet128()
+            },
+            classes: 2,
+            steps,
+            batch_size: 8,
+            lr: 1e-3,
+        }
+    }
+
+    /// S2GAN's labels keep the labelled share's own labels, give the rest the trained
+    /// classifier's (which learns two separable classes), and report its accuracy on the rest
+    /// truthfully.
+    #[test]
+    fn s2l_labels_keep_the_known_labels_and_predict_the_rest() {
+        let data = halves(40);
+        let (labels, acc) = s2l_labels(&labeller(40), &data, 25.0, 9, |_, l| {
+            assert!(l.rotation.is_finite() && l.class.is_some_and(f32::is_finite));
+        })
+        .unwrap();
+        let (known, rest) = data.percent_split_indices(25.0, 9).unwrap();
+        let truth = data.labels.as_ref().unwrap();
+        for &i in &known {
+            assert_eq!(labels[i], truth[i], "a known label changed at {i}");
+        }
+        let predicted: Vec<usize> = rest.iter().map(|&i| labels[i] as usize).collect();
+        let rest_truth: Vec<u8> = rest.iter().map(|&i| truth[i]).collect();
+        assert_eq!(acc, accuracy(&predicted, &rest_truth));
+        assert!(acc >= 0.9, "accuracy {acc} on two separable classes");
+        // No labelled image: refused, not trained on nothing.
+        assert!(s2l_labels(&labeller(1), &data, 0.0, 9, |_, _| {}).is_err());
+    }
+
+    /// CLUSTERING recovers two well-separated classes (without their labels) and reports the
+    /// purity.
+    #[test]
+    fn clustering_labels_recover_separable_classes() {
+        let data = halves(40);
+        let (clusters, quality) = clustering_labels(&labeller(10), &data, 4, |_, l| {
+            assert!(l.rotation.is_finite() && l.class.is_none());
+        })
+        .unwrap();
+        assert_eq!(clusters.len(), 40);
+        let as_usize: Vec<usize> = clusters.iter().map(|&c| c as usize).collect();
+        let p = purity(&as_usize, data.labels.as_ref().unwrap());
+        assert_eq!(quality, Some(p));
+        assert!(p >= 0.95, "purity {p}");
+    }
+
+    /// Co-training's labels are the k% split's own labels and UNLABELLED elsewhere.
+    #[test]
+    fn hidden_rest_labels_hide_exactly_the_unlabelled_share() {
+        let data = halves(40);
+        let labels = hidden_rest_labels(&data, 20.0, 4).unwrap();
+        let (known, _) = data.percent_split_indices(20.0, 4).unwrap();
+        assert_eq!(known.len(), 8);
+        let truth = data.labels.as_ref().unwrap();
+        for (i, &l) in labels.iter().enumerate() {
+            if known.contains(&i) {
+                assert_eq!(l, truth[i]);
+            } else {
+                assert_eq!(l, UNLABELLED);
+            }
+        }
+    }
+}

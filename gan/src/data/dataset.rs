@@ -38,8 +38,13 @@ impl Channels {
     }
 }
 
+/// The label of an image whose class is hidden (the unlabelled part of a k% split that
+/// co-training keeps in the same dataset as the labelled part).
+pub const UNLABELLED: u8 = u8::MAX;
+
 /// `n` images of `channels × height × width`, pixels in [0, 1], stored NCHW (image-major, then
-/// channel, then row). `labels`, when present, holds one class in `0..num_classes` per image.
+/// channel, then row). `labels`, when present, holds one class in `0..num_classes` per image
+/// (or [`UNLABELLED`] where a split hid it).
 /// `source` says where the data came from and names the dataset in errors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageDataset {
@@ -81,8 +86,11 @@ impl ImageDataset {
     pub fn label_counts(&self) -> Option<Vec<usize>> {
         let labels = self.labels.as_ref()?;
         let mut counts = vec![0; self.num_classes];
+        // Images marked UNLABELLED (or out of range) are in no class.
         for &l in labels {
-            counts[l as usize] += 1;
+            if let Some(c) = counts.get_mut(l as usize) {
+                *c += 1;
+            }
         }
         Some(counts)
     }

@@ -8,7 +8,7 @@ mod limits;
 mod loader;
 mod mixture;
 
-pub use dataset::{decode_square_image, Channels, ImageDataset, Split};
+pub use dataset::{decode_square_image, Channels, ImageDataset, Split, UNLABELLED};
 pub use error::DataError;
 pub use limits::DataLimits;
 pub use loader::{Batch, Loader, LoaderState, Scale};

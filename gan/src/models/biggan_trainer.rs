@@ -18,7 +18,9 @@ use super::{DStepStats, StepStats};
 use crate::run::{uniform_shuffled_labels, BoxError, GanModel};
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
-use saddle_nn::{standing_stats, Checkpoint, CheckpointError, Ema, Module, ModuleExt};
+use saddle_nn::{
+    standing_stats, Checkpoint, CheckpointError, Ema, Linear, Module, ModuleExt, SpectralNorm,
+};
 
 /// Training settings of a BigGAN pair.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,7 +50,17 @@ pub struct BigGanTrainConfig {
     /// its cross-entropy added with weight 1.0 to D's loss and 0.2 to G's (see
     /// [`super::rotation`]). Needs per-update batches that are a multiple of 16.
     pub rotation: bool,
+    /// S2GAN-CO's co-training: a linear class predictor on D's pooled features, trained with
+    /// D (cross-entropy on the real images whose label is known, weight 1.0, added to D's
+    /// loss), labels the real images whose label is [`UNLABELLED`] by its argmax for D's
+    /// projection (as compare_gan's `use_predictor`). Needs a conditional model.
+    pub co_training: bool,
 }
+
+/// The label of a real image whose class is not known (co-training predicts it).
+pub const UNLABELLED: usize = crate::data::UNLABELLED as usize;
+/// Weight of the co-training predictor's cross-entropy in D's loss (compare_gan: 1.0).
+pub const CLASS_LOSS_WEIGHT: f64 = 1.0;
 
 impl BigGanTrainConfig {
     /// compare_gan's settings for `model`, with the average's decay and start scaled to short
@@ -67,6 +79,7 @@ impl BigGanTrainConfig {
             standing_batches: 16,
             standing_batch_size: 64,
             rotation: false,
+            co_training: false,
         }
     }
 }
@@ -95,6 +108,8 @@ const META_STEP: &str = "biggan.step";
 const EMA_PREFIX: &str = "g_ema";
 /// Where the rotation head's tensors are saved (S3GAN).
 const ROTATION_PREFIX: &str = "d_rotation";
+/// Where the co-training class predictor's tensors are saved (S2GAN-CO, S3GAN-CO).
+const PREDICTOR_PREFIX: &str = "d_predictor";
 /// Seeds the standing-statistics passes: a fixed stream, so sampling is a function of the
 /// weights alone and never moves a generator that training uses.
 const STANDING_SEED: u64 = 0x5717_d1a9;
@@ -111,6 +126,9 @@ pub struct BigGanTrainer {
     /// S3GAN's rotation head on D's features (with `cfg.rotation`): one of D's parameters,
     /// trained by D's optimiser, saved under `d_rotation`.
     pub rotation: Option<RotationHead>,
+    /// The co-training class predictor on D's features (with `cfg.co_training`): one of D's
+    /// parameters, saved under `d_predictor`.
+    pub predictor: Option<SpectralNorm<Linear>>,
     opt_g: Adam,
     opt_d: Adam,
     /// Draws the fake batches' codes and labels.
@@ -159,10 +177,37 @@ impl BigGanTrainer {
         } else {
             None
         };
+        let predictor = match (cfg.co_training, cfg.model.num_classes) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(Error::InvalidArgument {
+                    op: "BigGanTrainer",
+                    reason: "co-training predicts classes: it needs a conditional model".into(),
+                })
+            }
+            (true, Some(classes)) => {
+                let width = d.linear.named_parameters()[0].1.shape()[1];
+                let mut rng = Rng::new(seed ^ 0x00c0_7a1b);
+                let linear = cfg
+                    .model
+                    .init
+                    .linear(width, classes, true, DType::F32, &mut rng)?;
+                Some(SpectralNorm::new(linear, &mut rng)?)
+            }
+        };
         let mut d_params = d.named_parameters();
-        if let Some(head) = &rotation {
-            let named = head.named_parameters().into_iter();
-            d_params.extend(named.map(|(n, t)| (format!("{ROTATION_PREFIX}.{n}"), t)));
+        let heads: [(&str, Option<&dyn Module>); 2] = [
+            (ROTATION_PREFIX, rotation.as_ref().map(|h| h as &dyn Module)),
+            (
+                PREDICTOR_PREFIX,
+                predictor.as_ref().map(|p| p as &dyn Module),
+            ),
+        ];
+        for (prefix, head) in heads {
+            if let Some(head) = head {
+                let named = head.named_parameters().into_iter();
+                d_params.extend(named.map(|(n, t)| (format!("{prefix}.{n}"), t)));
+            }
         }
         Ok(BigGanTrainer {
             opt_g: Adam::with_lr(g.named_parameters(), cfg.lr_g, adam),
@@ -173,6 +218,7 @@ impl BigGanTrainer {
             g_ema,
             ema,
             rotation,
+            predictor,
             rng: Rng::new(seed ^ 0xb16_6a4),
             sample_rng: Rng::new(seed ^ 0x5a3_91e),
             steps: 0,
@@ -291,18 +337,11 @@ impl BigGanTrainer {
         draw: &FakeDraw,
     ) -> Result<DStepStats<Tensor>> {
         let fake = no_grad(|| self.g.forward(&draw.z, draw.labels.as_deref()))?;
-        let (real_logits, rotation_loss) = match &self.rotation {
-            None => (self.d.forward(real, labels)?, None),
-            Some(head) => {
-                let (logits, rotation_logits, targets) =
-                    self.scores_with_rotation(head, real, labels)?;
-                (logits, Some(d_rotation_loss(&rotation_logits, &targets)?))
-            }
-        };
+        let (real_logits, auxiliary) = self.real_scores(real, labels)?;
         let fake_logits = self.d.forward(&fake, draw.labels.as_deref())?;
         let mut loss = d_hinge_loss(&real_logits, &fake_logits)?;
-        if let Some(r) = rotation_loss {
-            loss = loss.add(&r)?;
+        for term in auxiliary {
+            loss = loss.add(&term)?;
         }
         self.opt_d.step(&loss.backward()?)?;
         Ok(DStepStats {
@@ -310,6 +349,38 @@ impl BigGanTrainer {
             real_score: real_logits.detach().mean_all()?,
             fake_score: fake_logits.detach().mean_all()?,
         })
+    }
+
+    /// D's logits on real images and its auxiliary losses on them: the weighted rotation loss
+    /// (with rotation) and the co-training predictor's cross-entropy on the rows with known
+    /// labels (with co-training; the other rows get the predictor's argmax as their label).
+    fn real_scores(
+        &self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let mut auxiliary = Vec::new();
+        let h = match &self.rotation {
+            None => self.d.features(real)?,
+            Some(head) => {
+                let (h, rotation_logits, targets) = self.rotated_features(head, real)?;
+                auxiliary.push(d_rotation_loss(&rotation_logits, &targets)?);
+                h
+            }
+        };
+        let logits = match &self.predictor {
+            None => self.d.head(&h, labels)?,
+            Some(predictor) => {
+                let labels = labels.ok_or_else(|| Error::InvalidArgument {
+                    op: "BigGanTrainer",
+                    reason: "co-training needs the real batch's labels".into(),
+                })?;
+                let (resolved, class_loss) = co_training_labels(predictor, &h, labels)?;
+                auxiliary.extend(class_loss);
+                self.d.head(&h, Some(&resolved))?
+            }
+        };
+        Ok((logits, auxiliary))
     }
 
     /// One G update on the fakes of `draw`, then the average's update; returns G's loss.
@@ -333,26 +404,24 @@ impl BigGanTrainer {
         match &self.rotation {
             None => g_hinge_loss(&self.d.forward(fake, labels)?),
             Some(head) => {
-                let (logits, rotation_logits, targets) =
-                    self.scores_with_rotation(head, fake, labels)?;
-                g_hinge_loss(&logits)?.add(&g_rotation_loss(&rotation_logits, &targets)?)
+                let (h, rotation_logits, targets) = self.rotated_features(head, fake)?;
+                g_hinge_loss(&self.d.head(&h, labels)?)?
+                    .add(&g_rotation_loss(&rotation_logits, &targets)?)
             }
         }
     }
 
-    /// D's logits for `x` and the rotation head's logits (and targets) for the rotated copies of
-    /// its last quarter, from one pass of D over both.
-    fn scores_with_rotation(
+    /// D's pooled features of `x` and the rotation head's logits (and targets) for the rotated
+    /// copies of its last quarter, from one pass of D over both.
+    fn rotated_features(
         &self,
         head: &RotationHead,
         x: &Tensor,
-        labels: Option<&[usize]>,
     ) -> Result<(Tensor, Tensor, Vec<usize>)> {
         let batch = rotate_batch(x, 4)?;
         let h = self.d.features(&batch.images)?;
-        let logits = self.d.head(&batch.originals_of(&h)?, labels)?;
         let rotation_logits = head.forward(&batch.rotation_rows_of(&h)?)?;
-        Ok((logits, rotation_logits, batch.targets))
+        Ok((batch.originals_of(&h)?, rotation_logits, batch.targets))
     }
 
     /// Images from the averaged G: its weights copied into the evaluation G, batch-norm
@@ -391,6 +460,9 @@ impl BigGanTrainer {
         if let Some(head) = &self.rotation {
             ck.add_module(ROTATION_PREFIX, head);
         }
+        if let Some(predictor) = &self.predictor {
+            ck.add_module(PREDICTOR_PREFIX, predictor);
+        }
         for (name, t) in self.ema.named_tensors() {
             ck.add_tensor(format!("{EMA_PREFIX}.{name}"), &t);
         }
@@ -405,6 +477,9 @@ impl BigGanTrainer {
         self.prepared_at = None;
         if let Some(head) = &self.rotation {
             ck.restore_module(ROTATION_PREFIX, head)?;
+        }
+        if let Some(predictor) = &self.predictor {
+            ck.restore_module(PREDICTOR_PREFIX, predictor)?;
         }
         super::restore_players(ck, (&self.g, &self.d), (&mut self.opt_g, &mut self.opt_d))?;
         // The average's tensors carry the evaluation G's names: restored into it (names and
@@ -425,6 +500,46 @@ impl BigGanTrainer {
         })?;
         Ok(())
     }
+}
+
+/// Co-training's labels for real features `h` `[N, C]` with `labels` (some [`UNLABELLED`]):
+/// the known labels kept, the others replaced by the predictor's argmax (no gradient flows
+/// through the choice); and the predictor's weighted cross-entropy on the known rows (none
+/// when no row is known).
+pub fn co_training_labels(
+    predictor: &SpectralNorm<Linear>,
+    h: &Tensor,
+    labels: &[usize],
+) -> Result<(Vec<usize>, Option<Tensor>)> {
+    if labels.len() != h.shape()[0] {
+        return Err(Error::InvalidArgument {
+            op: "co_training_labels",
+            reason: format!(
+                "{} labels for {} rows of features",
+                labels.len(),
+                h.shape()[0]
+            ),
+        });
+    }
+    let logits = predictor.forward(h)?;
+    let predicted = logits.detach().argmax(1)?;
+    let known: Vec<usize> = (0..labels.len())
+        .filter(|&i| labels[i] != UNLABELLED)
+        .collect();
+    let resolved = labels
+        .iter()
+        .zip(&predicted)
+        .map(|(&l, &p)| if l == UNLABELLED { p } else { l })
+        .collect();
+    if known.is_empty() {
+        return Ok((resolved, None));
+    }
+    let targets: Vec<usize> = known.iter().map(|&i| labels[i]).collect();
+    let loss = logits
+        .index_select(0, &known)?
+        .cross_entropy(&targets)?
+        .mul_scalar(CLASS_LOSS_WEIGHT)?;
+    Ok((resolved, Some(loss)))
 }
 
 impl GanModel for BigGanTrainer {

@@ -159,6 +159,7 @@ pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
 pub mod gan2014;
+pub mod labeller;
 pub mod ladder;
 pub mod mlp_gan;
 pub mod mlp_trainer;

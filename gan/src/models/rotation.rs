@@ -105,7 +105,19 @@ pub fn rotate_batch(x: &Tensor, divisor: usize) -> Result<RotatedBatch> {
              (needs N / divisor >= {NUM_ROTATIONS})"
         )));
     }
-    let tail = x.narrow(0, n - m, m)?;
+    let (images, targets) = with_turned_copies(x, &x.narrow(0, n - m, m)?)?;
+    Ok(RotatedBatch {
+        images,
+        originals: n,
+        per_rotation: m,
+        targets,
+    })
+}
+
+/// `x` followed by `tail` (rows `[m, C, H, W]`) turned 1, 2 and 3 quarter turns, and the
+/// rotation targets of the last `4m` rows: `m` zeros, ones, twos and threes.
+fn with_turned_copies(x: &Tensor, tail: &Tensor) -> Result<(Tensor, Vec<usize>)> {
+    let m = tail.shape().first().copied().unwrap_or(0);
     let turned = (1..NUM_ROTATIONS as i32)
         .map(|k| tail.rot90(k))
         .collect::<Result<Vec<_>>>()?;
@@ -114,12 +126,14 @@ pub fn rotate_batch(x: &Tensor, divisor: usize) -> Result<RotatedBatch> {
     let targets = (0..NUM_ROTATIONS)
         .flat_map(|r| std::iter::repeat_n(r, m))
         .collect();
-    Ok(RotatedBatch {
-        images: Tensor::concat(&parts, 0)?,
-        originals: n,
-        per_rotation: m,
-        targets,
-    })
+    Ok((Tensor::concat(&parts, 0)?, targets))
+}
+
+/// `x` `[N, C, H, W]` (square) followed by its copies turned 1, 2 and 3 quarter turns
+/// (`[4N, C, H, W]`), and the rotation targets of the rows: N zeros, N ones, N twos, N threes
+/// (every image in every orientation, as the pre-trained labeller sees its batches).
+pub fn all_rotations(x: &Tensor) -> Result<(Tensor, Vec<usize>)> {
+    with_turned_copies(x, x)
 }
 
 /// The 4-way rotation classifier on D's pooled features: a spectrally normalised linear map

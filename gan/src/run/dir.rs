@@ -59,6 +59,12 @@ const RUN_FILES: [&str; 5] = [
     "samples",
 ];
 
+/// The first file of a run that `root` holds (a config, a log, checkpoints, samples, a
+/// report), if any: a folder without one is free for a new run.
+pub fn run_file_in(root: &Path) -> Option<&'static str> {
+    RUN_FILES.iter().copied().find(|f| root.join(f).exists())
+}
+
 /// Takes the run folder's lock, or says which process holds it.
 fn lock(root: &Path) -> Result<File, RunError> {
     let path = root.join(".lock");
@@ -131,7 +137,7 @@ impl RunDir {
                 problem: "exists and is not a folder; choose another --out".into(),
             });
         }
-        let check_empty = |root: &Path| match RUN_FILES.iter().find(|f| root.join(f).exists()) {
+        let check_empty = |root: &Path| match run_file_in(root) {
             Some(found) => Err(RunError {
                 path: root.to_path_buf(),
                 problem: format!(

@@ -8,7 +8,9 @@ mod prefetch;
 mod report;
 mod train_loop;
 
-pub use dir::{checkpoint_path, read_config, read_metrics, write_atomically, RunDir, RunError};
+pub use dir::{
+    checkpoint_path, read_config, read_metrics, run_file_in, write_atomically, RunDir, RunError,
+};
 pub use guard::{check_finite, DivergedError, StopFlag};
 pub use labels::{grid_labels, uniform_shuffled_labels};
 pub use prefetch::{with_prefetch, Prefetch};
