@@ -153,6 +153,7 @@ pub(crate) fn restore_players(
     ck.restore_optimizer("opt_d", opt_d)
 }
 
+pub mod bigbigan;
 pub mod biggan;
 pub mod biggan_trainer;
 pub mod classifier;
