@@ -10,6 +10,7 @@ pub use saddle_nn as nn;
 
 pub mod allocator;
 pub mod bench;
+pub mod bigbigan;
 pub mod classify;
 pub mod cli;
 pub mod eval;

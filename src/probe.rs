@@ -1,7 +1,8 @@
-//! `saddle probe`: the DCGAN paper's test of what a discriminator learned. D's activations
-//! (every block max-pooled to 4x4, concatenated) feed an L2-regularised linear classifier trained
-//! on a few labels per class; its test accuracy is compared with the same probe on a randomly
-//! initialised D of the same shape.
+//! `saddle probe`: the DCGAN and BigBiGAN papers' test of what a network learned. A DCGAN D's
+//! activations (every block max-pooled to 4x4, concatenated), or a BigBiGAN encoder's pooled
+//! features, feed an L2-regularised linear classifier trained on a few labels per class; its
+//! test accuracy is compared with the same probe on a randomly initialised network of the same
+//! shape.
 
 use crate::cli::{load_images, BoxError};
 use crate::flags::{between, Utf8};
@@ -9,15 +10,16 @@ use clap::Args;
 use saddle_engine::{Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, Scale, Split};
 use saddle_gan::metrics::{linear_probe, ProbeConfig, ProbeResult};
+use saddle_gan::models::bigbigan::BigBiGanTrainer;
 use saddle_gan::models::dcgan::{discriminator_features, DcganTrainer};
-use saddle_gan::run::{checkpoint_path, read_config};
+use saddle_gan::run::{checkpoint_path, read_config, write_atomically};
 use saddle_nn::{Checkpoint, Module};
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Clone, Debug)]
 pub struct ProbeArgs {
-    /// A DCGAN run folder.
+    /// A DCGAN run folder (D's features) or a BigBiGAN one (the encoder's).
     #[arg(long)]
     pub run: PathBuf,
     #[arg(long, default_value = "latest")]
@@ -32,15 +34,40 @@ pub struct ProbeArgs {
     pub seed: u64,
 }
 
-/// D features of every image of `ds` (padded to D's size, scaled to [-1, 1]).
-fn features(trainer: &mut DcganTrainer, ds: &ImageDataset) -> Result<(Vec<f64>, usize), BoxError> {
-    let size = trainer.cfg.image_size;
+/// A trained or randomly initialised network whose features the probe reads: a DCGAN's D
+/// (every block max-pooled to 4x4) or a BigBiGAN's encoder (its pooled features).
+enum Probed {
+    Dcgan(Box<DcganTrainer>),
+    Bigbigan(Box<BigBiGanTrainer>),
+}
+
+impl Probed {
+    fn image_size(&self) -> usize {
+        match self {
+            Probed::Dcgan(t) => t.cfg.image_size,
+            Probed::Bigbigan(t) => t.cfg.model.model.resolution,
+        }
+    }
+
+    fn features(&mut self, x: &Tensor) -> Result<Tensor, BoxError> {
+        Ok(match self {
+            Probed::Dcgan(t) => {
+                t.d.set_training(false);
+                discriminator_features(t.cfg, &t.d, x)?
+            }
+            Probed::Bigbigan(t) => t.features(x)?,
+        })
+    }
+}
+
+/// The features of every image of `ds` (padded to the network's size, scaled to [-1, 1]).
+fn features(net: &mut Probed, ds: &ImageDataset) -> Result<(Vec<f64>, usize), BoxError> {
+    let size = net.image_size();
     let ds = if ds.height == size {
         ds.clone()
     } else {
         ds.pad_to(size)?
     };
-    trainer.d.set_training(false);
     let mut loader = Loader::new(&ds, 500.min(ds.n), 0, Scale::MinusOneToOne)?
         .with_shuffle(false)
         .with_drop_last(false);
@@ -48,7 +75,7 @@ fn features(trainer: &mut DcganTrainer, ds: &ImageDataset) -> Result<(Vec<f64>, 
     let mut dim = 0;
     for _ in 0..loader.batches_per_epoch() {
         let batch = loader.next_batch()?;
-        let f: Tensor = discriminator_features(trainer.cfg, &trainer.d, &batch.images)?;
+        let f = net.features(&batch.images)?;
         dim = f.shape()[1];
         rows.extend(f.to_vec_f64()?);
     }
@@ -63,12 +90,12 @@ fn labels(ds: &ImageDataset) -> Vec<usize> {
 }
 
 fn probe_one(
-    trainer: &mut DcganTrainer,
+    net: &mut Probed,
     train: &ImageDataset,
     test: &ImageDataset,
 ) -> Result<ProbeResult, BoxError> {
-    let (train_f, dim) = features(trainer, train)?;
-    let (test_f, _) = features(trainer, test)?;
+    let (train_f, dim) = features(net, train)?;
+    let (test_f, _) = features(net, test)?;
     Ok(linear_probe(
         &train_f,
         &labels(train),
@@ -80,35 +107,71 @@ fn probe_one(
     )?)
 }
 
+/// The run's trained network (restored from `checkpoint`) and a randomly initialised one of
+/// the same shape, with the names the report gives them.
+fn trained_and_random(
+    run: &std::path::Path,
+    checkpoint: &std::path::Path,
+) -> Result<[(&'static str, Probed); 2], BoxError> {
+    let config = read_config(run)?;
+    let file = format!("{}/config.json", run.display());
+    let channels = config["channels"].as_u64().unwrap_or(1) as usize;
+    let ck = Checkpoint::load(checkpoint)?;
+    match config["model"].as_str() {
+        Some("dcgan") => {
+            let (spec, seed): (crate::train::DcganSpec, u64) =
+                crate::train::parse_spec(&config, &file)?;
+            let cfg = spec.model_config(channels)?;
+            let mut trained = DcganTrainer::new(cfg, &mut Rng::new(seed))?;
+            trained.restore(&ck)?;
+            let random = DcganTrainer::new(cfg, &mut Rng::new(seed ^ 0xfeed))?;
+            Ok([
+                ("trained_d", Probed::Dcgan(Box::new(trained))),
+                ("random_d", Probed::Dcgan(Box::new(random))),
+            ])
+        }
+        Some("bigbigan") => {
+            let (spec, seed): (crate::bigbigan::BigbiganSpec, u64) =
+                crate::train::parse_spec(&config, &file)?;
+            let cfg = spec.train_config(channels)?;
+            let mut trained = BigBiGanTrainer::new(cfg, seed)?;
+            trained.restore(&ck)?;
+            let random = BigBiGanTrainer::new(cfg, seed ^ 0xfeed)?;
+            Ok([
+                ("trained_e", Probed::Bigbigan(Box::new(trained))),
+                ("random_e", Probed::Bigbigan(Box::new(random))),
+            ])
+        }
+        other => Err(format!(
+            "{}: the probe reads a DCGAN's discriminator or a BigBiGAN's encoder; this run \
+             trained {}",
+            run.display(),
+            other.unwrap_or("an unknown model")
+        )
+        .into()),
+    }
+}
+
 pub fn probe(args: ProbeArgs) -> Result<(), BoxError> {
     let start = Instant::now();
-    let config = read_config(&args.run)?;
-    if config["model"].as_str() != Some("dcgan") {
-        return Err(format!(
-            "{}: the probe reads a DCGAN's discriminator; this run trained {}",
-            args.run.display(),
-            config["model"]
-        )
-        .into());
-    }
-    let (spec, seed): (crate::train::DcganSpec, u64) =
-        crate::train::parse_spec(&config, &format!("{}/config.json", args.run.display()))?;
-    let channels = config["channels"].as_u64().unwrap_or(1) as usize;
-    let cfg = spec.model_config(channels)?;
-    let mut trained = DcganTrainer::new(cfg, &mut Rng::new(seed))?;
     let path = match args.checkpoint.as_str() {
         "latest" | "best" => checkpoint_path(&args.run, &args.checkpoint),
         other => PathBuf::from(other),
     };
-    trained.restore(&Checkpoint::load(&path)?)?;
-    let mut random = DcganTrainer::new(cfg, &mut Rng::new(seed ^ 0xfeed))?;
-
-    let full_train = load_images(&args.data, Split::Train, cfg.image_size)?;
+    let mut nets = trained_and_random(&args.run, &path)?;
+    let size = nets[0].1.image_size();
+    // A BigBiGAN saw its images as `saddle train bigbigan` prepares them (the digits scaled
+    // up); a DCGAN's are padded by `features`.
+    let load = |split| match &nets[0].1 {
+        Probed::Bigbigan(_) => crate::train::images_at(&args.data, split, size),
+        Probed::Dcgan(_) => load_images(&args.data, split, size),
+    };
+    let full_train = load(Split::Train)?;
     let (labelled, _) = full_train.labelled_split(args.labels_per_class, args.seed)?;
-    let test = load_images(&args.data, Split::Test, cfg.image_size)?;
+    let test = load(Split::Test)?;
     let mut report = serde_json::Map::new();
-    for (name, trainer) in [("trained_d", &mut trained), ("random_d", &mut random)] {
-        let r = probe_one(trainer, &labelled, &test)?;
+    for (name, net) in &mut nets {
+        let r = probe_one(net, &labelled, &test)?;
         println!(
             "{name:>10}: test accuracy {:.2}% (train {:.2}%, {} labels, {} L-BFGS iterations)",
             100.0 * r.test_accuracy,
@@ -122,7 +185,7 @@ pub fn probe(args: ProbeArgs) -> Result<(), BoxError> {
     report.insert("labels".into(), labelled.n.into());
     report.insert("seconds".into(), start.elapsed().as_secs_f64().into());
     let out = args.run.join("probe.json");
-    std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+    write_atomically(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
     println!(
         "written to {} ({:.0} s)",
         out.display(),

@@ -7,8 +7,9 @@ use crate::train::model_from_config;
 use clap::Args;
 use npyz::WriterBuilder;
 use saddle_engine::{no_grad, Rng, Tensor};
+use saddle_gan::data::{Loader, Scale, Split};
 use saddle_gan::plot::{save_image_grid, save_image_png};
-use saddle_gan::run::{checkpoint_path, read_config, GanModel};
+use saddle_gan::run::{checkpoint_path, read_config, real_over_reconstruction, GanModel};
 use saddle_nn::Checkpoint;
 use std::path::{Path, PathBuf};
 
@@ -45,11 +46,46 @@ pub struct SampleArgs {
     /// classes are drawn evenly, in random order).
     #[arg(long)]
     pub class: Option<usize>,
+    /// Instead of samples, write reconstructions.png: --count images of --data's test split
+    /// (in order), each row of 8 above its reconstructions G(E(x)) (a BigBiGAN run).
+    #[arg(long, requires = "data")]
+    pub reconstruct: bool,
+    /// The images --reconstruct reads: `digits` or an MNIST-format folder.
+    #[arg(long, value_parser = crate::flags::Utf8)]
+    pub data: Option<String>,
     /// Rows of the interpolation grid.
     #[arg(long, default_value_t = 8, value_parser = between::<usize>(1, 256))]
     pub rows: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// The most images `--reconstruct` shows.
+const MAX_RECONSTRUCTED: usize = 1024;
+
+/// `--reconstruct`: the first --count test images of --data above their reconstructions.
+fn reconstruct(model: &mut dyn GanModel, args: &SampleArgs) -> Result<(), BoxError> {
+    let config = read_config(&args.run)?;
+    let size = config["spec"]["image_size"].as_u64().unwrap_or(32) as usize;
+    let data = args.data.as_deref().unwrap_or("digits");
+    let images = crate::train::images_at(data, Split::Test, size)?;
+    let count = args.count.min(images.n).min(MAX_RECONSTRUCTED);
+    let mut loader = Loader::new(&images, count, 0, Scale::MinusOneToOne)?.with_shuffle(false);
+    let real = loader.next_batch()?.images;
+    let rebuilt = no_grad(|| model.reconstruct(&real))?;
+    let path = args.out.join("reconstructions.png");
+    save_image_grid(
+        &path,
+        &real_over_reconstruction(&real, &rebuilt, 8)?,
+        8,
+        model.value_range(),
+        2,
+    )?;
+    println!(
+        "{count} test images of {data} and their reconstructions: {}",
+        path.display()
+    );
+    Ok(())
 }
 
 /// The most samples one `saddle sample` writes.
@@ -83,6 +119,9 @@ pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
     let mut rng = Rng::new(args.seed);
     if args.interpolate {
         return interpolate(model.as_mut(), &args, &mut rng);
+    }
+    if args.reconstruct {
+        return reconstruct(model.as_mut(), &args);
     }
     if let Some(groups) = &args.arithmetic {
         return arithmetic(model.as_mut(), &parse_groups(groups)?, &args, &mut rng);

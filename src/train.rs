@@ -64,6 +64,15 @@ pub enum Model {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// BigBiGAN (Donahue & Simonyan 2019) at reduced scale: an encoder E trained with BigGAN's
+    /// G against a joint discriminator of (image, latent) pairs; reconstructions G(E(x)) are
+    /// saved beside the sample grids and `saddle probe --run` reads E's features.
+    Bigbigan {
+        #[command(flatten)]
+        spec: crate::bigbigan::BigbiganSpec,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// The ladder network (Rasmus et al. 2015) on MNIST with few labels: the baseline of
     /// EBGAN-LN (by default with only the bottom layer's denoising cost, as the EBGAN paper).
     Ladder(crate::semisup::SemiSupArgs),
@@ -338,15 +347,7 @@ impl BigganSpec {
     /// (seeded by `seed`; a pre-trained method's labels recorded in, or on resume read from,
     /// the run folder `root`).
     fn images(&self, seed: u64, root: &Path, resumed: bool) -> Result<ImageDataset, BoxError> {
-        let size = self.image_size;
-        let raw = load_images(&self.data, Split::Train, size)?;
-        let data = if self.data == "digits" {
-            raw.upscale_nearest(size / 8)?.pad_to(size)?
-        } else if raw.height != size {
-            raw.pad_to(size)?
-        } else {
-            raw
-        };
+        let data = images_at(&self.data, Split::Train, self.image_size)?;
         if self.unconditional {
             return Ok(data);
         }
@@ -373,6 +374,19 @@ impl BigganSpec {
             },
         )
     }
+}
+
+/// The images of `data`'s `split` at `size`x`size` (BigGAN's sizes): the 8x8 digits scaled up
+/// and padded, 28x28 MNIST-format images padded.
+pub(crate) fn images_at(data: &str, split: Split, size: usize) -> Result<ImageDataset, BoxError> {
+    let raw = load_images(data, split, size)?;
+    Ok(if data == "digits" {
+        raw.upscale_nearest(size / 8)?.pad_to(size)?
+    } else if raw.height != size {
+        raw.pad_to(size)?
+    } else {
+        raw
+    })
 }
 
 /// GAN 2014's options; defaults are the paper's MNIST settings (see gan/src/models/gan2014.rs).
@@ -580,6 +594,13 @@ pub fn model_from_config(config: &serde_json::Value) -> Result<Box<dyn GanModel>
                 .map_err(in_file)?;
             Ok(Box::new(BigGanTrainer::new(cfg, seed)?))
         }
+        Some("bigbigan") => {
+            let (spec, seed): (crate::bigbigan::BigbiganSpec, u64) = parse_spec(config, FILE)?;
+            let cfg = spec.train_config(size("channels", 3)?).map_err(in_file)?;
+            Ok(Box::new(
+                saddle_gan::models::bigbigan::BigBiGanTrainer::new(cfg, seed)?,
+            ))
+        }
         Some("ebgan") => {
             let (spec, seed): (EbganSpec, u64) = parse_spec(config, FILE)?;
             let image_dim = size("image_dim", MAX_IMAGE_DIM)?;
@@ -652,7 +673,7 @@ fn run_folder(
 }
 
 /// The logging, sampling, checkpoint and evaluation intervals, saved with a run.
-fn intervals(run: &RunArgs) -> serde_json::Value {
+pub(crate) fn intervals(run: &RunArgs) -> serde_json::Value {
     intervals_object([
         run.log_every,
         run.sample_every,
@@ -681,12 +702,39 @@ const INTERVAL_FLAGS: [&str; 4] = [
 ];
 
 /// A run's settings: the model's spec, the seed and the step total.
-struct Settings<S> {
-    spec: S,
-    seed: u64,
-    steps: u64,
+pub(crate) struct Settings<S> {
+    /// The run folder (`--out`, or `--resume`'s).
+    pub(crate) root: PathBuf,
+    /// Whether the run continues one saved in `root`.
+    pub(crate) resumed: bool,
+    pub(crate) spec: S,
+    pub(crate) seed: u64,
+    pub(crate) steps: u64,
     /// What the command line of a resumed run changed (empty for a new run).
-    changes: Changes,
+    pub(crate) changes: Changes,
+}
+
+/// Where a run of `model` goes and its settings: [`run_folder`] then [`settings`] (the folder
+/// first: on --resume it checks that the run trained this model before its spec is read as
+/// this model's).
+pub(crate) fn start_run<S: Args + Serialize + for<'de> Deserialize<'de>>(
+    cli_spec: S,
+    run: &mut RunArgs,
+    model: &str,
+    default_steps: u64,
+    spec_may_change: &[&str],
+) -> Result<Settings<S>, BoxError> {
+    let (root, saved) = run_folder(run, model, &format!("runs/{model}"))?;
+    let mut s = settings(
+        cli_spec,
+        run,
+        saved.as_ref(),
+        default_steps,
+        spec_may_change,
+    )?;
+    s.root = root;
+    s.resumed = saved.is_some();
+    Ok(s)
 }
 
 /// The settings of a new run (the command line's), or of a resumed run: those saved in its
@@ -702,6 +750,8 @@ fn settings<S: Args + Serialize + for<'de> Deserialize<'de>>(
 ) -> Result<Settings<S>, BoxError> {
     let Some(config) = saved else {
         return Ok(Settings {
+            root: PathBuf::new(),
+            resumed: false,
             spec: cli_spec,
             seed: run.seed,
             steps: run.steps.unwrap_or(default_steps),
@@ -762,6 +812,8 @@ fn settings<S: Args + Serialize + for<'de> Deserialize<'de>>(
         ) = (log, sample, checkpoint, eval);
     }
     Ok(Settings {
+        root: PathBuf::new(),
+        resumed: false,
         spec,
         seed,
         steps: totals["steps"].as_u64().unwrap_or(default_steps),
@@ -771,7 +823,7 @@ fn settings<S: Args + Serialize + for<'de> Deserialize<'de>>(
 
 /// Periodic FID (and KID, IS, I') with a domain classifier, when `--classifier` is given; the
 /// best checkpoint is the one with the lowest FID.
-fn classifier_evaluation<'a, M: GanModel + 'a>(
+pub(crate) fn classifier_evaluation<'a, M: GanModel + 'a>(
     run: &RunArgs,
     data: &str,
     steps: u64,
@@ -799,7 +851,7 @@ fn classifier_evaluation<'a, M: GanModel + 'a>(
     }))
 }
 
-fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOptions {
+pub(crate) fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOptions {
     LoopOptions {
         steps,
         log_every: run.log_every,
@@ -816,20 +868,15 @@ fn loop_options(run: &RunArgs, steps: u64, seed: u64, title: String) -> LoopOpti
 
 fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     let device = resolve_device(&run.device)?;
-    let (root, saved) = run_folder(&run, "dcgan", "runs/dcgan")?;
     let default_steps = if spec.data == "digits" { 1500 } else { 20_000 };
     let Settings {
         mut spec,
         seed,
         steps,
         changes,
-    } = settings(
-        spec,
-        &mut run,
-        saved.as_ref(),
-        default_steps,
-        &SPEC_MAY_CHANGE,
-    )?;
+        root,
+        resumed,
+    } = start_run(spec, &mut run, "dcgan", default_steps, &SPEC_MAY_CHANGE)?;
     let (data, cfg) = spec.prepare()?;
     let config = json!({
         "model": "dcgan",
@@ -862,7 +909,7 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         &mut model,
         &mut loader,
         &root,
-        saved.is_some(),
+        resumed,
         &config,
         &opts,
         evaluation,
@@ -871,21 +918,22 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
 
 fn train_biggan(spec: BigganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     let device = resolve_device(&run.device)?;
-    let (root, saved) = run_folder(&run, "biggan", "runs/biggan")?;
     let default_steps = if spec.data == "digits" { 300 } else { 5000 };
     let Settings {
         spec,
         seed,
         steps,
         changes,
-    } = settings(
+        root,
+        resumed,
+    } = start_run(
         spec,
         &mut run,
-        saved.as_ref(),
+        "biggan",
         default_steps,
         &["lr_g", "lr_d", "data"],
     )?;
-    let data = spec.images(seed, &root, saved.is_some())?;
+    let data = spec.images(seed, &root, resumed)?;
     if !spec.unconditional && data.labels.is_none() {
         return Err(format!(
             "--data {}: a conditional BigGAN needs class labels (MNIST-format data or the \
@@ -942,7 +990,7 @@ fn train_biggan(spec: BigganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         &mut model,
         &mut loader,
         &root,
-        saved.is_some(),
+        resumed,
         &config,
         &opts,
         evaluation,
@@ -961,7 +1009,6 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
 ) -> Result<(), BoxError> {
     // The folder first: on --resume it checks that the run trained this model before its spec
     // is read as this model's.
-    let (root, saved) = run_folder(&run, name, &format!("runs/{name}"))?;
     let device = resolve_device(&run.device)?;
     let default_steps = if spec.data_and_batch().0 == "digits" {
         3000
@@ -973,13 +1020,9 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
         seed,
         steps,
         changes,
-    } = settings(
-        spec,
-        &mut run,
-        saved.as_ref(),
-        default_steps,
-        &SPEC_MAY_CHANGE,
-    )?;
+        root,
+        resumed,
+    } = start_run(spec, &mut run, name, default_steps, &SPEC_MAY_CHANGE)?;
     let (data_arg, batch_size) = spec.data_and_batch();
     let mut data = load_images(data_arg, Split::Train, 28)?;
     if hold_out_parzen_validation {
@@ -1028,7 +1071,7 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
         &mut model,
         &mut loader,
         &root,
-        saved.is_some(),
+        resumed,
         &config,
         &opts,
         evaluation,
@@ -1065,6 +1108,7 @@ pub fn run(model: Model) -> Result<(), BoxError> {
         ),
         Model::Dcgan { spec, run } => train_dcgan(spec, run),
         Model::Biggan { spec, run } => train_biggan(spec, run),
+        Model::Bigbigan { spec, run } => crate::bigbigan::train_bigbigan(spec, run),
         Model::Classifier(args) => crate::classify::train_classifier(args),
         Model::Ladder(args) => crate::semisup::train_semisupervised(args, None),
         Model::EbganLn { semi, gen } => crate::semisup::train_semisupervised(semi, Some(gen)),

@@ -372,6 +372,8 @@ pub struct BigBiGanTrainer {
     rng: Rng,
     steps: u64,
     prepared_at: Option<u64>,
+    /// Real images whose reconstructions the training loop saves (set by the caller).
+    pub reconstruction_images: Option<Tensor>,
 }
 
 impl BigBiGanTrainer {
@@ -410,6 +412,7 @@ impl BigBiGanTrainer {
             rng: Rng::new(seed ^ 0xb1_b16a),
             steps: 0,
             prepared_at: None,
+            reconstruction_images: None,
         })
     }
 
@@ -604,6 +607,14 @@ impl GanModel for BigBiGanTrainer {
 
     fn value_range(&self) -> (f32, f32) {
         (-1.0, 1.0)
+    }
+
+    fn reconstruct(&mut self, x: &Tensor) -> std::result::Result<Tensor, BoxError> {
+        Ok(BigBiGanTrainer::reconstruct(self, x)?)
+    }
+
+    fn reconstruction_source(&self) -> Option<&Tensor> {
+        self.reconstruction_images.as_ref()
     }
 
     fn checkpoint(&self) -> Checkpoint {

@@ -256,11 +256,21 @@ impl RunDir {
 
     /// The sample grids written so far, oldest first.
     pub fn sample_grids(&self) -> Vec<PathBuf> {
+        self.grids("step_")
+    }
+
+    /// The PNG files in `samples/` whose names start with `prefix` (`reconstructions_` for a
+    /// model with an encoder), sorted.
+    pub fn grids(&self, prefix: &str) -> Vec<PathBuf> {
         let mut grids: Vec<PathBuf> = fs::read_dir(self.root.join("samples"))
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.extension().is_some_and(|x| x == "png"))
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -16,5 +16,6 @@ pub use labels::{grid_labels, uniform_shuffled_labels};
 pub use prefetch::{with_prefetch, Prefetch};
 pub use report::write_report;
 pub use train_loop::{
-    train, BatchSource, BoxError, Evaluation, GanModel, LoopOptions, Outcome, Progress,
+    real_over_reconstruction, train, BatchSource, BoxError, Evaluation, GanModel, LoopOptions,
+    Outcome, Progress,
 };

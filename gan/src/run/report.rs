@@ -53,21 +53,14 @@ pub fn write_report(
     if grids.is_empty() {
         html.push_str("<p>No sample grids written yet.</p>\n");
     }
-    for path in pick_evenly(&grids, MAX_GRIDS) {
-        let bytes = std::fs::read(path).map_err(|e| RunError {
-            path: path.clone(),
-            problem: e.to_string(),
-        })?;
-        let label = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().replace('_', " "))
-            .unwrap_or_default();
-        let _ = writeln!(
-            html,
-            "<figure><img src=\"data:image/png;base64,{}\" width=\"256\"><figcaption>{}</figcaption></figure>",
-            base64::engine::general_purpose::STANDARD.encode(bytes),
-            escape(&label)
+    push_figures(&mut html, &grids)?;
+    let reconstructions = run.grids("reconstructions_");
+    if !reconstructions.is_empty() {
+        html.push_str(
+            "<h2>Reconstructions</h2>\n<p>Each row of real images above its reconstructions \
+             G(E(x)).</p>\n",
         );
+        push_figures(&mut html, &reconstructions)?;
     }
     html.push_str("<h2>Configuration</h2>\n");
     let mut config_rows = Vec::new();
@@ -255,6 +248,27 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Up to [`MAX_GRIDS`] of `grids` (evenly picked), embedded with their names as captions.
+fn push_figures(html: &mut String, grids: &[std::path::PathBuf]) -> Result<(), RunError> {
+    for path in pick_evenly(grids, MAX_GRIDS) {
+        let bytes = std::fs::read(path).map_err(|e| RunError {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+        let label = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', " "))
+            .unwrap_or_default();
+        let _ = writeln!(
+            html,
+            "<figure><img src=\"data:image/png;base64,{}\" width=\"256\"><figcaption>{}</figcaption></figure>",
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            escape(&label)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

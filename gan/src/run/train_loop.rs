@@ -69,6 +69,21 @@ pub trait GanModel {
     fn checkpoint(&self) -> Checkpoint;
     /// Restores what [`GanModel::checkpoint`] stored.
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), CheckpointError>;
+    /// Reconstructions `G(E(x))` of real images `x` (in the model's value range), for a model
+    /// with an encoder (BigBiGAN); the default refuses.
+    fn reconstruct(&mut self, x: &Tensor) -> Result<Tensor, BoxError> {
+        Err(format!(
+            "{} has no encoder: it cannot reconstruct images (given {:?})",
+            std::any::type_name::<Self>(),
+            x.shape()
+        )
+        .into())
+    }
+    /// Real images whose reconstructions the loop saves beside each sample grid (a model with
+    /// an encoder that was given some); none by default.
+    fn reconstruction_source(&self) -> Option<&Tensor> {
+        None
+    }
     /// Where the model trains: the loop moves each batch there ahead of its step.
     fn device(&self) -> Device {
         Device::Cpu
@@ -384,7 +399,47 @@ fn write_grid<M: GanModel + ?Sized>(
         model.value_range(),
         opts.grid_upscale,
     )?;
+    if let Some(real) = model.reconstruction_source().cloned() {
+        let rebuilt = no_grad(|| model.reconstruct(&real))?;
+        let path = run
+            .root()
+            .join("samples")
+            .join(format!("reconstructions_{:06}.png", state.step));
+        let per_row = opts.grid_rows;
+        save_image_grid(
+            path,
+            &real_over_reconstruction(&real, &rebuilt, per_row)?,
+            per_row,
+            model.value_range(),
+            opts.grid_upscale,
+        )?;
+    }
     Ok(())
+}
+
+/// Rows of `per_row` real images, each above the row of their reconstructions.
+pub fn real_over_reconstruction(
+    real: &Tensor,
+    rebuilt: &Tensor,
+    per_row: usize,
+) -> Result<Tensor, BoxError> {
+    let n = real.shape().first().copied().unwrap_or(0);
+    if rebuilt.shape() != real.shape() || per_row == 0 {
+        return Err(format!(
+            "reconstructions {:?} do not match the real images {:?}",
+            rebuilt.shape(),
+            real.shape()
+        )
+        .into());
+    }
+    let mut rows = Vec::new();
+    for start in (0..n).step_by(per_row) {
+        let len = per_row.min(n - start);
+        rows.push(real.narrow(0, start, len)?);
+        rows.push(rebuilt.narrow(0, start, len)?);
+    }
+    let rows: Vec<&Tensor> = rows.iter().collect();
+    Ok(Tensor::concat(&rows, 0)?)
 }
 
 fn save_checkpoint<M: GanModel + ?Sized>(
