@@ -41,6 +41,14 @@ pub fn as_tensor(ds: &ImageDataset) -> Result<(saddle_engine::Tensor, Vec<usize>
     Ok((batch.images, labels))
 }
 
+/// Every image of `ds` as one `[N, C, H, W]` tensor in [0, 1] (labels not needed).
+pub fn unit_images(ds: &ImageDataset) -> Result<saddle_engine::Tensor, BoxError> {
+    let mut loader = Loader::new(ds, ds.n, 0, Scale::ZeroToOne)?
+        .with_shuffle(false)
+        .with_drop_last(false);
+    Ok(loader.next_batch()?.images)
+}
+
 pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
     let device = resolve_device(&args.device)?;
     // The output folder first: a bad --out must not cost the training.

@@ -336,3 +336,46 @@ fn arithmetic(
     );
     Ok(())
 }
+
+/// The most values `read_npy_images` reads (4 GiB of float32).
+const MAX_NPY_VALUES: u64 = 1 << 30;
+
+/// A float32 `[N, C, H, W]` array in [0, 1] from a .npy file (what `saddle sample --npy`
+/// writes), checked against its header and the file's size before anything is allocated.
+pub fn read_npy_images(path: &Path) -> Result<Tensor, BoxError> {
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| named(&e))?;
+    let bytes = file.metadata().map_err(|e| named(&e))?.len();
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| named(&e))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let [_, c, h, w] = shape[..] else {
+        return Err(named(&format!(
+            "expected [N, C, H, W] images, got shape {shape:?}"
+        ))
+        .into());
+    };
+    if !matches!(c, 1 | 3) || h == 0 || w == 0 {
+        return Err(named(&format!(
+            "expected 1 or 3 channels of a non-empty plane, got {shape:?}"
+        ))
+        .into());
+    }
+    let values = npy.len();
+    if values > MAX_NPY_VALUES || values * 4 > bytes {
+        return Err(named(&format!(
+            "the header's {values} float32 values do not fit the file's {bytes} bytes (or the \
+             {MAX_NPY_VALUES}-value limit)"
+        ))
+        .into());
+    }
+    if npy.order() != npyz::Order::C {
+        return Err(named(&"Fortran-ordered arrays are not read").into());
+    }
+    let data: Vec<f32> = npy
+        .into_vec()
+        .map_err(|e| named(&format!("{e} (float32 expected)")))?;
+    if let Some(bad) = data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(named(&format!("pixel {bad} outside [0, 1]")).into());
+    }
+    Ok(Tensor::from_vec(data, &shape, saddle_engine::Device::Cpu)?)
+}

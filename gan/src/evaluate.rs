@@ -2,6 +2,7 @@
 //! (with the project's own domain classifier), and the Parzen-window log-likelihood of the GAN
 //! paper. Shared by `saddle eval` and the training loop's periodic evaluation.
 
+use crate::metrics::inception::{InceptionV3, NUM_LOGITS};
 use crate::metrics::{
     ebgan_i_prime, fid_from_stats, inception_score, kid, logspace, parzen_log_likelihood,
     parzen_select_sigma, GaussianStats, Parzen,
@@ -138,4 +139,76 @@ impl ClassifierScorer {
 pub fn parzen_protocol(samples: &[f64], valid: &[f64], test: &[f64], dim: usize) -> Result<Parzen> {
     let search = parzen_select_sigma(valid, samples, dim, &logspace(-1.0, 0.0, 10))?;
     parzen_log_likelihood(test, samples, dim, search.best.sigma)
+}
+
+/// Images per forward pass of Inception-v3 (at 299x299 each image's activations take tens of
+/// megabytes).
+const INCEPTION_BATCH: usize = 25;
+
+/// Inception-v3's pool3 features and class probabilities (softmax over its 1008 logits, as
+/// torch-fidelity scores IS) of `images` (`[N, 1 or 3, H, W]` in [0, 1]), row-major f64;
+/// `progress` sees the count done after each batch.
+pub fn inception_features(
+    net: &InceptionV3,
+    images: &Tensor,
+    mut progress: impl FnMut(usize),
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let n = images.shape().first().copied().unwrap_or(0);
+    let mut features = Vec::new();
+    let mut probs = Vec::new();
+    for start in (0..n).step_by(INCEPTION_BATCH) {
+        let x = images.narrow(0, start, INCEPTION_BATCH.min(n - start))?;
+        let out = no_grad(|| net.forward_features(&x))?;
+        features.extend(out.pool3.to_vec_f64()?);
+        probs.extend(no_grad(|| out.logits.softmax(-1))?.to_vec_f64()?);
+        progress((start + INCEPTION_BATCH).min(n));
+    }
+    Ok((features, probs))
+}
+
+/// FID and KID between two image sets in Inception-v3's pool3 space, and the Inception Score
+/// of the first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InceptionScores {
+    pub fid: f64,
+    pub kid: f64,
+    /// Of the first set, over 10 splits (fewer for fewer than 20 images).
+    pub inception_score: f64,
+    pub samples: [usize; 2],
+}
+
+impl InceptionScores {
+    /// The figures as `(name, value)` pairs.
+    pub fn named(&self) -> Vec<(String, f64)> {
+        vec![
+            ("inception_fid".into(), self.fid),
+            ("inception_kid".into(), self.kid),
+            ("inception_is".into(), self.inception_score),
+        ]
+    }
+}
+
+/// [`InceptionScores`] of `a` against `b` (each `[N, C, H, W]` in [0, 1], at least 2 images);
+/// `progress` sees the images done of both sets together.
+pub fn inception_scores(
+    net: &InceptionV3,
+    a: &Tensor,
+    b: &Tensor,
+    mut progress: impl FnMut(usize),
+) -> Result<InceptionScores> {
+    let na = a.shape().first().copied().unwrap_or(0);
+    let nb = b.shape().first().copied().unwrap_or(0);
+    let (fa, pa) = inception_features(net, a, &mut progress)?;
+    let (fb, _) = inception_features(net, b, |done| progress(na + done))?;
+    let dim = fa.len() / na.max(1);
+    let subset = KID_SUBSET.min(na).min(nb);
+    Ok(InceptionScores {
+        fid: fid_from_stats(
+            &GaussianStats::from_features(&fa, dim)?,
+            &GaussianStats::from_features(&fb, dim)?,
+        )?,
+        kid: kid(&fa, &fb, dim, KID_SUBSETS, subset, 0)?.mean,
+        inception_score: inception_score(&pa, NUM_LOGITS, 10.min(na / 2).max(1))?.mean,
+        samples: [na, nb],
+    })
 }

@@ -1,9 +1,74 @@
-//! Image-batch ops: nearest-neighbour upsampling of NCHW tensors and rotation by quarter turns.
+//! Image-batch ops: nearest-neighbour upsampling and bilinear resizing of NCHW tensors, and
+//! rotation by quarter turns.
 
-use crate::{with_float, Error, Result, Tensor};
+use crate::{with_float, Device, Error, Result, Tensor};
 use saddle_kernels::cpu::image;
 
+/// The largest side [`Tensor::resize_bilinear`] makes.
+pub const MAX_RESIZE_SIDE: usize = 1 << 15;
+
+/// The `[output, input]` matrix of 1-D linear interpolation with PyTorch's
+/// `align_corners=False` rule: output cell `o` samples the input at
+/// `max((o + 0.5) * input / output - 0.5, 0)`, between its two nearest cells (the last cell
+/// repeated past the edge).
+fn linear_interpolation_matrix(input: usize, output: usize) -> Vec<f64> {
+    let scale = input as f64 / output as f64;
+    let mut m = vec![0.0; output * input];
+    for o in 0..output {
+        let src = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(input - 1);
+        let i1 = (i0 + 1).min(input - 1);
+        let frac = src - i0 as f64;
+        m[o * input + i0] += 1.0 - frac;
+        m[o * input + i1] += frac;
+    }
+    m
+}
+
 impl Tensor {
+    /// Bilinear resize of an NCHW tensor to `[N, C, out_h, out_w]`, as PyTorch's
+    /// `F.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=False)` (no
+    /// antialiasing; pytorch-fid resizes to 299x299 this way). Built as `R_h · X · R_wᵀ` with
+    /// the two interpolation matrices, so the backward is the matmuls' and it runs wherever
+    /// matmul does. An error for a tensor that is not NCHW or a side of 0 or above
+    /// [`MAX_RESIZE_SIDE`].
+    pub fn resize_bilinear(&self, out_h: usize, out_w: usize) -> Result<Tensor> {
+        const OP: &str = "resize_bilinear";
+        let [n, c, h, w] = *self.shape() else {
+            return Err(Error::bad_shape(
+                OP,
+                self.shape(),
+                "expected an NCHW tensor of rank 4",
+            ));
+        };
+        if h == 0 || w == 0 {
+            return Err(Error::bad_shape(
+                OP,
+                self.shape(),
+                "the input plane is empty",
+            ));
+        }
+        if !(1..=MAX_RESIZE_SIDE).contains(&out_h) || !(1..=MAX_RESIZE_SIDE).contains(&out_w) {
+            return Err(Error::arg(
+                OP,
+                format!("output {out_h}x{out_w}: each side must be in 1..={MAX_RESIZE_SIDE}"),
+            ));
+        }
+        let matrix = |input, output| {
+            Tensor::from_vec(
+                linear_interpolation_matrix(input, output),
+                &[output, input],
+                Device::Cpu,
+            )?
+            .to_dtype(self.dtype())?
+            .to_device(self.device())
+        };
+        let (rows, cols) = (matrix(h, out_h)?, matrix(w, out_w)?);
+        rows.matmul(&self.reshape(&[n * c, h, w])?)?
+            .matmul(&cols.t()?)?
+            .reshape(&[n, c, out_h, out_w])
+    }
+
     /// Nearest-neighbour upsampling of an NCHW tensor by an integer `scale` (>= 1):
     /// `[N, C, H, W] -> [N, C, H * scale, W * scale]`, each value repeated over a
     /// `scale × scale` block. The backward sums each block of the gradient.

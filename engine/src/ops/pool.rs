@@ -167,6 +167,33 @@ impl Tensor {
         )
     }
 
+    /// Average of each `kernel × kernel` window over its cells inside the input only (PyTorch's
+    /// `count_include_pad=False`, which pytorch-fid's Inception-v3 uses): the window's sum
+    /// divided by how many of its cells are not padding. Stride, padding and output shape as
+    /// [`Tensor::avg_pool2d`]. Built from sum pooling (of the input, and of a ones plane for the
+    /// counts), so its gradient is sum pooling's divided by the same counts.
+    pub fn avg_pool2d_exclude_pad(
+        &self,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Tensor> {
+        const OP: &str = "avg_pool2d_exclude_pad";
+        let [_, _, h, w] = nchw(OP, self)?;
+        let p = Pool2d {
+            kh: kernel,
+            kw: kernel,
+            sh: stride,
+            sw: stride,
+            ph: padding,
+            pw: padding,
+        };
+        let sums = self.pool2d(OP, Mode::Sum { divisor: 1.0 }, p, None)?;
+        let plane = Tensor::ones(&[1, 1, h, w], self.dtype(), self.device())?;
+        let counts = plane.pool2d(OP, Mode::Sum { divisor: 1.0 }, p, None)?;
+        sums.div(&counts)
+    }
+
     /// Maximum of each `kernel × kernel` window (stride and padding as [`Tensor::avg_pool2d`];
     /// padding counts as -inf). The gradient goes to each window's arg-max (the first maximum in
     /// row-major order on ties), summed where windows overlap.

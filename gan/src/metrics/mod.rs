@@ -11,6 +11,7 @@
 //! results are bit-identical for any rayon thread count.
 
 pub mod fid;
+pub mod inception;
 mod kmeans;
 pub mod linalg;
 mod mode_coverage;
