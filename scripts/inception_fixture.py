@@ -7,13 +7,13 @@ weights need to be committed), runs a fixed batch and writes:
 
   gan/tests/fixtures/inception_fid_keys.txt   the divisor-1 state_dict: "name shape" per line
   gan/tests/fixtures/inception_fid_d8.json     divisor 8: the input formula, pool3 and logits
+  gan/tests/fixtures/inception_fid_d1.json     divisor 1 (with --full), the same
 
 With --check-pytorch-fid it also builds pytorch-fid's own FIDInceptionV3 (torchvision's
 Inception3 with pytorch-fid's block classes, no weight download) and checks that its state_dict
 has the same names and shapes as this script's network at divisor 1 and that both give the same
 outputs with the same weights: that is what makes this script's divisor-8 network a faithful
-copy. --full also checks saddle's network at divisor 1 (writes inception_fid_d1.json, too large
-to commit; the Rust test reads it when present).
+copy. --full also writes the divisor-1 outputs (the real network's width).
 
 Usage: benches/.venv/bin/python scripts/inception_fixture.py [--check-pytorch-fid] [--full]
 """
@@ -211,27 +211,41 @@ def formula_input(n, c, h, w):
 
 
 def run(divisor):
+    """pool3 and logits of the formula input in float64 (the reference saddle's float32 pass
+    is held to) and float32 (PyTorch's own float32 error, for comparison)."""
     net = FidInception(divisor).eval()
     net.load_state_dict(formula_state(net.state_dict()), strict=False)
     x = formula_input(2, 3, 28, 28)
     with torch.no_grad():
-        pool3, logits = net(x)
-    return net, x, pool3, logits
+        pool3_32, logits_32 = net(x)
+        net = net.double()
+        pool3, logits = net(x.double())
+    return pool3, logits, pool3_32, logits_32
 
 
-def write_outputs(path, divisor, pool3, logits):
+def relative(a, b):
+    return ((a.double() - b.double()).abs().max() / b.double().abs().max()).item()
+
+
+def write_outputs(path, divisor, pool3, logits, pool3_32, logits_32):
     with open(path, "w") as f:
         json.dump(
             {
                 "divisor": divisor,
                 "input": "[2, 3, 28, 28], 0.5 + 0.5 sin(0.37 i + 0.1)",
                 "torch": torch.__version__,
+                "dtype": "float64 (weights and input computed in float64, stored as float32)",
+                "torch_float32_relative_error": {
+                    "pool3": relative(pool3_32, pool3),
+                    "logits": relative(logits_32, logits),
+                },
                 "pool3": pool3.flatten().tolist(),
                 "logits": logits.flatten().tolist(),
             },
             f,
         )
-    print("wrote", path)
+    print("wrote", path, "; PyTorch's own float32 relative error:",
+          relative(pool3_32, pool3), relative(logits_32, logits))
 
 
 def check_pytorch_fid():
@@ -292,11 +306,9 @@ def main():
     print("wrote the divisor-1 state_dict names and shapes")
     if args.check_pytorch_fid:
         check_pytorch_fid()
-    _, _, pool3, logits = run(8)
-    write_outputs(os.path.join(FIXTURES, "inception_fid_d8.json"), 8, pool3, logits)
+    write_outputs(os.path.join(FIXTURES, "inception_fid_d8.json"), 8, *run(8))
     if args.full:
-        _, _, pool3, logits = run(1)
-        write_outputs(os.path.join(FIXTURES, "inception_fid_d1.json"), 1, pool3, logits)
+        write_outputs(os.path.join(FIXTURES, "inception_fid_d1.json"), 1, *run(1))
 
 
 if __name__ == "__main__":
