@@ -78,6 +78,10 @@ pub struct FidArgs {
     /// The most images read from each set.
     #[arg(long, default_value_t = 50_000, value_parser = between::<usize>(2, MAX_SCORED))]
     pub max_images: usize,
+    /// Channel-width divisor of the network the weights are for (1: the real network; the
+    /// tests use narrower copies).
+    #[arg(long, default_value_t = 1, hide = true)]
+    pub inception_width_divisor: usize,
 }
 
 pub use saddle_gan::evaluate::generate_unit;
@@ -264,7 +268,7 @@ fn image_set(path: &Path, size: usize, max: usize) -> Result<Tensor, BoxError> {
 
 fn compare_sets(args: &FidArgs) -> Result<(), BoxError> {
     let start = Instant::now();
-    let net = InceptionV3::load(&args.inception, 1)?;
+    let net = InceptionV3::load(&args.inception, args.inception_width_divisor)?;
     let a = image_set(&args.first, args.image_size, args.max_images)?;
     let b = image_set(&args.second, args.image_size, args.max_images)?;
     let scores = scored_with_progress(&net, &a, &b)?;

@@ -34,6 +34,12 @@ impl Saddle {
         self
     }
 
+    /// Appends a positional argument (a path or any value, kept whole).
+    pub fn value(mut self, value: impl AsRef<OsStr>) -> Self {
+        self.args.push(value.as_ref().to_owned());
+        self
+    }
+
     /// Runs the command; returns its exit code (`None` if a signal ended it) and everything it
     /// printed, stdout then stderr.
     pub fn run(&self) -> (Option<i32>, String) {
