@@ -508,6 +508,26 @@ fn finish(
 mod tests {
     use super::*;
 
+    /// Rows of real images alternate with the rows of their reconstructions, a short last row
+    /// included; shapes that differ are refused.
+    #[test]
+    fn reconstructions_sit_under_their_real_rows() {
+        let images = |base: f32| {
+            let v: Vec<f32> = (0..3).map(|i| base + i as f32).collect();
+            Tensor::from_vec(v, &[3, 1, 1, 1], Device::Cpu).unwrap()
+        };
+        let (real, rebuilt) = (images(0.0), images(10.0));
+        let grid = real_over_reconstruction(&real, &rebuilt, 2).unwrap();
+        assert_eq!(
+            grid.to_vec::<f32>().unwrap(),
+            [0.0, 1.0, 10.0, 11.0, 2.0, 12.0]
+        );
+        let other =
+            Tensor::zeros(&[2, 1, 1, 1], saddle_nn::engine::DType::F32, Device::Cpu).unwrap();
+        assert!(real_over_reconstruction(&real, &other, 2).is_err());
+        assert!(real_over_reconstruction(&real, &rebuilt, 0).is_err());
+    }
+
     #[test]
     fn losses_are_read_every_step_on_the_cpu_and_only_when_needed_on_a_device() {
         let opts = LoopOptions {
