@@ -32,6 +32,18 @@ fn nchw(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
     }
 }
 
+/// A `kernel × kernel` window moved by `stride` over the input padded by `padding`.
+fn square_window(kernel: usize, stride: usize, padding: usize) -> Pool2d {
+    Pool2d {
+        kh: kernel,
+        kw: kernel,
+        sh: stride,
+        sw: stride,
+        ph: padding,
+        pw: padding,
+    }
+}
+
 impl Tensor {
     /// Checks the window against the input and returns the output shape.
     fn pool_plan(op: &'static str, x: &Tensor, p: &Pool2d) -> Result<[usize; 4]> {
@@ -149,14 +161,7 @@ impl Tensor {
     /// `kernel * kernel`, padding included (PyTorch's default `count_include_pad=True`). Output
     /// `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]` (floor).
     pub fn avg_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
-        let p = Pool2d {
-            kh: kernel,
-            kw: kernel,
-            sh: stride,
-            sw: stride,
-            ph: padding,
-            pw: padding,
-        };
+        let p = square_window(kernel, stride, padding);
         self.pool2d(
             "avg_pool2d",
             Mode::Sum {
@@ -180,14 +185,7 @@ impl Tensor {
     ) -> Result<Tensor> {
         const OP: &str = "avg_pool2d_exclude_pad";
         let [_, _, h, w] = nchw(OP, self)?;
-        let p = Pool2d {
-            kh: kernel,
-            kw: kernel,
-            sh: stride,
-            sw: stride,
-            ph: padding,
-            pw: padding,
-        };
+        let p = square_window(kernel, stride, padding);
         let sums = self.pool2d(OP, Mode::Sum { divisor: 1.0 }, p, None)?;
         let plane = Tensor::ones(&[1, 1, h, w], self.dtype(), self.device())?;
         let counts = plane.pool2d(OP, Mode::Sum { divisor: 1.0 }, p, None)?;
@@ -198,14 +196,7 @@ impl Tensor {
     /// padding counts as -inf). The gradient goes to each window's arg-max (the first maximum in
     /// row-major order on ties), summed where windows overlap.
     pub fn max_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
-        let p = Pool2d {
-            kh: kernel,
-            kw: kernel,
-            sh: stride,
-            sw: stride,
-            ph: padding,
-            pw: padding,
-        };
+        let p = square_window(kernel, stride, padding);
         self.pool2d("max_pool2d", Mode::Max, p, None)
     }
 

@@ -280,30 +280,33 @@ impl Module for JointDiscriminator {
     }
 }
 
+/// `term(real, fake)` of each counted score, summed: the joint score's, plus the unary ones'
+/// when they count.
+fn summed_terms(
+    real: &JointScores,
+    fake: &JointScores,
+    unary: bool,
+    term: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let mut total = term(&real.s_xz, &fake.s_xz)?;
+    if unary {
+        for (r, f) in [(&real.s_x, &fake.s_x), (&real.s_z, &fake.s_z)] {
+            total = total.add(&term(r, f)?)?;
+        }
+    }
+    Ok(total)
+}
+
 /// D's loss: the hinge of every counted score, summed (see the module docs).
 pub fn d_joint_hinge_loss(real: &JointScores, fake: &JointScores, unary: bool) -> Result<Tensor> {
-    let mut loss: Option<Tensor> = None;
-    for (r, f) in real.terms(unary).into_iter().zip(fake.terms(unary)) {
-        let term = r.hinge_loss_real()?.add(&f.hinge_loss_fake()?)?;
-        loss = Some(match loss {
-            None => term,
-            Some(l) => l.add(&term)?,
-        });
-    }
-    Ok(loss.expect("at least one term"))
+    summed_terms(real, fake, unary, |r, f| {
+        r.hinge_loss_real()?.add(&f.hinge_loss_fake()?)
+    })
 }
 
 /// E and G's loss: `mean(s(x, E(x))) - mean(s(G(z), z))` of the counted scores summed.
 pub fn eg_loss(real: &JointScores, fake: &JointScores, unary: bool) -> Result<Tensor> {
-    let mut loss: Option<Tensor> = None;
-    for (r, f) in real.terms(unary).into_iter().zip(fake.terms(unary)) {
-        let term = r.mean_all()?.sub(&f.mean_all()?)?;
-        loss = Some(match loss {
-            None => term,
-            Some(l) => l.add(&term)?,
-        });
-    }
-    Ok(loss.expect("at least one term"))
+    summed_terms(real, fake, unary, |r, f| r.mean_all()?.sub(&f.mean_all()?))
 }
 
 /// BigBiGAN's training settings.
