@@ -3,6 +3,8 @@
 //! This root crate re-exports the four layers: [`kernels`] (raw compute), [`engine`] (tensors and
 //! autodiff), [`nn`] (layers, optimisers) and [`gan`] (models, data, training).
 
+#![warn(missing_docs)]
+
 pub use saddle_engine as engine;
 pub use saddle_gan as gan;
 pub use saddle_kernels as kernels;

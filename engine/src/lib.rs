@@ -10,6 +10,8 @@
 //! assert_eq!(grads.get(&x).unwrap().to_vec::<f32>().unwrap(), vec![2.0, 4.0, 6.0]);
 //! ```
 
+#![warn(missing_docs)]
+
 /// `$cuda` when `$cond` holds in a build with the CUDA backend, else `$cpu`; `?` is applied to
 /// `$cuda`. Without the `cuda` feature only `$cpu` is compiled (a tensor cannot be on a device
 /// there), so the CPU path pays one branch at most.

@@ -1,5 +1,7 @@
 //! saddle's GAN models, data loaders, metrics and training loops.
 
+#![warn(missing_docs)]
+
 pub mod data;
 pub mod evaluate;
 mod font;

@@ -4,6 +4,8 @@
 //! the number crunching. Everything here is deterministic: the order in which any output element
 //! is accumulated does not depend on the number of threads.
 
+#![warn(missing_docs)]
+
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

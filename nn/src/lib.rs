@@ -1,6 +1,8 @@
 //! saddle's layer library: the [`Module`] abstraction with named parameters and buffers,
 //! layers, initialisers ([`init`]) and optimisers ([`optim`]).
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod ema;
 pub mod init;
