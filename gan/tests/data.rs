@@ -641,6 +641,7 @@ fn loader_resumes_from_its_state() {
 }
 
 #[test]
+#[cfg(feature = "image-formats")]
 fn image_folder_resizes_crops_and_reports_bad_files() {
     let dir = temp_dir("folder");
     // 40x20: red | green | blue columns; the centre crop after resizing to 32x16 keeps the
@@ -1483,4 +1484,25 @@ fn the_corpus_seeds_load_or_fail_cleanly() {
         }
         fuzz_idx(&bytes, &dir.join(name));
     }
+}
+
+/// Without the `image-formats` feature only PNG decodes; a JPEG is refused with the file's name
+/// and the feature that would read it (`cargo test -p saddle-gan --no-default-features`).
+#[test]
+#[cfg(not(feature = "image-formats"))]
+fn image_folder_without_formats_names_the_feature() {
+    let dir = temp_dir("no-formats");
+    image::GrayImage::from_pixel(8, 8, image::Luma([7]))
+        .save(dir.join("a.png"))
+        .unwrap();
+    // The start of a JPEG file: enough for the format to be recognised and refused.
+    std::fs::write(dir.join("b.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).unwrap();
+    let err = ImageDataset::image_folder(&dir, 8, Channels::Gray)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("b.jpg"), "{err}");
+    assert!(err.contains("`image-formats` feature"), "{err}");
+    std::fs::remove_file(dir.join("b.jpg")).unwrap();
+    let gray = ImageDataset::image_folder(&dir, 8, Channels::Gray).unwrap();
+    assert_eq!(gray.n, 1);
 }

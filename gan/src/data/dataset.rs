@@ -595,8 +595,16 @@ fn decode_square<R: BufRead + Seek>(
     limits: &DataLimits,
     budget: &PixelBudget,
 ) -> Result<Vec<f32>, DataError> {
-    let cannot_decode =
-        |e: image::ImageError| DataError::new(path, format!("cannot decode the image ({e})"));
+    let cannot_decode = |e: image::ImageError| {
+        // Only PNG is always compiled in: say which feature brings the other formats.
+        let hint =
+            if cfg!(feature = "image-formats") || !matches!(e, image::ImageError::Unsupported(_)) {
+                ""
+            } else {
+                "; JPEG, BMP, GIF and WebP need saddle-gan's `image-formats` feature"
+            };
+        DataError::new(path, format!("cannot decode the image ({e}{hint})"))
+    };
     let mut reader = reader
         .with_guessed_format()
         .map_err(|e| DataError::new(path, format!("cannot read the file ({e})")))?;
