@@ -1497,12 +1497,12 @@ fn image_folder_without_formats_names_the_feature() {
         .unwrap();
     // The start of a JPEG file: enough for the format to be recognised and refused.
     std::fs::write(dir.join("b.jpg"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).unwrap();
-    let err = ImageDataset::image_folder(&dir, 8, Channels::Gray)
+    let err = ImageDataset::image_folder(&dir, 8, Channels::Grey)
         .unwrap_err()
         .to_string();
     assert!(err.contains("b.jpg"), "{err}");
     assert!(err.contains("`image-formats` feature"), "{err}");
     std::fs::remove_file(dir.join("b.jpg")).unwrap();
-    let gray = ImageDataset::image_folder(&dir, 8, Channels::Gray).unwrap();
+    let gray = ImageDataset::image_folder(&dir, 8, Channels::Grey).unwrap();
     assert_eq!(gray.n, 1);
 }
