@@ -15,9 +15,13 @@ use std::sync::Arc;
 /// `Default` is stride 1, no padding, dilation 1, one group; the `with_*` builders set both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dParams {
+    /// Step between windows.
     pub stride: [usize; 2],
+    /// Zeros added on both sides of the input.
     pub padding: [usize; 2],
+    /// Spacing between kernel taps (1: adjacent).
     pub dilation: [usize; 2],
+    /// Channel groups; input and output channels must both divide by it.
     pub groups: usize,
 }
 
@@ -36,24 +40,28 @@ impl Default for Conv2dParams {
 macro_rules! impl_conv_builders {
     ($params:ident) => {
         impl $params {
+            /// The same parameters with stride `s` on both axes.
             pub fn with_stride(self, s: usize) -> Self {
                 $params {
                     stride: [s, s],
                     ..self
                 }
             }
+            /// The same parameters with padding `p` on both axes.
             pub fn with_padding(self, p: usize) -> Self {
                 $params {
                     padding: [p, p],
                     ..self
                 }
             }
+            /// The same parameters with dilation `d` on both axes.
             pub fn with_dilation(self, d: usize) -> Self {
                 $params {
                     dilation: [d, d],
                     ..self
                 }
             }
+            /// The same parameters with `groups` channel groups.
             pub fn with_groups(self, groups: usize) -> Self {
                 $params { groups, ..self }
             }
@@ -68,13 +76,17 @@ impl_conv_builders!(Conv2dParams);
 /// `Default` is stride 1, no padding, no output padding, dilation 1, one group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTranspose2dParams {
+    /// Stride of the convolution this op is the adjoint of: the input is spread out by it.
     pub stride: [usize; 2],
+    /// Padding of that convolution: rows/columns cropped from each side of the output.
     pub padding: [usize; 2],
     /// Extra rows/columns added at the bottom/right of the output (must be smaller than the
     /// stride or the dilation); picks one of the input sizes a strided convolution maps to the
     /// same output size.
     pub output_padding: [usize; 2],
+    /// Spacing between kernel taps (1: adjacent).
     pub dilation: [usize; 2],
+    /// Channel groups; input and output channels must both divide by it.
     pub groups: usize,
 }
 
@@ -93,6 +105,7 @@ impl Default for ConvTranspose2dParams {
 impl_conv_builders!(ConvTranspose2dParams);
 
 impl ConvTranspose2dParams {
+    /// The same parameters with output padding `p` on both axes.
     pub fn with_output_padding(self, p: usize) -> Self {
         ConvTranspose2dParams {
             output_padding: [p, p],
