@@ -264,7 +264,8 @@ impl Tensor {
     // ---------------------------------------------------------------- accessors
 
     /// This tensor's identity, the key of its gradient in [`crate::Grads`]. `clone` keeps it;
-    /// views, detached copies and op results get their own.
+    /// views, detached copies and op results are new tensors with ids of their own (except where
+    /// an op has nothing to do and returns `self`, as `reshape` to the same shape).
     pub fn id(&self) -> TensorId {
         self.0.id
     }

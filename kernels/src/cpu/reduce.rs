@@ -41,7 +41,7 @@ fn per_row<T: Float>(data: &[T], len: usize, f: impl Fn(&[T]) -> T + Sync + Send
     }
 }
 
-/// Sum of each row of `len` values (`data.len() / len` results; none when `len` is 0).
+/// Sum of each row of `len` values, one result per row (none when `len` is 0).
 pub fn sum_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
     per_row(data, len, sum_slice)
 }
