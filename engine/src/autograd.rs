@@ -52,6 +52,7 @@ pub struct NoGradGuard {
 }
 
 impl NoGradGuard {
+    /// Turns recording off on this thread until the guard drops.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         let previous = GRAD_ENABLED.with(|g| g.replace(false));
@@ -82,9 +83,11 @@ impl Grads {
     pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
         self.map.get(&t.id())
     }
+    /// The gradient of the tensor with id `id` (as [`Grads::get`], for callers that keep ids).
     pub fn get_id(&self, id: TensorId) -> Option<&Tensor> {
         self.map.get(&id)
     }
+    /// Takes the gradient of `t` out of the set, if it has one.
     pub fn remove(&mut self, t: &Tensor) -> Option<Tensor> {
         self.map.remove(&t.id())
     }
@@ -99,9 +102,11 @@ impl Grads {
         }
         Ok(())
     }
+    /// Number of tensors with a gradient.
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// True when no tensor has a gradient.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -7,8 +7,10 @@ use std::fmt;
 /// with no device kernel yet fails with `Error::NoCudaKernel` naming it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Device {
+    /// Host memory; every op runs here.
     #[default]
     Cpu,
+    /// The CUDA device with this ordinal (`cuda:N`).
     Cuda(usize),
 }
 
@@ -38,6 +40,7 @@ impl Device {
         device
     }
 
+    /// True for [`Device::Cpu`].
     pub fn is_cpu(self) -> bool {
         matches!(self, Device::Cpu)
     }

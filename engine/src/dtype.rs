@@ -9,13 +9,18 @@ use std::fmt;
 /// [`crate::Error::Unsupported`] naming the op and the dtype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// IEEE binary16 (storage and matmul only).
     F16,
+    /// bfloat16 (storage and matmul only).
     BF16,
+    /// 32-bit float, the usual training type.
     F32,
+    /// 64-bit float (gradient checks, metrics).
     F64,
 }
 
 impl DType {
+    /// Bytes per element (2, 4 or 8).
     pub fn size_in_bytes(self) -> usize {
         match self {
             DType::F16 | DType::BF16 => 2,
@@ -27,6 +32,7 @@ impl DType {
     pub fn is_half(self) -> bool {
         matches!(self, DType::F16 | DType::BF16)
     }
+    /// Lower-case name (`"f32"`, `"bf16"`, ...), as `Display` prints it.
     pub fn name(self) -> &'static str {
         match self {
             DType::F16 => "f16",
@@ -74,11 +80,17 @@ pub(crate) fn f16_from_f64(v: f64) -> half::f16 {
     half::f16::from_f32(f32_round_to_odd(v))
 }
 
-/// A Rust element type that a CPU tensor can hold.
+/// A Rust element type that a CPU tensor can hold and hand out: f32 and f64 (the types of
+/// [`crate::Tensor::from_vec`], [`crate::Tensor::to_vec`] and
+/// [`crate::Tensor::with_values_mut`]). The methods are the engine's access to its storage.
 pub trait Element: Float {
+    /// The tensor dtype of this type.
     const DTYPE: DType;
+    /// The values of `s` when it holds this type, else `None`.
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    /// The values of `s`, mutably, when it holds this type, else `None`.
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
+    /// Storage owning `v`.
     fn into_storage(v: Vec<Self>) -> CpuStorage;
 }
 

@@ -8,59 +8,100 @@ use std::fmt;
 pub enum Error {
     /// Two operands whose shapes cannot be combined.
     ShapeMismatch {
+        /// The op that failed.
         op: &'static str,
+        /// Shape of the first operand (or of the tensor acted on).
         lhs: Vec<usize>,
+        /// Shape of the second operand (or the shape asked for).
         rhs: Vec<usize>,
+        /// What does not fit (may be empty).
         reason: String,
     },
     /// A single operand whose shape the op cannot take.
     BadShape {
+        /// The op that failed.
         op: &'static str,
+        /// The operand's shape.
         shape: Vec<usize>,
+        /// What is wrong with it.
         reason: String,
     },
     /// Operands of different dtypes.
     DTypeMismatch {
+        /// The op that failed.
         op: &'static str,
+        /// Dtype of the first operand (or the one expected).
         lhs: DType,
+        /// Dtype of the second operand (or the one found).
         rhs: DType,
     },
     /// Operands on different devices.
     DeviceMismatch {
+        /// The op that failed.
         op: &'static str,
+        /// Device of the first operand.
         lhs: Device,
+        /// Device of the second operand.
         rhs: Device,
     },
     /// The op is not implemented for this dtype or device (yet).
     Unsupported {
+        /// The op that failed.
         op: &'static str,
+        /// The dtype it was asked to handle.
         dtype: DType,
+        /// The device it was asked to run on.
         device: Device,
     },
     /// A device this machine does not have (no driver, no such ordinal, no NVRTC, or a build
     /// without the CUDA backend); `reason` says which.
     DeviceUnavailable {
+        /// The op that failed.
         op: &'static str,
+        /// The device asked for.
         device: Device,
+        /// Why it cannot be used.
         reason: String,
     },
     /// The op has no CUDA kernel yet: it refuses device tensors rather than copying them to
     /// the CPU behind the caller's back.
-    NoCudaKernel { op: &'static str, device: Device },
+    NoCudaKernel {
+        /// The op that failed.
+        op: &'static str,
+        /// The device of the tensor it was given.
+        device: Device,
+    },
     /// A CUDA driver, compiler or launcher error while running `op` on a device.
-    Backend { op: &'static str, reason: String },
+    Backend {
+        /// The op that failed.
+        op: &'static str,
+        /// The backend's message.
+        reason: String,
+    },
     /// `op` needed device memory the device could not give, even after saddle returned the
     /// blocks its allocator had cached: the bytes asked and the allocator's accounting.
-    OutOfMemory { op: &'static str, oom: OutOfMemory },
+    OutOfMemory {
+        /// The op that failed.
+        op: &'static str,
+        /// The allocator's report.
+        oom: OutOfMemory,
+    },
     /// An argument out of range (an axis, an index, a probability, ...).
-    InvalidArgument { op: &'static str, reason: String },
+    InvalidArgument {
+        /// The op that failed.
+        op: &'static str,
+        /// What is wrong with the argument.
+        reason: String,
+    },
     /// Misuse of autodiff: backward from a non-scalar, through a freed graph, ...
     Autograd(String),
 }
 
+/// The engine's result type: every fallible op returns one.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// An [`Error::ShapeMismatch`] of `op` between shapes `lhs` and `rhs`.
     pub fn shape(
         op: &'static str,
         lhs: &[usize],
@@ -74,6 +115,7 @@ impl Error {
             reason: reason.into(),
         }
     }
+    /// An [`Error::BadShape`] of `op` for an operand of `shape`.
     pub fn bad_shape(op: &'static str, shape: &[usize], reason: impl Into<String>) -> Self {
         Error::BadShape {
             op,
@@ -81,6 +123,7 @@ impl Error {
             reason: reason.into(),
         }
     }
+    /// An [`Error::InvalidArgument`] of `op`.
     pub fn arg(op: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             op,

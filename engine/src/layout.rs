@@ -51,6 +51,7 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
 }
 
 impl Layout {
+    /// The row-major layout of `shape` at offset 0.
     pub fn contiguous(shape: &[usize]) -> Self {
         Layout {
             shape: shape.to_vec(),
@@ -58,6 +59,8 @@ impl Layout {
             offset: 0,
         }
     }
+    /// A layout with the given strides and offset (one stride per dimension; not otherwise
+    /// checked, so it must stay inside the storage it will view).
     pub fn new(shape: Vec<usize>, strides: Vec<usize>, offset: usize) -> Self {
         debug_assert_eq!(shape.len(), strides.len());
         Layout {
@@ -66,18 +69,23 @@ impl Layout {
             offset,
         }
     }
+    /// Size of each dimension.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
+    /// Step in storage elements per unit of each dimension.
     pub fn strides(&self) -> &[usize] {
         &self.strides
     }
+    /// Position in storage of the first element.
     pub fn offset(&self) -> usize {
         self.offset
     }
+    /// Number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
+    /// Number of elements (1 for rank 0).
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }

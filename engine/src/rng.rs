@@ -38,6 +38,7 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// A generator at the start of the stream of `seed`.
     pub fn new(seed: u64) -> Self {
         Rng {
             seed,
@@ -52,6 +53,8 @@ impl Rng {
         (self.seed, self.counter, self.buf_pos)
     }
 
+    /// The generator whose [`Rng::state`] was `(seed, counter, buf_pos)`: it continues that
+    /// stream exactly.
     pub fn from_state(seed: u64, counter: u64, buf_pos: usize) -> Self {
         let mut rng = Rng {
             seed,
@@ -77,6 +80,7 @@ impl Rng {
         self.buf_pos = 0;
     }
 
+    /// The next 32-bit word of the stream.
     pub fn next_u32(&mut self) -> u32 {
         if self.buf_pos == 4 {
             self.refill();
@@ -131,6 +135,7 @@ impl Rng {
         (self.seed, first)
     }
 
+    /// The next two words, the first as the high half.
     pub fn next_u64(&mut self) -> u64 {
         ((self.next_u32() as u64) << 32) | self.next_u32() as u64
     }

@@ -92,7 +92,8 @@ impl Tensor {
         }
     }
 
-    /// A tensor holding `data` with the given shape.
+    /// A tensor holding `data` (row-major) with the given shape, on `device`. Fails when
+    /// `data.len()` is not the product of `shape` or the device is unavailable.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize], device: Device) -> Result<Tensor> {
         let numel: usize = shape.iter().product();
         if numel != data.len() {
@@ -110,11 +111,23 @@ impl Tensor {
         Ok(Tensor::from_data(data, shape))
     }
 
-    /// A 0-dimensional tensor.
+    /// A 0-dimensional CPU tensor (shape `[]`) holding `value`.
     pub fn scalar<T: Element>(value: T) -> Tensor {
         Tensor::from_data(vec![value], &[])
     }
 
+    /// A tensor of `shape` with every element `value` (rounded to `dtype`).
+    ///
+    /// ```
+    /// use saddle_engine::{DType, Device, Tensor};
+    /// let t = Tensor::full(0.5, &[2, 3], DType::F32, Device::Cpu)?;
+    /// assert_eq!(t.shape(), &[2, 3]);
+    /// assert_eq!(t.to_vec::<f32>()?, vec![0.5; 6]);
+    /// assert_eq!(t.zeros_like()?.ones_like()?.to_vec::<f32>()?, vec![1.0; 6]);
+    /// let r = Tensor::arange(0.0, 1.0, 0.25, DType::F64, Device::Cpu)?;
+    /// assert_eq!(r.to_vec::<f64>()?, vec![0.0, 0.25, 0.5, 0.75]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn full(value: f64, shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
         on_cuda!(
             !device.is_cpu(),
@@ -131,27 +144,33 @@ impl Tensor {
         })
     }
 
+    /// A tensor of `shape` filled with 0.
     pub fn zeros(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
         Self::full(0.0, shape, dtype, device)
     }
 
+    /// A tensor of `shape` filled with 1.
     pub fn ones(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
         Self::full(1.0, shape, dtype, device)
     }
 
+    /// Zeros of this tensor's shape, dtype and device (no history).
     pub fn zeros_like(&self) -> Result<Tensor> {
         Self::zeros(self.shape(), self.dtype(), self.device())
     }
 
+    /// Ones of this tensor's shape, dtype and device (no history).
     pub fn ones_like(&self) -> Result<Tensor> {
         Self::ones(self.shape(), self.dtype(), self.device())
     }
 
+    /// `value` everywhere, in this tensor's shape, dtype and device (no history).
     pub fn full_like(&self, value: f64) -> Result<Tensor> {
         Self::full(value, self.shape(), self.dtype(), self.device())
     }
 
-    /// `start, start+step, ...` below `end` (1-D).
+    /// `start, start+step, ...` up to but excluding `end`, as a 1-D tensor of `dtype`. Fails for
+    /// a zero or non-finite step, or one that moves away from `end`.
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType, device: Device) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() || (end - start) / step < 0.0 {
             return Err(Error::arg(
@@ -164,7 +183,8 @@ impl Tensor {
         Tensor::from_vec(values, &[n], device)?.to_dtype(dtype)
     }
 
-    /// Samples from N(mean, std^2).
+    /// A tensor of `shape` sampled from N(mean, std²), drawn from `rng` (on a device, by the
+    /// device from the same stream).
     pub fn randn(
         shape: &[usize],
         mean: f64,
@@ -192,7 +212,7 @@ impl Tensor {
         Tensor::from_vec(values, shape, device)?.to_dtype(dtype)
     }
 
-    /// Samples from U[low, high).
+    /// A tensor of `shape` sampled from U[low, high), drawn from `rng`.
     pub fn rand(
         shape: &[usize],
         low: f64,
@@ -243,24 +263,33 @@ impl Tensor {
 
     // ---------------------------------------------------------------- accessors
 
+    /// This tensor's identity, the key of its gradient in [`crate::Grads`]. `clone` keeps it;
+    /// views, detached copies and op results are new tensors with ids of their own (except where
+    /// an op has nothing to do and returns `self`, as `reshape` to the same shape).
     pub fn id(&self) -> TensorId {
         self.0.id
     }
+    /// Size of each dimension (`[]` for a scalar).
     pub fn shape(&self) -> &[usize] {
         self.0.layout.shape()
     }
+    /// Shape, strides and offset of this view into its storage.
     pub fn layout(&self) -> &Layout {
         &self.0.layout
     }
+    /// Number of dimensions.
     pub fn rank(&self) -> usize {
         self.0.layout.rank()
     }
+    /// Number of elements (1 for a scalar).
     pub fn numel(&self) -> usize {
         self.0.layout.numel()
     }
+    /// Element type.
     pub fn dtype(&self) -> DType {
         self.0.dtype
     }
+    /// Where the storage lives.
     pub fn device(&self) -> Device {
         match self.0.device.load(Ordering::Relaxed) {
             0 => Device::Cpu,
@@ -271,9 +300,12 @@ impl Tensor {
     pub fn is_cuda(&self) -> bool {
         self.0.device.load(Ordering::Relaxed) != 0
     }
+    /// True when the view is dense and row-major (it may still start at an offset).
     pub fn is_contiguous(&self) -> bool {
         self.0.layout.is_contiguous()
     }
+    /// True when gradients flow to or through this tensor: a leaf marked with
+    /// [`Tensor::with_requires_grad`], or a result computed from one while grad mode was on.
     pub fn requires_grad(&self) -> bool {
         self.0.requires_grad.load(Ordering::Relaxed)
     }

@@ -27,28 +27,46 @@ pub trait Float:
     + DivAssign
     + 'static
 {
+    /// `0.0`.
     const ZERO: Self;
+    /// `1.0`.
     const ONE: Self;
+    /// Positive infinity (the identity of a running minimum).
     const INFINITY: Self;
+    /// Negative infinity (the identity of a running maximum).
     const NEG_INFINITY: Self;
     /// Short name used in error messages and benchmark labels.
     const NAME: &'static str;
 
+    /// `v` converted with `as` (rounded to nearest for f32).
     fn from_f64(v: f64) -> Self;
+    /// The value as f64 (exact for both types).
     fn to_f64(self) -> f64;
+    /// `v` converted through f64.
     fn from_usize(v: usize) -> Self {
         Self::from_f64(v as f64)
     }
+    /// `e^self`.
     fn exp(self) -> Self;
+    /// Natural logarithm.
     fn ln(self) -> Self;
+    /// `ln(1 + self)`, accurate for small values.
     fn ln_1p(self) -> Self;
+    /// Square root.
     fn sqrt(self) -> Self;
+    /// `self^e`.
     fn powf(self, e: Self) -> Self;
+    /// Absolute value.
     fn abs(self) -> Self;
+    /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// The larger value; the other one when either is NaN (as `f64::max`).
     fn max(self, other: Self) -> Self;
+    /// The smaller value; the other one when either is NaN (as `f64::min`).
     fn min(self, other: Self) -> Self;
+    /// True for NaN.
     fn is_nan(self) -> bool;
+    /// `self * a + b`, as a plain multiply and add (two roundings, not a fused FMA).
     fn mul_add(self, a: Self, b: Self) -> Self;
 }
 

@@ -64,6 +64,25 @@ impl Tensor {
     /// GEMMs and a row softmax; on a CUDA device one tiled kernel with an online softmax (f32;
     /// f64 and widths the kernel does not take run as the composite ops above). Any views are
     /// accepted; second derivatives are not (the backward records no history, as softmax's).
+    ///
+    /// Fails when an operand is not rank 3, the sizes disagree, or dtypes or devices differ.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// // One query and two keys with scores 0 and ln 3: weights 1/4 and 3/4.
+    /// let q = Tensor::from_vec(vec![1.0f64], &[1, 1, 1], Device::Cpu)?; // [B, Nq, d]
+    /// let k = Tensor::from_vec(vec![0.0f64, 3f64.ln()], &[1, 2, 1], Device::Cpu)?; // [B, Nk, d]
+    /// let v = Tensor::from_vec(vec![10.0f64, 20.0, 0.0, 4.0], &[1, 2, 2], Device::Cpu)?
+    ///     .with_requires_grad(true); // [B, Nk, dv]
+    /// let out = q.attention(&k, &v, 1.0)?; // [B, Nq, dv]
+    /// assert_eq!(out.shape(), &[1, 1, 2]);
+    /// assert_close(&out, &[2.5, 8.0], 1e-12);
+    /// // Each value row receives its weight.
+    /// let grads = out.sum_all()?.backward()?;
+    /// assert_close(grads.get(&v).unwrap(), &[0.25, 0.25, 0.75, 0.75], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
         const OP: &str = "attention";
         let dims = attention_dims(self, k, v)?;

@@ -33,7 +33,27 @@ impl Tensor {
         })
     }
 
-    /// `self + rhs` with broadcasting.
+    /// `self + rhs` with numpy broadcasting: shapes are aligned at their last dimension and a
+    /// dimension of 1 (or a missing leading one) stretches to the other's size. The output has
+    /// the broadcast shape; each operand's gradient is summed back to its own shape. Fails when
+    /// the shapes do not broadcast or the operands differ in dtype or device.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let b = Tensor::from_vec(vec![10.0f32, 20.0, 30.0], &[3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let c = a.add(&b)?; // b is added to each row: [2, 3]
+    /// assert_eq!(c.to_vec::<f32>()?, vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+    /// assert_eq!(a.sub(&b)?.to_vec::<f32>()?, vec![-9.0, -18.0, -27.0, -6.0, -15.0, -24.0]);
+    ///
+    /// let grads = c.sum_all()?.backward()?;
+    /// let gb = grads.get(&b).unwrap(); // summed over the two rows b was broadcast to
+    /// assert_eq!(gb.shape(), &[3]);
+    /// assert_eq!(gb.to_vec::<f32>()?, vec![2.0, 2.0, 2.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -49,7 +69,7 @@ impl Tensor {
         }))
     }
 
-    /// `self - rhs` with broadcasting.
+    /// `self - rhs` with broadcasting, as [`Tensor::add`] (whose example shows it).
     pub fn sub(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -68,7 +88,21 @@ impl Tensor {
         }))
     }
 
-    /// `self * rhs` with broadcasting.
+    /// `self * rhs` with broadcasting, as [`Tensor::add`].
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let b = Tensor::from_vec(vec![2.0f32, 4.0], &[2, 1], Device::Cpu)?; // one value per row
+    /// let y = a.mul(&b)?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![2.0, 4.0, 12.0, 16.0]);
+    /// assert_eq!(a.div(&b)?.to_vec::<f32>()?, vec![0.5, 1.0, 0.75, 1.0]);
+    ///
+    /// let grads = y.sum_all()?.backward()?; // d(a b)/da = b, broadcast
+    /// assert_eq!(grads.get(&a).unwrap().to_vec::<f32>()?, vec![2.0, 2.0, 4.0, 4.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn mul(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -86,7 +120,7 @@ impl Tensor {
         }))
     }
 
-    /// `self / rhs` with broadcasting.
+    /// `self / rhs` with broadcasting, as [`Tensor::add`]. Example: [`Tensor::mul`].
     pub fn div(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -109,7 +143,20 @@ impl Tensor {
         }))
     }
 
-    /// `self ^ rhs` elementwise with broadcasting (self > 0 where rhs is not an integer).
+    /// `self ^ rhs` elementwise with broadcasting, as [`Tensor::add`] (self > 0 where rhs is not
+    /// an integer). The gradient with respect to `rhs` is `y · ln(self)`.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let a = Tensor::from_vec(vec![2.0f64, 3.0], &[2], Device::Cpu)?.with_requires_grad(true);
+    /// let e = Tensor::from_vec(vec![2.0f64], &[1], Device::Cpu)?;
+    /// let y = a.pow(&e)?;
+    /// assert_close(&y, &[4.0, 9.0], 1e-12);
+    /// let grads = y.sum_all()?.backward()?; // e · a^(e - 1)
+    /// assert_close(grads.get(&a).unwrap(), &[4.0, 6.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn pow(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -143,7 +190,24 @@ impl Tensor {
         ))
     }
 
-    /// Elementwise maximum; where equal, the gradient goes to `self`.
+    /// Elementwise maximum with broadcasting, as [`Tensor::add`]; where the two are equal the
+    /// gradient goes to `self`.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 5.0, 3.0], &[3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let b = Tensor::from_vec(vec![4.0f32, 2.0, 3.0], &[3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let m = a.maximum(&b)?;
+    /// assert_eq!(m.to_vec::<f32>()?, vec![4.0, 5.0, 3.0]);
+    /// assert_eq!(a.minimum(&b)?.to_vec::<f32>()?, vec![1.0, 2.0, 3.0]);
+    ///
+    /// let grads = m.sum_all()?.backward()?; // the tie at index 2 goes to `a`
+    /// assert_eq!(grads.get(&a).unwrap().to_vec::<f32>()?, vec![0.0, 1.0, 1.0]);
+    /// assert_eq!(grads.get(&b).unwrap().to_vec::<f32>()?, vec![1.0, 0.0, 0.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn maximum(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -166,7 +230,8 @@ impl Tensor {
         ))
     }
 
-    /// Elementwise minimum; where equal, the gradient goes to `self`.
+    /// Elementwise minimum with broadcasting; where the two are equal the gradient goes to
+    /// `self`. Example: [`Tensor::maximum`].
     pub fn minimum(&self, rhs: &Tensor) -> Result<Tensor> {
         let out = cuda_or!(
             self.is_cuda() || rhs.is_cuda(),
@@ -226,14 +291,27 @@ macro_rules! comparison {
 }
 
 comparison! {
-    /// `self > rhs` as a 0/1 mask.
+    /// `self > rhs` as a 0/1 mask of the broadcast shape (see [`Tensor::add`]), in the
+    /// operands' dtype. Not differentiable: the result has no history.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3], Device::Cpu)?;
+    /// let b = Tensor::from_vec(vec![2.0f32], &[1], Device::Cpu)?; // broadcast
+    /// assert_eq!(a.gt(&b)?.to_vec::<f32>()?, vec![0.0, 0.0, 1.0]);
+    /// assert_eq!(a.ge(&b)?.to_vec::<f32>()?, vec![0.0, 1.0, 1.0]);
+    /// assert_eq!(a.lt(&b)?.to_vec::<f32>()?, vec![1.0, 0.0, 0.0]);
+    /// assert_eq!(a.le(&b)?.to_vec::<f32>()?, vec![1.0, 1.0, 0.0]);
+    /// assert_eq!(a.eq(&b)?.to_vec::<f32>()?, vec![0.0, 1.0, 0.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     gt: > => Gt;
-    /// `self >= rhs` as a 0/1 mask.
+    /// `self >= rhs` as a 0/1 mask (no history). Example: [`Tensor::gt`].
     ge: >= => Ge;
-    /// `self < rhs` as a 0/1 mask.
+    /// `self < rhs` as a 0/1 mask (no history). Example: [`Tensor::gt`].
     lt: < => Lt;
-    /// `self <= rhs` as a 0/1 mask.
+    /// `self <= rhs` as a 0/1 mask (no history). Example: [`Tensor::gt`].
     le: <= => Le;
-    /// `self == rhs` as a 0/1 mask.
+    /// `self == rhs` as a 0/1 mask (no history). Example: [`Tensor::gt`].
     eq: == => Eq;
 }

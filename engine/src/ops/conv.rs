@@ -15,9 +15,13 @@ use std::sync::Arc;
 /// `Default` is stride 1, no padding, dilation 1, one group; the `with_*` builders set both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dParams {
+    /// Step between windows.
     pub stride: [usize; 2],
+    /// Zeros added on both sides of the input.
     pub padding: [usize; 2],
+    /// Spacing between kernel taps (1: adjacent).
     pub dilation: [usize; 2],
+    /// Channel groups; input and output channels must both divide by it.
     pub groups: usize,
 }
 
@@ -36,24 +40,28 @@ impl Default for Conv2dParams {
 macro_rules! impl_conv_builders {
     ($params:ident) => {
         impl $params {
+            /// The same parameters with stride `s` on both axes.
             pub fn with_stride(self, s: usize) -> Self {
                 $params {
                     stride: [s, s],
                     ..self
                 }
             }
+            /// The same parameters with padding `p` on both axes.
             pub fn with_padding(self, p: usize) -> Self {
                 $params {
                     padding: [p, p],
                     ..self
                 }
             }
+            /// The same parameters with dilation `d` on both axes.
             pub fn with_dilation(self, d: usize) -> Self {
                 $params {
                     dilation: [d, d],
                     ..self
                 }
             }
+            /// The same parameters with `groups` channel groups.
             pub fn with_groups(self, groups: usize) -> Self {
                 $params { groups, ..self }
             }
@@ -68,13 +76,17 @@ impl_conv_builders!(Conv2dParams);
 /// `Default` is stride 1, no padding, no output padding, dilation 1, one group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTranspose2dParams {
+    /// Stride of the convolution this op is the adjoint of: the input is spread out by it.
     pub stride: [usize; 2],
+    /// Padding of that convolution: rows/columns cropped from each side of the output.
     pub padding: [usize; 2],
     /// Extra rows/columns added at the bottom/right of the output (must be smaller than the
     /// stride or the dilation); picks one of the input sizes a strided convolution maps to the
     /// same output size.
     pub output_padding: [usize; 2],
+    /// Spacing between kernel taps (1: adjacent).
     pub dilation: [usize; 2],
+    /// Channel groups; input and output channels must both divide by it.
     pub groups: usize,
 }
 
@@ -93,6 +105,7 @@ impl Default for ConvTranspose2dParams {
 impl_conv_builders!(ConvTranspose2dParams);
 
 impl ConvTranspose2dParams {
+    /// The same parameters with output padding `p` on both axes.
     pub fn with_output_padding(self, p: usize) -> Self {
         ConvTranspose2dParams {
             output_padding: [p, p],
@@ -222,7 +235,27 @@ fn check_bias(op: &'static str, w: &Tensor, bias: Option<&Tensor>, channels: usi
 impl Tensor {
     /// 2-D convolution (cross-correlation, as PyTorch): `self [N, C, H, W]`, `weight
     /// [OC, C/groups, kH, kW]`, optional `bias [OC]` -> `[N, OC, OH, OW]` with
-    /// `OH = (H + 2·pad - dil·(kH-1) - 1) / stride + 1`.
+    /// `OH = (H + 2·pad - dil·(kH-1) - 1) / stride + 1` (and `OW` likewise). Differentiable in
+    /// the input, the weight and the bias. Fails when ranks, channels, groups or the bias shape
+    /// do not fit, a stride or dilation is 0, the output would be empty, or dtypes or devices
+    /// differ.
+    ///
+    /// ```
+    /// # use saddle_engine::{Conv2dParams, DType, Device, Tensor};
+    /// // One 3 x 3 image with one channel, and a 2 x 2 kernel of ones that sums each window.
+    /// let x = Tensor::from_vec((1..=9).map(|v| v as f32).collect(), &[1, 1, 3, 3], Device::Cpu)?;
+    /// let w = Tensor::ones(&[1, 1, 2, 2], DType::F32, Device::Cpu)?.with_requires_grad(true);
+    /// let y = x.conv2d(&w, None, Conv2dParams::default())?; // [1, 1, 2, 2]
+    /// assert_eq!(y.to_vec::<f32>()?, vec![12.0, 16.0, 24.0, 28.0]);
+    /// // Each tap of the kernel saw the four values of its windows' positions.
+    /// let grads = y.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&w).unwrap().to_vec::<f32>()?, vec![12.0, 16.0, 24.0, 28.0]);
+    ///
+    /// // Padding 1, stride 2: OH = (3 + 2 - 1 - 1) / 2 + 1 = 2.
+    /// let p = Conv2dParams::default().with_padding(1).with_stride(2);
+    /// assert_eq!(x.conv2d(&w, None, p)?.shape(), &[1, 1, 2, 2]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn conv2d(
         &self,
         weight: &Tensor,
@@ -315,6 +348,23 @@ impl Tensor {
     /// `weight [C_in, C_out/groups, kH, kW]`, optional `bias [C_out]` -> `[N, C_out, H', W']` with
     /// `H' = (H-1)·stride - 2·pad + dil·(kH-1) + output_padding + 1`. It is the adjoint
     /// (gradient with respect to the input) of [`Tensor::conv2d`] with the same weight.
+    /// Differentiable in the input, the weight and the bias. Fails as [`Tensor::conv2d`], and
+    /// when `output_padding` is not smaller than the stride or the dilation.
+    ///
+    /// ```
+    /// # use saddle_engine::{ConvTranspose2dParams, DType, Device, Tensor};
+    /// // Each input value adds the 2 x 2 kernel times itself to the output, `stride` apart.
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 1, 1, 2], Device::Cpu)?;
+    /// let w = Tensor::ones(&[1, 1, 2, 2], DType::F32, Device::Cpu)?; // [C_in, C_out, kH, kW]
+    /// let y = x.conv_transpose2d(&w, None, ConvTranspose2dParams::default())?;
+    /// assert_eq!(y.shape(), &[1, 1, 2, 3]); // W' = (2 - 1)·1 + (2 - 1) + 1 = 3
+    /// assert_eq!(y.to_vec::<f32>()?, vec![1.0, 3.0, 2.0, 1.0, 3.0, 2.0]);
+    ///
+    /// let p = ConvTranspose2dParams::default().with_stride(2);
+    /// let up = x.conv_transpose2d(&w, None, p)?; // W' = (2 - 1)·2 + (2 - 1) + 1 = 4
+    /// assert_eq!(up.to_vec::<f32>()?, vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn conv_transpose2d(
         &self,
         weight: &Tensor,

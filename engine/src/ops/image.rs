@@ -31,7 +31,18 @@ impl Tensor {
     /// antialiasing; pytorch-fid resizes to 299x299 this way). Built as `R_h · X · R_wᵀ` with
     /// the two interpolation matrices, so the backward is the matmuls' and it runs wherever
     /// matmul does. An error for a tensor that is not NCHW or a side of 0 or above
-    /// [`MAX_RESIZE_SIDE`].
+    /// 32768.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// // Width 2 -> 4: output column o samples the input at (o + 0.5) / 2 - 0.5, clamped.
+    /// let x = Tensor::from_vec(vec![0.0f64, 4.0], &[1, 1, 1, 2], Device::Cpu)?;
+    /// let y = x.resize_bilinear(1, 4)?;
+    /// assert_eq!(y.shape(), &[1, 1, 1, 4]);
+    /// assert_close(&y, &[0.0, 1.0, 3.0, 4.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn resize_bilinear(&self, out_h: usize, out_w: usize) -> Result<Tensor> {
         const OP: &str = "resize_bilinear";
         let [n, c, h, w] = *self.shape() else {
@@ -71,7 +82,19 @@ impl Tensor {
 
     /// Nearest-neighbour upsampling of an NCHW tensor by an integer `scale` (>= 1):
     /// `[N, C, H, W] -> [N, C, H * scale, W * scale]`, each value repeated over a
-    /// `scale × scale` block. The backward sums each block of the gradient.
+    /// `scale × scale` block. The backward sums each block of the gradient. Fails for an input
+    /// that is not NCHW or a `scale` of 0.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 1, 1, 2], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let y = x.upsample_nearest2d(2)?; // [1, 1, 2, 4]
+    /// assert_eq!(y.to_vec::<f32>()?, vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+    /// let grads = y.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![4.0, 4.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn upsample_nearest2d(&self, scale: usize) -> Result<Tensor> {
         const OP: &str = "upsample_nearest2d";
         let [n, c, h, w] = *self.shape() else {
@@ -114,7 +137,18 @@ impl Tensor {
 
     /// Rotates the last two dimensions (H, W of an NCHW batch) counter-clockwise by `k` quarter
     /// turns, as `torch.rot90(x, k, dims=(-2, -1))`; any integer `k` (negative turns clockwise).
-    /// Odd `k` swaps H and W. The backward rotates the gradient by `-k`.
+    /// Odd `k` swaps H and W. The backward rotates the gradient by `-k`. Fails below rank 2.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// // [[1, 2, 3], [4, 5, 6]] turned a quarter counter-clockwise: [[3, 6], [2, 5], [1, 4]].
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[1, 2, 3], Device::Cpu)?;
+    /// let r = x.rot90(1)?;
+    /// assert_eq!(r.shape(), &[1, 3, 2]);
+    /// assert_eq!(r.to_vec::<f32>()?, vec![3.0, 6.0, 2.0, 5.0, 1.0, 4.0]);
+    /// assert_eq!(x.rot90(-1)?.rot90(1)?.to_vec::<f32>()?, x.to_vec::<f32>()?);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn rot90(&self, k: i32) -> Result<Tensor> {
         const OP: &str = "rot90";
         let r = self.rank();

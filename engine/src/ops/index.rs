@@ -30,6 +30,18 @@ impl Tensor {
     /// Entries `indices` along `dim`, in that order (indices may repeat): the output has
     /// `indices.len()` in place of `shape[dim]`. With a `[vocab, dim]` table and `dim = 0` this is
     /// an embedding look-up; the backward adds the gradient rows of repeated indices together.
+    /// Fails when `dim` is out of range or an index is not below `shape[dim]`.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let table = Tensor::from_vec(vec![0.0f32, 0.5, 1.0, 1.5, 2.0, 2.5], &[3, 2], Device::Cpu)?
+    ///     .with_requires_grad(true); // 3 entries of width 2
+    /// let rows = table.index_select(0, &[2, 0, 2])?; // [3, 2]
+    /// assert_eq!(rows.to_vec::<f32>()?, vec![2.0, 2.5, 0.0, 0.5, 2.0, 2.5]);
+    /// let grads = rows.sum_all()?.backward()?; // entry 2 was read twice
+    /// assert_eq!(grads.get(&table).unwrap().to_vec::<f32>()?, vec![1.0, 1.0, 0.0, 0.0, 2.0, 2.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Tensor> {
         const OP: &str = "index_select";
         let n = self.dim(OP, dim)?;
@@ -72,7 +84,19 @@ impl Tensor {
     /// `torch.gather(self, dim, index)`: `index` (row-major values) has shape `index_shape`, of
     /// the same rank as `self` and no larger than `self` in every dimension but `dim`. The output
     /// has shape `index_shape`; at coordinates `c` it holds `self` at `c` with `c[dim]` replaced
-    /// by `index[c]`. The backward scatter-adds the gradient to the positions read.
+    /// by `index[c]`. The backward scatter-adds the gradient to the positions read. Fails when
+    /// the shapes do not fit as above, `index` does not have `index_shape`'s element count, or
+    /// an index is out of range.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], Device::Cpu)?;
+    /// // One entry per row: out[i][0] = x[i][index[i][0]].
+    /// let picked = x.gather(1, &[2, 0], &[2, 1])?;
+    /// assert_eq!(picked.shape(), &[2, 1]);
+    /// assert_eq!(picked.to_vec::<f32>()?, vec![3.0, 4.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn gather(&self, dim: usize, index: &[usize], index_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "gather";
         let n = self.dim(OP, dim)?;
@@ -130,7 +154,22 @@ impl Tensor {
 
     /// `cond ? a : b` elementwise, with `cond`, `a` and `b` broadcast together (`cond` is a 0/1
     /// float mask, any dtype; non-zero selects `a`). The gradient goes to `a` where `cond` holds
-    /// and to `b` elsewhere, summed back to each operand's shape; `cond` gets none.
+    /// and to `b` elsewhere, summed back to each operand's shape; `cond` gets none. The output
+    /// has the broadcast shape. Fails when the shapes do not broadcast, `a` and `b` differ in
+    /// dtype, or the three are not on one device.
+    ///
+    /// ```
+    /// # use saddle_engine::{DType, Device, Tensor};
+    /// let cond = Tensor::from_vec(vec![1.0f32, 0.0, 1.0], &[3], Device::Cpu)?;
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let b = Tensor::zeros(&[1], DType::F32, Device::Cpu)?; // broadcast
+    /// let y = Tensor::where_cond(&cond, &a, &b)?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![1.0, 0.0, 3.0]);
+    /// let grads = y.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&a).unwrap().to_vec::<f32>()?, vec![1.0, 0.0, 1.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         const OP: &str = "where_cond";
         a.check_same(OP, b)?;
@@ -207,7 +246,16 @@ impl Tensor {
 
     /// The values of `self` where `mask` (a 0/1 float tensor; non-zero selects) is set, in
     /// row-major order, as a 1-D tensor. `mask` and `self` broadcast together as in PyTorch. The
-    /// backward scatters the gradient back to the selected positions (zeros elsewhere).
+    /// backward scatters the gradient back to the selected positions (zeros elsewhere). Fails
+    /// when the shapes do not broadcast or the two are on different devices.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2], Device::Cpu)?;
+    /// let mask = Tensor::from_vec(vec![0.0f32, 1.0], &[2], Device::Cpu)?; // the second column
+    /// assert_eq!(x.masked_select(&mask)?.to_vec::<f32>()?, vec![2.0, 4.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
         const OP: &str = "masked_select";
         if mask.device() != self.device() {

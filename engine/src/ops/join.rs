@@ -31,13 +31,20 @@ fn check_operands(op: &'static str, tensors: &[&Tensor], skip: Option<usize>) ->
 
 impl Tensor {
     /// Concatenates `tensors` along the existing axis `dim`; all other dimensions must agree.
+    /// The output's `dim` is the sum of theirs; each operand's gradient is its slice of the
+    /// output's. Fails for an empty list, `dim` out of range, shapes that disagree elsewhere, or
+    /// mixed dtypes or devices.
     ///
     /// ```
-    /// use saddle_engine::{Tensor, Device};
-    /// let a = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2], Device::Cpu).unwrap();
-    /// let b = Tensor::from_vec(vec![3.0f32, 4.0, 5.0, 6.0], &[2, 2], Device::Cpu).unwrap();
-    /// let c = Tensor::concat(&[&a, &b], 0).unwrap();
+    /// use saddle_engine::{Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2], Device::Cpu)?.with_requires_grad(true);
+    /// let b = Tensor::from_vec(vec![3.0f32, 4.0, 5.0, 6.0], &[2, 2], Device::Cpu)?;
+    /// let c = Tensor::concat(&[&a, &b], 0)?;
     /// assert_eq!(c.shape(), &[3, 2]);
+    /// assert_eq!(c.to_vec::<f32>()?, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    /// let grads = c.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&a).unwrap().shape(), &[1, 2]);
+    /// # Ok::<(), saddle_engine::Error>(())
     /// ```
     pub fn concat(tensors: &[&Tensor], dim: usize) -> Result<Tensor> {
         const OP: &str = "concat";
@@ -69,13 +76,19 @@ impl Tensor {
         }))
     }
 
-    /// Stacks equally shaped `tensors` along a new axis inserted at `dim` (`0..=rank`).
+    /// Stacks equally shaped `tensors` along a new axis inserted at `dim` (`0..=rank`), whose
+    /// size is the number of tensors. Fails for an empty list, unequal shapes, `dim` beyond the
+    /// rank, or mixed dtypes or devices.
     ///
     /// ```
-    /// use saddle_engine::{Tensor, Device};
-    /// let a = Tensor::from_vec(vec![1.0f32, 2.0], &[2], Device::Cpu).unwrap();
-    /// let s = Tensor::stack(&[&a, &a, &a], 1).unwrap();
-    /// assert_eq!(s.shape(), &[2, 3]);
+    /// use saddle_engine::{Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0], &[2], Device::Cpu)?;
+    /// let b = Tensor::from_vec(vec![3.0f32, 4.0], &[2], Device::Cpu)?;
+    /// assert_eq!(Tensor::stack(&[&a, &b], 0)?.to_vec::<f32>()?, vec![1.0, 2.0, 3.0, 4.0]);
+    /// let s = Tensor::stack(&[&a, &b], 1)?;
+    /// assert_eq!(s.shape(), &[2, 2]);
+    /// assert_eq!(s.to_vec::<f32>()?, vec![1.0, 3.0, 2.0, 4.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
     /// ```
     pub fn stack(tensors: &[&Tensor], dim: usize) -> Result<Tensor> {
         const OP: &str = "stack";

@@ -73,7 +73,24 @@ impl Tensor {
 
     /// Mean binary cross-entropy between `sigmoid(self)` and `target` (same shape, values in
     /// `[0, 1]`), computed from the logits without overflow:
-    /// `max(x, 0) - x t + log(1 + exp(-|x|))`. Differentiable in both.
+    /// `max(x, 0) - x t + log(1 + exp(-|x|))`, as a 0-d tensor. Differentiable in both: the
+    /// gradient of the logits is `(sigmoid(x) - t) / N`. Fails when the shapes differ, the input
+    /// is empty, or dtypes or devices differ; [`Tensor::mse_loss`] and [`Tensor::l1_loss`]
+    /// likewise.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let x = Tensor::from_vec(vec![0.0f64, 2.0], &[2], Device::Cpu)?.with_requires_grad(true);
+    /// let t = Tensor::from_vec(vec![1.0f64, 0.0], &[2], Device::Cpu)?;
+    /// let loss = x.binary_cross_entropy_with_logits(&t)?;
+    /// // mean(-ln sigmoid(0), -ln(1 - sigmoid(2)))
+    /// assert_close(&loss, &[(2f64.ln() + (1.0 + 2f64.exp()).ln()) / 2.0], 1e-12);
+    /// let grads = loss.backward()?;
+    /// let s2 = 1.0 / (1.0 + (-2f64).exp());
+    /// assert_close(grads.get(&x).unwrap(), &[(0.5 - 1.0) / 2.0, s2 / 2.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn binary_cross_entropy_with_logits(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "binary_cross_entropy_with_logits";
         on_cuda!(self.is_cuda() || target.is_cuda(), {
@@ -106,7 +123,21 @@ impl Tensor {
         ))
     }
 
-    /// Mean squared error `mean((self - target)^2)` (same shapes).
+    /// Mean squared error `mean((self - target)^2)` (same shapes), as a 0-d tensor.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], &[3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let t = Tensor::from_vec(vec![1.0f64, 0.0, 1.0], &[3], Device::Cpu)?;
+    /// let mse = x.mse_loss(&t)?;
+    /// assert_close(&mse, &[(0.0 + 4.0 + 9.0) / 3.0], 1e-12);
+    /// assert_close(&x.l1_loss(&t)?, &[(0.0 + 2.0 + 3.0) / 3.0], 1e-12);
+    /// let grads = mse.backward()?; // 2 (x - t) / N
+    /// assert_close(grads.get(&x).unwrap(), &[0.0, 4.0 / 3.0, 2.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn mse_loss(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "mse_loss";
         // On a device: the same mean as dispatched ops (their recorded backward is the same
@@ -126,7 +157,8 @@ impl Tensor {
         ))
     }
 
-    /// Mean absolute error `mean(|self - target|)` (same shapes; subgradient 0 where equal).
+    /// Mean absolute error `mean(|self - target|)` (same shapes; subgradient 0 where equal), as
+    /// a 0-d tensor. Example: [`Tensor::mse_loss`].
     pub fn l1_loss(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "l1_loss";
         on_cuda!(self.is_cuda() || target.is_cuda(), {
@@ -145,7 +177,23 @@ impl Tensor {
     }
 
     /// Mean cross-entropy of logits `[N, C]` against integer class labels (one per row, each
-    /// `< C`): `mean(logsumexp(x_n) - x_n[label_n])`. Backward: `(softmax - onehot) / N`.
+    /// `< C`): `mean(logsumexp(x_n) - x_n[label_n])`, as a 0-d tensor. Backward:
+    /// `(softmax - onehot) / N`. Fails unless the logits are `[N, C]` with `N, C > 0`, there is
+    /// one label per row, and every label is below `C`.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let logits = Tensor::from_vec(vec![0.0f64, 0.0, 2f64.ln(), 0.0], &[2, 2], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let loss = logits.cross_entropy(&[0, 0])?;
+    /// // Row 0: softmax (1/2, 1/2); row 1: (2/3, 1/3). Loss mean(ln 2, ln 3/2) = ln 3 / 2.
+    /// assert_close(&loss, &[3f64.ln() / 2.0], 1e-12);
+    /// let grads = loss.backward()?;
+    /// let sixth = 1.0 / 6.0;
+    /// assert_close(grads.get(&logits).unwrap(), &[-0.25, 0.25, -sixth, sixth], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn cross_entropy(&self, labels: &[usize]) -> Result<Tensor> {
         const OP: &str = "cross_entropy";
         if self.rank() != 2 {
@@ -215,12 +263,23 @@ impl Tensor {
         })
     }
 
-    /// Hinge loss on a discriminator's outputs for real samples: `mean(relu(1 - x))`.
+    /// Hinge loss on a discriminator's outputs for real samples: `mean(relu(1 - x))`, as a 0-d
+    /// tensor (built from differentiable ops).
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let scores = Tensor::from_vec(vec![2.0f32, 0.5, -1.0], &[3], Device::Cpu)?;
+    /// assert_close(&scores.hinge_loss_real()?, &[(0.0 + 0.5 + 2.0) / 3.0], 1e-6);
+    /// assert_close(&scores.hinge_loss_fake()?, &[(3.0 + 1.5 + 0.0) / 3.0], 1e-6);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn hinge_loss_real(&self) -> Result<Tensor> {
         self.rsub_scalar(1.0)?.relu()?.mean_all()
     }
 
-    /// Hinge loss on a discriminator's outputs for generated samples: `mean(relu(1 + x))`.
+    /// Hinge loss on a discriminator's outputs for generated samples: `mean(relu(1 + x))`, as a
+    /// 0-d tensor. Example: [`Tensor::hinge_loss_real`].
     pub fn hinge_loss_fake(&self) -> Result<Tensor> {
         self.add_scalar(1.0)?.relu()?.mean_all()
     }

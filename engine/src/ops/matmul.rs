@@ -15,6 +15,26 @@ impl Tensor {
     /// bf16 and f16 operands give a result of their dtype: the exact products summed in f32,
     /// each result rounded once to the dtype, as PyTorch. On the CPU that is the f32 GEMM of the
     /// widened operands; on a device, the tensor-core kernel (compute capability 8.0 or newer).
+    ///
+    /// Fails when an operand has rank below 2, the inner dimensions differ, the batch
+    /// dimensions do not broadcast, or dtypes or devices differ.
+    ///
+    /// ```
+    /// # use saddle_engine::{DType, Device, Tensor};
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let b = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2], Device::Cpu)?;
+    /// let c = a.matmul(&b)?; // [2, 3] @ [3, 2] -> [2, 2]
+    /// assert_eq!(c.to_vec::<f32>()?, vec![4.0, 5.0, 10.0, 11.0]);
+    /// // d sum(a b) / da = 1 bᵀ: every row holds b's row sums.
+    /// let grads = c.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&a).unwrap().to_vec::<f32>()?, vec![1.0, 1.0, 2.0, 1.0, 1.0, 2.0]);
+    ///
+    /// // Batch dimensions broadcast: [4, 2, 3] @ [3, 2] -> [4, 2, 2].
+    /// let batch = Tensor::ones(&[4, 2, 3], DType::F32, Device::Cpu)?;
+    /// assert_eq!(batch.matmul(&b)?.shape(), &[4, 2, 2]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         const OP: &str = "matmul";
         self.check_same(OP, rhs)?;
@@ -144,6 +164,22 @@ impl Tensor {
     /// tensors: the bias is added in place, and the backward produces each gradient contiguous
     /// in its final layout (`dW = gᵀ x` directly as `[out, in]`, `db` the column sums of `g`),
     /// so accumulating and applying them reads memory in order.
+    ///
+    /// The output is `[..., out]`. Fails when the shapes do not fit, or dtypes or devices
+    /// differ.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2], Device::Cpu)?; // [batch, in]
+    /// let w = Tensor::from_vec(vec![1.0f32, 1.0, 0.0, 2.0, 3.0, -1.0], &[3, 2], Device::Cpu)?
+    ///     .with_requires_grad(true); // [out, in]
+    /// let b = Tensor::from_vec(vec![0.5f32, 0.0, 1.0], &[3], Device::Cpu)?;
+    /// let y = x.linear(&w, Some(&b))?; // [1, 3]
+    /// assert_eq!(y.to_vec::<f32>()?, vec![3.5, 4.0, 2.0]);
+    /// let grads = y.sum_all()?.backward()?; // dW = gᵀ x: each row is x
+    /// assert_eq!(grads.get(&w).unwrap().to_vec::<f32>()?, vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         const OP: &str = "linear";
         self.check_same(OP, weight)?;

@@ -22,7 +22,19 @@ pub(super) fn with_contiguous_pair<T: Element, R>(
 impl Tensor {
     /// Maxout: the maximum over groups of `pieces` consecutive entries along `dim`, so that
     /// dimension shrinks from `size` to `size / pieces` (which must divide). The gradient goes to
-    /// the first maximum of each group.
+    /// the first maximum of each group (on a device, tied maxima share it). Fails when `dim` is
+    /// out of range or `pieces` is 0 or does not divide its size.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 4.0, 3.0, 2.0], &[1, 4], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let y = x.maxout(2, 1)?; // groups (1, 4) and (3, 2): [1, 4] -> [1, 2]
+    /// assert_eq!(y.to_vec::<f32>()?, vec![4.0, 3.0]);
+    /// let grads = y.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![0.0, 1.0, 1.0, 0.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn maxout(&self, pieces: usize, dim: usize) -> Result<Tensor> {
         const OP: &str = "maxout";
         let size = self.dim(OP, dim)?;

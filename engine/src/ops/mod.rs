@@ -144,8 +144,19 @@ impl Tensor {
     }
 
     /// Sums a broadcast gradient back down to `shape` (the inverse of broadcasting to
-    /// `self.shape()`). A bf16 or f16 gradient (of a batch-broadcast matmul) is summed in f32 and
-    /// rounded back once.
+    /// `self.shape()`): leading dimensions `shape` lacks are summed away, and dimensions where
+    /// `shape` has 1 are summed with the 1 kept. A bf16 or f16 gradient (of a batch-broadcast
+    /// matmul) is summed in f32 and rounded back once. Fails when `self` does not broadcast
+    /// from `shape`.
+    ///
+    /// ```
+    /// # use saddle_engine::{DType, Device, Tensor};
+    /// let g = Tensor::ones(&[4, 2, 3], DType::F32, Device::Cpu)?;
+    /// let s = g.sum_to_shape(&[2, 1])?;
+    /// assert_eq!(s.shape(), &[2, 1]);
+    /// assert_eq!(s.to_vec::<f32>()?, vec![12.0, 12.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
         if self.shape() == shape {
             return Ok(self.clone());

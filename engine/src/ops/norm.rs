@@ -126,7 +126,27 @@ impl Tensor {
     /// One fused op: statistics, normalisation and affine in two passes over `x`; its backward is
     /// the closed form `dx = gamma / sigma / M * (M dy - sum(dy) - xhat * sum(dy * xhat))`,
     /// `dgamma = sum(dy * xhat)`, `dbeta = sum(dy)`, with both sums taken per channel in one pass.
-    /// Needs more than one value per channel (as PyTorch in training mode).
+    /// Needs more than one value per channel (as PyTorch in training mode); also fails for an
+    /// input of rank below 2, a negative or non-finite `eps`, or a `gamma`/`beta` that is not
+    /// `[C]`.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// // [N = 2, C = 2]: channel 0 holds 1 and 3, channel 1 holds 10 and 30.
+    /// let x = Tensor::from_vec(vec![1.0f64, 10.0, 3.0, 30.0], &[2, 2], Device::Cpu)?;
+    /// let bn = x.batch_norm(None, None, 0.0)?;
+    /// assert_close(&bn.mean, &[2.0, 20.0], 1e-12);
+    /// assert_close(&bn.var, &[1.0, 100.0], 1e-12); // divided by M = 2
+    /// assert_close(&bn.var_unbiased, &[2.0, 200.0], 1e-12); // divided by M - 1
+    /// assert_close(&bn.output, &[-1.0, -1.0, 1.0, 1.0], 1e-12);
+    ///
+    /// let gamma = Tensor::from_vec(vec![2.0f64, 1.0], &[2], Device::Cpu)?;
+    /// let beta = Tensor::from_vec(vec![0.0f64, 5.0], &[2], Device::Cpu)?;
+    /// let bn = x.batch_norm(Some(&gamma), Some(&beta), 0.0)?;
+    /// assert_close(&bn.output, &[-2.0, 4.0, 2.0, 6.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn batch_norm(
         &self,
         gamma: Option<&Tensor>,
@@ -250,7 +270,21 @@ impl Tensor {
 
     /// Batch normalisation with given statistics (evaluation mode, running statistics):
     /// `gamma * (x - mean) / sqrt(var + eps) + beta` per channel (dimension 1). Differentiable
-    /// with respect to `x`, `gamma` and `beta`; `mean` and `var` are treated as constants.
+    /// with respect to `x`, `gamma` and `beta`; `mean` and `var` are treated as constants. The
+    /// output has the input's shape. Fails for an input of rank below 2, a parameter that is
+    /// not `[C]`, a negative or non-finite `eps`, or (on the CPU) `var + eps <= 0`.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let x = Tensor::from_vec(vec![0.0f64, 4.0, 2.0, 6.0], &[2, 2], Device::Cpu)?; // [N, C]
+    /// let mean = Tensor::from_vec(vec![1.0f64, 5.0], &[2], Device::Cpu)?;
+    /// let var = Tensor::from_vec(vec![4.0f64, 1.0], &[2], Device::Cpu)?;
+    /// let beta = Tensor::from_vec(vec![0.0f64, 1.0], &[2], Device::Cpu)?;
+    /// let y = x.batch_norm_eval(&mean, &var, None, Some(&beta), 0.0)?;
+    /// assert_close(&y, &[-0.5, 0.0, 0.5, 2.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn batch_norm_eval(
         &self,
         mean: &Tensor,
@@ -341,7 +375,17 @@ impl Tensor {
     }
 
     /// `x / max(||x||_2, eps)` along `dim` (negative counts from the end), as PyTorch's
-    /// `F.normalize(x, p=2, dim, eps)`. Fused, with a fused backward.
+    /// `F.normalize(x, p=2, dim, eps)`, in the input's shape. Fused, with a fused backward. Fails
+    /// when `dim` is out of range or `eps` is negative or not finite.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let x = Tensor::from_vec(vec![3.0f64, 4.0, 0.0, 0.0], &[2, 2], Device::Cpu)?;
+    /// // Each row scaled to unit length; the zero row stays zero (divided by eps).
+    /// assert_close(&x.l2_normalize(-1, 1e-12)?, &[0.6, 0.8, 0.0, 0.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn l2_normalize(&self, dim: isize, eps: f64) -> Result<Tensor> {
         const OP: &str = "l2_normalize";
         let d = axis(OP, self.shape(), dim)?;

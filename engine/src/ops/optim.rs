@@ -39,7 +39,28 @@ fn check_state(op: &'static str, param: &Tensor, other: &Tensor) -> Result<()> {
 
 impl Tensor {
     /// One Adam/AdamW step on this parameter in place, with moment buffers `m`, `v` (and the
-    /// AMSGrad maximum `vmax`) updated in place too.
+    /// AMSGrad maximum `vmax`) updated in place too; the formulas are PyTorch's `Adam`/`AdamW`.
+    /// Fails when a state tensor or the gradient differs from the parameter in shape, dtype or
+    /// device, or a tensor written is not contiguous.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// use saddle_engine::ops::optim::AdamStep;
+    /// let p = Tensor::from_vec(vec![1.0f64], &[1], Device::Cpu)?;
+    /// let g = Tensor::from_vec(vec![2.0f64], &[1], Device::Cpu)?;
+    /// let (m, v) = (p.zeros_like()?, p.zeros_like()?);
+    /// let h = AdamStep {
+    ///     lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 0.0,
+    ///     weight_decay: 0.0, decoupled: false, step: 1,
+    /// };
+    /// p.adam_step_(&g, &m, &v, None, h)?;
+    /// // The first bias-corrected step moves by lr against the gradient's sign.
+    /// assert_close(&p, &[0.9], 1e-12);
+    /// assert_close(&m, &[0.2], 1e-12); // (1 - beta1) g
+    /// assert_close(&v, &[0.004], 1e-12); // (1 - beta2) g²
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn adam_step_(
         &self,
         grad: &Tensor,
@@ -78,7 +99,24 @@ impl Tensor {
     }
 
     /// One SGD step on this parameter in place, with momentum buffer `buf` (any tensor of the
-    /// parameter's shape; unused without momentum).
+    /// parameter's shape; unused without momentum), with PyTorch's `SGD` formulas. Fails as
+    /// [`Tensor::adam_step_`].
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// use saddle_engine::ops::optim::SgdStep;
+    /// let p = Tensor::from_vec(vec![1.0f32, 2.0], &[2], Device::Cpu)?;
+    /// let g = Tensor::from_vec(vec![0.5f32, -1.0], &[2], Device::Cpu)?;
+    /// let buf = p.zeros_like()?;
+    /// let h = SgdStep {
+    ///     lr: 0.1, momentum: 0.0, dampening: 0.0,
+    ///     weight_decay: 0.0, nesterov: false, first: true,
+    /// };
+    /// p.sgd_step_(&g, &buf, h)?; // p -= lr g
+    /// assert_close(&p, &[0.95, 2.1], 1e-6);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn sgd_step_(&self, grad: &Tensor, buf: &Tensor, h: SgdStep) -> Result<()> {
         const OP: &str = "sgd_step";
         check_state(OP, self, grad)?;

@@ -159,7 +159,23 @@ impl Tensor {
     /// Average of each `kernel × kernel` window of an NCHW tensor, moved by `stride`, over the
     /// input zero-padded by `padding` (at most `kernel / 2`). The divisor is always
     /// `kernel * kernel`, padding included (PyTorch's default `count_include_pad=True`). Output
-    /// `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]` (floor).
+    /// `[N, C, (H + 2p - k) / s + 1, (W + 2p - k) / s + 1]` (floor). Fails for an input that is
+    /// not NCHW or has an empty plane, a zero kernel or stride, padding above `kernel / 2`, or a
+    /// kernel larger than the padded input; the other pooling ops fail likewise.
+    ///
+    /// ```
+    /// # use saddle_engine::{DType, Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let x = Tensor::from_vec((1..=16).map(|v| v as f32).collect(), &[1, 1, 4, 4], Device::Cpu)?;
+    /// let y = x.avg_pool2d(2, 2, 0)?; // [1, 1, 2, 2]
+    /// assert_eq!(y.to_vec::<f32>()?, vec![3.5, 5.5, 11.5, 13.5]);
+    ///
+    /// // With padding, each 3 x 3 window of a 2 x 2 plane holds 4 real cells.
+    /// let ones = Tensor::ones(&[1, 1, 2, 2], DType::F32, Device::Cpu)?;
+    /// assert_close(&ones.avg_pool2d(3, 1, 1)?, &[4.0 / 9.0; 4], 1e-6);
+    /// assert_eq!(ones.avg_pool2d_exclude_pad(3, 1, 1)?.to_vec::<f32>()?, vec![1.0; 4]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn avg_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
         let p = square_window(kernel, stride, padding);
         self.pool2d(
@@ -176,7 +192,8 @@ impl Tensor {
     /// `count_include_pad=False`, which pytorch-fid's Inception-v3 uses): the window's sum
     /// divided by how many of its cells are not padding. Stride, padding and output shape as
     /// [`Tensor::avg_pool2d`]. Built from sum pooling (of the input, and of a ones plane for the
-    /// counts), so its gradient is sum pooling's divided by the same counts.
+    /// counts), so its gradient is sum pooling's divided by the same counts. Example:
+    /// [`Tensor::avg_pool2d`].
     pub fn avg_pool2d_exclude_pad(
         &self,
         kernel: usize,
@@ -195,12 +212,34 @@ impl Tensor {
     /// Maximum of each `kernel × kernel` window (stride and padding as [`Tensor::avg_pool2d`];
     /// padding counts as -inf). The gradient goes to each window's arg-max (the first maximum in
     /// row-major order on ties), summed where windows overlap.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let values = vec![1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0];
+    /// let x = Tensor::from_vec(values, &[1, 1, 2, 4], Device::Cpu)?.with_requires_grad(true);
+    /// let y = x.max_pool2d(2, 2, 0)?; // [1, 1, 1, 2]
+    /// assert_eq!(y.to_vec::<f32>()?, vec![5.0, 8.0]);
+    /// let grads = y.sum_all()?.backward()?; // to each window's maximum
+    /// let want = vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, want);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn max_pool2d(&self, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
         let p = square_window(kernel, stride, padding);
         self.pool2d("max_pool2d", Mode::Max, p, None)
     }
 
-    /// Sum of each `kernel × kernel` window moved by `stride`, without padding.
+    /// Sum of each `kernel × kernel` window moved by `stride`, without padding: output
+    /// `[N, C, (H - k) / s + 1, (W - k) / s + 1]`.
+    ///
+    /// ```
+    /// # use saddle_engine::{DType, Device, Tensor};
+    /// let x = Tensor::ones(&[1, 2, 4, 4], DType::F32, Device::Cpu)?;
+    /// let y = x.sum_pool2d(2, 2)?;
+    /// assert_eq!(y.shape(), &[1, 2, 2, 2]);
+    /// assert_eq!(y.to_vec::<f32>()?, vec![4.0; 8]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn sum_pool2d(&self, kernel: usize, stride: usize) -> Result<Tensor> {
         let p = Pool2d {
             kh: kernel,
@@ -230,7 +269,19 @@ impl Tensor {
     }
 
     /// Mean over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]` (the spatial axes are
-    /// dropped; `unsqueeze` twice to keep `[N, C, 1, 1]`).
+    /// dropped; `unsqueeze` twice to keep `[N, C, 1, 1]`). Fails for an input that is not NCHW
+    /// or has an empty plane, as the other global poolings.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec((1..=8).map(|v| v as f32).collect(), &[1, 2, 2, 2], Device::Cpu)?;
+    /// let avg = x.global_avg_pool2d()?;
+    /// assert_eq!(avg.shape(), &[1, 2]);
+    /// assert_eq!(avg.to_vec::<f32>()?, vec![2.5, 6.5]);
+    /// assert_eq!(x.global_sum_pool2d()?.to_vec::<f32>()?, vec![10.0, 26.0]);
+    /// assert_eq!(x.global_max_pool2d()?.to_vec::<f32>()?, vec![4.0, 8.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn global_avg_pool2d(&self) -> Result<Tensor> {
         const OP: &str = "global_avg_pool2d";
         let (p, nc) = Self::global_window(OP, self)?;
@@ -244,7 +295,8 @@ impl Tensor {
         )
     }
 
-    /// Sum over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]`.
+    /// Sum over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]`. Example:
+    /// [`Tensor::global_avg_pool2d`].
     pub fn global_sum_pool2d(&self) -> Result<Tensor> {
         const OP: &str = "global_sum_pool2d";
         let (p, nc) = Self::global_window(OP, self)?;
@@ -252,7 +304,9 @@ impl Tensor {
     }
 
     /// Maximum over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]`; the gradient goes to
-    /// the arg-max of each plane (the first in row-major order on ties).
+    /// the arg-max of each plane (on the CPU the first in row-major order on ties; on a device
+    /// tied maxima share it). Example:
+    /// [`Tensor::global_avg_pool2d`].
     pub fn global_max_pool2d(&self) -> Result<Tensor> {
         const OP: &str = "global_max_pool2d";
         let (p, nc) = Self::global_window(OP, self)?;

@@ -69,7 +69,24 @@ impl Tensor {
         Ok(Tensor::from_data(data, &p.out_shape))
     }
 
-    /// Sum over `dims`.
+    /// Sum over the axes `dims`. The output drops those axes, or keeps them with size 1 when
+    /// `keepdim`. Fails when `dims` is empty, repeats an axis or names one out of range, or a
+    /// reduced axis is empty (use [`Tensor::sum_all`] to reduce everything).
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let rows = x.sum(&[1], false)?; // [2]
+    /// assert_eq!(rows.to_vec::<f32>()?, vec![6.0, 15.0]);
+    /// let cols = x.sum(&[0], true)?; // [1, 3]
+    /// assert_eq!(cols.shape(), &[1, 3]);
+    /// assert_eq!(cols.to_vec::<f32>()?, vec![5.0, 7.0, 9.0]);
+    ///
+    /// let grads = rows.sum_all()?.backward()?; // every element counted once
+    /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![1.0; 6]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("sum", self.shape(), dims, keepdim)?;
         let out = cuda_or!(
@@ -93,7 +110,17 @@ impl Tensor {
         }))
     }
 
-    /// Mean over `dims`.
+    /// Mean over the axes `dims`, with shapes and errors as [`Tensor::sum`].
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2], Device::Cpu)?;
+    /// assert_eq!(x.mean(&[0], false)?.to_vec::<f32>()?, vec![2.0, 3.0]);
+    /// let all = x.mean(&[0, 1], true)?;
+    /// assert_eq!(all.shape(), &[1, 1]);
+    /// assert_eq!(all.to_scalar()?, 2.5);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("mean", self.shape(), dims, keepdim)?;
         let n = p.reduced as f64;
@@ -101,7 +128,18 @@ impl Tensor {
     }
 
     /// Variance over `dims` with `correction` subtracted from the count (0: population variance
-    /// as batch norm uses, 1: the unbiased estimate).
+    /// as batch norm uses, 1: the unbiased estimate). Shapes and errors as [`Tensor::sum`];
+    /// also fails when a group has no more than `correction` values.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[1, 4], Device::Cpu)?;
+    /// // Squared deviations from 2.5 add up to 5.
+    /// assert_eq!(x.var(&[1], false, 0)?.to_vec::<f64>()?, vec![1.25]);
+    /// assert_close(&x.var(&[1], false, 1)?, &[5.0 / 3.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn var(&self, dims: &[usize], keepdim: bool, correction: usize) -> Result<Tensor> {
         let p = plan("var", self.shape(), dims, keepdim)?;
         if p.reduced <= correction {
@@ -135,7 +173,21 @@ impl Tensor {
         }))
     }
 
-    /// Maximum over `dims`; the gradient is shared equally among tied maxima.
+    /// Maximum over `dims` (shapes and errors as [`Tensor::sum`]); the gradient is shared
+    /// equally among tied maxima.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 3.0, 3.0, 0.0, 2.0, 1.0], &[2, 3], Device::Cpu)?
+    ///     .with_requires_grad(true);
+    /// let m = x.max(&[1], false)?; // [2]
+    /// assert_eq!(m.to_vec::<f32>()?, vec![3.0, 2.0]);
+    /// assert_eq!(x.min(&[0], false)?.to_vec::<f32>()?, vec![0.0, 2.0, 1.0]);
+    ///
+    /// let grads = m.sum_all()?.backward()?; // row 0's two maxima share its gradient
+    /// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![0.0, 0.5, 0.5, 0.0, 1.0, 0.0]);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn max(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("max", self.shape(), dims, keepdim)?;
         let out = cuda_or!(
@@ -156,7 +208,8 @@ impl Tensor {
         Ok(self.record_extremum("max", out, dims, p.keep_shape))
     }
 
-    /// Minimum over `dims`; the gradient is shared equally among tied minima.
+    /// Minimum over `dims` (shapes and errors as [`Tensor::sum`]); the gradient is shared
+    /// equally among tied minima. Example: [`Tensor::max`].
     pub fn min(&self, dims: &[usize], keepdim: bool) -> Result<Tensor> {
         let p = plan("min", self.shape(), dims, keepdim)?;
         let out = cuda_or!(
@@ -193,7 +246,18 @@ impl Tensor {
         })
     }
 
-    /// Sum of all elements (a 0-d tensor).
+    /// Sum of all elements, as a 0-d tensor (shape `[]`); a 0-d input is returned as it is.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2], Device::Cpu)?;
+    /// let s = x.sum_all()?;
+    /// assert!(s.shape().is_empty());
+    /// assert_eq!(s.to_scalar()?, 10.0);
+    /// assert_eq!(x.mean_all()?.to_scalar()?, 2.5);
+    /// assert_eq!(x.max_all()?.to_scalar()?, 4.0);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn sum_all(&self) -> Result<Tensor> {
         if self.rank() == 0 {
             return Ok(self.clone());
@@ -202,7 +266,7 @@ impl Tensor {
         self.sum(&dims, false)
     }
 
-    /// Mean of all elements (a 0-d tensor).
+    /// Mean of all elements, as a 0-d tensor. Example: [`Tensor::sum_all`].
     pub fn mean_all(&self) -> Result<Tensor> {
         if self.rank() == 0 {
             return Ok(self.clone());
@@ -211,7 +275,8 @@ impl Tensor {
         self.mean(&dims, false)
     }
 
-    /// Maximum of all elements (a 0-d tensor).
+    /// Maximum of all elements, as a 0-d tensor (gradient shared among ties). Example:
+    /// [`Tensor::sum_all`].
     pub fn max_all(&self) -> Result<Tensor> {
         let dims: Vec<usize> = (0..self.rank()).collect();
         if dims.is_empty() {
@@ -220,7 +285,17 @@ impl Tensor {
         self.max(&dims, false)
     }
 
-    /// Index of the maximum along `dim` for each position of the other axes (no gradient).
+    /// Index of the maximum along `dim` for each position of the other axes, in row-major order
+    /// of those positions (the first index on ties; no gradient). Fails when `dim` is out of
+    /// range or empty.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 7.0, 3.0, 9.0, 2.0, 4.0], &[2, 3], Device::Cpu)?;
+    /// assert_eq!(x.argmax(1)?, vec![1, 0]); // per row
+    /// assert_eq!(x.argmax(0)?, vec![1, 0, 1]); // per column
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn argmax(&self, dim: usize) -> Result<Vec<usize>> {
         let n = self.dim("argmax", dim)?;
         let mut perm: Vec<usize> = (0..self.rank()).filter(|&d| d != dim).collect();

@@ -7,8 +7,21 @@ use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::softmax;
 
 impl Tensor {
-    /// `exp(x - max) / sum(exp(x - max))` along `dim` (negative counts from the end). Backward:
-    /// `y * (g - sum(g * y))`.
+    /// `exp(x - max) / sum(exp(x - max))` along `dim` (negative counts from the end), in the
+    /// input's shape: each lane along `dim` sums to 1. Backward: `y * (g - sum(g * y))`. Fails
+    /// when `dim` is out of range.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// let values = vec![0.0f64, 0.0, 2f64.ln(), 1.0, 1.0, 1.0];
+    /// let x = Tensor::from_vec(values, &[2, 3], Device::Cpu)?;
+    /// let third = 1.0 / 3.0;
+    /// assert_close(&x.softmax(-1)?, &[0.25, 0.25, 0.5, third, third, third], 1e-12);
+    /// let (q, h, t) = (0.25f64.ln(), 0.5f64.ln(), third.ln());
+    /// assert_close(&x.log_softmax(1)?, &[q, q, h, t, t, t], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
         const OP: &str = "softmax";
         let lanes = Lanes::along(self.shape(), axis(OP, self.shape(), dim)?);
@@ -39,8 +52,9 @@ impl Tensor {
         }))
     }
 
-    /// `x - max - log(sum(exp(x - max)))` along `dim` (negative counts from the end). Backward:
-    /// `g - softmax * sum(g)`.
+    /// `x - max - log(sum(exp(x - max)))` along `dim` (negative counts from the end), the log of
+    /// [`Tensor::softmax`] without its underflow. Backward: `g - softmax * sum(g)`. Example:
+    /// [`Tensor::softmax`].
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         const OP: &str = "log_softmax";
         let lanes = Lanes::along(self.shape(), axis(OP, self.shape(), dim)?);

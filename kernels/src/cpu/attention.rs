@@ -23,6 +23,7 @@ use rayon::prelude::*;
 /// Sizes of one attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionDims {
+    /// Independent attention problems (batch items, or batch × heads).
     pub batch: usize,
     /// Queries per item.
     pub nq: usize,
@@ -55,15 +56,19 @@ impl AttentionDims {
     pub fn rows(&self) -> usize {
         self.batch * self.nq
     }
+    /// Shape of q, `[batch, nq, d]`.
     pub fn q_shape(&self) -> [usize; 3] {
         [self.batch, self.nq, self.d]
     }
+    /// Shape of k, `[batch, nk, d]`.
     pub fn k_shape(&self) -> [usize; 3] {
         [self.batch, self.nk, self.d]
     }
+    /// Shape of v, `[batch, nk, dv]`.
     pub fn v_shape(&self) -> [usize; 3] {
         [self.batch, self.nk, self.dv]
     }
+    /// Shape of the output, `[batch, nq, dv]`.
     pub fn out_shape(&self) -> [usize; 3] {
         [self.batch, self.nq, self.dv]
     }
@@ -165,8 +170,11 @@ pub fn attention_forward<T: Float>(
 /// Which input gradients a backward pass computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionNeeds {
+    /// Compute the gradient of the queries.
     pub q: bool,
+    /// Compute the gradient of the keys.
     pub k: bool,
+    /// Compute the gradient of the values.
     pub v: bool,
 }
 

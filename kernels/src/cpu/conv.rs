@@ -53,17 +53,29 @@ pub const COL_BUDGET: usize = 1 << 21;
 /// receive zeros in backward-data), which every function here supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dGeometry {
+    /// Images in the batch, `N`.
     pub batch: usize,
+    /// Channels of `x`, `C` (all groups together).
     pub in_channels: usize,
+    /// Height of `x`, `H`.
     pub in_h: usize,
+    /// Width of `x`, `W`.
     pub in_w: usize,
+    /// Channels of `y`, `OC` (all groups together).
     pub out_channels: usize,
+    /// Height of `y`, `OH`.
     pub out_h: usize,
+    /// Width of `y`, `OW`.
     pub out_w: usize,
+    /// Kernel size `[kH, kW]`.
     pub kernel: [usize; 2],
+    /// Step between windows `[height, width]`.
     pub stride: [usize; 2],
+    /// Zeros added on each side of `x` `[height, width]`.
     pub padding: [usize; 2],
+    /// Spacing between kernel taps `[height, width]` (1: adjacent).
     pub dilation: [usize; 2],
+    /// Channel groups: each group of `OC / groups` outputs sees only its `C / groups` inputs.
     pub groups: usize,
 }
 

@@ -6,8 +6,11 @@ use rayon::prelude::*;
 /// A strided operand: element at multi-index `i` is `data[offset + sum(i[d] * strides[d])]`.
 #[derive(Clone, Copy)]
 pub struct Strided<'a, T> {
+    /// The whole storage the view reads from.
     pub data: &'a [T],
+    /// Step in `data` per unit of each dimension (0 for a broadcast dimension).
     pub strides: &'a [usize],
+    /// Position in `data` of the element at index `[0, 0, ...]`.
     pub offset: usize,
 }
 

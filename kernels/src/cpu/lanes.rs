@@ -15,8 +15,11 @@ use rayon::prelude::*;
 /// Geometry of a lane map: `[outer, n, inner]` with the lanes along the middle axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lanes {
+    /// Product of the dimensions before the lane axis.
     pub outer: usize,
+    /// Length of each lane (the size of the lane axis).
     pub n: usize,
+    /// Product of the dimensions after the lane axis (1 for the last axis).
     pub inner: usize,
 }
 
@@ -30,10 +33,12 @@ impl Lanes {
         }
     }
 
+    /// Elements of the whole buffer, `outer * n * inner`.
     pub fn numel(&self) -> usize {
         self.outer * self.n * self.inner
     }
 
+    /// Number of lanes, `outer * inner`.
     pub fn count(&self) -> usize {
         self.outer * self.inner
     }

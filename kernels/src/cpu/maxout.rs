@@ -11,9 +11,13 @@ use rayon::prelude::*;
 /// Sizes of a maxout: `x` is `[outer, groups * pieces, inner]`, the output `[outer, groups, inner]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MaxoutDims {
+    /// Product of the dimensions before the maxout axis.
     pub outer: usize,
+    /// Outputs along the maxout axis.
     pub groups: usize,
+    /// Consecutive inputs each output takes the maximum of.
     pub pieces: usize,
+    /// Product of the dimensions after the maxout axis.
     pub inner: usize,
 }
 

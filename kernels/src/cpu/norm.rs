@@ -16,8 +16,11 @@ use rayon::prelude::*;
 /// Geometry of a batch-norm buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Channels {
+    /// Batch size, `N`.
     pub outer: usize,
+    /// Channels, `C`.
     pub channels: usize,
+    /// Values per channel per batch item (`H * W` for an image, 1 for `[N, C]`).
     pub inner: usize,
 }
 
@@ -34,6 +37,7 @@ impl Channels {
     pub fn per_channel(&self) -> usize {
         self.outer * self.inner
     }
+    /// Elements of the whole buffer.
     pub fn numel(&self) -> usize {
         self.outer * self.channels * self.inner
     }

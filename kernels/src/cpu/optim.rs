@@ -10,10 +10,15 @@ use rayon::prelude::*;
 /// Hyper-parameters of one Adam/AdamW step.
 #[derive(Clone, Copy, Debug)]
 pub struct AdamStep {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay rate of the first-moment (mean) estimate.
     pub beta1: f64,
+    /// Decay rate of the second-moment (uncentred variance) estimate.
     pub beta2: f64,
+    /// Added to the bias-corrected root of the second moment in the denominator.
     pub eps: f64,
+    /// Weight decay factor (0: none); how it applies depends on `decoupled`.
     pub weight_decay: f64,
     /// AdamW: decay the weights directly instead of adding `wd * p` to the gradient.
     pub decoupled: bool,
@@ -114,10 +119,15 @@ fn adam_chunk<T: Float>(
 /// Hyper-parameters of one SGD step.
 #[derive(Clone, Copy, Debug)]
 pub struct SgdStep {
+    /// Learning rate.
     pub lr: f64,
+    /// Momentum factor (0: plain SGD, the buffer is not used).
     pub momentum: f64,
+    /// Fraction of the gradient held back when it is added to the momentum buffer.
     pub dampening: f64,
+    /// L2 penalty: `weight_decay * p` is added to the gradient.
     pub weight_decay: f64,
+    /// Nesterov momentum: step along `g + momentum * buf` instead of `buf`.
     pub nesterov: bool,
     /// True on the first step: the momentum buffer starts as the gradient itself.
     pub first: bool,

@@ -12,11 +12,17 @@ use rayon::prelude::*;
 /// Window geometry of a 2-D pooling: kernel size, stride and zero padding per axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2d {
+    /// Kernel height.
     pub kh: usize,
+    /// Kernel width.
     pub kw: usize,
+    /// Vertical stride.
     pub sh: usize,
+    /// Horizontal stride.
     pub sw: usize,
+    /// Padding rows above and below.
     pub ph: usize,
+    /// Padding columns left and right.
     pub pw: usize,
 }
 

@@ -41,10 +41,12 @@ fn per_row<T: Float>(data: &[T], len: usize, f: impl Fn(&[T]) -> T + Sync + Send
     }
 }
 
+/// Sum of each row of `len` values, one result per row (none when `len` is 0).
 pub fn sum_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
     per_row(data, len, sum_slice)
 }
 
+/// Maximum of each row of `len` values (NaN for a row holding a NaN).
 pub fn max_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
     per_row(data, len, |r| {
         r.iter().fold(
@@ -54,6 +56,7 @@ pub fn max_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
     })
 }
 
+/// Minimum of each row of `len` values (NaN for a row holding a NaN).
 pub fn min_rows<T: Float>(data: &[T], len: usize) -> Vec<T> {
     per_row(data, len, |r| {
         r.iter()

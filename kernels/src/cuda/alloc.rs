@@ -45,7 +45,9 @@ pub fn size_class(bytes: usize) -> usize {
 
 /// The driver side of allocation: reserve and return device memory (an address and its size).
 pub trait RawAlloc {
+    /// Reserves exactly `bytes` and returns the block's device address.
     fn alloc(&mut self, bytes: usize) -> Result<u64, RawError>;
+    /// Returns a block from [`RawAlloc::alloc`] (its address and the size it was asked with).
     fn free(&mut self, ptr: u64, bytes: usize);
     /// The ordinal of the device the memory is on.
     fn device(&self) -> usize;
@@ -85,6 +87,8 @@ pub struct AllocStats {
     pub out_of_memory: u64,
 }
 
+/// The allocator the module describes: per-class free lists over a [`RawAlloc`], with
+/// [`AllocStats`] counters. Each device holds one behind a mutex.
 pub struct CachingAllocator<R: RawAlloc> {
     raw: R,
     free: BTreeMap<usize, Vec<u64>>,
@@ -92,6 +96,7 @@ pub struct CachingAllocator<R: RawAlloc> {
 }
 
 impl<R: RawAlloc> CachingAllocator<R> {
+    /// An allocator with empty free lists, taking its memory from `raw`.
     pub fn new(raw: R) -> Self {
         CachingAllocator {
             raw,
@@ -172,6 +177,7 @@ impl<R: RawAlloc> CachingAllocator<R> {
         self.stats.bytes_cached = 0;
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> AllocStats {
         self.stats
     }

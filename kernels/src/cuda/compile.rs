@@ -47,8 +47,11 @@ pub fn options(arch: (u32, u32)) -> Vec<String> {
 /// Counters of how compiled modules were obtained (for tests and diagnostics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Modules compiled by NVRTC.
     pub nvrtc_compiles: u64,
+    /// Modules read from the on-disk PTX cache.
     pub disk_hits: u64,
+    /// Modules found already compiled in this process.
     pub memory_hits: u64,
 }
 
@@ -56,6 +59,7 @@ static NVRTC_COMPILES: AtomicU64 = AtomicU64::new(0);
 static DISK_HITS: AtomicU64 = AtomicU64::new(0);
 static MEMORY_HITS: AtomicU64 = AtomicU64::new(0);
 
+/// The counters since the process started (all devices, all modules).
 pub fn cache_stats() -> CacheStats {
     CacheStats {
         nvrtc_compiles: NVRTC_COMPILES.load(Ordering::Relaxed),

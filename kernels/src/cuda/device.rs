@@ -13,6 +13,9 @@ use cudarc::nvrtc::Ptx;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// A CUDA device opened for saddle: its context, its one stream, the kernels loaded so far and
+/// its caching allocator. Shared through [`CudaDevice::get`]; all its methods queue work on the
+/// one stream.
 pub struct CudaDevice {
     ordinal: usize,
     name: String,
@@ -120,9 +123,11 @@ impl CudaDevice {
         })
     }
 
+    /// The device's ordinal (`cuda:N`).
     pub fn ordinal(&self) -> usize {
         self.ordinal
     }
+    /// The name the driver gives the device ("unknown GPU" when it gives none).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -130,12 +135,15 @@ impl CudaDevice {
     pub fn arch(&self) -> (u32, u32) {
         self.arch
     }
+    /// Number of streaming multiprocessors (at least 1).
     pub fn sm_count(&self) -> u32 {
         self.sm_count
     }
+    /// The device's only stream: every copy and kernel goes on it.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
+    /// The device's cudarc context.
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.ctx
     }
@@ -157,9 +165,9 @@ impl CudaDevice {
         Ok(buf)
     }
 
-    /// A device copy of `data`, queued on the stream without waiting for it: staged through
-    /// page-locked memory (see [`Staging`]) up to [`STAGING_MAX_BYTES`], from `data` directly
-    /// above.
+    /// A device copy of `data`, queued on the stream without waiting for it: staged through a
+    /// ring of page-locked buffers up to 16 MiB (so the copy never waits for queued kernels),
+    /// copied from `data` directly above that.
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<DeviceBuffer<T>, CudaError> {
         let mut buf = self.alloc::<T>(data.len())?;
         let bytes = std::mem::size_of_val(data);
@@ -240,6 +248,7 @@ impl CudaDevice {
             .map_err(|e| CudaError::driver("deferred", e))
     }
 
+    /// The counters of this device's caching allocator.
     pub fn alloc_stats(&self) -> AllocStats {
         lock(&self.pool).stats()
     }

@@ -8,12 +8,27 @@ pub enum CudaError {
     /// No usable driver, device or NVRTC on this machine (the reason says which).
     Unavailable(String),
     /// NVRTC rejected a module; `log` is its compile log.
-    Compile { module: &'static str, log: String },
+    Compile {
+        /// The module's file name.
+        module: &'static str,
+        /// NVRTC's compile log (or its error, when it failed before compiling).
+        log: String,
+    },
     /// A driver call failed.
-    Driver { op: &'static str, error: String },
+    Driver {
+        /// What was being done (a copy, a launch, a module load, ...).
+        op: &'static str,
+        /// The driver's error, as its debug form.
+        error: String,
+    },
     /// Arguments a launcher cannot take (shapes, lengths, sizes beyond the kernels' 32-bit
     /// indexing).
-    Invalid { op: &'static str, reason: String },
+    Invalid {
+        /// The launcher or copy that refused.
+        op: &'static str,
+        /// What is wrong with the arguments.
+        reason: String,
+    },
     /// A device allocation the caching allocator could not serve, even after returning its
     /// cache to the driver.
     OutOfMemory(OutOfMemory),

@@ -30,24 +30,42 @@ pub use error::CudaError;
 /// Our CUDA C modules, one kernel family per file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KernelModule {
+    /// Unary and broadcasting binary maps, select by mask, fills, and strided copies and casts
+    /// (`elementwise.cu`).
     Elementwise,
+    /// Sum, max and min over axes (`reduce.cu`).
     Reduce,
+    /// Batched f32 matrix product on CUDA cores, and a simple f64 one (`gemm.cu`).
     Gemm,
+    /// The f32 matrix product on tensor cores with TF32 inputs (`gemm_tf32.cu`, sm_80+).
     GemmTf32,
+    /// The bf16/f16 matrix product on tensor cores, accumulating in f32 (`gemm_half.cu`, sm_80+).
     GemmHalf,
+    /// 2-D convolution as implicit GEMM: forward, backward-data and backward-weight (`conv.cu`).
     Conv,
+    /// Batch-norm statistics, application and backward (`norm.cu`).
     Norm,
+    /// Softmax and log-softmax along an axis, with their backward (`softmax.cu`).
     Softmax,
+    /// Binary cross-entropy with logits and its gradient (`loss.cu`).
     Loss,
+    /// Fused Adam and SGD updates (`optim.cu`).
     Optim,
+    /// Philox random draws: normal, uniform and dropout masks (`random.cu`).
     Random,
+    /// Spectral-norm power iteration (`spectral.cu`).
     Spectral,
+    /// index_select and gather with their scatter-add backwards, masked_select and rot90
+    /// (`index.cu`).
     Index,
+    /// Windowed sum/average and max pooling (`pool.cu`).
     Pool,
+    /// Fused scaled dot-product attention (`attention.cu`).
     Attention,
 }
 
 impl KernelModule {
+    /// Every module, in declaration order.
     pub const ALL: [KernelModule; 15] = [
         KernelModule::Elementwise,
         KernelModule::Reduce,
@@ -135,6 +153,7 @@ impl KernelModule {
 pub trait CudaStore:
     cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Copy + Default + 'static
 {
+    /// The type's suffix in kernel names (`"f32"`, `"bf16"`, ...).
     const SUFFIX: &'static str;
     /// A NaN of this type.
     const NAN: Self;

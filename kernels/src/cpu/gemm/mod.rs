@@ -48,10 +48,15 @@ use std::time::{Duration, Instant};
 /// Transposes are free: swap `rows`/`cols` and `rs`/`cs`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a, T> {
+    /// The elements, starting at element `(0, 0)`.
     pub data: &'a [T],
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Row stride: step in `data` from one row to the next.
     pub rs: usize,
+    /// Column stride: step in `data` from one column to the next.
     pub cs: usize,
 }
 

@@ -120,8 +120,11 @@ pub fn attention_forward(
 
 /// The saved forward state a backward pass reads.
 pub struct AttentionSaved<'a> {
+    /// The queries, `[batch, nq, d]`.
     pub q: &'a CudaSlice<f32>,
+    /// The keys, `[batch, nk, d]`.
     pub k: &'a CudaSlice<f32>,
+    /// The values, `[batch, nk, dv]`.
     pub v: &'a CudaSlice<f32>,
     /// The forward's output.
     pub o: &'a CudaSlice<f32>,

@@ -19,8 +19,11 @@ const BK: usize = 16;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FastDiv {
+    /// The divisor.
     pub d: u32,
+    /// The multiplier `mul` of the formula.
     pub mul: u32,
+    /// The final right shift, `ceil(log2 d)`.
     pub shift: u32,
 }
 

@@ -12,8 +12,11 @@ pub const MAX_RANK: usize = 8;
 /// A strided view into a buffer: element `idx` lives at `offset + Σ idx[d] · strides[d]`.
 #[derive(Clone, Copy, Debug)]
 pub struct View<'a> {
+    /// Size of each dimension.
     pub shape: &'a [usize],
+    /// Step in the buffer per unit of each dimension.
     pub strides: &'a [usize],
+    /// Position in the buffer of the element at index `[0, 0, ...]`.
     pub offset: usize,
 }
 
@@ -39,11 +42,17 @@ impl<'a> View<'a> {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StridedArgs {
+    /// Dimensions in use after merging (0 for a single element).
     pub rank: u32,
+    /// Output size of each dimension in use.
     pub shape: [u32; MAX_RANK],
+    /// Strides of the first operand per dimension (0 where it is broadcast).
     pub stride_a: [u32; MAX_RANK],
+    /// Strides of the second operand (the second input, or a copy's destination).
     pub stride_b: [u32; MAX_RANK],
+    /// Offset of the first operand in its buffer.
     pub offset_a: u32,
+    /// Offset of the second operand in its buffer.
     pub offset_b: u32,
 }
 // SAFETY: plain repr(C) integers, laid out as the C struct.
@@ -153,24 +162,41 @@ pub fn strided_args(
 /// Elementwise unary ops (forward formulas of engine/src/ops/unary.rs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UnaryOp {
+    /// `-x`.
     Neg,
+    /// `e^x`.
     Exp,
+    /// `ln x`.
     Log,
+    /// `√x`.
     Sqrt,
+    /// `x²`.
     Square,
+    /// `|x|`.
     Abs,
+    /// `max(x, 0)`.
     Relu,
+    /// `x` for positive x, `slope * x` otherwise.
     LeakyRelu(f64),
+    /// `1 / (1 + e^-x)`.
     Sigmoid,
+    /// `tanh x`.
     Tanh,
+    /// `ln(1 + e^x)`.
     Softplus,
+    /// `x` for positive x, `alpha * (e^x - 1)` otherwise.
     Elu(f64),
+    /// `x^e` for a constant exponent.
     Powf(f64),
+    /// `x` limited to `[min, max]`.
     Clamp(f64, f64),
     /// `x * scale + shift` (add/sub/mul/div/rsub by a scalar).
     Affine(f64, f64),
+    /// `1 / x`.
     Recip,
+    /// 1 where `x > c`, else 0.
     GtScalar(f64),
+    /// `x` unchanged (a strided gather into a contiguous output).
     Copy,
 }
 
@@ -204,22 +230,34 @@ impl UnaryOp {
 /// Broadcasting binary ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a * b`.
     Mul,
+    /// `a / b`.
     Div,
+    /// `a^b`.
     Pow,
+    /// The larger of `a` and `b`.
     Maximum,
+    /// The smaller of `a` and `b`.
     Minimum,
-    /// Comparisons: 1 where the relation holds, else 0.
+    /// Comparisons: 1 where the relation holds, else 0. This one is `a > b`.
     Gt,
+    /// `a >= b` as 0/1.
     Ge,
+    /// `a < b` as 0/1.
     Lt,
+    /// `a <= b` as 0/1.
     Le,
+    /// `a == b` as 0/1.
     Eq,
 }
 
 impl BinaryOp {
+    /// Kernel name stem (`"add"`, `"maximum"`, ...).
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",

@@ -25,17 +25,29 @@ pub enum GemmPrecision {
 /// `b · stride_*` elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmShape {
+    /// Rows of C (and of op(A)).
     pub m: usize,
+    /// Columns of C (and of op(B)).
     pub n: usize,
+    /// The summed dimension: columns of op(A), rows of op(B).
     pub k: usize,
+    /// A is stored `k × m` and used transposed.
     pub trans_a: bool,
+    /// B is stored `n × k` and used transposed.
     pub trans_b: bool,
+    /// Leading dimension of A: elements between consecutive stored rows.
     pub lda: usize,
+    /// Leading dimension of B.
     pub ldb: usize,
+    /// Leading dimension of C.
     pub ldc: usize,
+    /// Number of products.
     pub batch: usize,
+    /// Elements between consecutive A matrices of the batch (0: one A shared by all).
     pub stride_a: usize,
+    /// Elements between consecutive B matrices of the batch (0: shared).
     pub stride_b: usize,
+    /// Elements between consecutive C matrices of the batch.
     pub stride_c: usize,
 }
 

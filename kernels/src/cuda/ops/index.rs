@@ -57,9 +57,11 @@ impl DeviceIndices {
         })
     }
 
+    /// Number of indices.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// True when there are no indices.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -273,6 +275,7 @@ impl MaskOffsets {
     pub fn len(&self) -> usize {
         self.n
     }
+    /// True for an empty mask.
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }

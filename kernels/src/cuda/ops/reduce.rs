@@ -11,11 +11,16 @@ use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig};
 pub const ROW_CHUNK: usize = 4096;
 const THREADS: u32 = 256;
 
+/// What a reduction computes over each lane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceOp {
+    /// The sum.
     Sum,
+    /// The sum divided by the lane length.
     Mean,
+    /// The maximum.
     Max,
+    /// The minimum.
     Min,
 }
 
