@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// The commands' error type: any error, with its message for the user.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `--device auto|cpu|cuda[:N]`: `auto` takes the GPU when a driver, a device and NVRTC are
