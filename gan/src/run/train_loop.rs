@@ -158,7 +158,8 @@ pub struct Progress {
     pub step: u64,
     /// The step the run trains to.
     pub total: u64,
-    /// The losses as last read (every step on the CPU, at logging intervals on a GPU).
+    /// The losses as last read: every step on the CPU, on a GPU only at the steps that log,
+    /// checkpoint or evaluate.
     pub losses: Vec<(&'static str, f64)>,
 }
 

@@ -4,7 +4,7 @@ use saddle_engine::{Result, Tensor};
 /// How a pooling window is reduced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
-    /// The mean (padding counts as zeros in the divisor, as PyTorch's default).
+    /// The mean; the divisor is always `kernel²`, padded cells included (PyTorch's default).
     Avg,
     /// The maximum.
     Max,

@@ -35,8 +35,8 @@ pub trait Optimizer {
     fn step(&mut self, grads: &Grads) -> Result<()>;
     /// The parameter groups, in the order given at construction.
     fn groups(&self) -> &[ParamGroup];
-    /// Sets group `group`'s learning rate (a [`Schedule`] step); an index past the last group
-    /// is ignored.
+    /// Sets group `group`'s learning rate (to follow a [`Schedule`], say); [`Sgd`] and [`Adam`]
+    /// ignore an index past the last group.
     fn set_lr(&mut self, group: usize, lr: f64);
     /// The optimiser's state as named tensors (`<param>.<slot>`) for checkpoints; step
     /// counters are stored as one-element f64 tensors.
