@@ -29,7 +29,7 @@ pub struct ClassifierArgs {
     /// Where the weights go.
     #[arg(long, default_value = "runs/classifier/classifier.safetensors")]
     pub out: PathBuf,
-    /// auto, cpu or cuda[:N].
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

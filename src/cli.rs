@@ -55,7 +55,7 @@ pub struct RunArgs {
     /// Continue the run in this folder from its latest checkpoint (its config is reused).
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
-    /// auto, cpu or cuda[:N].
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Log losses every this many steps.

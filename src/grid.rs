@@ -41,13 +41,13 @@ pub struct GridArgs {
     /// A folder with MNIST-format IDX files (28x28 grey images).
     #[arg(long, value_parser = Utf8)]
     pub data: String,
-    /// Output folder (results in <family>.jsonl, histogram.png, summary.json).
+    /// Output folder (results in `<family>.jsonl`, histogram.png, summary.json).
     #[arg(long, default_value = "runs/grid")]
     pub out: PathBuf,
     /// Histogram bins.
     #[arg(long, default_value_t = 12, value_parser = between::<usize>(1, 1000))]
     pub bins: usize,
-    /// auto, cpu or cuda[:N].
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

@@ -24,9 +24,9 @@
 //! `pytorch_interop` (weights to and from PyTorch).
 //!
 //! The modules below are the library of the `saddle` command line (`src/main.rs`), one per
-//! command: [`train`], [`sample`], [`eval`], [`grid`], [`probe`] and [`bench`], with the flags
-//! they share in [`cli`] and [`flags`]. [`sample::load_run_model`] rebuilds the model of any
-//! run folder `saddle train` wrote, with the weights of one of its checkpoints.
+//! command: [`train`], [`sample`], [`eval`], [`grid`], [`probe`] and [`bench`](mod@bench),
+//! with the flags they share in [`cli`] and [`flags`]. [`sample::load_run_model`] rebuilds the
+//! model of any run folder `saddle train` wrote, with the weights of one of its checkpoints.
 
 #![warn(missing_docs)]
 

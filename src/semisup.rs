@@ -81,7 +81,7 @@ pub struct SemiSupArgs {
     #[arg(long, conflicts_with = "out")]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
-    /// auto, cpu or cuda[:N].
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     #[serde(skip)]
     pub device: String,

@@ -32,7 +32,9 @@
 //! use saddle_gan::nn::engine::Rng;
 //! use saddle_gan::nn::Checkpoint;
 //! use saddle_gan::plot::save_image_grid;
-//! use saddle_gan::run::{checkpoint_path, read_config, train, GanModel, LoopOptions, RunDir, StopFlag};
+//! use saddle_gan::run::{
+//!     checkpoint_path, read_config, train, GanModel, LoopOptions, RunDir, StopFlag,
+//! };
 //!
 //! let dir = std::env::temp_dir().join(format!("saddle-doc-gan-{}", std::process::id()));
 //! # let _ = std::fs::remove_dir_all(&dir);
@@ -57,13 +59,23 @@
 //!         resume_changes: Default::default(),
 //!     };
 //!     let (stop, mut progress) = (StopFlag::new(), |_: &_| {});
-//!     train(&mut model, &mut loader, &mut run, &opts, &config, None, false, &stop, &mut progress)?;
+//!     train(
+//!         &mut model, &mut loader, &mut run, &opts, &config,
+//!         None,  // no periodic evaluation
+//!         false, // a new run, not a resumed one
+//!         &stop, &mut progress,
+//!     )?;
 //! } // dropping the RunDir releases the folder's lock
 //!
 //! // Open the run: the configuration says which model to build...
 //! let config = read_config(&dir)?;
 //! let size = |key: &str| config[key].as_u64().map(|v| v as usize).ok_or("bad config.json");
-//! let cfg = DcganConfig { nz: size("nz")?, ngf: size("ngf")?, ndf: size("ndf")?, ..DcganConfig::digits16() };
+//! let cfg = DcganConfig {
+//!     nz: size("nz")?,
+//!     ngf: size("ngf")?,
+//!     ndf: size("ndf")?,
+//!     ..DcganConfig::digits16()
+//! };
 //! let mut model = DcganTrainer::new(cfg, &mut Rng::new(0))?;
 //! // ...and the latest checkpoint holds its trained weights.
 //! model.restore(&Checkpoint::load(checkpoint_path(&dir, "latest"))?)?;

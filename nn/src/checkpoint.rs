@@ -78,7 +78,8 @@ impl std::error::Error for CheckpointError {}
 /// ck.add_optimizer("opt", &opt);
 /// ck.set_meta("step", 100);
 /// ck.set_rng("init", &rng);
-/// let path = std::env::temp_dir().join(format!("saddle-doc-ck-{}.safetensors", std::process::id()));
+/// let name = format!("saddle-doc-ck-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(name);
 /// ck.save(&path)?;
 ///
 /// // A fresh model (other weights) takes the saved ones back.

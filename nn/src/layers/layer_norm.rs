@@ -13,7 +13,8 @@ use saddle_engine::{DType, Device, Error, Result, Tensor};
 /// use saddle_nn::{LayerNorm, Module};
 ///
 /// let norm = LayerNorm::new(&[4], 1e-5, DType::F32)?;
-/// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 10.0, 10.0, 10.0, 10.0], &[2, 4], Device::Cpu)?;
+/// let rows = vec![1.0f32, 2.0, 3.0, 4.0, 10.0, 10.0, 10.0, 10.0];
+/// let x = Tensor::from_vec(rows, &[2, 4], Device::Cpu)?;
 /// let y = norm.forward(&x)?.to_vec::<f32>()?;
 /// // Each row comes out with mean 0; the constant row is all zeros.
 /// assert!(y[..4].iter().sum::<f32>().abs() < 1e-5);

@@ -23,7 +23,8 @@ pub struct SgdConfig {
 /// use saddle_nn::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
 ///
 /// let p = Tensor::from_vec(vec![0.0f64], &[1], Device::Cpu)?.with_requires_grad(true);
-/// let mut opt = Sgd::new(vec![ParamGroup::new(vec![("p".into(), p.clone())], 0.25)], SgdConfig::default())?;
+/// let group = ParamGroup::new(vec![("p".into(), p.clone())], 0.25);
+/// let mut opt = Sgd::new(vec![group], SgdConfig::default())?;
 /// // loss = (p - 3)², gradient -6 at p = 0: one step of 0.25 moves p to 1.5.
 /// let loss = p.add_scalar(-3.0)?.square()?.sum_all()?;
 /// opt.step(&loss.backward()?)?;
