@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use saddle_engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Rng, Tensor};
 use std::time::Instant;
 
+/// The benchmark suites of `saddle bench`.
 #[derive(Subcommand, Clone, Debug)]
 pub enum Suite {
     /// Square SGEMM (f32) at several sizes.
@@ -14,6 +15,7 @@ pub enum Suite {
         /// Matrix sizes to time.
         #[arg(long, value_delimiter = ',', default_values_t = vec![256, 512, 1024, 2048], value_parser = between::<usize>(1, 16_384))]
         sizes: Vec<usize>,
+        /// Runs and output format.
         #[command(flatten)]
         opts: BenchOpts,
     },
@@ -23,6 +25,7 @@ pub enum Suite {
         /// Images per batch.
         #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, 4096))]
         batch: usize,
+        /// Runs and output format.
         #[command(flatten)]
         opts: BenchOpts,
     },
@@ -37,11 +40,13 @@ pub enum Suite {
         /// Only the cases whose name contains this.
         #[arg(long)]
         only: Option<String>,
+        /// Runs and output format.
         #[command(flatten)]
         opts: BenchOpts,
     },
 }
 
+/// The options every suite takes.
 #[derive(Args, Clone, Debug)]
 pub struct BenchOpts {
     /// Timed runs per case (the median is reported).
@@ -54,8 +59,12 @@ pub struct BenchOpts {
 
 /// One measured case.
 pub struct Measurement {
+    /// The case, e.g. `sgemm_1024`.
     pub name: String,
+    /// Median wall time of one run, in milliseconds.
     pub median_ms: f64,
+    /// Floating-point operations per second at the median time, in billions (0 where not
+    /// counted).
     pub gflops: f64,
     /// Trained parameters of the timed model(s), where the row is a model (train cases).
     pub params: Option<usize>,
@@ -126,6 +135,7 @@ fn report(rows: &[Measurement], json: bool) {
     }
 }
 
+/// `saddle bench <suite>`: times the suite's cases and prints a table (or JSON lines).
 pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
     match suite {
         Suite::Gemm { sizes, opts } => {
@@ -212,10 +222,13 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
 /// convolution halving the spatial size or a transposed convolution doubling it.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvLayer {
+    /// A transposed convolution (doubling H and W) rather than a convolution (halving them).
     pub transposed: bool,
+    /// Input channels.
     pub c_in: usize,
     /// Input height and width.
     pub hw: usize,
+    /// Output channels.
     pub c_out: usize,
 }
 
@@ -310,8 +323,11 @@ impl ConvLayer {
 
 /// The tensors of one conv-suite step.
 pub struct ConvStep {
+    /// The layer timed.
     pub layer: ConvLayer,
+    /// The input `[batch, c_in, hw, hw]`, requiring grad.
     pub x: Tensor,
+    /// The weight (OIHW, or `[c_in, c_out, 4, 4]` when transposed), requiring grad.
     pub w: Tensor,
     /// The fixed output gradient: backward computes the gradients of `sum(y · gy)`.
     pub gy: Tensor,

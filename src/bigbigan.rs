@@ -46,6 +46,7 @@ pub struct BigbiganSpec {
     /// D's Adam learning rate.
     #[arg(long, default_value_t = 2e-4, value_parser = flags::positive)]
     pub lr_d: f64,
+    /// Real images per training step.
     #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// Decay of the moving averages of E's and G's weights.
@@ -88,6 +89,8 @@ impl BigbiganSpec {
 /// How many test images the run reconstructs beside each sample grid (two rows of 8).
 const RECONSTRUCTED: usize = 16;
 
+/// `saddle train bigbigan`: trains (or with `--resume` continues) a BigBiGAN run in its run
+/// folder.
 pub fn train_bigbigan(spec: BigbiganSpec, mut run: RunArgs) -> Result<(), BoxError> {
     let device = resolve_device(&run.device)?;
     let default_steps = if spec.data == "digits" { 300 } else { 5000 };

@@ -11,20 +11,25 @@ use saddle_nn::ModuleExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// `saddle train classifier`'s options.
 #[derive(Args, Clone, Debug)]
 pub struct ClassifierArgs {
     /// A folder holding the four MNIST-format IDX files (MNIST or Fashion-MNIST).
     #[arg(long, value_parser = Utf8)]
     pub data: String,
+    /// Passes over the training split.
     #[arg(long, default_value_t = 3, value_parser = between::<usize>(1, 10_000))]
     pub epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
+    /// Seed of the weights and the data order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Where the weights go.
     #[arg(long, default_value = "runs/classifier/classifier.safetensors")]
     pub out: PathBuf,
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
 }
@@ -49,6 +54,8 @@ pub fn unit_images(ds: &ImageDataset) -> Result<saddle_engine::Tensor, BoxError>
     Ok(loader.next_batch()?.images)
 }
 
+/// `saddle train classifier`: trains the domain classifier on `--data`'s training split,
+/// reports its test accuracy and writes its weights to `--out`.
 pub fn train_classifier(args: ClassifierArgs) -> Result<(), BoxError> {
     let device = resolve_device(&args.device)?;
     // The output folder first: a bad --out must not cost the training.

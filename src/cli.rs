@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// The commands' error type: any error, with its message for the user.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `--device auto|cpu|cuda[:N]`: `auto` takes the GPU when a driver, a device and NVRTC are
@@ -54,7 +55,7 @@ pub struct RunArgs {
     /// Continue the run in this folder from its latest checkpoint (its config is reused).
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
-    /// auto, cpu or cuda[:N].
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Log losses every this many steps.

@@ -18,9 +18,11 @@ use saddle_gan::run::{read_config, write_atomically};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// `saddle eval`'s options: score a run, or compare two image sets with `saddle eval fid`.
 #[derive(Args, Clone, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct EvalArgs {
+    /// `saddle eval fid A B`, when given instead of a run.
     #[command(subcommand)]
     pub compare: Option<EvalCommand>,
     /// The run folder.
@@ -47,6 +49,7 @@ pub struct EvalArgs {
     /// Generated samples to score (FID is biased at small counts: compare at equal counts).
     #[arg(long, default_value_t = 10_000, value_parser = between::<usize>(2, MAX_SCORED))]
     pub count: usize,
+    /// Seed of the generated samples' noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -61,6 +64,7 @@ pub enum EvalCommand {
     Fid(FidArgs),
 }
 
+/// `saddle eval fid`'s options.
 #[derive(Args, Clone, Debug)]
 pub struct FidArgs {
     /// Inception-v3 weights (safetensors; see README).
@@ -92,6 +96,8 @@ struct RunEval<'a> {
     data: &'a str,
 }
 
+/// `saddle eval`: scores a run's samples with the chosen metrics, prints the scores and writes
+/// them to `eval-<checkpoint>.json` in the run folder; or runs `saddle eval fid`.
 pub fn eval(args: EvalArgs) -> Result<(), BoxError> {
     if let Some(EvalCommand::Fid(fid)) = &args.compare {
         return compare_sets(fid);

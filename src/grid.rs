@@ -15,6 +15,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// `saddle grid`'s options.
 #[derive(Args, Clone, Debug)]
 pub struct GridArgs {
     /// ebgan, ebgan-pt or gan.
@@ -25,6 +26,7 @@ pub struct GridArgs {
     /// Training steps per configuration.
     #[arg(long, default_value_t = 300, value_parser = at_least::<u64>(1))]
     pub steps: u64,
+    /// Images per training step.
     #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// Generated samples scored with I' per configuration.
@@ -39,11 +41,13 @@ pub struct GridArgs {
     /// A folder with MNIST-format IDX files (28x28 grey images).
     #[arg(long, value_parser = Utf8)]
     pub data: String,
+    /// Output folder (results in `<family>.jsonl`, histogram.png, summary.json).
     #[arg(long, default_value = "runs/grid")]
     pub out: PathBuf,
     /// Histogram bins.
     #[arg(long, default_value_t = 12, value_parser = between::<usize>(1, 1000))]
     pub bins: usize,
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     pub device: String,
 }
@@ -54,6 +58,8 @@ const FAMILIES: [(Family, [u8; 3]); 3] = [
     (Family::Gan, [220, 90, 40]),
 ];
 
+/// `saddle grid`: trains and scores the drawn configurations (skipping those already in the
+/// results file), then summarises the results.
 pub fn grid(args: GridArgs) -> Result<(), BoxError> {
     let device = resolve_device(&args.device)?;
     let family = Family::parse(&args.family).ok_or_else(|| {

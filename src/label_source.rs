@@ -84,9 +84,11 @@ impl LabelMethod {
 
 /// What labels the run uses, besides the data.
 pub struct LabelRequest<'a> {
+    /// Where the labels come from.
     pub method: LabelMethod,
     /// The labelled share in percent (methods that use one).
     pub percent: f64,
+    /// Seed of the labelled split, of random labels and of the pre-trained network.
     pub seed: u64,
     /// The pre-trained network's settings (methods that need one).
     pub labeller: LabellerConfig,
@@ -94,6 +96,7 @@ pub struct LabelRequest<'a> {
     pub labels_from: Option<&'a Path>,
     /// The run folder, and whether the run is being resumed.
     pub root: &'a Path,
+    /// See `root`.
     pub resumed: bool,
 }
 

@@ -1,7 +1,32 @@
 //! saddle: a GAN toolkit on a from-scratch tensor engine.
 //!
-//! This root crate re-exports the four layers: [`kernels`] (raw compute), [`engine`] (tensors and
-//! autodiff), [`nn`] (layers, optimisers) and [`gan`] (models, data, training).
+//! This root crate re-exports the four layers, each built on the one before:
+//!
+//! - [`kernels`] (`saddle-kernels`): raw compute on plain slices (GEMM, convolution lowering,
+//!   reductions, optimiser updates) on the CPU, and the CUDA backend, loaded at run time, in
+//!   builds with the `cuda` feature. No tensors, no autodiff.
+//! - [`engine`] (`saddle-engine`): [`Tensor`] on a [`Device`] with a [`DType`], reverse-mode
+//!   autodiff, the ops GANs need, the seeded RNG and the [`Error`] type.
+//! - [`nn`] (`saddle-nn`): the [`Module`](nn::Module) trait with PyTorch-style named
+//!   parameters, layers, initialisers, optimisers, EMA and safetensors
+//!   [`Checkpoint`](nn::Checkpoint)s.
+//! - [`gan`] (`saddle-gan`): the papers' models and trainers, data loaders, metrics, the run
+//!   folder and the shared training loop.
+//!
+//! An embedding program can depend on this crate and use the layers as `saddle::nn::...`, or
+//! depend on a layer's crate alone. Start with the guides in the crate docs: [`nn`]'s (define a
+//! module and train it, save and load checkpoints, load PyTorch weights) and [`gan`]'s (its main
+//! modules, open a run folder and sample from a trained generator).
+//!
+//! The repository's `examples/` folder holds complete programs, run with
+//! `cargo run --example <name>`: `sample_from_run` (samples from a run folder written by
+//! `saddle train`), `custom_gan` (a GAN of your own), `custom_op` (a new engine op) and
+//! `pytorch_interop` (weights to and from PyTorch).
+//!
+//! The modules below are the library of the `saddle` command line (`src/main.rs`), one per
+//! command: [`train`], [`sample`], [`eval`], [`grid`], [`probe`] and [`bench`](mod@bench),
+//! with the flags they share in [`cli`] and [`flags`]. [`sample::load_run_model`] rebuilds the
+//! model of any run folder `saddle train` wrote, with the weights of one of its checkpoints.
 
 #![warn(missing_docs)]
 

@@ -17,11 +17,13 @@ use saddle_nn::{Checkpoint, Module};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// `saddle probe`'s options.
 #[derive(Args, Clone, Debug)]
 pub struct ProbeArgs {
     /// A DCGAN run folder (D's features) or a BigBiGAN one (the encoder's).
     #[arg(long)]
     pub run: PathBuf,
+    /// latest, best, or a .safetensors path.
     #[arg(long, default_value = "latest")]
     pub checkpoint: String,
     /// The labelled MNIST-format folder (e.g. Fashion-MNIST).
@@ -30,6 +32,7 @@ pub struct ProbeArgs {
     /// Labelled training examples per class (the 1000 labels = 100 per class).
     #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, 100_000))]
     pub labels_per_class: usize,
+    /// Seed of the choice of labelled examples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -152,6 +155,9 @@ fn trained_and_random(
     }
 }
 
+/// `saddle probe`: fits a linear classifier on the run's features of `--labels-per-class`
+/// labelled training images and reports its test accuracy, beside the same probe on a
+/// randomly initialised network; the figures also go to `probe.json` in the run folder.
 pub fn probe(args: ProbeArgs) -> Result<(), BoxError> {
     let start = Instant::now();
     let path = match args.checkpoint.as_str() {

@@ -13,6 +13,7 @@ use saddle_gan::run::{checkpoint_path, read_config, real_over_reconstruction, Ga
 use saddle_nn::Checkpoint;
 use std::path::{Path, PathBuf};
 
+/// `saddle sample`'s options.
 #[derive(Args, Clone, Debug)]
 pub struct SampleArgs {
     /// The run folder (written by `saddle train ...`).
@@ -56,6 +57,7 @@ pub struct SampleArgs {
     /// Rows of the interpolation grid.
     #[arg(long, default_value_t = 8, value_parser = between::<usize>(1, 256))]
     pub rows: usize,
+    /// Seed of the latent codes (the same seed gives the same samples).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -113,6 +115,8 @@ fn to_unit(images: &Tensor, (lo, hi): (f32, f32)) -> Result<Vec<f32>, BoxError> 
         .collect())
 }
 
+/// `saddle sample`: writes a run's samples (or an interpolation, arithmetic or reconstruction
+/// grid) to `--out`.
 pub fn sample(args: SampleArgs) -> Result<(), BoxError> {
     let mut model = load_run_model(&args.run, &args.checkpoint)?;
     create_out_dir(&args.out)?;

@@ -22,6 +22,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The options of `saddle train ladder` and `saddle train ebgan-ln`.
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct SemiSupArgs {
     /// A folder with the four MNIST-format IDX files (on --resume, the run's own by default).
@@ -44,6 +45,7 @@ pub struct SemiSupArgs {
     /// Adam learning rate of the ladder (the paper searched 2e-3 ... 1e-4).
     #[arg(long, default_value_t = 2e-3, value_parser = flags::positive)]
     pub lr: f64,
+    /// Adam's β1 (the ladder's and G's).
     #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
     pub beta1: f64,
     /// Share of the steps after which the learning rates fall linearly to 0.
@@ -56,8 +58,10 @@ pub struct SemiSupArgs {
     /// layer only, 1000,0,0,0,0,0,0; Rasmus et al.'s full ladder: 1000,10,0.1,0.1,0.1,0.1,0.1).
     #[arg(long)]
     pub denoise_weights: Option<String>,
+    /// Seed of the weights, the noise and the data order (the split has --split-seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Run folder [default: runs/ladder or runs/ebgan-ln].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Measure the test error every this many steps (and at the end).
@@ -77,6 +81,7 @@ pub struct SemiSupArgs {
     #[arg(long, conflicts_with = "out")]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
+    /// auto, cpu or `cuda[:N]`.
     #[arg(long, default_value = "auto")]
     #[serde(skip)]
     pub device: String,
@@ -89,6 +94,7 @@ const FIXED_NOISE_STREAM: u64 = 0x5eed_0f9a_1d00;
 /// EBGAN-LN's generator and margin (PAPERS.md: margin 16 decayed to 0 over the first half).
 #[derive(Args, Clone, Debug, Serialize, Deserialize)]
 pub struct EbganLnArgs {
+    /// The margin m of D's loss on generated images, at the start.
     #[arg(long, default_value_t = 16.0, value_parser = flags::non_negative)]
     pub margin: f64,
     /// Share of the steps over which the margin falls to 0.
@@ -100,6 +106,7 @@ pub struct EbganLnArgs {
     /// sizeG of the MLP generator.
     #[arg(long, default_value_t = 800, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub size_g: usize,
+    /// Size of G's noise input.
     #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, 4096))]
     pub nz: usize,
     /// Adam learning rate of G.
@@ -252,6 +259,8 @@ impl<'a> Streams<'a> {
     }
 }
 
+/// `saddle train ladder` (`ebgan` None) or `saddle train ebgan-ln`: trains (or with
+/// `--resume` continues) the semi-supervised run and reports its test error.
 pub fn train_semisupervised(args: SemiSupArgs, ebgan: Option<EbganLnArgs>) -> Result<(), BoxError> {
     let device = resolve_device(&args.device)?;
     let name = if ebgan.is_some() {

@@ -26,28 +26,35 @@ use std::time::Instant;
 
 pub use crate::classify::ClassifierArgs;
 
+/// The models `saddle train` trains, with their options.
 #[derive(Subcommand, Clone, Debug)]
 pub enum Model {
     /// DCGAN (Radford et al. 2016). With no --data it trains on the embedded 8x8 digits
     /// (shown at 16x16) and shows samples within a minute on a laptop CPU.
     Dcgan {
+        /// The model's options.
         #[command(flatten)]
         spec: DcganSpec,
+        /// The options every training run takes.
         #[command(flatten)]
         run: RunArgs,
     },
     /// The GAN of Goodfellow et al. (2014): MLP G, maxout D with dropout, SGD with momentum.
     /// Images in [0, 1], flattened (MNIST: 784; the embedded digits: 64).
     Gan2014 {
+        /// The model's options.
         #[command(flatten)]
         spec: Gan2014Spec,
+        /// The options every training run takes.
         #[command(flatten)]
         run: RunArgs,
     },
     /// EBGAN (Zhao et al. 2017): auto-encoder D, margin loss; --pt adds the pulling-away term.
     Ebgan {
+        /// The model's options.
         #[command(flatten)]
         spec: EbganSpec,
+        /// The options every training run takes.
         #[command(flatten)]
         run: RunArgs,
     },
@@ -59,8 +66,10 @@ pub enum Model {
     /// share.
     #[command(visible_alias = "s3gan")]
     Biggan {
+        /// The model's options.
         #[command(flatten)]
         spec: BigganSpec,
+        /// The options every training run takes.
         #[command(flatten)]
         run: RunArgs,
     },
@@ -68,8 +77,10 @@ pub enum Model {
     /// G against a joint discriminator of (image, latent) pairs; reconstructions G(E(x)) are
     /// saved beside the sample grids and `saddle probe --run` reads E's features.
     Bigbigan {
+        /// The model's options.
         #[command(flatten)]
         spec: crate::bigbigan::BigbiganSpec,
+        /// The options every training run takes.
         #[command(flatten)]
         run: RunArgs,
     },
@@ -79,8 +90,10 @@ pub enum Model {
     /// EBGAN-LN (Zhao et al. 2017): the ladder network as EBGAN's discriminator against an MLP
     /// generator, semi-supervised MNIST with few labels; reports the test error.
     EbganLn {
+        /// The ladder network's options.
         #[command(flatten)]
         semi: crate::semisup::SemiSupArgs,
+        /// The generator's and the margin's options.
         #[command(flatten)]
         gen: crate::semisup::EbganLnArgs,
     },
@@ -90,10 +103,13 @@ pub enum Model {
     /// A GAN on 8 Gaussians on a ring (data generated in the program): prints progress and
     /// mode coverage, writes a scatter plot of samples.
     Ring {
+        /// Training steps (one D and one G update each).
         #[arg(long, default_value_t = ToyConfig::default().steps, value_parser = at_least::<usize>(1))]
         steps: usize,
+        /// Seed of the weights, the noise and the data.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Samples per training step.
         #[arg(long, default_value_t = ToyConfig::default().batch, value_parser = between::<usize>(1, MAX_BATCH))]
         batch_size: usize,
         /// Standard deviation of each Gaussian.
@@ -124,10 +140,13 @@ pub struct DcganSpec {
     /// Discriminator width (default 64; 32 for the digits).
     #[arg(long, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub ndf: Option<usize>,
+    /// Adam learning rate of G and D.
     #[arg(long, default_value_t = 2e-4, value_parser = flags::positive)]
     pub lr: f64,
+    /// Adam β1 of G and D.
     #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
     pub beta1: f64,
+    /// Real images per training step.
     #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
 }
@@ -224,8 +243,10 @@ pub struct BigganSpec {
     /// No class labels: plain batch norm in G, no projection in D.
     #[arg(long)]
     pub unconditional: bool,
+    /// G's Adam learning rate.
     #[arg(long, default_value_t = 1e-4, value_parser = flags::positive)]
     pub lr_g: f64,
+    /// D's Adam learning rate.
     #[arg(long, default_value_t = 5e-4, value_parser = flags::positive)]
     pub lr_d: f64,
     /// D steps per G step, each on its own part of the batch.
@@ -395,6 +416,7 @@ pub struct Gan2014Spec {
     /// `digits` (embedded, 8x8) or a folder with MNIST-format IDX files.
     #[arg(long, default_value = "digits", value_parser = Utf8)]
     pub data: String,
+    /// Real images per training step.
     #[arg(long, default_value_t = 100, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// SGD learning rate (decayed by 1.000004 per step down to 1e-6).
@@ -403,6 +425,7 @@ pub struct Gan2014Spec {
     /// Initial momentum (rises linearly to --final-momentum).
     #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
     pub momentum: f64,
+    /// Momentum reached at the end of the ramp (step 125,000).
     #[arg(long, default_value_t = 0.7, value_parser = flags::below_one)]
     pub final_momentum: f64,
     /// k: D steps per G step (each on its own slice of the batch; alternating updates only).
@@ -424,10 +447,13 @@ pub struct Gan2014Spec {
     pub d_max_norm: Option<f64>,
 }
 
+/// `--noise`: the distribution of GAN 2014's generator input.
 #[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoiseArg {
+    /// N(0, 1) per unit (the reference code).
     Gaussian,
+    /// U(-1, 1) per unit.
     Uniform,
 }
 
@@ -437,10 +463,13 @@ impl NoiseArg {
     }
 }
 
+/// `--updates`: how GAN 2014's D and G updates are ordered in a step.
 #[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpdatesArg {
+    /// Both players' gradients from one pass, applied at once (the reference code).
     Simultaneous,
+    /// k D steps, then a G step (Algorithm 1 as printed).
     Alternating,
 }
 
@@ -496,13 +525,16 @@ pub struct EbganSpec {
     /// `digits` (embedded, 8x8) or a folder with MNIST-format IDX files.
     #[arg(long, default_value = "digits", value_parser = Utf8)]
     pub data: String,
+    /// Real images per training step.
     #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
     /// EBGAN-PT: the pulling-away term with weight 0.1.
     #[arg(long)]
     pub pt: bool,
+    /// The margin m in D's loss on generated images, [m - D(G(z))]+.
     #[arg(long, default_value_t = 10.0, value_parser = flags::positive)]
     pub margin: f64,
+    /// Adam learning rate of G and D.
     #[arg(long, default_value_t = 1e-3, value_parser = flags::positive)]
     pub lr: f64,
     /// nLayerG: linear layers in G.
@@ -1078,6 +1110,7 @@ fn train_mlp<S: MlpSpec, M: GanModel>(
     )
 }
 
+/// `saddle train <model>`: trains (or with `--resume` continues) a run of `model`.
 pub fn run(model: Model) -> Result<(), BoxError> {
     match model {
         Model::Gan2014 { spec, run } => train_mlp(

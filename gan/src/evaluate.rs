@@ -68,14 +68,21 @@ pub fn generate_unit(
 /// Scores of a set of generated images against the real test set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassifierScores {
+    /// Fréchet distance between the two sets' classifier features (lower is better).
     pub fid: f64,
+    /// Mean KID (unbiased MMD² over random subsets) of the same features (lower is better).
     pub kid: f64,
+    /// The Inception-style score from the classifier's class probabilities (higher is better).
     pub inception_score: f64,
+    /// EBGAN's I' from the same probabilities (grows as predictions become confident and
+    /// varied).
     pub i_prime: f64,
+    /// How many generated images were scored.
     pub samples: usize,
 }
 
 impl ClassifierScores {
+    /// The scores as `(name, value)` pairs: `fid`, `kid`, `inception_score`, `i_prime`.
     pub fn named(&self) -> Vec<(String, f64)> {
         vec![
             ("fid".into(), self.fid),
@@ -88,6 +95,7 @@ impl ClassifierScores {
 
 /// The classifier with the real set's feature statistics, computed once.
 pub struct ClassifierScorer {
+    /// The trained domain classifier whose features and probabilities are scored.
     pub classifier: Classifier,
     real_stats: GaussianStats,
     real_features: Vec<f64>,
@@ -170,10 +178,13 @@ pub fn inception_features(
 /// of the first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InceptionScores {
+    /// Fréchet distance between the sets' pool3 features (lower is better).
     pub fid: f64,
+    /// Mean KID of the same features (lower is better).
     pub kid: f64,
     /// Of the first set, over 10 splits (fewer for fewer than 20 images).
     pub inception_score: f64,
+    /// Images in the first and the second set.
     pub samples: [usize; 2],
 }
 

@@ -25,26 +25,35 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+/// nLayerG and nLayerD: the layer counts of G and D.
 pub const LAYERS: [usize; 4] = [2, 3, 4, 5];
+/// sizeG: the width of G's hidden layers.
 pub const SIZES_G: [usize; 4] = [400, 800, 1600, 3200];
+/// sizeD: the width of D's hidden layers.
 pub const SIZES_D: [usize; 4] = [128, 256, 512, 1024];
+/// The GAN family's learning rates.
 pub const LEARNING_RATES: [f64; 3] = [1e-2, 1e-3, 1e-4];
 /// dropoutD "true": the drop probability of D's hidden units.
 pub const DROPOUT: f64 = 0.5;
-/// EBGAN's fixed grid-search settings.
+/// EBGAN's fixed grid-search settings: the learning rate.
 pub const EBGAN_LR: f64 = 1e-3;
+/// EBGAN's fixed grid-search settings: the margin of D's hinge on generated samples.
 pub const EBGAN_MARGIN: f64 = 10.0;
 
 /// Which family of runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
+    /// EBGAN.
     Ebgan,
+    /// EBGAN with the pulling-away term.
     EbganPt,
+    /// The GAN of Goodfellow et al. (2014) as an MLP.
     Gan,
 }
 
 impl Family {
+    /// The family's name on the command line and in results files: `ebgan`, `ebgan-pt`, `gan`.
     pub fn name(self) -> &'static str {
         match self {
             Family::Ebgan => "ebgan",
@@ -53,6 +62,7 @@ impl Family {
         }
     }
 
+    /// The family [`Family::name`] gives `s`, if any.
     pub fn parse(s: &str) -> Option<Family> {
         [Family::Ebgan, Family::EbganPt, Family::Gan]
             .into_iter()
@@ -63,14 +73,23 @@ impl Family {
 /// One point of the grid.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GridPoint {
+    /// Which family's grid the point is from.
     pub family: Family,
+    /// nLayerG.
     pub layers_g: usize,
+    /// sizeG.
     pub size_g: usize,
+    /// nLayerD.
     pub layers_d: usize,
+    /// sizeD.
     pub size_d: usize,
+    /// dropoutD: dropout of [`DROPOUT`] on D's hidden units.
     pub dropout_d: bool,
+    /// optimD (always Adam for the EBGAN families).
     pub optim_d: OptimKind,
+    /// optimG (always Adam for the EBGAN families).
     pub optim_g: OptimKind,
+    /// The learning rate of both networks.
     pub lr: f64,
 }
 
@@ -185,19 +204,25 @@ pub fn build(
 pub struct GridResult {
     /// Position in the draw (0-based).
     pub index: usize,
+    /// The configuration trained.
     pub config: GridPoint,
     /// Seed of the weights, noise and data order.
     pub seed: u64,
     /// Steps taken (fewer than asked when the run diverged).
     pub steps: u64,
+    /// Images per training batch.
     pub batch_size: usize,
+    /// EBGAN's I' of the samples, from the classifier's predictions.
     pub i_prime: f64,
+    /// Samples scored.
     pub samples: usize,
     /// A loss or a sample became NaN/inf: training stopped there and the run scores I' = 0 if
     /// its samples are not finite (the I' of a classifier that sees the same thing in every
     /// sample).
     pub diverged: bool,
+    /// D's loss as last read (NaN if none was read).
     pub d_loss: f64,
+    /// G's loss as last read (NaN if none was read).
     pub g_loss: f64,
     /// Training and scoring, seconds.
     pub wall_s: f64,
@@ -206,10 +231,13 @@ pub struct GridResult {
 /// Settings shared by every run of a grid.
 #[derive(Clone, Debug)]
 pub struct GridSettings {
+    /// Training steps per run.
     pub steps: u64,
+    /// Images per training batch.
     pub batch_size: usize,
     /// Samples scored per run.
     pub samples: usize,
+    /// Run `index` is seeded with `seed + index`.
     pub seed: u64,
     /// Where each model trains (the classifier scores wherever its weights are).
     pub device: Device,

@@ -183,8 +183,11 @@ pub fn save_image_png(
 
 /// One group of values in a [`histogram_png`].
 pub struct HistogramSeries<'a> {
+    /// The legend's name for the series.
     pub label: String,
+    /// The values binned.
     pub values: &'a [f64],
+    /// The bars' colour, RGB.
     pub color: [u8; 3],
 }
 
@@ -192,7 +195,9 @@ pub struct HistogramSeries<'a> {
 /// values per bin, in percent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Histogram {
+    /// `bins + 1` bin edges, ascending.
     pub edges: Vec<f64>,
+    /// One row per series, in the order given: the percentage of its values in each bin.
     pub percent: Vec<Vec<f64>>,
 }
 

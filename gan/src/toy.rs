@@ -10,11 +10,17 @@ use saddle_nn::{Activation, Linear, Module, ModuleExt, Sequential, SpectralNorm}
 /// Settings of the toy run.
 #[derive(Clone, Debug)]
 pub struct ToyConfig {
+    /// Training steps (one D and one G update each).
     pub steps: usize,
+    /// Samples per batch.
     pub batch: usize,
+    /// Width of both hidden layers of G and D.
     pub hidden: usize,
+    /// Size of G's noise input.
     pub latent: usize,
+    /// Adam's learning rate for both networks.
     pub lr: f64,
+    /// Seeds initialisation, noise and data.
     pub seed: u64,
     /// Spectral normalisation on D's layers (Miyato et al.), which keeps D smooth enough that G
     /// spreads over every mode instead of chasing a few.
@@ -59,8 +65,11 @@ fn mlp(
 /// Losses after one training step, for progress reports.
 #[derive(Clone, Copy, Debug)]
 pub struct ToyProgress {
+    /// The step just finished (from 1).
     pub step: usize,
+    /// D's loss at that step.
     pub loss_d: f64,
+    /// G's loss at that step.
     pub loss_g: f64,
 }
 

@@ -43,7 +43,9 @@ use std::path::{Path, PathBuf};
 /// A checkpoint problem, naming the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointError {
+    /// The file read or written (empty for a checkpoint that was never loaded).
     pub path: PathBuf,
+    /// What went wrong.
     pub reason: String,
 }
 
@@ -56,6 +58,44 @@ impl fmt::Display for CheckpointError {
 impl std::error::Error for CheckpointError {}
 
 /// Named tensors plus string metadata, as stored in one safetensors file.
+///
+/// Tensors are held as detached handles sharing storage with the ones added, so a save writes
+/// their values at the time of saving. Files hold F32 and F64 tensors.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
+/// use saddle_nn::{Checkpoint, Linear, Module, ModuleExt};
+///
+/// let mut rng = Rng::new(0);
+/// let model = Linear::new(3, 2, true, DType::F32, &mut rng)?;
+/// let mut opt = Adam::with_lr(model.named_parameters(), 1e-3, AdamConfig::default());
+/// let x = Tensor::ones(&[1, 3], DType::F32, Device::Cpu)?;
+/// opt.step(&model.forward(&x)?.sum_all()?.backward()?)?; // creates Adam's moments
+///
+/// let mut ck = Checkpoint::new();
+/// ck.add_module("model", &model);
+/// ck.add_optimizer("opt", &opt);
+/// ck.set_meta("step", 100);
+/// ck.set_rng("init", &rng);
+/// let name = format!("saddle-doc-ck-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(name);
+/// ck.save(&path)?;
+///
+/// // A fresh model (other weights) takes the saved ones back.
+/// let restored = Linear::new(3, 2, true, DType::F32, &mut Rng::new(1))?;
+/// let loaded = Checkpoint::load(&path)?;
+/// loaded.restore_module("model", &restored)?;
+/// assert_eq!(restored.weight.to_vec::<f32>()?, model.weight.to_vec::<f32>()?);
+/// assert_eq!(loaded.meta("step"), Some("100"));
+/// assert_eq!(loaded.rng("init")?.state(), rng.state());
+/// // The optimiser's moments (`<param>.exp_avg`, ...) resume too.
+/// assert!(loaded.tensor("opt.weight.exp_avg").is_some());
+/// let mut resumed = Adam::with_lr(restored.named_parameters(), 1e-3, AdamConfig::default());
+/// loaded.restore_optimizer("opt", &mut resumed)?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Default, Clone)]
 pub struct Checkpoint {
     tensors: BTreeMap<String, Tensor>,
@@ -432,6 +472,7 @@ fn join(prefix: &str, name: &str) -> String {
 }
 
 impl Checkpoint {
+    /// An empty checkpoint.
     pub fn new() -> Self {
         Self::default()
     }
@@ -482,6 +523,7 @@ impl Checkpoint {
         self.metadata.insert(key, value.to_string());
     }
 
+    /// The string value stored under `key`, if any.
     pub fn meta(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).map(String::as_str)
     }
@@ -509,10 +551,12 @@ impl Checkpoint {
         }
     }
 
+    /// The tensor stored under `name`, if any (on the CPU for a loaded checkpoint).
     pub fn tensor(&self, name: &str) -> Option<&Tensor> {
         self.tensors.get(name)
     }
 
+    /// The stored tensors' names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)
     }

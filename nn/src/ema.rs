@@ -6,14 +6,35 @@ use saddle_engine::{Error, Result, Tensor};
 /// Shadow copies of a module's parameters, updated as `shadow = decay·shadow + (1−decay)·param`
 /// from `start_step` on, and plainly copied before it (BigGAN starts its EMA after 20k steps).
 /// Buffers (running statistics, spectral-norm vectors) are copied, not averaged.
+///
+/// The module passed to [`Ema::update`] and [`Ema::copy_to`] must have the same tensors, by
+/// name and order, as the one the average was made from (an error otherwise).
+///
+/// ```
+/// use saddle_nn::engine::{Device, Tensor};
+/// use saddle_nn::{Ema, Linear};
+///
+/// let w = |v: f32| Tensor::from_vec(vec![v], &[1, 1], Device::Cpu);
+/// let live = Linear::from_weights(w(0.0)?, None)?;
+/// let ema = Ema::new(&live, 0.9, 0)?;
+/// live.weight.assign(&w(10.0)?)?; // an optimiser step
+/// ema.update(&live, 1)?;
+/// // 0.9 · 0 + 0.1 · 10
+/// let eval_copy = Linear::from_weights(w(0.0)?, None)?;
+/// ema.copy_to(&eval_copy)?;
+/// assert!((eval_copy.weight.to_vec::<f32>()?[0] - 1.0).abs() < 1e-6);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct Ema {
+    /// Weight of the old average in each update, in `[0, 1]`.
     pub decay: f64,
+    /// The first step that averages; earlier updates copy the parameters.
     pub start_step: u64,
     shadow: Vec<(String, Tensor, Slot)>,
 }
 
 impl Ema {
-    /// Starts the average at `module`'s current values.
+    /// Starts the average at `module`'s current values. A `decay` outside `[0, 1]` is an error.
     pub fn new(module: &dyn Module, decay: f64, start_step: u64) -> Result<Self> {
         if !(0.0..=1.0).contains(&decay) {
             return Err(Error::InvalidArgument {

@@ -1,9 +1,14 @@
 //! Weight initialisers (seeded), with PyTorch's fan conventions: for a weight of shape
 //! `[out, in, k...]`, fan_in = in·Πk and fan_out = out·Πk.
+//!
+//! The functions return CPU tensors that do not require gradients (call
+//! `with_requires_grad(true)` to make one a parameter); those that need fans are an error for
+//! shapes of fewer than 2 dimensions. [`WeightInit`] builds whole layers.
 
 use saddle_engine::{DType, Device, Error, Result, Rng, Tensor};
 
-/// `(fan_in, fan_out)` of a weight shape, as `torch.nn.init._calculate_fan_in_and_fan_out`.
+/// `(fan_in, fan_out)` of a weight shape, as `torch.nn.init._calculate_fan_in_and_fan_out`
+/// (an error for fewer than 2 dimensions).
 pub fn fans(shape: &[usize]) -> Result<(usize, usize)> {
     if shape.len() < 2 {
         return Err(Error::BadShape {
@@ -19,7 +24,9 @@ pub fn fans(shape: &[usize]) -> Result<(usize, usize)> {
 /// Which fan Kaiming initialisation preserves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
+    /// Keeps the forward pass's variance (fan_in).
     FanIn,
+    /// Keeps the backward pass's variance (fan_out).
     FanOut,
 }
 
@@ -105,6 +112,20 @@ pub fn kaiming_normal(
 /// panel loses its components along each finished one by two products), and Cholesky QR,
 /// twice, within a panel. No row is copied more than a constant number of times (the
 /// row-by-row version this replaces cloned a row per inner step: ~1e11 bytes for 1536 x 13824).
+///
+/// A shape of rank below 2 is an error; a shape with a zero dimension gives zeros.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Rng};
+/// use saddle_nn::init::orthogonal;
+///
+/// // 2 rows of length 3: orthonormal rows.
+/// let w = orthogonal(&[2, 3], 1.0, DType::F64, &mut Rng::new(1))?.to_vec::<f64>()?;
+/// let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+/// assert!((dot(&w[0..3], &w[0..3]) - 1.0).abs() < 1e-12);
+/// assert!(dot(&w[0..3], &w[3..6]).abs() < 1e-12);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub fn orthogonal(shape: &[usize], gain: f64, dtype: DType, rng: &mut Rng) -> Result<Tensor> {
     if shape.len() < 2 {
         return Err(Error::BadShape {
@@ -137,7 +158,10 @@ pub enum WeightInit {
     /// [`orthogonal`] with gain 1 (BigGAN's choice).
     Orthogonal,
     /// N(0, std²).
-    Normal { std: f64 },
+    Normal {
+        /// The standard deviation.
+        std: f64,
+    },
     /// Each layer's own PyTorch default (Kaiming uniform weight and bias).
     PyTorchDefault,
 }

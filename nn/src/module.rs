@@ -5,7 +5,10 @@ use saddle_engine::{Device, Error, Result, Tensor};
 /// as batch norm's running mean or spectral norm's `u`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slot {
+    /// A trained tensor: optimisers update it and checkpoints store it.
     Parameter,
+    /// State that is not trained but is stored in checkpoints (running statistics, power
+    /// iteration vectors).
     Buffer,
 }
 
@@ -14,7 +17,41 @@ pub enum Slot {
 /// Names are dotted paths as in PyTorch (`gen.block1.conv1.weight`) so checkpoints line up with
 /// PyTorch's `state_dict`. Parameters and buffers are updated in place (optimisers, running
 /// statistics), so a module is used through `&self` in forward.
+///
+/// A module of your own implements [`forward`](Module::forward) and [`visit`](Module::visit)
+/// (forwarding `visit` to its children under their names), and gets
+/// [`ModuleExt`]'s conveniences, checkpoints and the optimisers for free:
+///
+/// ```
+/// use saddle_nn::engine::{DType, Result, Rng, Tensor};
+/// use saddle_nn::{child_name, Activation, Linear, Module, ModuleExt, Slot};
+///
+/// /// `x + mlp(x)` over the last dimension.
+/// struct Residual {
+///     fc: Linear,
+/// }
+///
+/// impl Module for Residual {
+///     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+///         x.add(&Activation::Tanh.forward(&self.fc.forward(x)?)?)
+///     }
+///     fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Slot)) {
+///         self.fc.visit(&child_name(prefix, "fc"), f);
+///     }
+/// }
+///
+/// let mut rng = Rng::new(0);
+/// let block = Residual { fc: Linear::new(4, 4, true, DType::F32, &mut rng)? };
+/// let names: Vec<String> = block.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["fc.weight", "fc.bias"]);
+/// assert_eq!(block.num_parameters(), 4 * 4 + 4);
+/// let x = Tensor::zeros(&[2, 4], DType::F32, saddle_nn::engine::Device::Cpu)?;
+/// assert_eq!(block.forward(&x)?.shape(), &[2, 4]);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub trait Module: Send + Sync {
+    /// Runs the module on `x`. Which shapes it takes is each layer's own (see its docs); the
+    /// built-in layers return an error for a shape they cannot take.
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
 
     /// Calls `f` for each parameter and buffer of this module and its children, with its full

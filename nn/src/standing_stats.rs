@@ -16,6 +16,27 @@ use saddle_engine::{no_grad, Error, Result};
 ///
 /// The resulting running mean is the mean of the batches' means and the running variance the
 /// mean of their unbiased variances (PyTorch's `momentum=None` rule, as BigGAN's code uses).
+///
+/// Zero `batches` is an error, as is the first error `forward` returns (which stops the passes).
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Tensor};
+/// use saddle_nn::{standing_stats, BatchNorm, Module, ModuleExt, Sequential};
+///
+/// let mut net = Sequential::new().push(BatchNorm::new_1d(1, false, DType::F32)?);
+/// net.set_training(false);
+/// let batches = [[1.0f32, 3.0], [5.0, 7.0]];
+/// standing_stats(&mut net, 2, |net, i| {
+///     net.forward(&Tensor::from_vec(batches[i].to_vec(), &[2, 1], Device::Cpu)?)?;
+///     Ok(())
+/// })?;
+/// // The mean of the batch means (2 and 6) and of the unbiased variances (2 and 2).
+/// let buffers = net.named_buffers();
+/// assert_eq!(buffers[0].0, "0.running_mean");
+/// assert_eq!(buffers[0].1.to_vec::<f32>()?, [4.0]);
+/// assert_eq!(buffers[1].1.to_vec::<f32>()?, [2.0]);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub fn standing_stats<M: Module + ?Sized>(
     module: &mut M,
     batches: usize,

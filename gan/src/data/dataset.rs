@@ -25,11 +25,14 @@ pub enum Split {
 /// Colour layout of images read from files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channels {
+    /// Three channels, red, green and blue.
     Rgb,
+    /// One channel of grey levels.
     Grey,
 }
 
 impl Channels {
+    /// Channels per pixel: 3 or 1.
     pub fn count(self) -> usize {
         match self {
             Channels::Rgb => 3,
@@ -48,13 +51,21 @@ pub const UNLABELLED: u8 = u8::MAX;
 /// `source` says where the data came from and names the dataset in errors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageDataset {
+    /// Number of images.
     pub n: usize,
+    /// Channels per image (1 or 3).
     pub channels: usize,
+    /// Rows per image.
     pub height: usize,
+    /// Columns per image.
     pub width: usize,
+    /// `n · channels · height · width` values in [0, 1], NCHW.
     pub pixels: Vec<f32>,
+    /// One class per image, when the data has labels.
     pub labels: Option<Vec<u8>>,
+    /// Number of classes the labels range over.
     pub num_classes: usize,
+    /// Where the data came from (a path, or the embedded digits).
     pub source: String,
 }
 
@@ -63,10 +74,12 @@ const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits/digits.csv.gz");
 const DIGITS_SOURCE: &str = "embedded gan/data/digits/digits.csv.gz";
 
 impl ImageDataset {
+    /// Number of images (`n`).
     pub fn len(&self) -> usize {
         self.n
     }
 
+    /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }

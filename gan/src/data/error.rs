@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 /// such as too few labels, the dataset's `source`), `problem` says what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataError {
+    /// The file, or the dataset's `source`.
     pub path: PathBuf,
+    /// What is wrong.
     pub problem: String,
 }
 
 impl DataError {
+    /// An error about `path`.
     pub fn new(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
         DataError {
             path: path.as_ref().to_path_buf(),

@@ -25,8 +25,11 @@ const FIRST_CHUNK: usize = 1 << 20;
 /// An IDX image file: `count` images of `rows × cols` bytes, row-major, one after another.
 #[derive(Clone, Debug)]
 pub struct IdxImages {
+    /// Number of images.
     pub count: usize,
+    /// Rows per image.
     pub rows: usize,
+    /// Columns per image.
     pub cols: usize,
     pixels: Vec<u8>,
 }

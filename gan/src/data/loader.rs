@@ -17,7 +17,9 @@ pub enum Scale {
 /// One mini-batch: `images [B, C, H, W]` f32 on the CPU, and the labels when the dataset has them.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// `[B, C, H, W]`, scaled as the loader's [`Scale`] says.
     pub images: Tensor,
+    /// One class per image, when the dataset is labelled.
     pub labels: Option<Vec<usize>>,
 }
 
@@ -25,7 +27,9 @@ pub struct Batch {
 /// epoch's order already handed out. With the loader's seed this fixes everything that follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoaderState {
+    /// The epoch the next batch comes from (0 first).
     pub epoch: u64,
+    /// Examples of that epoch's order already handed out.
     pub position: usize,
 }
 
@@ -40,6 +44,23 @@ pub struct LoaderState {
 /// reshuffles, the dropped examples differ from epoch to epoch. `with_drop_last(false)` hands out
 /// the remainder as a smaller final batch instead; `with_shuffle(false)` keeps the dataset order
 /// (for evaluation).
+///
+/// ```
+/// use saddle_gan::data::{ImageDataset, Loader, Scale};
+///
+/// let digits = ImageDataset::digits()?; // 1,797 labelled 8x8 images, embedded
+/// let mut loader = Loader::new(&digits, 64, 0, Scale::MinusOneToOne)?;
+/// let batch = loader.next_batch()?;
+/// assert_eq!(batch.images.shape(), &[64, 1, 8, 8]);
+/// assert_eq!(batch.labels.as_ref().map(Vec::len), Some(64));
+/// // Resuming from a saved state gives the same batches.
+/// let state = loader.state();
+/// let next = loader.next_batch()?.images.to_vec::<f32>()?;
+/// let mut resumed = Loader::new(&digits, 64, 0, Scale::MinusOneToOne)?;
+/// resumed.restore(state)?;
+/// assert_eq!(resumed.next_batch()?.images.to_vec::<f32>()?, next);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Loader<'a> {
     dataset: &'a ImageDataset,
     batch_size: usize,
@@ -84,12 +105,16 @@ impl<'a> Loader<'a> {
         Ok(loader)
     }
 
+    /// Whether each epoch visits the examples in a new random order (the default) or in the
+    /// dataset's order.
     pub fn with_shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
         self.order = self.order_for(self.epoch);
         self
     }
 
+    /// Whether an epoch's last, incomplete batch is dropped (the default) or handed out
+    /// smaller.
     pub fn with_drop_last(mut self, drop_last: bool) -> Self {
         self.drop_last = drop_last;
         self
@@ -100,6 +125,7 @@ impl<'a> Loader<'a> {
         self.epoch
     }
 
+    /// Images per batch (the last of an epoch may have fewer without `drop_last`).
     pub fn batch_size(&self) -> usize {
         self.batch_size
     }
@@ -113,6 +139,7 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// Where the loader stands, for [`Loader::restore`].
     pub fn state(&self) -> LoaderState {
         LoaderState {
             epoch: self.epoch,

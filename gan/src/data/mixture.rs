@@ -6,7 +6,9 @@ use saddle_nn::engine::{DType, Device, Result, Rng, Tensor};
 /// Equal-weight isotropic Gaussians in the plane.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mixture2d {
+    /// The modes' means.
     pub centers: Vec<[f64; 2]>,
+    /// Every mode's standard deviation, on each axis.
     pub std: f64,
 }
 

@@ -21,9 +21,11 @@ use saddle_kernels::cpu::gemm::{gemm, MatRef};
 /// data and reuse it for every generator scored against it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GaussianStats {
+    /// The features' mean, `dim` values.
     pub mean: Vec<f64>,
     /// Row-major `dim × dim`, unbiased (divided by n - 1).
     pub cov: Vec<f64>,
+    /// The feature dimension.
     pub dim: usize,
     /// How many samples the statistics came from (0 for population parameters).
     pub n: usize,
@@ -64,6 +66,17 @@ impl GaussianStats {
 
 /// FID between the `n₁ × dim` and `n₂ × dim` row-major feature sets (each `n >= 2`). See the
 /// module docs for why both sets should have the same size across compared runs.
+///
+/// ```
+/// use saddle_gan::metrics::fid;
+///
+/// // One feature; the second set is the first shifted by 2: same spread, means 2 apart.
+/// let a = [0.0, 1.0, 2.0, 3.0];
+/// let b = a.map(|v| v + 2.0);
+/// assert!((fid(&a, &b, 1)? - 4.0).abs() < 1e-9);
+/// assert!(fid(&a, &a, 1)?.abs() < 1e-9);
+/// # Ok::<(), saddle_gan::nn::engine::Error>(())
+/// ```
 pub fn fid(x1: &[f64], x2: &[f64], dim: usize) -> Result<f64> {
     fid_from_stats(
         &GaussianStats::from_features(x1, dim)?,
@@ -122,7 +135,9 @@ pub fn fid_from_stats(a: &GaussianStats, b: &GaussianStats) -> Result<f64> {
 /// over `subsets` random subset pairs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kid {
+    /// Mean of the per-subset MMD² values: the KID reported.
     pub mean: f64,
+    /// Their standard deviation (ddof = 0).
     pub std: f64,
     /// The per-subset MMD² values.
     pub values: Vec<f64>,

@@ -23,7 +23,9 @@ const BN_EPS: f64 = 1e-3;
 
 /// Convolution (no bias), batch norm, ReLU: torchvision's `BasicConv2d`.
 pub struct BasicConv {
+    /// The convolution, without bias.
     pub conv: saddle_nn::Conv2d,
+    /// Batch norm (eps 1e-3), used with its running statistics.
     pub bn: BatchNorm,
 }
 
@@ -327,11 +329,13 @@ pub struct InceptionOutput {
 
 /// The FID Inception-v3 (see the module docs).
 pub struct InceptionV3 {
+    /// What every channel count is divided by (1 for the real network).
     pub width_divisor: usize,
     /// The stem: `Conv2d_1a_3x3` ... `Conv2d_4a_3x3`, with max pools after 2b and 4a.
     stem: Vec<(&'static str, BasicConv)>,
     /// `Mixed_5b` ... `Mixed_7c`.
     mixed: Vec<(&'static str, Mixed)>,
+    /// The classifier head: pool3 features to the 1008 logits.
     pub fc: Linear,
 }
 

@@ -10,6 +10,7 @@ use saddle_engine::{Result, Rng};
 pub struct KMeans {
     /// `k` centroids, row-major `[k, dim]`.
     pub centroids: Vec<f64>,
+    /// The rows' (and centroids') dimension.
     pub dim: usize,
     /// The nearest centroid of each row (ties to the lower index), in `0..k`.
     pub assignments: Vec<usize>,
@@ -22,6 +23,7 @@ pub struct KMeans {
 }
 
 impl KMeans {
+    /// Number of clusters.
     pub fn k(&self) -> usize {
         self.centroids.len() / self.dim
     }

@@ -31,6 +31,7 @@ pub struct SymEigen {
     pub values: Vec<f64>,
     /// Row-major `n × n`; column `j` is the unit eigenvector of `values[j]` (numpy's layout).
     pub vectors: Vec<f64>,
+    /// The matrix's side.
     pub n: usize,
 }
 

@@ -5,6 +5,9 @@
 
 use crate::data::Mixture2d;
 
+/// How well a set of 2-D samples covers a [`Mixture2d`]'s modes: a sample is high quality
+/// within 3 standard deviations of its nearest mode, and a mode is covered when it holds at
+/// least `min_share / modes` of the samples as high-quality ones.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModeCoverage {
     /// Number of covered modes.
@@ -17,6 +20,22 @@ pub struct ModeCoverage {
 
 /// Scores `points` (x, y pairs). `min_share` is the fraction of an equal share a mode needs to
 /// count as covered (0.25: a mode of 8 needs 1/32 of the samples).
+///
+/// ```
+/// use saddle_gan::data::Mixture2d;
+/// use saddle_gan::metrics::mode_coverage;
+/// use saddle_gan::nn::engine::{DType, Rng};
+///
+/// let ring = Mixture2d::ring(8, 2.0, 0.02);
+/// // Samples of the mixture itself cover every mode; a collapsed generator covers one.
+/// let xy = ring.sample(400, DType::F64, &mut Rng::new(0))?.to_vec::<f64>()?;
+/// let points: Vec<[f64; 2]> = xy.chunks(2).map(|p| [p[0], p[1]]).collect();
+/// assert_eq!(mode_coverage(&ring, &points, 0.25).covered, 8);
+/// let collapsed = vec![ring.centers[0]; 400];
+/// let score = mode_coverage(&ring, &collapsed, 0.25);
+/// assert_eq!((score.covered, score.high_quality), (1, 1.0));
+/// # Ok::<(), saddle_gan::nn::engine::Error>(())
+/// ```
 pub fn mode_coverage(mixture: &Mixture2d, points: &[[f64; 2]], min_share: f64) -> ModeCoverage {
     let k = mixture.centers.len();
     let mut counts = vec![0usize; k];

@@ -24,6 +24,7 @@ const BLOCK_ELEMS: usize = 1 << 22;
 /// Parzen log-likelihood of a test set at one bandwidth.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parzen {
+    /// The kernel bandwidth.
     pub sigma: f64,
     /// Mean log-likelihood over the test points (nats).
     pub mean: f64,
@@ -35,6 +36,7 @@ pub struct Parzen {
 /// The σ grid search: every σ tried with its validation score, and the best one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SigmaSearch {
+    /// The σ with the highest mean validation log-likelihood, and its score.
     pub best: Parzen,
     /// One entry per σ, in the order given.
     pub table: Vec<Parzen>,

@@ -34,9 +34,12 @@ impl Default for ProbeConfig {
     }
 }
 
+/// What [`linear_probe`] reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProbeResult {
+    /// Fraction of the training rows classified correctly.
     pub train_accuracy: f64,
+    /// Fraction of the test rows classified correctly.
     pub test_accuracy: f64,
     /// Final training objective (mean cross-entropy plus the penalty).
     pub train_loss: f64,

@@ -23,8 +23,11 @@ const ROW_SUM_TOL: f64 = 1e-3;
 /// implementation) of the per-split scores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InceptionScore {
+    /// Mean of the per-split scores.
     pub mean: f64,
+    /// Their standard deviation (ddof = 0).
     pub std: f64,
+    /// One score per split, in order.
     pub per_split: Vec<f64>,
 }
 

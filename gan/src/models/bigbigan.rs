@@ -75,6 +75,7 @@ pub struct Encoder {
     pub head: Linear,
     /// How many times the images are halved (average pooled) before the body.
     pub halvings: u32,
+    /// Size of the latents it encodes to.
     pub z_dim: usize,
 }
 
@@ -144,6 +145,7 @@ impl Module for Encoder {
 
 /// A spectrally normalised MLP: linear layers with ReLU between and after the hidden ones.
 pub struct Mlp {
+    /// The layers, in order.
     pub layers: Vec<SpectralNorm<Linear>>,
 }
 
@@ -182,8 +184,11 @@ impl Module for Mlp {
 
 /// D's three scores for a batch of pairs, each `[N]`.
 pub struct JointScores {
+    /// The unary score of the images (from F).
     pub s_x: Tensor,
+    /// The unary score of the latents (from H).
     pub s_z: Tensor,
+    /// The joint score of the pairs (from J).
     pub s_xz: Tensor,
 }
 
@@ -213,6 +218,8 @@ pub struct JointDiscriminator {
 }
 
 impl JointDiscriminator {
+    /// D for `cfg` (its layers' initialisation drawn from `rng`); an invalid configuration is
+    /// an error.
     pub fn new(cfg: &BigBiGanConfig, rng: &mut Rng) -> Result<Self> {
         cfg.validate()?;
         let init = cfg.model.init;
@@ -312,6 +319,7 @@ pub fn eg_loss(real: &JointScores, fake: &JointScores, unary: bool) -> Result<Te
 /// BigBiGAN's training settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BigBiGanTrainConfig {
+    /// The architecture of E, G and D.
     pub model: BigBiGanConfig,
     /// Adam learning rate of E and G together (the paper: E's matches G's).
     pub lr_eg: f64,
@@ -319,12 +327,15 @@ pub struct BigBiGanTrainConfig {
     pub lr_d: f64,
     /// Adam β1 / β2 of every player (BigGAN's 0 / 0.999).
     pub beta1: f64,
+    /// See `beta1`.
     pub beta2: f64,
     /// Decay and start step of the moving averages of G's and E's weights.
     pub ema_decay: f64,
+    /// See `ema_decay`.
     pub ema_start: u64,
     /// Standing-statistics batches (and their size) before sampling from the averaged G.
     pub standing_batches: usize,
+    /// See `standing_batches`.
     pub standing_batch_size: usize,
 }
 
@@ -349,9 +360,13 @@ impl BigBiGanTrainConfig {
 /// The random draws of one step: G's latents and E's reparameterisation noise for D's update,
 /// then for E/G's update (each `[N, z_dim]`).
 pub struct Draws {
+    /// G's latents for D's update.
     pub z_d: Tensor,
+    /// E's noise for D's update.
     pub eps_d: Tensor,
+    /// G's latents for E/G's update.
     pub z_eg: Tensor,
+    /// E's noise for E/G's update.
     pub eps_eg: Tensor,
 }
 
@@ -361,12 +376,17 @@ const STANDING_SEED: u64 = 0x5717_d1a9;
 
 /// E, G, D, their optimisers and the averages of E and G.
 pub struct BigBiGanTrainer {
+    /// The training settings.
     pub cfg: BigBiGanTrainConfig,
+    /// The trained encoder.
     pub e: Encoder,
+    /// The trained generator.
     pub g: BigGanGenerator,
+    /// The joint discriminator.
     pub d: JointDiscriminator,
     /// The evaluation copies: the averages' weights (G in eval mode, standing statistics).
     pub e_ema: Encoder,
+    /// See `e_ema`.
     pub g_ema: BigGanGenerator,
     ema_e: Ema,
     ema_g: Ema,

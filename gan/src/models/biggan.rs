@@ -46,6 +46,7 @@ pub struct BigGanConfig {
     pub attention_resolution: Option<usize>,
     /// Spectral norm on the conditional batch norms' gain and bias maps (compare_gan: yes).
     pub spectral_norm_conditioning: bool,
+    /// How the weights start (BigGAN: orthogonal).
     pub init: WeightInit,
 }
 
@@ -249,20 +250,27 @@ fn check_labels(
 
 /// BigGAN's generator: `G(z, y)` -> images `[N, channels, resolution, resolution]` in [-1, 1].
 pub struct BigGanGenerator {
+    /// The configuration it was built from.
     pub cfg: BigGanConfig,
     /// The shared class embedding (conditional only).
     pub shared: Option<Embedding>,
     /// z (its first chunk, conditional) -> the 4x4 seed.
     pub fc: SpectralNorm<Linear>,
+    /// The up-blocks, each doubling the side from 4x4 to the resolution.
     pub blocks: Vec<ResBlockUp>,
     /// The non-local block and the index of the block it follows.
     pub attention: Option<(usize, SelfAttention)>,
+    /// The batch norm before the last ReLU.
     pub final_bn: BatchNorm,
+    /// The 3x3 convolution to image channels (tanh after it).
     pub final_conv: SpectralNorm<Conv2d>,
     chunk: usize,
 }
 
 impl BigGanGenerator {
+    /// The generator of `cfg` with weights from `rng`. An invalid configuration (channels other
+    /// than 1 or 3, a zero size, a `z_dim` that does not split into the blocks' chunks, an
+    /// attention resolution no block has) is an error.
     pub fn new(cfg: BigGanConfig, dtype: DType, rng: &mut Rng) -> Result<Self> {
         let chunk = cfg.validate()?;
         let init = cfg.init;
@@ -378,7 +386,9 @@ impl Module for BigGanGenerator {
 
 /// BigGAN's discriminator: `D(x, y)` -> logits `[N]`.
 pub struct BigGanDiscriminator {
+    /// The configuration it was built from.
     pub cfg: BigGanConfig,
+    /// The down-blocks, halving the side in all but the last.
     pub blocks: Vec<ResBlockDown>,
     /// The non-local block and the index of the block it follows.
     pub attention: Option<(usize, SelfAttention)>,
@@ -389,6 +399,8 @@ pub struct BigGanDiscriminator {
 }
 
 impl BigGanDiscriminator {
+    /// The discriminator of `cfg` with weights from `rng` (an error for an invalid
+    /// configuration, as [`BigGanGenerator::new`]).
     pub fn new(cfg: BigGanConfig, dtype: DType, rng: &mut Rng) -> Result<Self> {
         cfg.validate()?;
         let init = cfg.init;

@@ -25,6 +25,7 @@ use saddle_nn::{
 /// Training settings of a BigGAN pair.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BigGanTrainConfig {
+    /// The architecture of G and D.
     pub model: BigGanConfig,
     /// D updates per G update (compare_gan: 2); each on its own part of the batch.
     pub d_steps: usize,
@@ -34,6 +35,7 @@ pub struct BigGanTrainConfig {
     pub lr_d: f64,
     /// Adam β1 (0) and β2 (0.999) of both players.
     pub beta1: f64,
+    /// Adam β2 of both players.
     pub beta2: f64,
     /// Decay of the average of G's weights (the paper: 0.9999).
     pub ema_decay: f64,
@@ -98,7 +100,9 @@ pub fn g_hinge_loss(fake_logits: &Tensor) -> Result<Tensor> {
 
 /// Latent codes and (for a conditional model) labels of one fake batch.
 pub struct FakeDraw {
+    /// `[N, z_dim]`.
     pub z: Tensor,
+    /// One class per code (conditional models only).
     pub labels: Option<Vec<usize>>,
 }
 
@@ -117,11 +121,15 @@ const STANDING_SEED: u64 = 0x5717_d1a9;
 /// G, D, their optimisers, the average of G's weights (and the G it is copied into to sample)
 /// and the trainer's own generators.
 pub struct BigGanTrainer {
+    /// The training settings.
     pub cfg: BigGanTrainConfig,
+    /// The trained generator.
     pub g: BigGanGenerator,
+    /// The discriminator.
     pub d: BigGanDiscriminator,
     /// The evaluation copy of G: the average's weights, eval mode, standing statistics.
     pub g_ema: BigGanGenerator,
+    /// The moving average of `g`'s weights.
     pub ema: Ema,
     /// S3GAN's rotation head on D's features (with `cfg.rotation`): one of D's parameters,
     /// trained by D's optimiser, saved under `d_rotation`.

@@ -19,14 +19,21 @@ pub const FEATURE_DIM: usize = 128;
 /// Side of the images the classifier reads.
 pub const IMAGE_SIZE: usize = 28;
 
+/// The domain classifier (see the module docs for its layers).
 pub struct Classifier {
+    /// The two convolution stages: `[N, 1, 28, 28] -> [N, 64, 7, 7]`.
     pub conv: Sequential,
+    /// The feature layer, 3136 → 128 (ReLU after it).
     pub fc: Linear,
+    /// The class logits, 128 → `num_classes`.
     pub head: Linear,
+    /// Number of classes.
     pub num_classes: usize,
 }
 
 impl Classifier {
+    /// A classifier over `num_classes` classes with PyTorch's default initialisation from
+    /// `rng`, on the CPU.
     pub fn new(num_classes: usize, rng: &mut Rng) -> Result<Self> {
         let same = Conv2dParams::default().with_padding(1);
         let pool = Pool2d {

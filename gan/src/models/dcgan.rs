@@ -19,10 +19,15 @@ use saddle_nn::{Checkpoint, CheckpointError};
 /// 32, 64, ...; one up/down-sampling stage per doubling).
 #[derive(Clone, Copy, Debug)]
 pub struct DcganConfig {
+    /// Size of the latent code (G's input channels).
     pub nz: usize,
+    /// G's base width: its last hidden stage has `ngf` channels, doubling towards the input.
     pub ngf: usize,
+    /// D's base width: its first stage has `ndf` channels, doubling towards the output.
     pub ndf: usize,
+    /// Image channels (1 grey, 3 RGB).
     pub channels: usize,
+    /// Image side in pixels.
     pub image_size: usize,
     /// Adam learning rate of both networks (the paper: 2e-4).
     pub lr: f64,
@@ -94,6 +99,24 @@ fn reinit(weight: &saddle_nn::engine::Tensor, mean: f64, rng: &mut Rng) -> Resul
 }
 
 /// `z [N, nz, 1, 1] -> image [N, channels, size, size]` in [-1, 1].
+///
+/// An image size that is not 4·2^k (k >= 1) is an error.
+///
+/// ```
+/// use saddle_gan::models::dcgan::{discriminator, generator, DcganConfig};
+/// use saddle_gan::nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_gan::nn::Module;
+///
+/// let cfg = DcganConfig { nz: 8, ngf: 4, ndf: 4, ..DcganConfig::digits16() };
+/// let mut rng = Rng::new(0);
+/// let (g, d) = (generator(cfg, &mut rng)?, discriminator(cfg, &mut rng)?);
+/// let z = Tensor::randn(&[2, 8, 1, 1], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// let images = g.forward(&z)?;
+/// assert_eq!(images.shape(), &[2, 1, 16, 16]);
+/// assert!(images.to_vec::<f32>()?.iter().all(|v| v.abs() <= 1.0)); // tanh
+/// assert_eq!(d.forward(&images)?.shape(), &[2, 1, 1, 1]);
+/// # Ok::<(), saddle_gan::nn::engine::Error>(())
+/// ```
 pub fn generator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     let up = ConvTranspose2dParams::default()
         .with_stride(2)
@@ -119,7 +142,8 @@ pub fn generator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     Ok(net.push(out).push(Activation::Tanh))
 }
 
-/// `image -> logit [N, 1, 1, 1]`.
+/// `image [N, channels, size, size] -> logit [N, 1, 1, 1]` (an error for an image size that is
+/// not 4·2^k, k >= 1).
 pub fn discriminator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
     let down = Conv2dParams::default().with_stride(2).with_padding(1);
     let widths: Vec<usize> = cfg
@@ -172,8 +196,11 @@ pub fn discriminator_features(cfg: DcganConfig, d: &Sequential, x: &Tensor) -> R
 /// G, D and their Adam optimisers (the config's lr and β1), with one training step:
 /// a D step on real and generated images (BCE), then a non-saturating G step.
 pub struct DcganTrainer {
+    /// The sizes and optimiser settings.
     pub cfg: DcganConfig,
+    /// The generator ([`generator`]).
     pub g: Sequential,
+    /// The discriminator ([`discriminator`]).
     pub d: Sequential,
     opt_g: Adam,
     opt_d: Adam,
@@ -182,6 +209,8 @@ pub struct DcganTrainer {
 }
 
 impl DcganTrainer {
+    /// G and D for `cfg` (see [`generator`] for the sizes it takes), initialised from `rng`,
+    /// on the CPU.
     pub fn new(cfg: DcganConfig, rng: &mut Rng) -> Result<Self> {
         let g = generator(cfg, rng)?;
         let d = discriminator(cfg, rng)?;

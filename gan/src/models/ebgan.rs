@@ -27,7 +27,9 @@ use saddle_nn::{
 /// Sizes and training settings (defaults in the module docs).
 #[derive(Clone, Copy, Debug)]
 pub struct EbganConfig {
+    /// Size of G's noise input.
     pub nz: usize,
+    /// Pixels per (flattened) image.
     pub image_dim: usize,
     /// nLayerG: linear layers in G (at least 1).
     pub layers_g: usize,
@@ -42,7 +44,9 @@ pub struct EbganConfig {
     pub dropout_d: f64,
     /// m in `[m - D(G(z))]+`.
     pub margin: f64,
+    /// Adam's learning rate for both networks.
     pub lr: f64,
+    /// Adam's β1 for both networks.
     pub beta1: f64,
     /// Weight of the pulling-away term in G's loss (0: plain EBGAN, 0.1: EBGAN-PT).
     pub pt_weight: f64,
@@ -158,7 +162,9 @@ pub fn mlp_generator(
 /// The auto-encoder discriminator: `enc.i` and `dec.i` linear layers (PyTorch `ModuleList`
 /// names). Its forward gives the energy `[N]`.
 pub struct EbganDiscriminator {
+    /// The encoder's layers, image to code.
     pub enc: Vec<Linear>,
+    /// The decoder's layers, code to image.
     pub dec: Vec<Linear>,
     /// One per hidden activation after the code (empty without dropout).
     pub drops: Vec<Dropout>,

@@ -73,10 +73,15 @@ pub enum Updates {
 /// Sizes and training settings (defaults: the paper's MNIST model, see the module docs).
 #[derive(Clone, Copy, Debug)]
 pub struct Gan2014Config {
+    /// Size of G's noise input.
     pub nz: usize,
+    /// Width of G's two hidden layers.
     pub g_hidden: usize,
+    /// Pixels per (flattened) image.
     pub image_dim: usize,
+    /// Maxout units in each of D's hidden layers.
     pub d_units: usize,
+    /// Pieces per maxout unit.
     pub d_pieces: usize,
     /// Drop probability of D's input units.
     pub d_input_dropout: f64,
@@ -86,19 +91,25 @@ pub struct Gan2014Config {
     pub g_init_range: f64,
     /// Half-width of D's uniform weight initialisation.
     pub d_init_range: f64,
+    /// SGD's learning rate at the first step, for both players.
     pub lr: f64,
     /// The learning rate is divided by this after every step...
     pub lr_decay: f64,
     /// ...but not below this.
     pub min_lr: f64,
+    /// SGD's momentum until the ramp starts.
     pub momentum: f64,
+    /// SGD's momentum from the ramp's end on.
     pub final_momentum: f64,
     /// Steps between which momentum rises linearly from `momentum` to `final_momentum`.
     pub momentum_ramp: (u64, u64),
     /// k: D steps per G step. Each D step takes its own slice of the real batch.
     pub d_steps: usize,
+    /// G's loss.
     pub g_loss: GeneratorLoss,
+    /// The distribution of G's input noise.
     pub noise: Noise,
+    /// Simultaneous or alternating updates.
     pub updates: Updates,
     /// After every D update, each of D's weight vectors into one unit (one piece of a maxout
     /// unit, or the output unit) is rescaled to at most this L2 norm (pylearn2's `max_col_norm`,
@@ -182,8 +193,11 @@ fn uniform_linear(n_in: usize, n_out: usize, range: f64, rng: &mut Rng) -> Resul
 /// `z [N, nz] -> images [N, image_dim]` in (0, 1). Parameters `h0`, `h1`, `y` (pylearn2's layer
 /// names), so a PyTorch module with those three `nn.Linear` attributes has the same state dict.
 pub struct Gan2014Generator {
+    /// `nz -> g_hidden`, ReLU after it.
     pub h0: Linear,
+    /// `g_hidden -> g_hidden`, ReLU after it.
     pub h1: Linear,
+    /// `g_hidden -> image_dim`, sigmoid after it.
     pub y: Linear,
 }
 
@@ -214,12 +228,19 @@ impl Module for Gan2014Generator {
 /// dropout, then a linear unit. Parameters `h0`, `h1` (each `[units * pieces, in]`, pieces of a
 /// unit consecutive) and `y`.
 pub struct Gan2014Discriminator {
+    /// Pieces per maxout unit.
     pub pieces: usize,
+    /// Dropout on the input pixels.
     pub drop_in: Dropout,
+    /// First maxout layer's linear map, `image_dim -> units · pieces`.
     pub h0: Linear,
+    /// Dropout after the first maxout layer.
     pub drop_h0: Dropout,
+    /// Second maxout layer's linear map, `units -> units · pieces`.
     pub h1: Linear,
+    /// Dropout after the second maxout layer.
     pub drop_h1: Dropout,
+    /// The output unit, `units -> 1` (a logit).
     pub y: Linear,
 }
 

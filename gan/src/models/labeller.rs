@@ -42,6 +42,7 @@ pub struct LabellerConfig {
 /// The losses of one labeller update.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LabellerLosses {
+    /// The rotation cross-entropy.
     pub rotation: f32,
     /// The class cross-entropy (absent when the update saw no labelled batch).
     pub class: Option<f32>,
@@ -49,8 +50,11 @@ pub struct LabellerLosses {
 
 /// The labelling network: body, rotation head, class head and their optimiser.
 pub struct Labeller {
+    /// BigGAN's discriminator body, whose pooled features both heads read.
     pub body: BigGanDiscriminator,
+    /// The 4-way rotation head.
     pub rotation: RotationHead,
+    /// The class head.
     pub classifier: SpectralNorm<Linear>,
     opt: Adam,
 }

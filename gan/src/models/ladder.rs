@@ -81,10 +81,12 @@ impl LadderConfig {
 /// (σ the logistic sigmoid; `a[0]` is a1). Initialised as the authors' code: a2 = a7 = 1, the
 /// rest 0, so ẑ starts at 0.
 pub struct Combinator {
+    /// a1..a10, each `[w]`.
     pub a: Vec<Tensor>,
 }
 
 impl Combinator {
+    /// A combinator for a layer of `width` units, initialised as the authors' code.
     pub fn new(width: usize, dtype: DType) -> Result<Self> {
         let a = (0..10)
             .map(|i| {
@@ -175,17 +177,26 @@ impl LadderPass {
 /// `dec.l` (V from layer l+1 to l), `comb.l` (l = 0..=L) and the clean encoder's batch norms
 /// `bn.l` (statistics only).
 pub struct Ladder {
+    /// The sizes and cost weights.
     pub cfg: LadderConfig,
+    /// W_l: the encoder's linear maps, layer l to l+1, without bias.
     pub enc: Vec<Linear>,
+    /// β_l: the shift after each encoder layer's normalisation.
     pub beta: Vec<Tensor>,
+    /// γ: the top layer's scale.
     pub gamma: Tensor,
+    /// V_l: the decoder's linear maps, layer l+1 to l.
     pub dec: Vec<Linear>,
+    /// One combinator per layer, the input's included.
     pub comb: Vec<Combinator>,
+    /// The clean encoder's batch norms (statistics only, no affine).
     pub bn: Vec<BatchNorm>,
     training: bool,
 }
 
 impl Ladder {
+    /// The network of `cfg`, initialised from `rng`. Fewer than 2 sizes, or a cost weight
+    /// count other than the size count, is an error.
     pub fn new(cfg: LadderConfig, rng: &mut Rng) -> Result<Self> {
         if cfg.sizes.len() < 2 || cfg.denoise_weights.len() != cfg.sizes.len() {
             return Err(Error::InvalidArgument {
@@ -479,10 +490,13 @@ impl Module for Ladder {
 /// EBGAN-LN's generator and margin.
 #[derive(Clone, Copy, Debug)]
 pub struct EbganLnConfig {
+    /// Size of G's noise input.
     pub nz: usize,
     /// nLayerG / sizeG of the MLP generator (EBGAN's, tanh output mapped to [0, 1]).
     pub layers_g: usize,
+    /// See `layers_g`.
     pub size_g: usize,
+    /// G's Adam learning rate.
     pub lr_g: f64,
     /// Initial margin m.
     pub margin: f64,
@@ -504,8 +518,11 @@ impl EbganLnConfig {
 /// Optimisation of the ladder network (and EBGAN-LN's generator).
 #[derive(Clone, Debug)]
 pub struct SemiSupervisedConfig {
+    /// The ladder network's sizes and costs.
     pub ladder: LadderConfig,
+    /// The ladder's Adam learning rate before the decay.
     pub lr: f64,
+    /// Adam's β1 (ladder and generator).
     pub beta1: f64,
     /// Total steps (for the learning-rate schedule).
     pub steps: u64,
@@ -516,6 +533,8 @@ pub struct SemiSupervisedConfig {
 }
 
 impl SemiSupervisedConfig {
+    /// The learning rate at step `step` for a base rate `lr`: `lr` until `decay_from` of the
+    /// steps, then falling linearly to 0 at `steps`.
     pub fn lr_at(&self, lr: f64, step: u64) -> f64 {
         let start = (self.decay_from * self.steps as f64) as u64;
         if step < start || self.steps <= start {
@@ -536,15 +555,21 @@ pub struct SemiSupervisedStats {
     /// EBGAN-LN only (while the margin is positive): the margin, the mean energy of the
     /// generated batch before D's update, and G's loss.
     pub margin: Option<f64>,
+    /// See `margin`.
     pub fake_energy: Option<f64>,
+    /// See `margin`.
     pub g_loss: Option<f64>,
 }
 
 /// The ladder network (D), its Adam optimiser and, for EBGAN-LN, the generator with its own.
 pub struct SemiSupervised {
+    /// The settings.
     pub cfg: SemiSupervisedConfig,
+    /// The ladder network (EBGAN-LN's D).
     pub ladder: Ladder,
+    /// The ladder's optimiser.
     pub opt: Adam,
+    /// EBGAN-LN's generator and its optimiser.
     pub g: Option<(Sequential, Adam)>,
     rng: Rng,
     steps: u64,
@@ -552,6 +577,8 @@ pub struct SemiSupervised {
 }
 
 impl SemiSupervised {
+    /// The model of `cfg`, initialised from `seed`, on the CPU. EBGAN-LN with a zero bottom
+    /// cost weight (λ_0) is an error.
     pub fn new(cfg: SemiSupervisedConfig, seed: u64) -> Result<Self> {
         if cfg.ebgan.is_some() && cfg.ladder.denoise_weights[0] <= 0.0 {
             return Err(Error::InvalidArgument {
@@ -597,10 +624,12 @@ impl SemiSupervised {
         Ok(())
     }
 
+    /// Where the model and every step's tensors live.
     pub fn device(&self) -> Device {
         self.device
     }
 
+    /// Training steps taken (restored with a checkpoint).
     pub fn steps(&self) -> u64 {
         self.steps
     }

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimKind {
+    /// Adam with the configuration's β1.
     Adam,
+    /// Plain SGD (no momentum).
     Sgd,
 }
 
@@ -54,18 +56,27 @@ impl OptimKind {
 /// Sizes and training settings of one grid point.
 #[derive(Clone, Copy, Debug)]
 pub struct MlpGanConfig {
+    /// Size of G's noise input.
     pub nz: usize,
+    /// Pixels per (flattened) image.
     pub image_dim: usize,
-    /// nLayerG / sizeG, as EBGAN's.
+    /// nLayerG: linear layers in G, as EBGAN's.
     pub layers_g: usize,
+    /// sizeG: width of G's hidden layers, as EBGAN's.
     pub size_g: usize,
     /// nLayerD: D's linear layers, the output unit's included (at least 1).
     pub layers_d: usize,
+    /// sizeD: width of D's hidden layers.
     pub size_d: usize,
+    /// Drop probability of D's hidden units (0: no dropout).
     pub dropout_d: f64,
+    /// D's optimiser.
     pub optim_d: OptimKind,
+    /// G's optimiser.
     pub optim_g: OptimKind,
+    /// The learning rate of both optimisers.
     pub lr: f64,
+    /// Adam's β1 (for whichever network uses Adam).
     pub beta1: f64,
 }
 
@@ -100,6 +111,7 @@ impl MlpConfig for MlpGanConfig {
 
 /// `images [N, image_dim] -> logits [N, 1]`: `layers.i` linear layers with ReLU between them.
 pub struct MlpDiscriminator {
+    /// The linear layers, the output unit last.
     pub layers: Vec<Linear>,
     /// One per hidden activation (empty without dropout).
     pub drops: Vec<Dropout>,

@@ -23,6 +23,7 @@ pub trait MlpConfig {
 
 /// D's dropout layers under the names their generators are checkpointed with (`d.<name>`).
 pub trait DropoutGenerators {
+    /// Each dropout layer with its name, in a fixed order.
     fn dropout_generators(&self) -> Vec<(String, &Dropout)>;
 }
 
@@ -30,10 +31,15 @@ pub trait DropoutGenerators {
 /// are instances ([`super::gan2014::Gan2014Trainer`], [`super::ebgan::EbganTrainer`],
 /// [`super::mlp_gan::MlpGanTrainer`]).
 pub struct MlpTrainer<C, G, D, O> {
+    /// The model's sizes and training settings.
     pub cfg: C,
+    /// The generator.
     pub g: G,
+    /// The discriminator.
     pub d: D,
+    /// G's optimiser.
     pub opt_g: O,
+    /// D's optimiser.
     pub opt_d: O,
     /// G's noise. The trainer draws from its own generator, saved in its checkpoints, so a
     /// resumed run draws what the uninterrupted one would have.

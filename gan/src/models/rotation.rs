@@ -140,6 +140,7 @@ pub fn all_rotations(x: &Tensor) -> Result<(Tensor, Vec<usize>)> {
 /// `C -> 4` with a bias (as compare_gan's `score_classify`). Its parameters are D's (trained
 /// by D's optimiser, saved with D); a trainer names it, e.g. `d_rotation`.
 pub struct RotationHead {
+    /// The map from pooled features to the 4 rotation logits.
     pub linear: SpectralNorm<Linear>,
 }
 

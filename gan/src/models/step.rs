@@ -12,7 +12,9 @@ use saddle_nn::engine::{no_grad, Result, Tensor};
 /// values or, before they are read, as scalar tensors.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats<V = f64> {
+    /// The discriminator's loss.
     pub d_loss: V,
+    /// The generator's loss.
     pub g_loss: V,
     /// D's mean score on the real batch: a probability for GAN-style discriminators, an energy
     /// (reconstruction error) for EBGAN.
@@ -67,6 +69,7 @@ impl StepStats<Tensor> {
 /// What one discriminator update reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DStepStats<V = f64> {
+    /// The discriminator's loss.
     pub loss: V,
     /// As [`StepStats::real_score`].
     pub real_score: V,

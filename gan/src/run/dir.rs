@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 /// Errors of the run folder name the file involved.
 #[derive(Debug)]
 pub struct RunError {
+    /// The file or folder involved.
     pub path: PathBuf,
+    /// What went wrong.
     pub problem: String,
 }
 
@@ -219,6 +221,7 @@ impl RunDir {
         Ok(())
     }
 
+    /// The run folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -242,14 +245,17 @@ impl RunDir {
             .join(format!("step_{step:06}.png"))
     }
 
+    /// `checkpoints/latest.safetensors`: the state to resume from.
     pub fn latest_checkpoint(&self) -> PathBuf {
         checkpoint_path(&self.root, "latest")
     }
 
+    /// `checkpoints/best.safetensors`: the state with the best evaluation so far.
     pub fn best_checkpoint(&self) -> PathBuf {
         checkpoint_path(&self.root, "best")
     }
 
+    /// `report.html`.
     pub fn report_path(&self) -> PathBuf {
         self.root.join("report.html")
     }

@@ -10,12 +10,15 @@ use std::sync::Arc;
 pub struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
+    /// A flag not yet raised.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Raises the flag (for every clone); the loop stops before its next step.
     pub fn request_stop(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    /// Whether the flag has been raised.
     pub fn should_stop(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -24,8 +27,11 @@ impl StopFlag {
 /// A loss that is NaN or infinite: the run stops with this and keeps its last good checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DivergedError {
+    /// The step whose loss was not finite.
     pub step: u64,
+    /// What was not finite: a loss's name, or a tensor of the state about to be saved.
     pub name: String,
+    /// The value found (NaN or ±inf).
     pub value: f64,
     /// The step of the last good checkpoint, which is kept (None: none was written).
     pub kept_checkpoint: Option<u64>,

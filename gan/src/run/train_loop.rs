@@ -114,19 +114,26 @@ pub type EvalFn<'a, M> = Box<dyn FnMut(&mut M) -> Result<Vec<(String, f64)>, Box
 
 /// What to evaluate and how to rank checkpoints: called with the model at `eval_every` steps.
 pub struct Evaluation<'a, M: ?Sized> {
+    /// Steps between evaluations (the last step is always evaluated).
     pub every: u64,
     /// Returns the named metric values; the one named `key` ranks checkpoints.
     pub run: EvalFn<'a, M>,
+    /// The metric that decides which checkpoint is `best`.
     pub key: String,
+    /// Whether a larger `key` is better (a score) rather than a smaller one (a distance).
     pub higher_is_better: bool,
 }
 
-/// Intervals and sizes of a run.
+/// Intervals and sizes of a run. Each interval also fires at the last step.
 #[derive(Clone, Debug)]
 pub struct LoopOptions {
+    /// The step to train to (a resumed run continues up to it).
     pub steps: u64,
+    /// Steps between lines of `metrics.jsonl`.
     pub log_every: u64,
+    /// Steps between sample grids.
     pub sample_every: u64,
+    /// Steps between writes of the latest checkpoint.
     pub checkpoint_every: u64,
     /// Number of images in the fixed-noise grid.
     pub grid_count: usize,
@@ -135,7 +142,9 @@ pub struct LoopOptions {
     pub grid_rows: usize,
     /// Pixel upscaling of the grid (small images are hard to see).
     pub grid_upscale: usize,
+    /// Seeds the loop's generator and the fixed grid noise.
     pub seed: u64,
+    /// The report's title.
     pub title: String,
     /// On a resumed run, the settings its command line changed (name -> `{"from", "to"}`),
     /// logged to metrics.jsonl at the step it resumes from as `{"step", "resumed": {...}}`.
@@ -145,16 +154,28 @@ pub struct LoopOptions {
 /// Progress reported to the caller (which draws the progress bar).
 #[derive(Clone, Debug)]
 pub struct Progress {
+    /// The step just finished.
     pub step: u64,
+    /// The step the run trains to.
     pub total: u64,
+    /// The losses as last read: every step on the CPU, on a GPU only at the steps that log,
+    /// checkpoint or evaluate.
     pub losses: Vec<(&'static str, f64)>,
 }
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Finished { step: u64 },
-    Interrupted { step: u64 },
+    /// Reached [`LoopOptions::steps`].
+    Finished {
+        /// The last step trained.
+        step: u64,
+    },
+    /// Stopped by the [`StopFlag`](super::StopFlag), after writing the latest checkpoint.
+    Interrupted {
+        /// The last step trained (the one the checkpoint holds).
+        step: u64,
+    },
 }
 
 const META_STEP: &str = "run.step";
@@ -177,7 +198,8 @@ struct LoopState {
 /// Trains `model` on `data` in `run` until `opts.steps`, or until `stop` is raised (then the
 /// latest checkpoint is written and the run can be resumed). With `resume`, continues from the
 /// run's latest checkpoint. Batches are drawn one ahead on a background thread and moved to the
-/// model's device there (see [`super::prefetch`]); the sequence of batches is unchanged.
+/// model's device there (see [`with_prefetch`](super::with_prefetch)); the sequence of batches
+/// is unchanged.
 #[allow(clippy::too_many_arguments)]
 pub fn train<M: GanModel + ?Sized>(
     model: &mut M,

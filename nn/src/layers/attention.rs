@@ -5,15 +5,39 @@ use saddle_engine::{Conv2dParams, DType, Device, Error, Result, Rng, Tensor};
 /// convolutions `theta` (C→C/8), `phi` (C→C/8) and `g` (C→C/2), 2×2 max-pooling on `phi` and
 /// `g`, softmax attention over positions, an output convolution `o` (C/2→C), and a learnable
 /// scale `gamma` that starts at 0 so the block starts as the identity.
+///
+/// Input and output `[N, C, H, W]` with even H and W (an error otherwise); the output is
+/// `x + gamma · o(attention)`.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::{Module, SelfAttention};
+///
+/// let mut rng = Rng::new(0);
+/// let attn = SelfAttention::new(16, DType::F32, &mut rng)?;
+/// let x = Tensor::randn(&[2, 16, 4, 4], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// let y = attn.forward(&x)?;
+/// assert_eq!(y.shape(), &[2, 16, 4, 4]);
+/// // gamma starts at 0, so a new block passes its input through.
+/// assert_eq!(y.to_vec::<f32>()?, x.to_vec::<f32>()?);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct SelfAttention {
+    /// Queries: C → C/8.
     pub theta: SpectralNorm<Conv2d>,
+    /// Keys: C → C/8, max-pooled.
     pub phi: SpectralNorm<Conv2d>,
+    /// Values: C → C/2, max-pooled.
     pub g: SpectralNorm<Conv2d>,
+    /// Output projection: C/2 → C.
     pub o: SpectralNorm<Conv2d>,
+    /// Scalar scale of the attention branch, 0 at start.
     pub gamma: Tensor,
 }
 
 impl SelfAttention {
+    /// A block over `channels` channels (a multiple of 8, an error otherwise), the
+    /// convolutions initialised as PyTorch's and spectrally normalised.
     pub fn new(channels: usize, dtype: DType, rng: &mut Rng) -> Result<Self> {
         if !channels.is_multiple_of(8) {
             return Err(Error::InvalidArgument {

@@ -6,15 +6,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `BatchNorm2d` for `[N, C, H, W]`). Training mode normalises with the batch statistics
 /// (one fused engine op) and folds them into `running_mean`/`running_var`; evaluation mode uses
 /// the running statistics.
+///
+/// The output has the input's shape. A new layer is in training mode, with `weight` ones and
+/// `bias` zeros when affine; an input of another rank, or with other than `num_features`
+/// channels in dimension 1, is an error.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Tensor};
+/// use saddle_nn::{BatchNorm, Module};
+///
+/// let mut bn = BatchNorm::new_1d(2, true, DType::F32)?;
+/// let x = Tensor::from_vec(vec![1.0f32, 10.0, 3.0, 30.0], &[2, 2], Device::Cpu)?;
+/// // Training: each channel normalised with the batch's mean and variance.
+/// let y = bn.forward(&x)?.to_vec::<f32>()?;
+/// assert!((y[0] + 1.0).abs() < 1e-3 && (y[2] - 1.0).abs() < 1e-3);
+/// // ...and the running mean moved 10% of the way from 0 to the batch mean.
+/// assert_eq!(bn.running_mean.to_vec::<f32>()?, [0.2, 2.0]);
+/// // Evaluation uses the running statistics instead.
+/// bn.set_training(false);
+/// assert_eq!(bn.forward(&x)?.shape(), &[2, 2]);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct BatchNorm {
+    /// Channels, the size of dimension 1.
     pub num_features: usize,
+    /// Added to the variance before the square root.
     pub eps: f64,
     /// Weight of the newest batch in the running statistics; `None` is a cumulative average
     /// over every batch since the last reset (BigGAN's "standing statistics").
     pub momentum: Option<f64>,
+    /// Per-channel gain `[C]` (affine layers only).
     pub weight: Option<Tensor>,
+    /// Per-channel shift `[C]` (affine layers only).
     pub bias: Option<Tensor>,
+    /// `[C]`, a buffer: the mean evaluation mode normalises with.
     pub running_mean: Tensor,
+    /// `[C]`, a buffer: the unbiased variance evaluation mode normalises with.
     pub running_var: Tensor,
     /// Input ranks this layer accepts (2 and 3 for 1-d, 4 for 2-d).
     ranks: &'static [usize],
@@ -68,6 +95,7 @@ impl BatchNorm {
         Ok(())
     }
 
+    /// Whether the layer is in training mode (batch statistics) rather than evaluation mode.
     pub fn is_training(&self) -> bool {
         self.training
     }

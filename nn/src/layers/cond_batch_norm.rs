@@ -6,9 +6,33 @@ use saddle_engine::{DType, Error, Result, Rng, Tensor};
 /// from a conditioning vector (a class embedding, or BigGAN's shared embedding + noise chunk).
 /// The maps are plain [`Linear`] layers by default, spectrally normalised ones (BigGAN's G)
 /// from [`ConditionalBatchNorm::new_2d_spectral`].
+///
+/// Use [`ConditionalBatchNorm::forward_cond`]: input `[N, C, H, W]` and condition
+/// `[N, cond_dim]`, output `[N, C, H, W]`. Plain [`Module::forward`] has no condition and
+/// returns an error.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::{ConditionalBatchNorm, Module};
+///
+/// let mut rng = Rng::new(0);
+/// let cbn = ConditionalBatchNorm::new_2d(3, 5, DType::F32, &mut rng)?;
+/// let x = Tensor::randn(&[4, 3, 2, 2], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// let cond = Tensor::randn(&[4, 5], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// assert_eq!(cbn.forward_cond(&x, &cond)?.shape(), &[4, 3, 2, 2]);
+/// // A zero condition gives gain 1 and bias 0: plain batch norm.
+/// let zero = Tensor::zeros(&[4, 5], DType::F32, Device::Cpu)?;
+/// let plain = cbn.bn.forward(&x)?.to_vec::<f32>()?;
+/// assert_eq!(cbn.forward_cond(&x, &zero)?.to_vec::<f32>()?, plain);
+/// assert!(cbn.forward(&x).is_err());
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct ConditionalBatchNorm<P: Module = Linear> {
+    /// The normalisation, without affine parameters.
     pub bn: BatchNorm,
+    /// Maps the condition `[N, cond_dim]` to the gain minus 1, `[N, C]`.
     pub gain: P,
+    /// Maps the condition `[N, cond_dim]` to the bias, `[N, C]`.
     pub bias: P,
 }
 
@@ -46,7 +70,9 @@ impl ConditionalBatchNorm {
 }
 
 impl<P: Module> ConditionalBatchNorm<P> {
-    /// Normalises `x` and applies the gain and bias computed from `cond`.
+    /// Normalises `x` (`[N, C, ...]`) and applies the gain and bias computed from `cond`
+    /// (`[N, cond_dim]`); the output has `x`'s shape. A condition of another rank or batch size
+    /// is an error.
     pub fn forward_cond(&self, x: &Tensor, cond: &Tensor) -> Result<Tensor> {
         if cond.rank() != 2 || x.rank() < 2 || cond.shape()[0] != x.shape()[0] {
             return Err(Error::ShapeMismatch {

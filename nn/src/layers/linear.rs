@@ -4,12 +4,31 @@ use saddle_engine::{DType, Error, Result, Rng, Tensor};
 
 /// `y = x Wᵀ + b` over the last dimension. `weight` is `[out, in]` and `bias` `[out]`, as in
 /// PyTorch; both start as PyTorch's defaults (U(±1/sqrt(in))).
+///
+/// Input `[..., in]`, output `[..., out]`; any other last dimension is an error.
+///
+/// ```
+/// use saddle_nn::engine::{Device, Tensor};
+/// use saddle_nn::{Linear, Module};
+///
+/// // y = [1, 2] · [[1, 0], [1, 1]]ᵀ + [0.5, -0.5]
+/// let w = Tensor::from_vec(vec![1.0f32, 0.0, 1.0, 1.0], &[2, 2], Device::Cpu)?;
+/// let b = Tensor::from_vec(vec![0.5f32, -0.5], &[2], Device::Cpu)?;
+/// let fc = Linear::from_weights(w, Some(b))?;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2], Device::Cpu)?;
+/// assert_eq!(fc.forward(&x)?.to_vec::<f32>()?, [1.5, 2.5]);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct Linear {
+    /// `[out, in]`.
     pub weight: Tensor,
+    /// `[out]`, if the layer has one.
     pub bias: Option<Tensor>,
 }
 
 impl Linear {
+    /// A layer `in_features -> out_features` (with a bias when `bias`), initialised as
+    /// PyTorch's `nn.Linear` from `rng`.
     pub fn new(
         in_features: usize,
         out_features: usize,
@@ -38,7 +57,8 @@ impl Linear {
         })
     }
 
-    /// A layer with the given weight `[out, in]` and optional bias `[out]`.
+    /// A layer with the given weight `[out, in]` and optional bias `[out]` (both set to require
+    /// gradients). A weight of another rank or a bias of another length is an error.
     pub fn from_weights(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         if weight.rank() != 2 {
             return Err(Error::BadShape {

@@ -15,7 +15,12 @@ pub enum BlockNormKind {
     Plain,
     /// Conditional batch norm whose gain and bias are linear maps (without bias) of a
     /// `cond_dim` vector, spectrally normalised when `spectral`.
-    Conditional { cond_dim: usize, spectral: bool },
+    Conditional {
+        /// Size of the conditioning vector.
+        cond_dim: usize,
+        /// Whether the gain and bias maps are spectrally normalised (BigGAN's generator).
+        spectral: bool,
+    },
 }
 
 impl BlockNormKind {
@@ -48,14 +53,17 @@ impl BlockNormKind {
 
 /// A generator block's batch norm: plain, or conditioned on a vector.
 pub enum BlockNorm {
+    /// [`BlockNormKind::Plain`].
     Plain(BatchNorm),
+    /// [`BlockNormKind::Conditional`] with plain linear maps.
     Conditional(ConditionalBatchNorm),
+    /// [`BlockNormKind::Conditional`] with spectrally normalised maps.
     SpectralConditional(ConditionalBatchNorm<SpectralNorm<Linear>>),
 }
 
 impl BlockNorm {
     /// Normalises `x`; `cond` (`[N, cond_dim]`) must be given exactly when the norm is
-    /// conditional.
+    /// conditional (an error otherwise).
     pub fn forward_cond(&self, x: &Tensor, cond: Option<&Tensor>) -> Result<Tensor> {
         match (self, cond) {
             (BlockNorm::Plain(bn), None) => bn.forward(x),
@@ -126,15 +134,43 @@ fn check_channels(op: &'static str, x: &Tensor, channels: usize) -> Result<()> {
 /// nearest-neighbour upsampling by 2, `conv1`, `conv2` 3x3 and `shortcut` 1x1. The shortcut
 /// convolution runs before the upsampling, which gives the same values (a 1x1 convolution
 /// commutes with nearest upsampling) at a quarter of the cost.
+///
+/// Input `[N, in, H, W]`, output `[N, out, 2H, 2W]`. A conditional block takes its condition
+/// through [`ResBlockUp::forward_cond`].
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::init::WeightInit;
+/// use saddle_nn::{BlockNormKind, ModuleExt, ResBlockUp};
+///
+/// let mut rng = Rng::new(0);
+/// let norm = BlockNormKind::Conditional { cond_dim: 6, spectral: true };
+/// let block = ResBlockUp::new(8, 4, norm, WeightInit::Orthogonal, DType::F32, &mut rng)?;
+/// assert_eq!(block.num_parameters(), ResBlockUp::parameter_count(8, 4, norm));
+/// let x = Tensor::randn(&[2, 8, 4, 4], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// let cond = Tensor::randn(&[2, 6], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// assert_eq!(block.forward_cond(&x, Some(&cond))?.shape(), &[2, 4, 8, 8]);
+/// // A conditional block refuses to run without its condition.
+/// assert!(block.forward_cond(&x, None).is_err());
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct ResBlockUp {
+    /// The norm before `conv1`, over `in` channels.
     pub bn1: BlockNorm,
+    /// 3x3, `in -> out`, after the upsampling.
     pub conv1: SpectralNorm<Conv2d>,
+    /// The norm before `conv2`, over `out` channels.
     pub bn2: BlockNorm,
+    /// 3x3, `out -> out`.
     pub conv2: SpectralNorm<Conv2d>,
+    /// 1x1, `in -> out`, on the skip path.
     pub shortcut: SpectralNorm<Conv2d>,
 }
 
 impl ResBlockUp {
+    /// A block `in_ch -> out_ch` with batch norms of kind `norm`, its convolutions'
+    /// weights from `init` (biases zero unless [`WeightInit::PyTorchDefault`]), drawn from
+    /// `rng`.
     pub fn new(
         in_ch: usize,
         out_ch: usize,
@@ -213,15 +249,43 @@ impl Module for ResBlockUp {
 /// false, BigGAN's first) skips the leading ReLU, which would zero the negative half of
 /// `[-1, 1]` pixels. The shortcut pools before its convolution: the same values as the other
 /// order (both are linear and the pool keeps constants) at a quarter of the cost.
+///
+/// Input `[N, in, H, W]`, output `[N, out, H/2, W/2]` when downsampling (H and W must be
+/// even), `[N, out, H, W]` otherwise.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::init::WeightInit;
+/// use saddle_nn::{Module, ModuleExt, ResBlockDown};
+///
+/// let mut rng = Rng::new(0);
+/// // A first block: reads images, so no leading ReLU.
+/// let block = ResBlockDown::new(3, 8, true, false, WeightInit::Orthogonal, DType::F32, &mut rng)?;
+/// assert_eq!(block.num_parameters(), ResBlockDown::parameter_count(3, 8));
+/// let x = Tensor::randn(&[2, 3, 8, 8], 0.0, 1.0, DType::F32, Device::Cpu, &mut rng)?;
+/// assert_eq!(block.forward(&x)?.shape(), &[2, 8, 4, 4]);
+/// // Same channels: no shortcut convolution.
+/// let same = ResBlockDown::new(8, 8, false, true, WeightInit::Orthogonal, DType::F32, &mut rng)?;
+/// assert!(same.shortcut.is_none());
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct ResBlockDown {
+    /// 3x3, `in -> out`.
     pub conv1: SpectralNorm<Conv2d>,
+    /// 3x3, `out -> out`.
     pub conv2: SpectralNorm<Conv2d>,
+    /// 1x1, `in -> out`, on the skip path; `None` when the channels do not change.
     pub shortcut: Option<SpectralNorm<Conv2d>>,
+    /// Whether the block halves H and W with 2x2 average pooling.
     pub downsample: bool,
+    /// Whether the residual path starts with a ReLU (false for a block that reads images).
     pub preactivation: bool,
 }
 
 impl ResBlockDown {
+    /// A block `in_ch -> out_ch` (a shortcut convolution only when they differ), its
+    /// convolutions' weights from `init` (biases zero unless [`WeightInit::PyTorchDefault`]),
+    /// drawn from `rng`.
     pub fn new(
         in_ch: usize,
         out_ch: usize,

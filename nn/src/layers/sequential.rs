@@ -2,12 +2,31 @@ use crate::{child_name, Module, Slot};
 use saddle_engine::{Result, Tensor};
 
 /// Modules applied in order; children are named `0`, `1`, ... as in PyTorch's `nn.Sequential`.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::{Activation, Linear, Module, ModuleExt, Sequential};
+///
+/// let mut rng = Rng::new(0);
+/// let mlp = Sequential::new()
+///     .push(Linear::new(4, 8, true, DType::F32, &mut rng)?)
+///     .push(Activation::Relu)
+///     .push(Linear::new(8, 1, true, DType::F32, &mut rng)?);
+/// let x = Tensor::zeros(&[5, 4], DType::F32, Device::Cpu)?;
+/// assert_eq!(mlp.forward(&x)?.shape(), &[5, 1]);
+/// // Every layer's output, in order: [5, 8], [5, 8], [5, 1].
+/// assert_eq!(mlp.forward_all(&x)?[1].shape(), &[5, 8]);
+/// let names: Vec<String> = mlp.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
 }
 
 impl Sequential {
+    /// An empty container (the identity until layers are pushed).
     pub fn new() -> Self {
         Self::default()
     }
@@ -18,10 +37,12 @@ impl Sequential {
         self
     }
 
+    /// Number of layers.
     pub fn len(&self) -> usize {
         self.layers.len()
     }
 
+    /// Whether there are no layers.
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// A layer whose weight can be replaced at forward time: what [`SpectralNorm`] wraps
 /// (Linear, Conv2d, Embedding, ...). The weight's dimension 0 is its output dimension.
 pub trait WeightedLayer: Send + Sync {
+    /// The layer's own weight, `[out, ...]`.
     fn weight(&self) -> &Tensor;
     /// The layer's forward with `weight` in place of its own.
     fn forward_with_weight(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor>;
@@ -31,15 +32,40 @@ impl WeightedLayer for Linear {
 /// `v` (buffers, not differentiated); σ = uᵀ W v is differentiated through W. Evaluation
 /// reuses the stored vectors without iterating. Names follow PyTorch's `spectral_norm`:
 /// `weight_orig`, `weight_u`, `weight_v`.
+///
+/// Input and output shapes are the wrapped layer's.
+///
+/// ```
+/// use saddle_nn::engine::{DType, Device, Rng, Tensor};
+/// use saddle_nn::{Linear, Module, SpectralNorm};
+///
+/// // diag(3, 1) has spectral norm 3: the normalised weight is diag(1, 1/3).
+/// let w = Tensor::from_vec(vec![3.0f32, 0.0, 0.0, 1.0], &[2, 2], Device::Cpu)?;
+/// let sn = SpectralNorm::new(Linear::from_weights(w, None)?, &mut Rng::new(0))?;
+/// let x = Tensor::from_vec(vec![1.0f32, 1.0], &[1, 2], Device::Cpu)?;
+/// for _ in 0..10 {
+///     sn.forward(&x)?; // each training forward runs one power iteration
+/// }
+/// assert!((sn.sigma()?.to_scalar()? - 3.0).abs() < 1e-4);
+/// let y = sn.forward(&x)?.to_vec::<f32>()?;
+/// assert!((y[0] - 1.0).abs() < 1e-4 && (y[1] - 1.0 / 3.0).abs() < 1e-4);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct SpectralNorm<L: WeightedLayer> {
+    /// The wrapped layer, holding the unnormalised weight.
     pub inner: L,
+    /// `[out]`, a buffer: the left singular vector estimate.
     pub u: Tensor,
+    /// `[numel / out]`, a buffer: the right singular vector estimate.
     pub v: Tensor,
+    /// Guards the normalisation of `u` and `v` against division by zero.
     pub eps: f64,
     training: AtomicBool,
 }
 
 impl<L: WeightedLayer> SpectralNorm<L> {
+    /// Wraps `inner`, with `u` and `v` random unit vectors drawn from `rng`; starts in training
+    /// mode. A weight of rank below 2 is an error.
     pub fn new(inner: L, rng: &mut Rng) -> Result<Self> {
         let w = inner.weight();
         if w.rank() < 2 {

@@ -6,12 +6,17 @@ use std::collections::BTreeMap;
 /// Adam / AdamW hyper-parameters (PyTorch's defaults).
 #[derive(Clone, Copy, Debug)]
 pub struct AdamConfig {
+    /// Decay of the running mean of the gradient (0.9).
     pub beta1: f64,
+    /// Decay of the running mean of the squared gradient (0.999).
     pub beta2: f64,
+    /// Added to the denominator's square root (1e-8).
     pub eps: f64,
+    /// Weight decay (0): an L2 term in the gradient, or AdamW's decoupled decay.
     pub weight_decay: f64,
     /// AdamW's decoupled weight decay instead of L2 added to the gradient.
     pub decoupled_weight_decay: bool,
+    /// AMSGrad: divide by the running maximum of the second moment.
     pub amsgrad: bool,
 }
 
@@ -47,6 +52,29 @@ struct Moments {
 }
 
 /// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter).
+///
+/// Moments are created on a parameter's first step, next to it; a parameter without a
+/// gradient in a step is left alone.
+///
+/// ```
+/// use saddle_nn::engine::{Device, Tensor};
+/// use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
+///
+/// let p = Tensor::from_vec(vec![1.0f64, -2.0], &[2], Device::Cpu)?.with_requires_grad(true);
+/// let q = Tensor::from_vec(vec![1.0f64], &[1], Device::Cpu)?.with_requires_grad(true);
+/// let mut adam = Adam::with_lr(vec![("p".into(), p.clone())], 0.1, AdamConfig::default());
+/// let mut adamw = Adam::with_lr(vec![("q".into(), q.clone())], 0.1, AdamConfig::adamw());
+/// let loss = p.square()?.sum_all()?.add(&q.square()?.sum_all()?)?;
+/// let grads = loss.backward()?;
+/// adam.step(&grads)?;
+/// adamw.step(&grads)?;
+/// // Adam's first step moves each value by about lr against its gradient's sign...
+/// let p = p.to_vec::<f64>()?;
+/// assert!((p[0] - 0.9).abs() < 1e-6 && (p[1] + 1.9).abs() < 1e-6);
+/// // ...and AdamW first shrinks the value by lr · weight_decay = 0.1%.
+/// assert!((q.to_vec::<f64>()?[0] - (0.999 - 0.1)).abs() < 1e-6);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct Adam {
     groups: Vec<ParamGroup>,
     config: AdamConfig,
@@ -54,6 +82,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// An optimiser over `groups` with hyper-parameters `config`.
     pub fn new(groups: Vec<ParamGroup>, config: AdamConfig) -> Self {
         Adam {
             groups,

@@ -16,11 +16,14 @@ use saddle_engine::{Grads, Result, Tensor};
 /// Parameters that share a learning rate.
 #[derive(Clone)]
 pub struct ParamGroup {
+    /// The parameters with their names (the names key the optimiser's state in checkpoints).
     pub params: Vec<(String, Tensor)>,
+    /// The group's learning rate.
     pub lr: f64,
 }
 
 impl ParamGroup {
+    /// A group of `params` (from [`crate::ModuleExt::named_parameters`], say) at rate `lr`.
     pub fn new(params: Vec<(String, Tensor)>, lr: f64) -> Self {
         ParamGroup { params, lr }
     }
@@ -30,7 +33,10 @@ impl ParamGroup {
 pub trait Optimizer {
     /// Updates every parameter that has a gradient in `grads`; others are left alone.
     fn step(&mut self, grads: &Grads) -> Result<()>;
+    /// The parameter groups, in the order given at construction.
     fn groups(&self) -> &[ParamGroup];
+    /// Sets group `group`'s learning rate (to follow a [`Schedule`], say); [`Sgd`] and [`Adam`]
+    /// ignore an index past the last group.
     fn set_lr(&mut self, group: usize, lr: f64);
     /// The optimiser's state as named tensors (`<param>.<slot>`) for checkpoints; step
     /// counters are stored as one-element f64 tensors.

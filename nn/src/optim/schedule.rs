@@ -1,21 +1,37 @@
 /// Learning-rate schedules: the factor applied to a group's base learning rate at a step.
+///
+/// ```
+/// use saddle_nn::optim::Schedule;
+///
+/// let decay = Schedule::LinearDecay { start: 100, end: 200, final_factor: 0.0 };
+/// assert_eq!([decay.factor(50), decay.factor(150), decay.factor(300)], [1.0, 0.5, 0.0]);
+/// let halve = Schedule::Step { every: 10, gamma: 0.5 };
+/// assert_eq!(halve.factor(25), 0.25);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Schedule {
+    /// Factor 1 throughout.
     Constant,
     /// Factor 1 until `start`, then linearly down to `final_factor` at `end`, constant after.
     LinearDecay {
+        /// The last step at full rate.
         start: u64,
+        /// The first step at `final_factor`.
         end: u64,
+        /// The factor from `end` on.
         final_factor: f64,
     },
     /// Multiply by `gamma` every `every` steps.
     Step {
+        /// Steps between multiplications (0 counts as 1).
         every: u64,
+        /// The factor applied each time.
         gamma: f64,
     },
 }
 
 impl Schedule {
+    /// The factor at step `step` (multiply the base learning rate by it).
     pub fn factor(&self, step: u64) -> f64 {
         match *self {
             Schedule::Constant => 1.0,

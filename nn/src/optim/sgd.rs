@@ -3,16 +3,34 @@ use saddle_engine::ops::optim::SgdStep;
 use saddle_engine::{Error, Grads, Result, Tensor};
 use std::collections::BTreeMap;
 
-/// SGD hyper-parameters (PyTorch's semantics).
+/// SGD hyper-parameters (PyTorch's semantics). `Default` is plain SGD: every field zero or off.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SgdConfig {
+    /// Weight of the previous update in the momentum buffer (0: no momentum).
     pub momentum: f64,
+    /// How much of the current gradient is held back from the buffer (`1 − dampening` goes in).
     pub dampening: f64,
+    /// L2 penalty: `weight_decay · param` is added to the gradient.
     pub weight_decay: f64,
+    /// Nesterov momentum (needs `momentum > 0` and zero dampening).
     pub nesterov: bool,
 }
 
 /// Stochastic gradient descent with optional (Nesterov) momentum and weight decay.
+///
+/// ```
+/// use saddle_nn::engine::{Device, Tensor};
+/// use saddle_nn::optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+///
+/// let p = Tensor::from_vec(vec![0.0f64], &[1], Device::Cpu)?.with_requires_grad(true);
+/// let group = ParamGroup::new(vec![("p".into(), p.clone())], 0.25);
+/// let mut opt = Sgd::new(vec![group], SgdConfig::default())?;
+/// // loss = (p - 3)², gradient -6 at p = 0: one step of 0.25 moves p to 1.5.
+/// let loss = p.add_scalar(-3.0)?.square()?.sum_all()?;
+/// opt.step(&loss.backward()?)?;
+/// assert_eq!(p.to_vec::<f64>()?, [1.5]);
+/// # Ok::<(), saddle_nn::engine::Error>(())
+/// ```
 pub struct Sgd {
     groups: Vec<ParamGroup>,
     config: SgdConfig,
@@ -21,6 +39,8 @@ pub struct Sgd {
 }
 
 impl Sgd {
+    /// An optimiser over `groups`. Nesterov momentum without positive momentum and zero
+    /// dampening is an error.
     pub fn new(groups: Vec<ParamGroup>, config: SgdConfig) -> Result<Self> {
         if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
             return Err(Error::InvalidArgument {
@@ -35,6 +55,7 @@ impl Sgd {
         })
     }
 
+    /// The current momentum.
     pub fn momentum(&self) -> f64 {
         self.config.momentum
     }
