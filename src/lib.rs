@@ -20,8 +20,9 @@
 //!
 //! The repository's `examples/` folder holds complete programs, run with
 //! `cargo run --example <name>`: `sample_from_run` (samples from a run folder written by
-//! `saddle train`), `custom_gan` (a GAN of your own), `custom_op` (a new engine op) and
-//! `pytorch_interop` (weights to and from PyTorch).
+//! `saddle train`), `custom_gan` (a GAN model type of your own on a 2-D mixture), `custom_op`
+//! (a new differentiable op built from existing ones, gradient-checked) and `pytorch_interop`
+//! (a `state_dict` PyTorch saved as safetensors, loaded and run on saddle).
 //!
 //! The modules below are the library of the `saddle` command line (`src/main.rs`), one per
 //! command: [`train`], [`sample`], [`eval`], [`grid`], [`probe`] and [`bench`](mod@bench),
