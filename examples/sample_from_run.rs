@@ -55,7 +55,7 @@ fn sample_from_run() -> Result<(), BoxError> {
         .map(|c| (0..64).map(|i| i % c).collect());
     let images = no_grad(|| -> Result<_, BoxError> {
         let z = model.sample_latent(64, &mut rng)?;
-        Ok(model.generate_labelled(&z, labels.as_deref())?)
+        model.generate_labelled(&z, labels.as_deref())
     })?;
     println!("samples: {:?} in {:?}", images.shape(), model.value_range());
     save_image_grid(&out, &images, 8, model.value_range(), 2)?;
