@@ -431,8 +431,10 @@ pub struct Gan2014Spec {
     /// k: D steps per G step (each on its own slice of the batch; alternating updates only).
     #[arg(long, default_value_t = 1, value_parser = between::<usize>(1, 100))]
     pub k: usize,
-    /// G's input noise: gaussian N(0, 1) (the reference code) or uniform U(-1, 1).
-    #[arg(long, value_enum, default_value_t = NoiseArg::Gaussian)]
+    /// G's input noise: uniform U(-sqrt 3, sqrt 3) (the reference code's final MNIST
+    /// setting), gaussian N(0, 1) (its earlier one) or uniform-pm1 U(-1, 1).
+    #[arg(long, value_enum, default_value_t = NoiseArg::Uniform)]
+    // A config.json from before the flag existed: N(0, 1), what those runs drew.
     #[serde(default = "NoiseArg::gaussian")]
     pub noise: NoiseArg,
     /// simultaneous (the reference code: both players' gradients from one pass, applied at
@@ -448,13 +450,21 @@ pub struct Gan2014Spec {
 }
 
 /// `--noise`: the distribution of GAN 2014's generator input.
+///
+/// config.json keeps the names runs wrote before U(-sqrt 3, sqrt 3) existed: `"uniform"` there
+/// is U(-1, 1) (now `--noise uniform-pm1`), so that a resumed run draws what it drew before.
 #[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum NoiseArg {
-    /// N(0, 1) per unit (the reference code).
+    /// U(-sqrt 3, sqrt 3) per unit, unit variance (the reference code's final MNIST setting).
+    #[serde(rename = "uniform-sqrt3")]
+    Uniform,
+    /// N(0, 1) per unit (the reference code's MNIST setting before 2014-06-18).
+    #[serde(rename = "gaussian")]
     Gaussian,
     /// U(-1, 1) per unit.
-    Uniform,
+    #[value(name = "uniform-pm1")]
+    #[serde(rename = "uniform")]
+    UniformPm1,
 }
 
 impl NoiseArg {
@@ -488,8 +498,9 @@ impl Gan2014Spec {
             final_momentum: self.final_momentum,
             d_steps: self.k,
             noise: match self.noise {
+                NoiseArg::Uniform => Noise::UniformUnitVariance,
                 NoiseArg::Gaussian => Noise::Gaussian,
-                NoiseArg::Uniform => Noise::Uniform,
+                NoiseArg::UniformPm1 => Noise::UniformPlusMinusOne,
             },
             updates: match self.updates {
                 UpdatesArg::Simultaneous => Updates::Simultaneous,
@@ -1193,4 +1204,33 @@ fn train_ring(
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NoiseArg;
+    use clap::ValueEnum;
+
+    /// A run folder written before U(-sqrt 3, sqrt 3) existed says "uniform" for U(-1, 1): read
+    /// back, it must draw U(-1, 1) again; the new default is written under a name of its own.
+    #[test]
+    fn noise_names_in_config_json_keep_their_meaning() {
+        let read = |name: &str| serde_json::from_str::<NoiseArg>(&format!("\"{name}\"")).unwrap();
+        assert!(matches!(read("uniform"), NoiseArg::UniformPm1));
+        assert!(matches!(read("gaussian"), NoiseArg::Gaussian));
+        assert!(matches!(read("uniform-sqrt3"), NoiseArg::Uniform));
+        for arg in NoiseArg::value_variants() {
+            let written = serde_json::to_string(arg).unwrap();
+            assert_eq!(read(written.trim_matches('"')) as u8, *arg as u8);
+        }
+        // On the command line, `uniform` is the final reference's unit-variance noise.
+        assert!(matches!(
+            NoiseArg::from_str("uniform", false).unwrap(),
+            NoiseArg::Uniform
+        ));
+        assert!(matches!(
+            NoiseArg::from_str("uniform-pm1", false).unwrap(),
+            NoiseArg::UniformPm1
+        ));
+    }
 }

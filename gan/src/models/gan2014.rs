@@ -7,8 +7,10 @@
 //! settings it leaves open follow the paper's reference code (the pylearn2 `mnist.yaml` and
 //! `AdversaryCost2` of github.com/goodfeli/adversarial, read for its settings), and are all
 //! fields of [`Gan2014Config`]:
-//! - noise N(0, 1) (the reference's default; the paper's text speaks of uniform noise, an
-//!   option here);
+//! - noise U(-sqrt 3, sqrt 3) per unit: the reference's final `mnist.yaml` (its last change,
+//!   2014-06-18, "uniform noise turned out to be ok") sets `noise: 'uniform'`, and its
+//!   generator draws "uniform" noise with unit variance. N(0, 1), the reference's default
+//!   before that change, and U(-1, 1) are options ([`Noise`]);
 //! - weights U(-0.05, 0.05) in G and U(-0.005, 0.005) in D, biases 0 (pylearn2's `irange`);
 //!   G's output bias set from the data's pixel marginals
 //!   ([`Gan2014Trainer::init_output_bias_from_marginals`]);
@@ -51,10 +53,13 @@ pub enum GeneratorLoss {
 /// The distribution of G's input noise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Noise {
-    /// N(0, 1) per unit: what the reference code draws for MNIST (its default).
+    /// U(-sqrt 3, sqrt 3) per unit (unit variance): the reference code's final MNIST setting
+    /// (`noise: 'uniform'` in its `mnist.yaml` from 2014-06-18 on). The default.
+    UniformUnitVariance,
+    /// N(0, 1) per unit: the reference's default, and its MNIST setting before 2014-06-18.
     Gaussian,
-    /// U(-1, 1) per unit.
-    Uniform,
+    /// U(-1, 1) per unit (the paper's text says only "uniform").
+    UniformPlusMinusOne,
 }
 
 /// How G's and D's updates are ordered within one training step.
@@ -138,7 +143,7 @@ impl Default for Gan2014Config {
             momentum_ramp: (500, 250 * 500),
             d_steps: 1,
             g_loss: GeneratorLoss::NonSaturating,
-            noise: Noise::Gaussian,
+            noise: Noise::UniformUnitVariance,
             updates: Updates::Simultaneous,
             d_max_norm: None,
         }
@@ -154,7 +159,19 @@ impl MlpConfig for Gan2014Config {
         let shape = [n, self.nz];
         match self.noise {
             Noise::Gaussian => super::gaussian_noise(n, self.nz, device, rng),
-            Noise::Uniform => {
+            Noise::UniformUnitVariance => {
+                let half_width = 3f64.sqrt();
+                Tensor::rand(
+                    &shape,
+                    -half_width,
+                    half_width,
+                    DType::F32,
+                    Device::Cpu,
+                    rng,
+                )?
+                .to_device(device)
+            }
+            Noise::UniformPlusMinusOne => {
                 Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, rng)?.to_device(device)
             }
         }
