@@ -24,9 +24,15 @@ pub struct BigbiganSpec {
     /// Image side: 32, 64 or 128.
     #[arg(long, default_value_t = 32, value_parser = flags::biggan_resolution)]
     pub image_size: usize,
-    /// Width of G, E and F: channels are multiples of it.
+    /// Width of G and F (and of E unless --encoder-ch): channels are multiples of it.
     #[arg(long, default_value_t = 16, value_parser = between::<usize>(1, 256))]
     pub ch: usize,
+    /// Width of the encoder E (its pooled features, what `saddle probe` reads, have 2x this
+    /// many channels at 32x32) [default: --ch].
+    #[arg(long, value_parser = between::<usize>(1, 256))]
+    // Runs from before the flag: E as wide as G.
+    #[serde(default)]
+    pub encoder_ch: Option<usize>,
     /// Latent size [default: 20 per G block plus 20: 80 at 32x32].
     #[arg(long, value_parser = between::<usize>(1, 4096))]
     pub z_dim: Option<usize>,
@@ -79,6 +85,7 @@ impl BigbiganSpec {
             ..BigBiGanTrainConfig::new(BigBiGanConfig {
                 model,
                 encoder_resolution: self.encoder_resolution.unwrap_or(self.image_size),
+                encoder_ch: self.encoder_ch.unwrap_or(self.ch),
                 mlp_width: self.mlp_width,
                 unary: !self.no_unary,
             })

@@ -9,8 +9,8 @@ use common::*;
 
 fn tiny() -> Saddle {
     Saddle::new(
-        "train bigbigan --ch 2 --mlp-width 8 --batch-size 8 --log-every 1 --sample-every 2 \
-         --checkpoint-every 1",
+        "train bigbigan --ch 2 --encoder-ch 3 --mlp-width 8 --batch-size 8 --log-every 1 \
+         --sample-every 2 --checkpoint-every 1",
     )
 }
 
@@ -20,6 +20,10 @@ fn bigbigan_trains_resumes_probes_and_reconstructs() {
     let (straight, resumed) = (dir.join("straight"), dir.join("resumed"));
     tiny().words("--steps 3").arg("--out", &straight).ok();
     tiny().words("--steps 2").arg("--out", &resumed).ok();
+    // E's width is the run's: a resume may not change it.
+    Saddle::new("train bigbigan --steps 3 --encoder-ch 4")
+        .arg("--resume", &resumed)
+        .fails(&["--encoder-ch 4", "cannot change midway"]);
     Saddle::new("train bigbigan --steps 3")
         .arg("--resume", &resumed)
         .ok();

@@ -62,6 +62,7 @@ fn at(resolution: usize, unary: bool, encoder_resolution: usize) -> BigBiGanConf
             ..BigGanConfig::imagenet128()
         },
         encoder_resolution,
+        encoder_ch: 4,
         mlp_width: 16,
         unary,
     }
@@ -302,4 +303,29 @@ fn bad_configurations_and_inputs_are_errors() {
     );
     assert!(err.is_err());
     assert!(t.d.forward(&images(2, 0)).is_err());
+}
+
+/// E's width is its own: `encoder_ch` sets the width of E's features (BigGAN's D width, 2 ch at
+/// 32x32) and nothing of G's or F's.
+#[test]
+fn the_encoder_width_is_set_apart_from_g_and_f() {
+    let narrow = BigBiGanTrainer::new(tiny(true), 0).unwrap();
+    let mut wide_cfg = tiny(true);
+    wide_cfg.model.encoder_ch = 6;
+    let mut wide = BigBiGanTrainer::new(wide_cfg, 0).unwrap();
+    let x = images(3, 0);
+    assert_eq!(wide.features(&x).unwrap().shape(), [3, 12]);
+    assert_eq!(narrow.e.features(&x).unwrap().shape(), [3, 8]);
+    assert_eq!(
+        wide.g.num_parameters() + wide.d.num_parameters(),
+        narrow.g.num_parameters() + narrow.d.num_parameters()
+    );
+    assert!(wide.e.num_parameters() > narrow.e.num_parameters());
+    let mut zero = tiny(true);
+    zero.model.encoder_ch = 0;
+    let err = BigBiGanTrainer::new(zero, 0)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("encoder's width"), "{err}");
 }

@@ -32,10 +32,14 @@ pub const MIN_SIGMA: f64 = 1e-4;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BigBiGanConfig {
     /// G's BigGAN configuration (unconditional: `num_classes` must be `None`); also F's, and
-    /// E's at `encoder_resolution`.
+    /// E's at `encoder_resolution` and width `encoder_ch`.
     pub model: BigGanConfig,
     /// The resolution E sees (a power-of-two fraction of `model.resolution`, at least 32).
     pub encoder_resolution: usize,
+    /// E's width `ch` (its pooled features have BigGAN's D width for it: `2 * encoder_ch` at
+    /// 32x32). The paper's encoder is far wider than its generator's discriminator; a linear
+    /// probe reads these features.
+    pub encoder_ch: usize,
     /// Width of H's and J's hidden layers.
     pub mlp_width: usize,
     /// Whether D's unary scores `s_x` and `s_z` count (the paper's full model) or only `s_xz`.
@@ -59,6 +63,9 @@ impl BigBiGanConfig {
                 "the encoder's resolution {e} must be the image's {r} divided by a power of two, \
                  and at least 32 (BigGAN's smallest D)"
             ));
+        }
+        if self.encoder_ch == 0 {
+            return bad("the encoder's width must be at least 1".into());
         }
         if self.mlp_width == 0 {
             return bad("the MLP width must be at least 1".into());
@@ -85,6 +92,7 @@ impl Encoder {
         cfg.validate()?;
         let model = BigGanConfig {
             resolution: cfg.encoder_resolution,
+            ch: cfg.encoder_ch,
             ..cfg.model
         };
         let body = BigGanDiscriminator::new(model, DType::F32, rng)?;
