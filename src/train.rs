@@ -456,6 +456,8 @@ pub struct Gan2014Spec {
 #[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
 pub enum NoiseArg {
     /// U(-sqrt 3, sqrt 3) per unit, unit variance (the reference code's final MNIST setting).
+    // The alias is the name config.json holds: saved settings are checked as flags.
+    #[value(alias = "uniform-sqrt3")]
     #[serde(rename = "uniform-sqrt3")]
     Uniform,
     /// N(0, 1) per unit (the reference code's MNIST setting before 2014-06-18).
@@ -1232,5 +1234,16 @@ mod tests {
             NoiseArg::from_str("uniform-pm1", false).unwrap(),
             NoiseArg::UniformPm1
         ));
+        // Every name config.json holds passes the check of saved settings as flags.
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            spec: super::Gan2014Spec,
+        }
+        for arg in NoiseArg::value_variants() {
+            let mut spec = <Defaults as clap::Parser>::parse_from(["defaults"]).spec;
+            spec.noise = *arg;
+            crate::flags::check_as_flags(&spec).unwrap();
+        }
     }
 }
