@@ -156,25 +156,20 @@ impl MlpConfig for Gan2014Config {
     }
 
     fn noise(&self, n: usize, device: Device, rng: &mut Rng) -> Result<Tensor> {
-        let shape = [n, self.nz];
-        match self.noise {
-            Noise::Gaussian => super::gaussian_noise(n, self.nz, device, rng),
-            Noise::UniformUnitVariance => {
-                let half_width = 3f64.sqrt();
-                Tensor::rand(
-                    &shape,
-                    -half_width,
-                    half_width,
-                    DType::F32,
-                    Device::Cpu,
-                    rng,
-                )?
-                .to_device(device)
-            }
-            Noise::UniformPlusMinusOne => {
-                Tensor::rand(&shape, -1.0, 1.0, DType::F32, Device::Cpu, rng)?.to_device(device)
-            }
-        }
+        let half_width = match self.noise {
+            Noise::Gaussian => return super::gaussian_noise(n, self.nz, device, rng),
+            Noise::UniformUnitVariance => 3f64.sqrt(),
+            Noise::UniformPlusMinusOne => 1.0,
+        };
+        Tensor::rand(
+            &[n, self.nz],
+            -half_width,
+            half_width,
+            DType::F32,
+            Device::Cpu,
+            rng,
+        )?
+        .to_device(device)
     }
 }
 
