@@ -2,26 +2,70 @@
 //! to its output: the inputs and a closure mapping the output's gradient to the inputs'.
 //! [`Tensor::backward`] visits the nodes in reverse topological order, consuming each closure (so
 //! saved tensors are freed as soon as they have been used).
+//!
+//! Gradients of gradients: [`Tensor::grad_with_graph`] walks the same nodes with recording on,
+//! without freeing them, so the gradients it returns carry their own history (a gradient penalty
+//! can then be backpropagated). Only ops whose backward is written with recording ops
+//! ([`Backward::Differentiable`]) take part; any other op on the path is an error naming it.
 
 use crate::{Error, Result, Tensor, TensorId};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 type BackwardFn = Box<dyn FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+type GraphBackwardFn = Arc<dyn Fn(&GradCtx) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
+/// What a differentiable backward sees.
+pub(crate) struct GradCtx<'a> {
+    /// The gradient of the op's output.
+    pub(crate) g: &'a Tensor,
+    /// The op's inputs, with their history (in the order the op recorded them).
+    pub(crate) inputs: &'a [Tensor],
+    /// The op's output, with its history (formulas in `y` read it instead of keeping a copy, which
+    /// would be a reference cycle).
+    pub(crate) output: &'a Tensor,
+    /// Which inputs need a gradient.
+    pub(crate) needs: &'a [bool],
+    /// True inside [`Tensor::grad_with_graph`]: the gradients must be built from ops that record
+    /// (a fused backward kernel would cut the graph). False in [`Tensor::backward`], where the
+    /// fastest formula is used.
+    pub(crate) create_graph: bool,
+}
+
+/// How an op maps its output's gradient to its inputs'.
+pub(crate) enum Backward {
+    /// Values only (fused kernels): first derivatives, not differentiable again.
+    FirstOrder(BackwardFn),
+    /// Built from ops that record when [`GradCtx::create_graph`] is set, so the gradients it
+    /// returns can be differentiated again.
+    Differentiable(GraphBackwardFn),
+}
 
 pub(crate) struct Node {
     pub(crate) op: &'static str,
-    /// Inputs and the backward closure; taken (and so freed) when backward runs through the node.
-    state: Mutex<Option<(Vec<Tensor>, BackwardFn)>>,
+    /// Inputs and the backward; taken (and so freed) when [`Tensor::backward`] runs through the
+    /// node, kept by [`Tensor::grad_with_graph`].
+    state: Mutex<Option<(Vec<Tensor>, Backward)>>,
 }
 
 impl Node {
-    pub(crate) fn new(op: &'static str, inputs: Vec<Tensor>, backward: BackwardFn) -> Self {
+    pub(crate) fn new(op: &'static str, inputs: Vec<Tensor>, backward: Backward) -> Self {
         Node {
             op,
             state: Mutex::new(Some((inputs, backward))),
         }
+    }
+
+    /// The inputs and, for a differentiable backward, a handle to it, leaving both in place.
+    fn peek(&self) -> Option<(Vec<Tensor>, Option<GraphBackwardFn>)> {
+        let state = self.state.lock().ok()?;
+        let (inputs, backward) = state.as_ref()?;
+        let graph = match backward {
+            Backward::Differentiable(f) => Some(f.clone()),
+            Backward::FirstOrder(_) => None,
+        };
+        Some((inputs.clone(), graph))
     }
 
     fn inputs(&self) -> Option<Vec<Tensor>> {
@@ -32,7 +76,7 @@ impl Node {
             .map(|(inputs, _)| inputs.clone())
     }
 
-    fn take(&self) -> Option<(Vec<Tensor>, BackwardFn)> {
+    fn take(&self) -> Option<(Vec<Tensor>, Backward)> {
         self.state.lock().ok()?.take()
     }
 }
@@ -61,6 +105,25 @@ impl NoGradGuard {
 }
 
 impl Drop for NoGradGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.previous));
+    }
+}
+
+/// While alive, ops on this thread record history even inside [`no_grad`] (the walk of
+/// [`Tensor::grad_with_graph`]). Restores the previous mode on drop.
+struct GradGuard {
+    previous: bool,
+}
+
+impl GradGuard {
+    fn new() -> Self {
+        let previous = GRAD_ENABLED.with(|g| g.replace(true));
+        GradGuard { previous }
+    }
+}
+
+impl Drop for GradGuard {
     fn drop(&mut self) {
         GRAD_ENABLED.with(|g| g.set(self.previous));
     }
@@ -206,23 +269,154 @@ impl Tensor {
                 continue;
             };
             let needs: Vec<bool> = inputs.iter().map(|i| i.requires_grad()).collect();
-            let input_grads = backward(&g, &needs)?;
+            let input_grads = match backward {
+                Backward::FirstOrder(f) => f(&g, &needs)?,
+                Backward::Differentiable(f) => f(&GradCtx {
+                    g: &g,
+                    inputs: &inputs,
+                    output: &t,
+                    needs: &needs,
+                    create_graph: false,
+                })?,
+            };
             drop(g);
-            for ((input, need), ig) in inputs.iter().zip(&needs).zip(input_grads) {
-                let (true, Some(ig)) = (*need, ig) else {
-                    continue;
-                };
-                if ig.shape() != input.shape() {
-                    return Err(Error::Autograd(format!(
-                        "op `{}` produced a gradient of shape {:?} for an input of shape {:?}",
-                        node.op,
-                        ig.shape(),
-                        input.shape()
-                    )));
-                }
-                pending.accumulate(input.id(), ig)?;
-            }
+            pending.accumulate_inputs(node.op, &inputs, &needs, input_grads)?;
         }
         Ok(leaves)
+    }
+
+    /// The gradients of this one-element tensor with respect to `wrt`, built from ops that record
+    /// their own history, so a function of them (a gradient penalty) can be differentiated again:
+    /// PyTorch's `torch.autograd.grad(out, wrt, create_graph=True)`. One gradient per `wrt`
+    /// tensor, in order; zeros for one that `self` does not depend on. `wrt` may hold computed
+    /// tensors (an interpolate of real and generated images), not only leaves.
+    ///
+    /// The graph is kept (a later [`Tensor::backward`] through the same ops works). Every op on a
+    /// path from `wrt` to `self` must have a differentiable backward; otherwise the error names
+    /// the first op that does not. The ops covered: elementwise arithmetic and the unary
+    /// activations, views, sums and means, matmul, linear, conv2d and conv_transpose2d.
+    ///
+    /// ```
+    /// # use saddle_engine::{Device, Tensor};
+    /// # use saddle_engine::gradcheck::assert_close;
+    /// // f(x) = x³: f'(x) = 3x² (with history), f''(x) = 6x.
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2], Device::Cpu)?.with_requires_grad(true);
+    /// let f = x.mul(&x)?.mul(&x)?.sum_all()?;
+    /// let dfdx = f.grad_with_graph(&[&x])?.remove(0);
+    /// assert_close(&dfdx, &[3.0, 12.0], 1e-12);
+    /// let grads = dfdx.sum_all()?.backward()?;
+    /// assert_close(grads.get(&x).unwrap(), &[6.0, 12.0], 1e-12);
+    /// # Ok::<(), saddle_engine::Error>(())
+    /// ```
+    pub fn grad_with_graph(&self, wrt: &[&Tensor]) -> Result<Vec<Tensor>> {
+        if self.numel() != 1 {
+            return Err(Error::Autograd(format!(
+                "grad_with_graph needs a one-element tensor, got shape {:?}",
+                self.shape()
+            )));
+        }
+        let _recording = GradGuard::new();
+        let mut found: HashMap<TensorId, Tensor> = HashMap::new();
+        if self.requires_grad() {
+            let order = reverse_topological(self)?;
+            let targets: HashSet<TensorId> = wrt.iter().map(|t| t.id()).collect();
+            let relevant = leading_to(&order, &targets)?;
+            let mut pending = Grads::default();
+            pending.accumulate(self.id(), self.ones_like()?)?;
+            for t in order {
+                if !relevant.contains(&t.id()) {
+                    continue;
+                }
+                let Some(g) = pending.map.remove(&t.id()) else {
+                    continue;
+                };
+                if targets.contains(&t.id()) {
+                    found.insert(t.id(), g.clone());
+                }
+                let Some(node) = t.grad_fn() else {
+                    continue;
+                };
+                let (inputs, backward) = node.peek().ok_or_else(|| {
+                    Error::Autograd(format!(
+                        "grad_with_graph through op `{}` whose graph was already freed by backward",
+                        node.op
+                    ))
+                })?;
+                let backward = backward.ok_or_else(|| {
+                    Error::Autograd(format!(
+                        "op `{}` does not support gradients of gradients yet (grad_with_graph)",
+                        node.op
+                    ))
+                })?;
+                // Only inputs on a path to `wrt` need a gradient here.
+                let needs: Vec<bool> = inputs.iter().map(|i| relevant.contains(&i.id())).collect();
+                if !needs.iter().any(|&n| n) {
+                    continue;
+                }
+                let input_grads = backward(&GradCtx {
+                    g: &g,
+                    inputs: &inputs,
+                    output: &t,
+                    needs: &needs,
+                    create_graph: true,
+                })?;
+                pending.accumulate_inputs(node.op, &inputs, &needs, input_grads)?;
+            }
+        }
+        wrt.iter()
+            .map(|t| match found.remove(&t.id()) {
+                Some(g) => Ok(g),
+                None => t.zeros_like(),
+            })
+            .collect()
+    }
+}
+
+/// The ids among `order` (reverse topological) from which some target can be reached, targets
+/// included: the part of the graph a gradient with respect to the targets flows through.
+fn leading_to(order: &[Tensor], targets: &HashSet<TensorId>) -> Result<HashSet<TensorId>> {
+    let mut relevant: HashSet<TensorId> = HashSet::new();
+    // Inputs come after their consumers in `order`, so walk it backwards.
+    for t in order.iter().rev() {
+        let reaches = targets.contains(&t.id())
+            || match t.grad_fn() {
+                Some(node) => node
+                    .inputs()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|i| relevant.contains(&i.id())),
+                None => false,
+            };
+        if reaches {
+            relevant.insert(t.id());
+        }
+    }
+    Ok(relevant)
+}
+
+impl Grads {
+    /// Adds an op's input gradients (one per input, None where not needed) to the pending ones,
+    /// checking each has its input's shape.
+    fn accumulate_inputs(
+        &mut self,
+        op: &'static str,
+        inputs: &[Tensor],
+        needs: &[bool],
+        input_grads: Vec<Option<Tensor>>,
+    ) -> Result<()> {
+        for ((input, need), ig) in inputs.iter().zip(needs).zip(input_grads) {
+            let (true, Some(ig)) = (*need, ig) else {
+                continue;
+            };
+            if ig.shape() != input.shape() {
+                return Err(Error::Autograd(format!(
+                    "op `{op}` produced a gradient of shape {:?} for an input of shape {:?}",
+                    ig.shape(),
+                    input.shape()
+                )));
+            }
+            self.accumulate(input.id(), ig)?;
+        }
+        Ok(())
     }
 }

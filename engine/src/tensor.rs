@@ -376,13 +376,37 @@ impl Tensor {
         inputs: &[&Tensor],
         backward: impl FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
     ) -> Tensor {
+        self.attach(
+            op,
+            inputs,
+            autograd::Backward::FirstOrder(Box::new(backward)),
+        )
+    }
+
+    /// As [`Tensor::record`], for a backward written with ops that record when
+    /// `ctx.create_graph` is set, so that [`Tensor::grad_with_graph`] can go through the op.
+    /// The closure reads the inputs and the output from `ctx` rather than keeping copies.
+    pub(crate) fn record_differentiable(
+        self,
+        op: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&autograd::GradCtx) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Tensor {
+        self.attach(
+            op,
+            inputs,
+            autograd::Backward::Differentiable(Arc::new(backward)),
+        )
+    }
+
+    fn attach(self, op: &'static str, inputs: &[&Tensor], backward: autograd::Backward) -> Tensor {
         if !autograd::is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
             return self;
         }
         let node = Arc::new(Node::new(
             op,
             inputs.iter().map(|t| (*t).clone()).collect(),
-            Box::new(backward),
+            backward,
         ));
         let mut out = self;
         if Arc::get_mut(&mut out.0).is_none() {
@@ -520,7 +544,7 @@ impl Tensor {
             self.cpu_copy("contiguous")?
         );
         // Gradient of a copy is the identity.
-        Ok(out.record("contiguous", &[self], |g, _| Ok(vec![Some(g.clone())])))
+        Ok(out.record_differentiable("contiguous", &[self], |ctx| Ok(vec![Some(ctx.g.clone())])))
     }
 
     /// A copy with its own storage and no history (`detach` shares storage; this does not).
@@ -539,10 +563,14 @@ impl Tensor {
         on_cuda!(
             self.is_cuda(),
             Ok(
-                crate::cuda::cast("to_dtype", self, dtype)?.record("to_dtype", &[self], {
-                    let src = self.dtype();
-                    move |g, _| Ok(vec![Some(g.to_dtype(src)?)])
-                })
+                crate::cuda::cast("to_dtype", self, dtype)?.record_differentiable(
+                    "to_dtype",
+                    &[self],
+                    {
+                        let src = self.dtype();
+                        move |ctx| Ok(vec![Some(ctx.g.to_dtype(src)?)])
+                    }
+                )
             )
         );
         // Through f64, which holds every value of the other three exactly.
@@ -552,8 +580,8 @@ impl Tensor {
             self.shape(),
         );
         let src = self.dtype();
-        Ok(out.record("to_dtype", &[self], move |g, _| {
-            Ok(vec![Some(g.to_dtype(src)?)])
+        Ok(out.record_differentiable("to_dtype", &[self], move |ctx| {
+            Ok(vec![Some(ctx.g.to_dtype(src)?)])
         }))
     }
 
@@ -626,8 +654,8 @@ impl Tensor {
         }
         let out = self.copy_to_device(device)?;
         let src = self.device();
-        Ok(out.record("to_device", &[self], move |g, _| {
-            Ok(vec![Some(g.to_device(src)?)])
+        Ok(out.record_differentiable("to_device", &[self], move |ctx| {
+            Ok(vec![Some(ctx.g.to_device(src)?)])
         }))
     }
 

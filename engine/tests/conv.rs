@@ -5,6 +5,9 @@ use proptest::prelude::*;
 use saddle_engine::gradcheck::check_gradients;
 use saddle_engine::{Conv2dParams, ConvTranspose2dParams, DType, Device, Rng, Tensor};
 
+mod common;
+use common::*;
+
 /// `v(shape, k)` of the PyTorch snippet below: `((i·k mod 13) - 6) / 10` in row-major order.
 fn v(shape: &[usize], k: usize) -> Tensor {
     let n: usize = shape.iter().product();
@@ -136,53 +139,16 @@ fn f32_matches_f64() {
     }
 }
 
-fn leaf(shape: &[usize], rng: &mut Rng) -> Tensor {
-    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, rng)
-        .unwrap()
-        .with_requires_grad(true)
-}
-
-/// A small convolution geometry: (batch, groups, in/out channels per group, [H, W], kernel
-/// [h, w], stride, padding, dilation, with bias).
-type Geometry = (
-    usize,
-    usize,
-    usize,
-    usize,
-    [usize; 2],
-    [usize; 2],
-    usize,
-    usize,
-    usize,
-    bool,
-);
-
-fn geometry() -> impl Strategy<Value = Geometry> {
-    (
-        1..=2usize,
-        1..=2usize,
-        1..=2usize,
-        1..=2usize,
-        [3..=7usize, 3..=7],
-        [1..=3usize, 1..=3],
-        1..=2usize,
-        0..=1usize,
-        1..=2usize,
-        any::<bool>(),
-    )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
-    fn conv2d_gradients((n, groups, cg, ocg, hw, k, s, p, d, with_bias) in geometry(), seed in 0u64..1000) {
+    fn conv2d_gradients((n, groups, cg, ocg, hw, k, s, p, d, with_bias) in conv_geometry(), seed in 0u64..1000) {
         // The dilated kernel must fit the padded input.
         prop_assume!((0..2).all(|a| hw[a] + 2 * p > d * (k[a] - 1)));
-        let mut rng = Rng::new(seed);
-        let mut inputs = vec![leaf(&[n, groups * cg, hw[0], hw[1]], &mut rng), leaf(&[groups * ocg, cg, k[0], k[1]], &mut rng)];
+        let mut inputs = vec![leaf(&[n, groups * cg, hw[0], hw[1]], seed), leaf(&[groups * ocg, cg, k[0], k[1]], seed + 1)];
         if with_bias {
-            inputs.push(leaf(&[groups * ocg], &mut rng));
+            inputs.push(leaf(&[groups * ocg], seed + 2));
         }
         let params = Conv2dParams::default().with_stride(s).with_padding(p).with_dilation(d).with_groups(groups);
         let r = check_gradients(|xs| xs[0].conv2d(&xs[1], xs.get(2), params), &inputs, 1e-6, 1e-7, 1e-5);
@@ -191,17 +157,16 @@ proptest! {
 
     #[test]
     fn conv_transpose2d_gradients(
-        (n, groups, cg, ocg, hw, k, s, p, d, with_bias) in geometry(),
+        (n, groups, cg, ocg, hw, k, s, p, d, with_bias) in conv_geometry(),
         op in 0..=1usize,
         seed in 0u64..1000,
     ) {
         let out_pad = op.min(s.max(d) - 1);
         let hw = [hw[0] - 2, hw[1] - 2]; // the output grows: keep the input at 1..5
         prop_assume!((0..2).all(|a| (hw[a] - 1) * s + d * (k[a] - 1) + out_pad + 1 > 2 * p));
-        let mut rng = Rng::new(seed);
-        let mut inputs = vec![leaf(&[n, groups * cg, hw[0], hw[1]], &mut rng), leaf(&[groups * cg, ocg, k[0], k[1]], &mut rng)];
+        let mut inputs = vec![leaf(&[n, groups * cg, hw[0], hw[1]], seed), leaf(&[groups * cg, ocg, k[0], k[1]], seed + 1)];
         if with_bias {
-            inputs.push(leaf(&[groups * ocg], &mut rng));
+            inputs.push(leaf(&[groups * ocg], seed + 2));
         }
         let params = ConvTranspose2dParams::default()
             .with_stride(s)
@@ -216,10 +181,9 @@ proptest! {
 
 #[test]
 fn gradients_through_non_contiguous_inputs() {
-    let mut rng = Rng::new(3);
     // A transposed (non-contiguous) input and weight exercise the gathering path.
-    let x = leaf(&[1, 2, 5, 4], &mut rng);
-    let w = leaf(&[3, 2, 2, 3], &mut rng);
+    let x = leaf(&[1, 2, 5, 4], 3);
+    let w = leaf(&[3, 2, 2, 3], 4);
     let p = Conv2dParams::default().with_padding(1);
     check_gradients(
         |xs| {

@@ -6,68 +6,14 @@
 
 use proptest::prelude::*;
 use saddle_engine::gradcheck::check_gradients;
-use saddle_engine::{DType, Device, Result, Rng, Tensor};
+use saddle_engine::{DType, Result, Tensor};
+
+mod common;
+use common::*;
 
 const EPS: f64 = 1e-6;
 const ATOL: f64 = 1e-6;
 const RTOL: f64 = 1e-5;
-
-fn leaf(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = Rng::new(seed);
-    Tensor::randn(shape, 0.0, 1.0, DType::F64, Device::Cpu, &mut rng)
-        .unwrap()
-        .with_requires_grad(true)
-}
-
-/// Values kept away from 0 (for log, sqrt, division, pow) and from kinks.
-fn positive_leaf(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = Rng::new(seed);
-    Tensor::rand(shape, 0.5, 2.0, DType::F64, Device::Cpu, &mut rng)
-        .unwrap()
-        .with_requires_grad(true)
-}
-
-/// Values at least 0.05 away from 0 so kinks (relu, abs, ...) are not straddled by the
-/// finite difference.
-fn off_zero_leaf(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = Rng::new(seed);
-    let v: Vec<f64> = (0..shape.iter().product::<usize>())
-        .map(|_| {
-            let x = rng.normal_f64();
-            if x.abs() < 0.05 {
-                0.05_f64.copysign(x) + x
-            } else {
-                x
-            }
-        })
-        .collect();
-    Tensor::from_vec(v, shape, Device::Cpu)
-        .unwrap()
-        .with_requires_grad(true)
-}
-
-fn shape_strategy() -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(1usize..4, 1..4)
-}
-
-/// A shape and a second shape that broadcasts against it: some dimensions set to 1, some
-/// leading dimensions dropped.
-fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
-    shape_strategy()
-        .prop_flat_map(|s| {
-            let rank = s.len();
-            (Just(s), prop::collection::vec(any::<bool>(), rank), 0..rank)
-        })
-        .prop_map(|(s, ones, drop)| {
-            let other: Vec<usize> = s
-                .iter()
-                .zip(&ones)
-                .map(|(&d, &one)| if one { 1 } else { d })
-                .skip(drop)
-                .collect();
-            (s, other)
-        })
-}
 
 fn check(
     f: impl Fn(&[Tensor]) -> Result<Tensor>,
@@ -84,7 +30,7 @@ proptest! {
         let (sa, sb) = if swap { (sb, sa) } else { (sa, sb) };
         let a = leaf(&sa, seed);
         let b = positive_leaf(&sb, seed + 1);
-        let c = off_zero_leaf(&sb, seed + 2);
+        let c = off_kink_leaf(&sb, seed + 2);
         check(|x| x[0].add(&x[1]), &[a.clone(), b.clone()])?;
         check(|x| x[0].sub(&x[1]), &[a.clone(), b.clone()])?;
         check(|x| x[0].mul(&x[1]), &[a.clone(), b.clone()])?;
@@ -114,7 +60,7 @@ proptest! {
 
     #[test]
     fn piecewise_unary_ops(shape in shape_strategy(), seed in 0u64..1000) {
-        let x = off_zero_leaf(&shape, seed);
+        let x = off_kink_leaf(&shape, seed);
         check(|x| x[0].abs(), &[x.clone()])?;
         check(|x| x[0].relu(), &[x.clone()])?;
         check(|x| x[0].leaky_relu(0.2), &[x.clone()])?;

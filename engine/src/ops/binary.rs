@@ -12,21 +12,24 @@ macro_rules! cuda_binary {
 }
 
 impl Tensor {
-    /// Records a binary op whose input gradients are computed from (a, b, g) by `grads`, then
-    /// summed down to each operand's shape.
+    /// Records a binary op whose input gradients are computed from `[a, b, y, g]` (the operands,
+    /// the output and its gradient) by `grads`, then summed down to each operand's shape.
     fn record_binary(
         out: Tensor,
         op: &'static str,
         a: &Tensor,
         b: &Tensor,
-        grads: impl FnOnce(&Tensor, &Tensor, &Tensor, &[bool]) -> Result<(Option<Tensor>, Option<Tensor>)>
+        grads: impl Fn([&Tensor; 4], &[bool]) -> Result<(Option<Tensor>, Option<Tensor>)>
             + Send
             + Sync
             + 'static,
     ) -> Tensor {
-        let (sa, sb) = (a.detach(), b.detach());
-        out.record(op, &[a, b], move |g, needs| {
-            let (ga, gb) = grads(&sa, &sb, g, needs)?;
+        // `grads` is written with ops, so it is differentiable as it stands.
+        out.record_differentiable(op, &[a, b], move |ctx| {
+            let [sa, sb] = ctx.inputs else {
+                unreachable!("a binary op records two inputs")
+            };
+            let (ga, gb) = grads([sa, sb, ctx.output, ctx.g], ctx.needs)?;
             let ga = ga.map(|t| t.sum_to_shape(sa.shape())).transpose()?;
             let gb = gb.map(|t| t.sum_to_shape(sb.shape())).transpose()?;
             Ok(vec![ga, gb])
@@ -64,9 +67,13 @@ impl Tensor {
                 |a, b| a + b
             )?)
         );
-        Ok(Self::record_binary(out, "add", self, rhs, |_, _, g, n| {
-            Ok((n[0].then(|| g.clone()), n[1].then(|| g.clone())))
-        }))
+        Ok(Self::record_binary(
+            out,
+            "add",
+            self,
+            rhs,
+            |[_, _, _, g], n| Ok((n[0].then(|| g.clone()), n[1].then(|| g.clone()))),
+        ))
     }
 
     /// `self - rhs` with broadcasting, as [`Tensor::add`] (whose example shows it).
@@ -80,12 +87,18 @@ impl Tensor {
                 |a, b| a - b
             )?)
         );
-        Ok(Self::record_binary(out, "sub", self, rhs, |_, _, g, n| {
-            Ok((
-                n[0].then(|| g.clone()),
-                if n[1] { Some(g.neg()?) } else { None },
-            ))
-        }))
+        Ok(Self::record_binary(
+            out,
+            "sub",
+            self,
+            rhs,
+            |[_, _, _, g], n| {
+                Ok((
+                    n[0].then(|| g.clone()),
+                    if n[1] { Some(g.neg()?) } else { None },
+                ))
+            },
+        ))
     }
 
     /// `self * rhs` with broadcasting, as [`Tensor::add`].
@@ -113,11 +126,17 @@ impl Tensor {
                 |a, b| a * b
             )?)
         );
-        Ok(Self::record_binary(out, "mul", self, rhs, |a, b, g, n| {
-            let ga = if n[0] { Some(g.mul(b)?) } else { None };
-            let gb = if n[1] { Some(g.mul(a)?) } else { None };
-            Ok((ga, gb))
-        }))
+        Ok(Self::record_binary(
+            out,
+            "mul",
+            self,
+            rhs,
+            |[a, b, _, g], n| {
+                let ga = if n[0] { Some(g.mul(b)?) } else { None };
+                let gb = if n[1] { Some(g.mul(a)?) } else { None };
+                Ok((ga, gb))
+            },
+        ))
     }
 
     /// `self / rhs` with broadcasting, as [`Tensor::add`]. Example: [`Tensor::mul`].
@@ -131,16 +150,22 @@ impl Tensor {
                 |a, b| a / b
             )?)
         );
-        Ok(Self::record_binary(out, "div", self, rhs, |a, b, g, n| {
-            let ga = if n[0] { Some(g.div(b)?) } else { None };
-            // d(a/b)/db = -a / b^2
-            let gb = if n[1] {
-                Some(g.mul(a)?.div(&b.square()?)?.neg()?)
-            } else {
-                None
-            };
-            Ok((ga, gb))
-        }))
+        Ok(Self::record_binary(
+            out,
+            "div",
+            self,
+            rhs,
+            |[a, b, _, g], n| {
+                let ga = if n[0] { Some(g.div(b)?) } else { None };
+                // d(a/b)/db = -a / b^2
+                let gb = if n[1] {
+                    Some(g.mul(a)?.div(&b.square()?)?.neg()?)
+                } else {
+                    None
+                };
+                Ok((ga, gb))
+            },
+        ))
     }
 
     /// `self ^ rhs` elementwise with broadcasting, as [`Tensor::add`] (self > 0 where rhs is not
@@ -167,13 +192,12 @@ impl Tensor {
                 |a, b| a.powf(b)
             )?)
         );
-        let y = out.detach();
         Ok(Self::record_binary(
             out,
             "pow",
             self,
             rhs,
-            move |a, b, g, n| {
+            move |[a, b, y, g], n| {
                 let ga = if n[0] {
                     // b * a^(b-1)
                     Some(g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?)?)
@@ -223,7 +247,7 @@ impl Tensor {
             "maximum",
             self,
             rhs,
-            |a, b, g, n| {
+            |[a, b, _, g], n| {
                 let mask = a.ge(b)?;
                 Self::split_by_mask(g, &mask, n)
             },
@@ -247,7 +271,7 @@ impl Tensor {
             "minimum",
             self,
             rhs,
-            |a, b, g, n| {
+            |[a, b, _, g], n| {
                 let mask = a.le(b)?;
                 Self::split_by_mask(g, &mask, n)
             },

@@ -312,24 +312,37 @@ impl Tensor {
                 |x, w, b, y| kernel::conv2d_forward(&g, x, w, b, y)
             )?)
         );
-        let (x, w) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Ok(out.record(OP, &inputs, move |gy, needs| {
+        Ok(out.record_differentiable(OP, &inputs, move |ctx| {
+            let (x, w, gy, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
+            if ctx.create_graph {
+                // The input's gradient is the adjoint op; the weight's an op of its own.
+                let gx = needs[0]
+                    .then(|| gy.conv_transpose2d(w, None, transposed_params(&g)))
+                    .transpose()?;
+                let gw = needs[1]
+                    .then(|| conv2d_weight_grad(x, gy, w, g))
+                    .transpose()?;
+                let gb = (needs.get(2) == Some(&true))
+                    .then(|| gy.sum(&[0, 2, 3], false))
+                    .transpose()?;
+                return Ok(vec![gx, gw, gb]);
+            }
             let (gx, gw) = cuda_or!(
                 gy.is_cuda(),
-                crate::cuda::ops::conv2d_backward(OP, &g, &x, &w, gy, (needs[0], needs[1])),
+                crate::cuda::ops::conv2d_backward(OP, &g, x, w, gy, (needs[0], needs[1])),
                 with_float!(gy, OP, |T| {
                     let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.in_image()]);
                     let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
                     match (gx.as_deref_mut(), gw.as_deref_mut()) {
-                        (Some(gx), Some(gw)) => with_values::<T, _>(OP, &[gy, &x, &w], |v| {
+                        (Some(gx), Some(gw)) => with_values::<T, _>(OP, &[gy, x, w], |v| {
                             kernel::conv2d_backward(&g, v[1], v[2], v[0], Some(gx), Some(gw))
                         })?,
-                        (Some(gx), None) => with_values::<T, _>(OP, &[gy, &w], |v| {
+                        (Some(gx), None) => with_values::<T, _>(OP, &[gy, w], |v| {
                             kernel::conv2d_backward_data(&g, v[0], v[1], gx)
                         })?,
-                        (None, Some(gw)) => with_values::<T, _>(OP, &[gy, &x], |v| {
+                        (None, Some(gw)) => with_values::<T, _>(OP, &[gy, x], |v| {
                             kernel::conv2d_backward_weight(&g, v[1], v[0], gw)
                         })?,
                         (None, None) => {}
@@ -430,25 +443,30 @@ impl Tensor {
                 |x, w, b, y| kernel::conv_transpose2d_forward(&g, x, w, b, y)
             )?)
         );
-        let (x, w) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Ok(out.record(OP, &inputs, move |gy, needs| {
+        Ok(out.record_differentiable(OP, &inputs, move |ctx| {
+            let (x, w, gy, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
+            if ctx.create_graph {
+                // `g` is the convolution this op is the adjoint of: its input is `gy`'s shape
+                // and its output `x`'s.
+                let gx = needs[0].then(|| conv_as_in(&g, gy, w)).transpose()?;
+                let gw = needs[1]
+                    .then(|| conv2d_weight_grad(gy, x, w, g))
+                    .transpose()?;
+                let gb = (needs.get(2) == Some(&true))
+                    .then(|| gy.sum(&[0, 2, 3], false))
+                    .transpose()?;
+                return Ok(vec![gx, gw, gb]);
+            }
             let (gx, gw) = cuda_or!(
                 gy.is_cuda(),
-                crate::cuda::ops::conv_transpose2d_backward(
-                    OP,
-                    &g,
-                    &x,
-                    &w,
-                    gy,
-                    (needs[0], needs[1])
-                ),
+                crate::cuda::ops::conv_transpose2d_backward(OP, &g, x, w, gy, (needs[0], needs[1])),
                 with_float!(gy, OP, |T| {
                     let mut gx = needs[0].then(|| vec![T::ZERO; g.batch * g.out_image()]);
                     let mut gw = needs[1].then(|| vec![T::ZERO; g.weight_len()]);
                     if gx.is_some() || gw.is_some() {
-                        with_values::<T, _>(OP, &[gy, &x, &w], |v| {
+                        with_values::<T, _>(OP, &[gy, x, w], |v| {
                             kernel::conv_transpose2d_backward(
                                 &g,
                                 v[1],
@@ -468,6 +486,66 @@ impl Tensor {
             with_bias_grad(gx, gw, gy, needs, [g.batch, g.in_channels, g.in_h * g.in_w])
         }))
     }
+}
+
+/// The convolution `g` describes, of `x` by `w`, cut to `g`'s output size. (A transposed
+/// convolution's output padding may add more rows than the stride, where the dilation allows it;
+/// a convolution of its output then has rows past the ones that correspond to its input.)
+fn conv_as_in(g: &Conv2dGeometry, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let p = Conv2dParams {
+        stride: g.stride,
+        padding: g.padding,
+        dilation: g.dilation,
+        groups: g.groups,
+    };
+    x.conv2d(w, None, p)?
+        .narrow(2, 0, g.out_h)?
+        .narrow(3, 0, g.out_w)
+}
+
+/// The parameters of the transposed convolution that is the adjoint of `g`: it maps `g`'s output
+/// shape back to its input shape exactly (the output padding restores the rows and columns the
+/// convolution's stride left unread).
+fn transposed_params(g: &Conv2dGeometry) -> ConvTranspose2dParams {
+    let extra = |a: usize, input: usize, out: usize| {
+        input + 2 * g.padding[a] - g.dilation[a] * (g.kernel[a] - 1) - 1 - (out - 1) * g.stride[a]
+    };
+    ConvTranspose2dParams {
+        stride: g.stride,
+        padding: g.padding,
+        output_padding: [extra(0, g.in_h, g.out_h), extra(1, g.in_w, g.out_w)],
+        dilation: g.dilation,
+        groups: g.groups,
+    }
+}
+
+/// The gradient of a convolution's weight from its input `x` and its output's gradient `gy`
+/// (`w` is the weight, for its shape and for the device kernel's arguments). It is bilinear in
+/// `(x, gy)`, so its own backward is the two convolution ops: recorded, it lets a gradient that
+/// contains it be differentiated again.
+fn conv2d_weight_grad(x: &Tensor, gy: &Tensor, w: &Tensor, g: Conv2dGeometry) -> Result<Tensor> {
+    const OP: &str = "conv2d_weight_grad";
+    let gw = cuda_or!(
+        gy.is_cuda(),
+        crate::cuda::ops::conv2d_backward(OP, &g, x, w, gy, (false, true)).and_then(
+            |(_, gw)| gw.ok_or_else(|| Error::Autograd(format!("{OP}: no weight gradient")))
+        ),
+        with_float!(gy, OP, |T| {
+            let mut gw = vec![T::ZERO; g.weight_len()];
+            with_values::<T, _>(OP, &[gy, x], |v| {
+                kernel::conv2d_backward_weight(&g, v[1], v[0], &mut gw)
+            })?;
+            Tensor::from_data(gw, w.shape())
+        })
+    );
+    Ok(gw.record_differentiable(OP, &[x, gy], move |ctx| {
+        let (x, gy, ggw) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g);
+        let gx = ctx.needs[0]
+            .then(|| gy.conv_transpose2d(ggw, None, transposed_params(&g)))
+            .transpose()?;
+        let ggy = ctx.needs[1].then(|| conv_as_in(&g, x, ggw)).transpose()?;
+        Ok(vec![gx, ggy])
+    }))
 }
 
 /// A conv op's CPU forward: `kernel` writes the output (`out_shape`, overwritten) from the

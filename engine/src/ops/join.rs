@@ -61,12 +61,12 @@ impl Tensor {
                 OP, tensors, dim, &shape
             )?)
         );
-        Ok(out.record(OP, tensors, move |g, needs| {
+        Ok(out.record_differentiable(OP, tensors, move |ctx| {
             let mut start = 0;
             let mut grads = Vec::with_capacity(lens.len());
-            for (&len, &need) in lens.iter().zip(needs) {
+            for (&len, &need) in lens.iter().zip(ctx.needs) {
                 grads.push(if need {
-                    Some(g.narrow(dim, start, len)?)
+                    Some(ctx.g.narrow(dim, start, len)?)
                 } else {
                     None
                 });
@@ -112,8 +112,9 @@ impl Tensor {
                 OP, tensors, dim, &shape
             )?)
         );
-        Ok(out.record(OP, tensors, move |g, needs| {
-            needs
+        Ok(out.record_differentiable(OP, tensors, move |ctx| {
+            let g = ctx.g;
+            ctx.needs
                 .iter()
                 .enumerate()
                 .map(|(i, &need)| {

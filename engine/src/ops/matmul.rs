@@ -71,8 +71,10 @@ impl Tensor {
                     .matmul_values::<T>(rhs, &batch, m, k, n)?)
             }
         );
-        let (a, b) = (self.detach(), rhs.detach());
-        Ok(out.record(OP, &[self, rhs], move |g, needs| {
+        Ok(out.record_differentiable(OP, &[self, rhs], move |ctx| {
+            let ([a, b], g, needs) = (ctx.inputs, ctx.g, ctx.needs) else {
+                unreachable!("matmul records two inputs")
+            };
             let ga = if needs[0] {
                 Some(g.matmul(&b.t()?)?.sum_to_shape(a.shape())?)
             } else {
@@ -252,20 +254,27 @@ impl Tensor {
             }
             Tensor::from_data(out, &out_shape)
         });
-        let w = weight.detach();
         let x_shape = self.shape().to_vec();
+        // The contiguous copy made above, kept for the weight's gradient (the graph's own input
+        // is used instead when the gradient must record).
         let x2 = x.reshape(&[rows, in_f])?;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Ok(out.record(OP, &inputs, move |g, needs| {
+        Ok(out.record_differentiable(OP, &inputs, move |ctx| {
+            let (g, needs, w) = (ctx.g, ctx.needs, &ctx.inputs[1]);
             let g2 = g.reshape(&[rows, out_f])?;
             let gx = if needs[0] {
-                Some(g2.matmul(&w)?.reshape(&x_shape)?)
+                Some(g2.matmul(w)?.reshape(&x_shape)?)
             } else {
                 None
             };
             let gw = if needs[1] {
-                Some(g2.t()?.matmul(&x2)?)
+                let x2 = if ctx.create_graph {
+                    &ctx.inputs[0].reshape(&[rows, in_f])?
+                } else {
+                    &x2
+                };
+                Some(g2.t()?.matmul(x2)?)
             } else {
                 None
             };

@@ -105,8 +105,10 @@ impl Tensor {
             )?)
         );
         let (in_shape, keep_shape) = (self.shape().to_vec(), p.keep_shape);
-        Ok(out.record("sum", &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&keep_shape)?.broadcast_as(&in_shape)?)])
+        Ok(out.record_differentiable("sum", &[self], move |ctx| {
+            Ok(vec![Some(
+                ctx.g.reshape(&keep_shape)?.broadcast_as(&in_shape)?,
+            )])
         }))
     }
 

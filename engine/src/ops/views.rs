@@ -45,8 +45,8 @@ impl Tensor {
             src.layout().offset(),
         ));
         let in_shape = self.shape().to_vec();
-        Ok(out.record("reshape", &[self], move |g, _| {
-            Ok(vec![Some(g.reshape(&in_shape)?)])
+        Ok(out.record_differentiable("reshape", &[self], move |ctx| {
+            Ok(vec![Some(ctx.g.reshape(&in_shape)?)])
         }))
     }
 
@@ -87,8 +87,8 @@ impl Tensor {
         for (i, &d) in dims.iter().enumerate() {
             inverse[d] = i;
         }
-        Ok(out.record("permute", &[self], move |g, _| {
-            Ok(vec![Some(g.permute(&inverse)?)])
+        Ok(out.record_differentiable("permute", &[self], move |ctx| {
+            Ok(vec![Some(ctx.g.permute(&inverse)?)])
         }))
     }
 
@@ -132,7 +132,22 @@ impl Tensor {
     pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Tensor> {
         let out = self.view_with(self.layout().narrow("narrow", dim, start, len)?);
         let in_shape = self.shape().to_vec();
-        Ok(out.record("narrow", &[self], move |g, _| {
+        Ok(out.record_differentiable("narrow", &[self], move |ctx| {
+            let g = ctx.g;
+            if ctx.create_graph {
+                // The window between zeros, as a concatenation (which records).
+                let zeros = |n: usize| -> Result<Option<Tensor>> {
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    let mut shape = in_shape.clone();
+                    shape[dim] = n;
+                    Tensor::zeros(&shape, g.dtype(), g.device()).map(Some)
+                };
+                let (before, after) = (zeros(start)?, zeros(in_shape[dim] - start - len)?);
+                let parts: Vec<&Tensor> = before.iter().chain([g]).chain(after.iter()).collect();
+                return Ok(vec![Some(Tensor::concat(&parts, dim)?)]);
+            }
             // Gradient: zeros of the input's shape with `g` written into the narrowed window.
             on_cuda!(g.is_cuda(), {
                 let full = Tensor::zeros(&in_shape, g.dtype(), g.device())?;
@@ -261,9 +276,11 @@ impl Tensor {
         }
         let out = self.view_with(self.layout().broadcast_to("broadcast_as", shape)?);
         let in_shape = self.shape().to_vec();
-        Ok(out.record("broadcast_as", &[self], move |g, _| {
-            Ok(vec![Some(g.sum_to_shape(&in_shape)?)])
-        }))
+        Ok(
+            out.record_differentiable("broadcast_as", &[self], move |ctx| {
+                Ok(vec![Some(ctx.g.sum_to_shape(&in_shape)?)])
+            }),
+        )
     }
 
     /// Alias of [`Tensor::broadcast_as`] (whose example shows it), as in PyTorch.
