@@ -293,8 +293,10 @@ impl Tensor {
     ///
     /// The graph is kept (a later [`Tensor::backward`] through the same ops works). Every op on a
     /// path from `wrt` to `self` must have a differentiable backward; otherwise the error names
-    /// the first op that does not. The ops covered: elementwise arithmetic and the unary
-    /// activations, views, sums and means, matmul, linear, conv2d and conv_transpose2d.
+    /// the first op that does not. The ops covered: elementwise arithmetic and every unary op
+    /// (the activations), views, concat and stack, reductions (sum, mean, var, max, min), matmul,
+    /// linear, conv2d and conv_transpose2d, maxout, average, sum and global pooling (not max
+    /// pooling), l2_normalize (so spectral norm), softmax and log-softmax, and the losses.
     ///
     /// ```
     /// # use saddle_engine::{Device, Tensor};

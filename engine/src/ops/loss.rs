@@ -12,6 +12,29 @@ struct Pointwise<F, DX, DT> {
     value: F,
     dx: DX,
     dt: DT,
+    /// `(dx, dt)` as tensor ops on `(x, t)`, for [`Tensor::grad_with_graph`].
+    graph: GraphDerivatives,
+}
+
+/// A pointwise loss's derivatives in `x` and `t` per element, written with ops that record.
+type GraphDerivatives = fn(&Tensor, &Tensor) -> Result<[Tensor; 2]>;
+
+/// The gradients of a mean loss with per-element derivatives `graph(x, t)`: each times `g / n`.
+fn graph_loss_grads(
+    graph: GraphDerivatives,
+    ctx: &crate::autograd::GradCtx,
+) -> Result<Vec<Option<Tensor>>> {
+    let (x, t) = (&ctx.inputs[0], &ctx.inputs[1]);
+    let scale = ctx.g.div_scalar(x.numel() as f64)?;
+    let [dx, dt] = graph(x, t)?;
+    Ok(vec![
+        ctx.needs[0].then(|| dx.mul(&scale)).transpose()?,
+        ctx.needs[1].then(|| dt.mul(&scale)).transpose()?,
+    ])
+}
+
+fn bce_with_logits_graph(x: &Tensor, t: &Tensor) -> Result<[Tensor; 2]> {
+    Ok([x.sigmoid()?.sub(t)?, x.neg()?])
 }
 
 impl Tensor {
@@ -54,13 +77,16 @@ impl Tensor {
             loss::sum_zip(x, t, &f.value)
         })?;
         let out = Tensor::scalar(sum / T::from_usize(n));
-        let (xs, ts) = (self.detach(), target.detach());
-        let Pointwise { dx, dt, .. } = f;
-        Ok(out.record(op, &[self, target], move |g, needs| {
+        let Pointwise { dx, dt, graph, .. } = f;
+        Ok(out.record_differentiable(op, &[self, target], move |ctx| {
+            if ctx.create_graph {
+                return graph_loss_grads(graph, ctx);
+            }
+            let (xs, ts, g, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
             let scale = T::from_f64(g.to_scalar()?) / T::from_usize(n);
             let shape = xs.shape();
             let grad = |d: &(dyn Fn(T, T) -> T + Sync)| -> Result<Tensor> {
-                let v = with_contiguous_pair(&xs, &ts, op, |x: &[T], t: &[T]| {
+                let v = with_contiguous_pair(xs, ts, op, |x: &[T], t: &[T]| {
                     elementwise::zip(x, t, |a, b| d(a, b) * scale)
                 })?;
                 Ok(Tensor::from_data(v, shape))
@@ -96,10 +122,14 @@ impl Tensor {
         on_cuda!(self.is_cuda() || target.is_cuda(), {
             self.check_pointwise_operands(OP, target)?;
             let out = crate::cuda::ops::bce_with_logits(OP, self, target)?;
-            let (xs, ts, n) = (self.detach(), target.detach(), self.numel() as f64);
-            Ok(out.record(OP, &[self, target], move |g, needs| {
+            let n = self.numel() as f64;
+            Ok(out.record_differentiable(OP, &[self, target], move |ctx| {
+                if ctx.create_graph {
+                    return graph_loss_grads(bce_with_logits_graph, ctx);
+                }
+                let (xs, ts, g, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
                 let gx = if needs[0] {
-                    Some(crate::cuda::ops::bce_with_logits_grad(OP, &xs, &ts, g)?)
+                    Some(crate::cuda::ops::bce_with_logits_grad(OP, xs, ts, g)?)
                 } else {
                     None
                 };
@@ -119,6 +149,7 @@ impl Tensor {
                 value: loss::bce_with_logits,
                 dx: loss::bce_with_logits_dx,
                 dt: |x: T, _| loss::bce_with_logits_dt(x),
+                graph: bce_with_logits_graph,
             }
         ))
     }
@@ -153,6 +184,10 @@ impl Tensor {
                 value: |x: T, t: T| (x - t) * (x - t),
                 dx: |x: T, t: T| T::from_f64(2.0) * (x - t),
                 dt: |x: T, t: T| T::from_f64(2.0) * (t - x),
+                graph: |x, t| {
+                    let dx = x.sub(t)?.mul_scalar(2.0)?;
+                    Ok([dx.clone(), dx.neg()?])
+                },
             }
         ))
     }
@@ -172,6 +207,11 @@ impl Tensor {
                 value: |x: T, t: T| (x - t).abs(),
                 dx: |x: T, t: T| loss::sign(x - t),
                 dt: |x: T, t: T| loss::sign(t - x),
+                graph: |x, t| {
+                    // sign(x - t), a constant.
+                    let dx = x.gt(t)?.sub(&t.gt(x)?)?;
+                    Ok([dx.clone(), dx.neg()?])
+                },
             }
         ))
     }
@@ -252,7 +292,19 @@ impl Tensor {
                 .enumerate()
                 .fold(T::ZERO, |s, (row, &l)| s - logp[row * c + l]);
             let out = Tensor::scalar(total / T::from_usize(n));
-            Ok(out.record(OP, &[self], move |g, _| {
+            Ok(out.record_differentiable(OP, &[self], move |ctx| {
+                let g = ctx.g;
+                if ctx.create_graph {
+                    // (softmax(x) - onehot) · g / N
+                    let mut onehot = vec![T::ZERO; n * c];
+                    for (row, &l) in labels.iter().enumerate() {
+                        onehot[row * c + l] = T::ONE;
+                    }
+                    let onehot = Tensor::from_data(onehot, &[n, c]);
+                    let p = ctx.inputs[0].softmax(1)?;
+                    let scale = g.div_scalar(n as f64)?;
+                    return Ok(vec![Some(p.sub(&onehot)?.mul(&scale)?)]);
+                }
                 let scale = T::from_f64(g.to_scalar()?) / T::from_usize(n);
                 let mut dx: Vec<T> = elementwise::map(&logp, move |v| v.exp() * scale);
                 for (row, &l) in labels.iter().enumerate() {

@@ -1,6 +1,6 @@
 //! Maxout, and the helper the fused nn ops share for reading two operands at once.
 
-use crate::{with_float, Element, Error, Result, Tensor};
+use crate::{with_float, Element, Error, Float, Result, Tensor};
 use saddle_kernels::cpu::maxout::{self, MaxoutDims};
 use std::sync::Arc;
 
@@ -67,7 +67,21 @@ impl Tensor {
             (Tensor::from_data(values, &out_shape), winners)
         });
         let in_shape = shape.to_vec();
-        Ok(out.record(OP, &[self], move |g, _| {
+        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            let g = ctx.g;
+            if ctx.create_graph {
+                // The gradient lands on each group's winner: a constant 0/1 mask times the
+                // gradient repeated over the pieces.
+                let mask = with_float!(g, OP, |T| {
+                    let ones = vec![T::ONE; winners.len()];
+                    Tensor::from_data(maxout::maxout_backward(&ones, &winners, dims), &in_shape)
+                });
+                let spread = g
+                    .reshape(&[dims.outer, dims.groups, 1, dims.inner])?
+                    .broadcast_as(&[dims.outer, dims.groups, dims.pieces, dims.inner])?
+                    .reshape(&in_shape)?;
+                return Ok(vec![Some(spread.mul(&mask)?)]);
+            }
             let dx = with_float!(g, OP, |T| {
                 let dx =
                     g.with_contiguous(OP, |gs: &[T]| maxout::maxout_backward(gs, &winners, dims))?;

@@ -411,13 +411,22 @@ impl Tensor {
                 self.with_contiguous(OP, |x: &[T]| norm::l2_normalize(x, lanes, T::from_f64(eps)))?;
             Tensor::from_data(y, self.shape())
         });
-        let xs = self.detach();
-        Ok(out.record(OP, &[self], move |g, _| {
+        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            let (x, g) = (&ctx.inputs[0], ctx.g);
+            if ctx.create_graph {
+                // r = ||x||: dx = (g - y·Σ g·y) / r where r >= eps, g / eps below it.
+                let r = x.square()?.sum(&[d], true)?.sqrt()?;
+                let above = r.rsub_scalar(eps)?.gt_scalar(0.0)?.rsub_scalar(1.0)?;
+                let y = ctx.output;
+                let dot = g.mul(y)?.sum(&[d], true)?.mul(&above)?;
+                let dx = g.sub(&y.mul(&dot)?)?.div(&r.clamp(eps, f64::INFINITY)?)?;
+                return Ok(vec![Some(dx)]);
+            }
             let dx = with_float!(g, OP, |T| {
-                let dx = with_contiguous_pair(&xs, g, OP, |x: &[T], g: &[T]| {
+                let dx = with_contiguous_pair(x, g, OP, |x: &[T], g: &[T]| {
                     norm::l2_normalize_backward(x, g, lanes, T::from_f64(eps))
                 })?;
-                Tensor::from_data(dx, xs.shape())
+                Tensor::from_data(dx, x.shape())
             });
             Ok(vec![Some(dx)])
         }))

@@ -44,6 +44,64 @@ fn square_window(kernel: usize, stride: usize, padding: usize) -> Pool2d {
     }
 }
 
+/// The backward of sum pooling (average pooling is sum pooling with a divisor): each output's
+/// gradient spread over its window, divided by the divisor. Linear in the gradient, so its own
+/// backward is the pooling again; recorded, it makes pooling differentiable any number of times.
+#[derive(Clone)]
+struct SumPoolAdjoint {
+    op: &'static str,
+    p: Pool2d,
+    divisor: f64,
+    /// The pooling's input shape `[N, C, H, W]`: this op's output.
+    in_shape: Vec<usize>,
+    /// The pooling's output shape when it is not the windowed one (global pooling: `[N, C]`).
+    out_shape: Option<Vec<usize>>,
+}
+
+impl SumPoolAdjoint {
+    fn apply(&self, g: &Tensor) -> Result<Tensor> {
+        let (op, p, divisor) = (self.op, self.p, self.divisor);
+        let [n, c, h, w] = self.in_shape[..] else {
+            unreachable!("pooling checked its input is NCHW")
+        };
+        let dx = cuda_or!(
+            g.is_cuda(),
+            crate::cuda::ops::sum_pool2d_backward(
+                op,
+                g,
+                crate::cuda::ops::PoolPlan {
+                    planes: n * c,
+                    h,
+                    w,
+                    p
+                },
+                divisor,
+                &self.in_shape
+            ),
+            with_float!(g, op, |T| {
+                let data = g.with_contiguous(op, |gs: &[T]| {
+                    pool::sum_pool2d_backward(gs, n * c, h, w, &p, divisor as T)
+                })?;
+                Tensor::from_data(data, &self.in_shape)
+            })
+        );
+        let this = self.clone();
+        Ok(
+            dx.record_differentiable("sum_pool2d_backward", &[g], move |ctx| {
+                let pooled = ctx.g.pool2d(
+                    this.op,
+                    Mode::Sum {
+                        divisor: this.divisor,
+                    },
+                    this.p,
+                    this.out_shape.as_deref(),
+                )?;
+                Ok(vec![Some(pooled)])
+            }),
+        )
+    }
+}
+
 impl Tensor {
     /// Checks the window against the input and returns the output shape.
     fn pool_plan(op: &'static str, x: &Tensor, p: &Pool2d) -> Result<[usize; 4]> {
@@ -101,9 +159,15 @@ impl Tensor {
                 (Some(_), Mode::Max) => self.max(&[2, 3], false),
                 (None, Mode::Sum { divisor }) => {
                     let out = dev::sum_pool2d(op, self, plan, divisor, &shape)?;
-                    Ok(out.record(op, &[self], move |g, _| {
-                        let dx = dev::sum_pool2d_backward(op, g, plan, divisor, &in_shape)?;
-                        Ok(vec![Some(dx)])
+                    Ok(out.record_differentiable(op, &[self], move |ctx| {
+                        let adjoint = SumPoolAdjoint {
+                            op,
+                            p,
+                            divisor,
+                            in_shape: in_shape.clone(),
+                            out_shape: None,
+                        };
+                        Ok(vec![Some(adjoint.apply(ctx.g)?)])
                     }))
                 }
                 (None, Mode::Max) => {
@@ -123,14 +187,15 @@ impl Tensor {
                     })?;
                     Tensor::from_data(data, &shape)
                 });
-                Ok(out.record(op, &[self], move |g, _| {
-                    let dx = with_float!(g, op, |T| {
-                        let data = g.with_contiguous(op, |gs: &[T]| {
-                            pool::sum_pool2d_backward(gs, planes, h, w, &p, divisor as T)
-                        })?;
-                        Tensor::from_data(data, &in_shape)
-                    });
-                    Ok(vec![Some(dx)])
+                let adjoint = SumPoolAdjoint {
+                    op,
+                    p,
+                    divisor,
+                    in_shape,
+                    out_shape: out_shape.map(|s| s.to_vec()),
+                };
+                Ok(out.record_differentiable(op, &[self], move |ctx| {
+                    Ok(vec![Some(adjoint.apply(ctx.g)?)])
                 }))
             }
             Mode::Max => {

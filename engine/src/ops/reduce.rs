@@ -165,12 +165,13 @@ impl Tensor {
             &p,
             |x, len| reduce::var_rows(x, len, correction)
         )?);
-        let (xs, keep_shape) = (self.detach(), p.keep_shape);
+        let keep_shape = p.keep_shape;
         let (dims, denom) = (dims.to_vec(), (p.reduced - correction) as f64);
-        Ok(out.record("var", &[self], move |g, _| {
+        Ok(out.record_differentiable("var", &[self], move |ctx| {
             // d var / dx = 2 (x - mean) / (n - correction)
-            let centred = xs.sub(&xs.mean(&dims, true)?)?;
-            let scale = g.reshape(&keep_shape)?.mul_scalar(2.0 / denom)?;
+            let x = &ctx.inputs[0];
+            let centred = x.sub(&x.mean(&dims, true)?)?;
+            let scale = ctx.g.reshape(&keep_shape)?.mul_scalar(2.0 / denom)?;
             Ok(vec![Some(centred.mul(&scale)?)])
         }))
     }
@@ -239,11 +240,12 @@ impl Tensor {
         dims: &[usize],
         keep_shape: Vec<usize>,
     ) -> Tensor {
-        let (xs, ys, dims) = (self.detach(), out.detach(), dims.to_vec());
-        out.record(op, &[self], move |g, _| {
-            let hit = xs.eq(&ys.reshape(&keep_shape)?)?;
+        let dims = dims.to_vec();
+        out.record_differentiable(op, &[self], move |ctx| {
+            // The mask of the maxima (a constant) shares the gradient among ties.
+            let hit = ctx.inputs[0].eq(&ctx.output.reshape(&keep_shape)?)?;
             let count = hit.sum(&dims, true)?;
-            let share = g.reshape(&keep_shape)?.div(&count)?;
+            let share = ctx.g.reshape(&keep_shape)?.div(&count)?;
             Ok(vec![Some(hit.mul(&share)?)])
         })
     }

@@ -24,29 +24,34 @@ impl Tensor {
     /// ```
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
         const OP: &str = "softmax";
-        let lanes = Lanes::along(self.shape(), axis(OP, self.shape(), dim)?);
-        on_cuda!(self.is_cuda(), {
-            let out = crate::cuda::ops::softmax(OP, self, lanes, false)?;
-            let ys = out.detach();
-            Ok(out.record(OP, &[self], move |g, _| {
-                Ok(vec![Some(crate::cuda::ops::softmax_backward(
-                    OP, &ys, g, lanes, false,
-                )?)])
-            }))
-        });
-        let out = with_float!(self, OP, |T| {
-            Tensor::from_data(
-                self.with_contiguous(OP, |x: &[T]| softmax::softmax(x, lanes))?,
-                self.shape(),
-            )
-        });
-        let ys = out.detach();
-        Ok(out.record(OP, &[self], move |g, _| {
+        let d = axis(OP, self.shape(), dim)?;
+        let lanes = Lanes::along(self.shape(), d);
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::softmax(OP, self, lanes, false),
+            with_float!(self, OP, |T| {
+                Tensor::from_data(
+                    self.with_contiguous(OP, |x: &[T]| softmax::softmax(x, lanes))?,
+                    self.shape(),
+                )
+            })
+        );
+        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            let (y, g) = (ctx.output, ctx.g);
+            if ctx.create_graph {
+                // dx = y · (g - Σ g·y) along the axis.
+                let dot = g.mul(y)?.sum(&[d], true)?;
+                return Ok(vec![Some(y.mul(&g.sub(&dot)?)?)]);
+            }
+            on_cuda!(g.is_cuda(), {
+                let dx = crate::cuda::ops::softmax_backward(OP, y, g, lanes, false)?;
+                Ok(vec![Some(dx)])
+            });
             let dx = with_float!(g, OP, |T| {
-                let dx = with_contiguous_pair(&ys, g, OP, |y: &[T], g: &[T]| {
+                let dx = with_contiguous_pair(y, g, OP, |y: &[T], g: &[T]| {
                     softmax::softmax_backward(y, g, lanes)
                 })?;
-                Tensor::from_data(dx, ys.shape())
+                Tensor::from_data(dx, y.shape())
             });
             Ok(vec![Some(dx)])
         }))
@@ -57,29 +62,34 @@ impl Tensor {
     /// [`Tensor::softmax`].
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         const OP: &str = "log_softmax";
-        let lanes = Lanes::along(self.shape(), axis(OP, self.shape(), dim)?);
-        on_cuda!(self.is_cuda(), {
-            let out = crate::cuda::ops::softmax(OP, self, lanes, true)?;
-            let ys = out.detach();
-            Ok(out.record(OP, &[self], move |g, _| {
-                Ok(vec![Some(crate::cuda::ops::softmax_backward(
-                    OP, &ys, g, lanes, true,
-                )?)])
-            }))
-        });
-        let out = with_float!(self, OP, |T| {
-            Tensor::from_data(
-                self.with_contiguous(OP, |x: &[T]| softmax::log_softmax(x, lanes))?,
-                self.shape(),
-            )
-        });
-        let ys = out.detach();
-        Ok(out.record(OP, &[self], move |g, _| {
+        let d = axis(OP, self.shape(), dim)?;
+        let lanes = Lanes::along(self.shape(), d);
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::cuda::ops::softmax(OP, self, lanes, true),
+            with_float!(self, OP, |T| {
+                Tensor::from_data(
+                    self.with_contiguous(OP, |x: &[T]| softmax::log_softmax(x, lanes))?,
+                    self.shape(),
+                )
+            })
+        );
+        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            let (y, g) = (ctx.output, ctx.g);
+            if ctx.create_graph {
+                // dx = g - e^y · Σ g along the axis.
+                let total = g.sum(&[d], true)?;
+                return Ok(vec![Some(g.sub(&y.exp()?.mul(&total)?)?)]);
+            }
+            on_cuda!(g.is_cuda(), {
+                let dx = crate::cuda::ops::softmax_backward(OP, y, g, lanes, true)?;
+                Ok(vec![Some(dx)])
+            });
             let dx = with_float!(g, OP, |T| {
-                let dx = with_contiguous_pair(&ys, g, OP, |y: &[T], g: &[T]| {
+                let dx = with_contiguous_pair(y, g, OP, |y: &[T], g: &[T]| {
                     softmax::log_softmax_backward(y, g, lanes)
                 })?;
-                Tensor::from_data(dx, ys.shape())
+                Tensor::from_data(dx, y.shape())
             });
             Ok(vec![Some(dx)])
         }))
