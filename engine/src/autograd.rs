@@ -295,8 +295,11 @@ impl Tensor {
     /// path from `wrt` to `self` must have a differentiable backward; otherwise the error names
     /// the first op that does not. The ops covered: elementwise arithmetic and every unary op
     /// (the activations), views, concat and stack, reductions (sum, mean, var, max, min), matmul,
-    /// linear, conv2d and conv_transpose2d, maxout, average, sum and global pooling (not max
-    /// pooling), l2_normalize (so spectral norm), softmax and log-softmax, and the losses.
+    /// linear, conv2d and conv_transpose2d, batch norm (training and evaluation), maxout,
+    /// dropout, average / sum / max / global pooling (max pooling on the CPU only so far),
+    /// nearest upsampling, rot90, l2_normalize (so spectral norm), softmax and log-softmax,
+    /// attention, and the losses. Not yet: the index ops (index_select, gather, where_cond,
+    /// masked_select).
     ///
     /// ```
     /// # use saddle_engine::{Device, Tensor};

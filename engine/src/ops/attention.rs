@@ -63,7 +63,8 @@ impl Tensor {
     /// and the backward recomputes the probabilities from it. On the CPU each batch item is two
     /// GEMMs and a row softmax; on a CUDA device one tiled kernel with an online softmax (f32;
     /// f64 and widths the kernel does not take run as the composite ops above). Any views are
-    /// accepted; second derivatives are not (the backward records no history, as softmax's).
+    /// accepted. Under [`Tensor::grad_with_graph`] the backward is built from the composite ops
+    /// (the probabilities recomputed), so second derivatives work too.
     ///
     /// Fails when an operand is not rank 3, the sizes disagree, or dtypes or devices differ.
     ///
@@ -90,7 +91,11 @@ impl Tensor {
             match crate::cuda::ops::attention(OP, self, k, v, dims, scale)? {
                 Some((out, lse)) => {
                     let saved = [self.detach(), k.detach(), v.detach(), out.detach(), lse];
-                    Ok(out.record(OP, &[self, k, v], move |g, needs| {
+                    Ok(out.record_differentiable(OP, &[self, k, v], move |ctx| {
+                        if ctx.create_graph {
+                            return attention_graph_grads(ctx, scale);
+                        }
+                        let (g, needs) = (ctx.g, ctx.needs);
                         let [q, k, v, o, lse] = &saved;
                         crate::cuda::ops::attention_backward(
                             OP, q, k, v, o, lse, g, dims, scale, needs,
@@ -116,7 +121,11 @@ impl Tensor {
             let out = Tensor::from_data(o, &dims.out_shape());
             (out, (ops, Tensor::from_data(lse, &[dims.batch, dims.nq])))
         });
-        Ok(out.record(OP, &[self, k, v], move |g, needs| {
+        Ok(out.record_differentiable(OP, &[self, k, v], move |ctx| {
+            if ctx.create_graph {
+                return attention_graph_grads(ctx, scale);
+            }
+            let (g, needs) = (ctx.g, ctx.needs);
             let (ops, lse) = &saved;
             let needs = AttentionNeeds {
                 q: needs[0],
@@ -158,4 +167,31 @@ impl Tensor {
             })
         }))
     }
+}
+
+/// Attention's gradients written with recording ops, for [`Tensor::grad_with_graph`]: with
+/// `P = softmax(scale · q kᵀ)` recomputed from the inputs, `dv = Pᵀ g`, `dS = P ⊙ (g vᵀ -
+/// rowsum(g vᵀ ⊙ P))`, `dq = scale · dS k`, `dk = scale · dSᵀ q`.
+fn attention_graph_grads(
+    ctx: &crate::autograd::GradCtx,
+    scale: f64,
+) -> Result<Vec<Option<Tensor>>> {
+    let [q, k, v] = ctx.inputs else {
+        unreachable!("attention records three inputs")
+    };
+    let (g, needs) = (ctx.g, ctx.needs);
+    let p = q
+        .matmul(&k.transpose(1, 2)?)?
+        .mul_scalar(scale)?
+        .softmax(-1)?;
+    let dp = g.matmul(&v.transpose(1, 2)?)?;
+    let ds = p.mul(&dp.sub(&dp.mul(&p)?.sum(&[2], true)?)?)?;
+    let dq = needs[0]
+        .then(|| ds.matmul(k)?.mul_scalar(scale))
+        .transpose()?;
+    let dk = needs[1]
+        .then(|| ds.transpose(1, 2)?.matmul(q)?.mul_scalar(scale))
+        .transpose()?;
+    let dv = needs[2].then(|| p.transpose(1, 2)?.matmul(g)).transpose()?;
+    Ok(vec![dq, dk, dv])
 }

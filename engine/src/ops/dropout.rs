@@ -67,7 +67,11 @@ impl Tensor {
                 &mask,
                 saddle_kernels::cuda::ops::elementwise::BinaryOp::Mul,
             )?;
-            Ok(out.record(OP, &[self], move |g, _| Ok(vec![Some(g.mul(&mask)?)])))
+            Ok(
+                out.record_differentiable(OP, &[self], move |ctx| {
+                    Ok(vec![Some(ctx.g.mul(&mask)?)])
+                }),
+            )
         });
         let mask = with_float!(self, OP, |T| Tensor::from_data(
             mask_values::<T>(self.numel(), p, rng),
@@ -75,6 +79,6 @@ impl Tensor {
         ));
         let out = with_float!(self, OP, |T| self
             .zip_values::<T>(&mask, OP, |x, m| x * m)?);
-        Ok(out.record(OP, &[self], move |g, _| Ok(vec![Some(g.mul(&mask)?)])))
+        Ok(out.record_differentiable(OP, &[self], move |ctx| Ok(vec![Some(ctx.g.mul(&mask)?)])))
     }
 }

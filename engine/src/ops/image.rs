@@ -124,7 +124,13 @@ impl Tensor {
             Tensor::from_data(data, &shape)
         });
         let in_shape = self.shape().to_vec();
-        Ok(out.record(OP, &[self], move |g, _| {
+        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            let g = ctx.g;
+            if ctx.create_graph {
+                // Summing each scale x scale block is sum pooling, whose own backward spreads
+                // the gradient back over the blocks.
+                return Ok(vec![Some(g.sum_pool2d(scale, scale)?)]);
+            }
             let dx = with_float!(g, OP, |T| {
                 let data = g.with_contiguous(OP, |gs: &[T]| {
                     image::upsample_nearest2d_backward(gs, planes, h, w, scale)
@@ -174,8 +180,8 @@ impl Tensor {
                 Tensor::from_data(data, &shape)
             })
         );
-        Ok(out.record(OP, &[self], move |g, _| {
-            Ok(vec![Some(g.rot90(-k.rem_euclid(4))?)])
+        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            Ok(vec![Some(ctx.g.rot90(-k.rem_euclid(4))?)])
         }))
     }
 }

@@ -99,8 +99,9 @@ fn differentiable_stats(
     let shape = x.shape().to_vec();
     let mean_grad = {
         let (channel_shape, shape) = (channel_shape.clone(), shape.clone());
-        mean.record(OP, &[x], move |g, _| {
-            let dx = g
+        mean.record_differentiable(OP, &[x], move |ctx| {
+            let dx = ctx
+                .g
                 .reshape(&channel_shape)?
                 .mul_scalar(inv_m)?
                 .expand(&shape)?
@@ -108,14 +109,73 @@ fn differentiable_stats(
             Ok(vec![Some(dx)])
         })
     };
-    let (xs, saved_mean) = (x.detach(), mean_grad.detach());
-    let var_grad = var.record(OP, &[x], move |g, _| {
-        let dx = xs
-            .sub(&saved_mean.reshape(&channel_shape)?)?
-            .mul(&g.reshape(&channel_shape)?.mul_scalar(2.0 * inv_m)?)?;
+    let saved_mean = mean_grad.detach();
+    let dims: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();
+    let var_grad = var.record_differentiable(OP, &[x], move |ctx| {
+        let x = &ctx.inputs[0];
+        let mean = if ctx.create_graph {
+            x.mean(&dims, true)?
+        } else {
+            saved_mean.reshape(&channel_shape)?
+        };
+        let dx = x
+            .sub(&mean)?
+            .mul(&ctx.g.reshape(&channel_shape)?.mul_scalar(2.0 * inv_m)?)?;
         Ok(vec![Some(dx)])
     });
     Ok((mean_grad, var_grad))
+}
+
+/// Batch norm's gradients written with recording ops, for [`Tensor::grad_with_graph`]:
+/// `[dx, dgamma?, dbeta?]` for the recorded inputs `[x, gamma?, beta?]`. With `stats` None the
+/// statistics are the batch's, recomputed from `x` (training: the input gradient includes the
+/// paths through the mean and the variance); with `Some((mean, var))` they are constants
+/// (evaluation).
+fn batch_norm_graph_grads(
+    ctx: &crate::autograd::GradCtx,
+    eps: f64,
+    (gi, bi): (Option<usize>, Option<usize>),
+    stats: Option<(&Tensor, &Tensor)>,
+) -> Result<Vec<Option<Tensor>>> {
+    let (x, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
+    let c = x.shape()[1];
+    let mut channel_shape = vec![1; x.rank()];
+    channel_shape[1] = c;
+    let dims: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();
+    let (mean, var) = match stats {
+        Some((mean, var)) => (mean.reshape(&channel_shape)?, var.reshape(&channel_shape)?),
+        None => {
+            let mean = x.mean(&dims, true)?;
+            let var = x.sub(&mean)?.square()?.mean(&dims, true)?;
+            (mean, var)
+        }
+    };
+    let invstd = var.add_scalar(eps)?.sqrt()?.recip()?;
+    let xhat = x.sub(&mean)?.mul(&invstd)?;
+    let sum_dy = dy.sum(&dims, true)?;
+    let sum_dy_xhat = dy.mul(&xhat)?.sum(&dims, true)?;
+    let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
+    if needs[0] {
+        let scale = match gi {
+            Some(i) => ctx.inputs[i].reshape(&channel_shape)?.mul(&invstd)?,
+            None => invstd.clone(),
+        };
+        let centred_dy = if stats.is_some() {
+            dy.clone()
+        } else {
+            let m = (x.numel() / c) as f64;
+            dy.sub(&sum_dy.div_scalar(m)?)?
+                .sub(&xhat.mul(&sum_dy_xhat)?.div_scalar(m)?)?
+        };
+        grads[0] = Some(centred_dy.mul(&scale)?);
+    }
+    if let Some(i) = gi.filter(|&i| needs[i]) {
+        grads[i] = Some(sum_dy_xhat.reshape(&[c])?);
+    }
+    if let Some(i) = bi.filter(|&i| needs[i]) {
+        grads[i] = Some(sum_dy.reshape(&[c])?);
+    }
+    Ok(grads)
 }
 
 impl Tensor {
@@ -174,12 +234,15 @@ impl Tensor {
                 crate::cuda::ops::batch_norm(OP, self, gamma, beta, eps, geo)?;
             let var_unbiased = var.mul_scalar(m as f64 / (m - 1) as f64)?;
             let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
-            let xs = self.detach();
             let (saved_mean, gamma_values) = (mean.clone(), gamma.map(Tensor::detach));
-            let output = output.record(OP, &inputs, move |dy, needs| {
+            let output = output.record_differentiable(OP, &inputs, move |ctx| {
+                if ctx.create_graph {
+                    return batch_norm_graph_grads(ctx, eps, (gi, bi), None);
+                }
+                let (xs, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
                 let (dx, sum_dy, sum_dy_xhat) = crate::cuda::ops::batch_norm_backward(
                     OP,
-                    &xs,
+                    xs,
                     dy,
                     &saved_mean,
                     &invstd,
@@ -222,16 +285,19 @@ impl Tensor {
             let var_unbiased: Vec<T> = var.iter().map(|&v| v * unbias).collect();
 
             let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
-            let xs = self.detach();
             let (saved_mean, gamma_values) = (mean.clone(), gamma.map(|_| g));
-            let output = output.record(OP, &inputs, move |dy, needs| {
+            let output = output.record_differentiable(OP, &inputs, move |ctx| {
+                if ctx.create_graph {
+                    return batch_norm_graph_grads(ctx, eps, (gi, bi), None);
+                }
+                let (xs, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
                 let (sum_dy, sum_dy_xhat) =
-                    with_contiguous_pair(&xs, dy, OP, |x: &[T], dy: &[T]| {
+                    with_contiguous_pair(xs, dy, OP, |x: &[T], dy: &[T]| {
                         norm::channel_grad_sums(x, dy, geo, &saved_mean, &invstd)
                     })?;
                 let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
                 if needs[0] {
-                    let dx = with_contiguous_pair(&xs, dy, OP, |x: &[T], dy: &[T]| {
+                    let dx = with_contiguous_pair(xs, dy, OP, |x: &[T], dy: &[T]| {
                         norm::batch_norm_input_grad(
                             x,
                             dy,
@@ -344,9 +410,21 @@ impl Tensor {
                 norm::channel_affine(x, geo, &mean, &scale, &shift)
             })?;
             let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
-            let xs = self.detach();
+            let stats = (
+                Tensor::from_data(mean.clone(), &[c]),
+                Tensor::from_data(var.clone(), &[c]),
+            );
             Ok(
-                Tensor::from_data(y, self.shape()).record(OP, &inputs, move |dy, needs| {
+                Tensor::from_data(y, self.shape()).record_differentiable(OP, &inputs, move |ctx| {
+                    if ctx.create_graph {
+                        return batch_norm_graph_grads(
+                            ctx,
+                            eps,
+                            (gi, bi),
+                            Some((&stats.0, &stats.1)),
+                        );
+                    }
+                    let (xs, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
                     let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
                     if needs[0] {
                         // dx = dy * gamma / sigma per channel.
@@ -358,7 +436,7 @@ impl Tensor {
                     }
                     if gi.is_some_and(|i| needs[i]) || bi.is_some_and(|i| needs[i]) {
                         let (sum_dy, sum_dy_xhat) =
-                            with_contiguous_pair(&xs, dy, OP, |x: &[T], dy: &[T]| {
+                            with_contiguous_pair(xs, dy, OP, |x: &[T], dy: &[T]| {
                                 norm::channel_grad_sums(x, dy, geo, &mean, &invstd)
                             })?;
                         if let Some(i) = gi.filter(|&i| needs[i]) {

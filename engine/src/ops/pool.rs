@@ -2,7 +2,7 @@
 //! pooling over the whole plane. Kernels in `saddle_kernels::cpu::pool` run one thread per
 //! `(n, c)` plane, so results are deterministic for any thread count.
 
-use crate::{with_float, Error, Result, Tensor};
+use crate::{with_float, Error, Float, Result, Tensor};
 use saddle_kernels::cpu::pool::{self, Pool2d};
 use std::sync::Arc;
 
@@ -102,6 +102,68 @@ impl SumPoolAdjoint {
     }
 }
 
+/// Where max pooling took each output from (the arg-max within each plane; `usize::MAX` for
+/// a window with nothing to take). Its two linear maps, each recorded with the other as its
+/// backward: `scatter` (the pooling's backward: each output's gradient to its source) and
+/// `gather` (the value at each source, the pooling of a tensor with the same routes).
+#[derive(Clone)]
+struct MaxPoolRoute {
+    arg: Arc<Vec<usize>>,
+    planes: usize,
+    /// The pooling's input `[N, C, H, W]`.
+    in_shape: Vec<usize>,
+    /// The pooling's output.
+    out_shape: Vec<usize>,
+}
+
+impl MaxPoolRoute {
+    const OP: &'static str = "max_pool2d";
+
+    fn plane_len(&self) -> usize {
+        self.in_shape[2] * self.in_shape[3]
+    }
+
+    fn scatter(&self, g: &Tensor) -> Result<Tensor> {
+        let (h, w) = (self.in_shape[2], self.in_shape[3]);
+        let dx = with_float!(g, Self::OP, |T| {
+            let data = g.with_contiguous(Self::OP, |gs: &[T]| {
+                pool::max_pool2d_backward(gs, &self.arg, self.planes, h, w)
+            })?;
+            Tensor::from_data(data, &self.in_shape)
+        });
+        let this = self.clone();
+        Ok(
+            dx.record_differentiable("max_pool2d_backward", &[g], move |ctx| {
+                Ok(vec![Some(this.gather(ctx.g)?)])
+            }),
+        )
+    }
+
+    fn gather(&self, x: &Tensor) -> Result<Tensor> {
+        let (plane_in, plane_out) = (self.plane_len(), self.arg.len() / self.planes.max(1));
+        let y = with_float!(x, Self::OP, |T| {
+            let data = x.with_contiguous(Self::OP, |xs: &[T]| {
+                self.arg
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &a)| {
+                        if a < plane_in {
+                            xs[(i / plane_out) * plane_in + a]
+                        } else {
+                            T::ZERO
+                        }
+                    })
+                    .collect::<Vec<T>>()
+            })?;
+            Tensor::from_data(data, &self.out_shape)
+        });
+        let this = self.clone();
+        Ok(y.record_differentiable(Self::OP, &[x], move |ctx| {
+            Ok(vec![Some(this.scatter(ctx.g)?)])
+        }))
+    }
+}
+
 impl Tensor {
     /// Checks the window against the input and returns the output shape.
     fn pool_plan(op: &'static str, x: &Tensor, p: &Pool2d) -> Result<[usize; 4]> {
@@ -172,8 +234,13 @@ impl Tensor {
                 }
                 (None, Mode::Max) => {
                     let (out, arg) = dev::max_pool2d(op, self, plan, &shape)?;
-                    Ok(out.record(op, &[self], move |g, _| {
-                        let dx = dev::max_pool2d_backward(op, g, &arg, plan, &in_shape)?;
+                    Ok(out.record_differentiable(op, &[self], move |ctx| {
+                        if ctx.create_graph {
+                            return Err(Error::Autograd(format!(
+                                "op `{op}` on a device does not support gradients of gradients yet (grad_with_graph)"
+                            )));
+                        }
+                        let dx = dev::max_pool2d_backward(op, ctx.g, &arg, plan, &in_shape)?;
                         Ok(vec![Some(dx)])
                     }))
                 }
@@ -207,15 +274,14 @@ impl Tensor {
                 if !crate::is_grad_enabled() || !self.requires_grad() {
                     return Ok(out); // no backward: drop the arg-max
                 }
-                let arg = Arc::new(arg);
-                Ok(out.record(op, &[self], move |g, _| {
-                    let dx = with_float!(g, op, |T| {
-                        let data = g.with_contiguous(op, |gs: &[T]| {
-                            pool::max_pool2d_backward(gs, &arg, planes, h, w)
-                        })?;
-                        Tensor::from_data(data, &in_shape)
-                    });
-                    Ok(vec![Some(dx)])
+                let route = MaxPoolRoute {
+                    arg: Arc::new(arg),
+                    planes,
+                    in_shape,
+                    out_shape: shape,
+                };
+                Ok(out.record_differentiable(op, &[self], move |ctx| {
+                    Ok(vec![Some(route.scatter(ctx.g)?)])
                 }))
             }
         }
