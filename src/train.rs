@@ -12,7 +12,7 @@ use saddle_gan::evaluate::ClassifierScorer;
 use saddle_gan::models::biggan::BigGanConfig;
 use saddle_gan::models::biggan_trainer::{BigGanTrainConfig, BigGanTrainer};
 use saddle_gan::models::classifier::Classifier;
-use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+use saddle_gan::models::dcgan::{DcganConfig, DcganLoss, DcganTrainer};
 use saddle_gan::models::ebgan::{EbganConfig, EbganTrainer};
 use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer, Noise, Updates};
 use saddle_gan::models::labeller::LabellerConfig;
@@ -115,6 +115,15 @@ pub enum Model {
         /// Standard deviation of each Gaussian.
         #[arg(long, default_value_t = 0.05, value_parser = flags::positive)]
         std: f64,
+        /// standard (non-saturating) or wgan-gp (a critic with a gradient penalty).
+        #[arg(long, value_enum, default_value_t = GanLossArg::Standard)]
+        loss: GanLossArg,
+        /// The gradient penalty's weight under --loss wgan-gp (the paper's toy runs: 0.1).
+        #[arg(long, default_value_t = 0.1, value_parser = flags::non_negative)]
+        gp_weight: f64,
+        /// Critic updates per G update under --loss wgan-gp.
+        #[arg(long, default_value_t = 5, value_parser = between::<usize>(1, 100))]
+        n_critic: usize,
         /// Folder for the outputs.
         #[arg(long, default_value = "runs/ring")]
         out: PathBuf,
@@ -140,15 +149,53 @@ pub struct DcganSpec {
     /// Discriminator width (default 64; 32 for the digits).
     #[arg(long, value_parser = between::<usize>(1, MAX_WIDTH))]
     pub ndf: Option<usize>,
-    /// Adam learning rate of G and D.
-    #[arg(long, default_value_t = 2e-4, value_parser = flags::positive)]
-    pub lr: f64,
-    /// Adam β1 of G and D.
-    #[arg(long, default_value_t = 0.5, value_parser = flags::below_one)]
-    pub beta1: f64,
-    /// Real images per training step.
+    /// Adam learning rate of G and D [default: 2e-4; 1e-4 with --loss wgan-gp].
+    #[arg(long, value_parser = flags::positive)]
+    pub lr: Option<f64>,
+    /// Adam β1 of G and D [default: 0.5; 0 with --loss wgan-gp].
+    #[arg(long, value_parser = flags::below_one)]
+    pub beta1: Option<f64>,
+    /// Adam β2 of G and D [default: 0.999; 0.9 with --loss wgan-gp].
+    #[arg(long, value_parser = flags::below_one)]
+    #[serde(default)]
+    pub beta2: Option<f64>,
+    /// Real images per D update.
     #[arg(long, default_value_t = 64, value_parser = between::<usize>(1, MAX_BATCH))]
     pub batch_size: usize,
+    /// standard (the paper's cross-entropy) or wgan-gp (Gulrajani et al. 2017: a critic without
+    /// batch norm, a gradient penalty on random interpolates, Wasserstein losses).
+    #[arg(long, value_enum, default_value_t = GanLossArg::Standard)]
+    #[serde(default)]
+    pub loss: GanLossArg,
+    /// D updates per G update, each on its own --batch-size real images (a step reads
+    /// n-critic x batch-size) [default: 1; 5 with --loss wgan-gp].
+    #[arg(long, value_parser = between::<usize>(1, 100))]
+    #[serde(default)]
+    pub n_critic: Option<usize>,
+    /// The gradient penalty's weight under --loss wgan-gp (the paper's 10).
+    #[arg(long, default_value_t = 10.0, value_parser = flags::non_negative)]
+    #[serde(default = "default_gp_weight")]
+    pub gp_weight: f64,
+    /// R1's γ (Mescheder et al. 2018): γ/2 · mean ||∇D(x)||² on real images added to D's loss;
+    /// 0 (the default) leaves it out.
+    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative)]
+    #[serde(default)]
+    pub r1: f64,
+}
+
+/// `--loss` of `saddle train dcgan` and `saddle train ring`.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GanLossArg {
+    /// Binary cross-entropy on D's logit, non-saturating G loss (the paper).
+    #[default]
+    Standard,
+    /// WGAN-GP.
+    WganGp,
+}
+
+fn default_gp_weight() -> f64 {
+    10.0
 }
 
 impl DcganSpec {
@@ -182,6 +229,13 @@ impl DcganSpec {
         self.nz.get_or_insert(base.nz);
         self.ngf.get_or_insert(base.ngf);
         self.ndf.get_or_insert(base.ndf);
+        let wgan = self.loss == GanLossArg::WganGp;
+        self.lr.get_or_insert(if wgan { 1e-4 } else { base.lr });
+        self.beta1
+            .get_or_insert(if wgan { 0.0 } else { base.beta1 });
+        self.beta2
+            .get_or_insert(if wgan { 0.9 } else { base.beta2 });
+        self.n_critic.get_or_insert(if wgan { 5 } else { 1 });
         let cfg = self.model_config(data.channels)?;
         Ok((data, cfg))
     }
@@ -195,8 +249,18 @@ impl DcganSpec {
             ndf: self.ndf.ok_or_else(missing)?,
             channels,
             image_size: self.image_size.ok_or_else(missing)?,
-            lr: self.lr,
-            beta1: self.beta1,
+            lr: self.lr.ok_or_else(missing)?,
+            beta1: self.beta1.ok_or_else(missing)?,
+            // Runs from before the flag: Adam's usual 0.999, what they trained with.
+            beta2: self.beta2.unwrap_or(0.999),
+            loss: match self.loss {
+                GanLossArg::Standard => DcganLoss::Standard,
+                GanLossArg::WganGp => DcganLoss::WganGp {
+                    gp_weight: self.gp_weight,
+                },
+            },
+            n_critic: self.n_critic.unwrap_or(1),
+            r1_gamma: self.r1,
         };
         if !(channels == 1 || channels == 3) {
             return Err(format!("DCGAN images have 1 or 3 channels, not {channels}").into());
@@ -931,19 +995,31 @@ fn train_dcgan(spec: DcganSpec, mut run: RunArgs) -> Result<(), BoxError> {
         "channels": cfg.channels,
         "intervals": intervals(&run),
     });
+    let objective = match cfg.loss {
+        DcganLoss::Standard => String::new(),
+        DcganLoss::WganGp { gp_weight } => format!(", WGAN-GP (penalty weight {gp_weight})"),
+    };
+    let r1 = if cfg.r1_gamma > 0.0 {
+        format!(", R1 gamma {}", cfg.r1_gamma)
+    } else {
+        String::new()
+    };
     println!(
-        "DCGAN on {} ({} images of {}x{}x{}), batch {}, {steps} steps -> {}",
+        "DCGAN on {} ({} images of {}x{}x{}){objective}{r1}, {} D update(s) of {} images per G \
+         update, {steps} steps -> {}",
         data.source,
         data.n,
         data.channels,
         cfg.image_size,
         cfg.image_size,
+        cfg.n_critic,
         spec.batch_size,
         root.display()
     );
     let mut model = DcganTrainer::new(cfg, &mut Rng::new(seed))?;
     model.to_device(device)?;
-    let mut loader = Loader::new(&data, spec.batch_size, seed, Scale::MinusOneToOne)?;
+    let step_batch = spec.batch_size * cfg.n_critic;
+    let mut loader = Loader::new(&data, step_batch, seed, Scale::MinusOneToOne)?;
     let opts = LoopOptions {
         resume_changes: changes,
         ..loop_options(&run, steps, seed, format!("DCGAN on {}", data.source))
@@ -1163,26 +1239,35 @@ pub fn run(model: Model) -> Result<(), BoxError> {
             seed,
             batch_size,
             std,
+            loss,
+            gp_weight,
+            n_critic,
             out,
-        } => train_ring(steps, seed, batch_size, std, &out),
+        } => {
+            let cfg = ToyConfig {
+                steps,
+                seed,
+                batch: batch_size,
+                wgan_gp: (loss == GanLossArg::WganGp).then_some(gp_weight),
+                n_critic,
+                ..ToyConfig::default()
+            };
+            train_ring(cfg, std, &out)
+        }
     }
 }
 
-fn train_ring(
-    steps: usize,
-    seed: u64,
-    batch_size: usize,
-    std: f64,
-    out: &Path,
-) -> Result<(), BoxError> {
+fn train_ring(cfg: ToyConfig, std: f64, out: &Path) -> Result<(), BoxError> {
     let ring = saddle_gan::data::Mixture2d::ring(8, 2.0, std);
-    let cfg = ToyConfig {
-        steps,
-        seed,
-        batch: batch_size,
-        ..ToyConfig::default()
+    let (steps, batch_size) = (cfg.steps, cfg.batch);
+    let objective = match cfg.wgan_gp {
+        Some(w) => format!(
+            "WGAN-GP (penalty weight {w}, {} critic updates per G update)",
+            cfg.n_critic
+        ),
+        None => "a GAN".to_string(),
     };
-    println!("saddle: training a GAN on 8 Gaussians on a ring (std {std}) for {steps} steps, batch {batch_size}, on the CPU");
+    println!("saddle: training {objective} on 8 Gaussians on a ring (std {std}) for {steps} steps, batch {batch_size}, on the CPU");
     let start = Instant::now();
     let (points, cov) = train_toy_gan(&ring, &cfg, (steps / 10).max(1), &mut |p| {
         let rate = p.step as f64 / start.elapsed().as_secs_f64();

@@ -580,3 +580,41 @@ fn biggan_trains_resumes_and_samples_on_the_embedded_digits() {
     Saddle::new("train biggan --labels 101").refused(&["'--labels <LABELS>'", "0 to 100"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--loss wgan-gp` and `--r1`: the run reads n-critic x batch-size images per step, logs the
+/// penalties, saves the resolved optimiser settings, and keeps its loss on resume.
+#[test]
+fn dcgan_with_wgan_gp_and_r1_trains_logs_and_resumes() {
+    let dir = temp_dir("dcgan-wgan");
+    let run = dir.join("run");
+    Saddle::new("train dcgan --steps 2 --loss wgan-gp --n-critic 2 --r1 1")
+        .arg("--out", &run)
+        .words("--ngf 8 --ndf 8 --nz 8 --batch-size 8 --log-every 1 --sample-every 2")
+        .ok();
+    let logged = records(&run);
+    assert_eq!(logged.len(), 2);
+    for r in &logged {
+        for key in ["d_loss", "g_loss", "gradient_penalty", "r1"] {
+            assert!(r[key].as_f64().is_some_and(f64::is_finite), "{key} in {r}");
+        }
+    }
+    let spec = &read_json(&run.join("config.json"))["spec"];
+    assert_eq!(spec["loss"], "wgan-gp");
+    assert_eq!(spec["n_critic"], 2);
+    assert_eq!(spec["lr"], 1e-4);
+    assert_eq!(spec["beta1"], 0.0);
+    assert_eq!(spec["beta2"], 0.9);
+    // The loss cannot change midway; the run continues with its own.
+    Saddle::new("train dcgan --loss standard")
+        .arg("--resume", &run)
+        .fails(&["--loss standard", "wgan-gp"]);
+    Saddle::new("train dcgan --steps 3")
+        .arg("--resume", &run)
+        .ok();
+    assert_eq!(steps_logged(&run), vec![1, 2, 3]);
+    let last = records(&run).pop().unwrap();
+    assert!(last["gradient_penalty"].as_f64().is_some(), "{last}");
+    Saddle::new("train dcgan --loss wgan").refused(&["--loss", "wgan-gp"]);
+    Saddle::new("train dcgan --r1=-1").refused(&["--r1"]);
+    Saddle::new("train dcgan --n-critic 0").refused(&["--n-critic"]);
+}

@@ -5,6 +5,7 @@ use crate::data::Mixture2d;
 use crate::metrics::{mode_coverage, ModeCoverage};
 use saddle_nn::engine::{no_grad, DType, Device, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
+use saddle_nn::penalty::gradient_penalty;
 use saddle_nn::{Activation, Linear, Module, ModuleExt, Sequential, SpectralNorm};
 
 /// Settings of the toy run.
@@ -25,6 +26,12 @@ pub struct ToyConfig {
     /// Spectral normalisation on D's layers (Miyato et al.), which keeps D smooth enough that G
     /// spreads over every mode instead of chasing a few.
     pub spectral_norm: bool,
+    /// WGAN-GP (Gulrajani et al. 2017) with this penalty weight instead of the non-saturating
+    /// loss: D is a critic trained `n_critic` times per G step on `D(fake) - D(real) + weight ·
+    /// (‖∇D(x̂)‖ - 1)²`, G on `-D(G(z))`, Adam β = (0.5, 0.9) as the paper's toy runs.
+    pub wgan_gp: Option<f64>,
+    /// D updates per G update under WGAN-GP (the paper's 5); the standard loss uses 1.
+    pub n_critic: usize,
 }
 
 impl Default for ToyConfig {
@@ -37,6 +44,8 @@ impl Default for ToyConfig {
             lr: 1e-3,
             seed: 0,
             spectral_norm: false,
+            wgan_gp: None,
+            n_critic: 5,
         }
     }
 }
@@ -73,7 +82,8 @@ pub struct ToyProgress {
     pub loss_g: f64,
 }
 
-/// Trains a GAN (non-saturating loss, one D step per G step, Adam β1 = 0.5) on `mixture` and
+/// Trains a GAN (non-saturating loss, one D step per G step, Adam β1 = 0.5; or WGAN-GP, see
+/// [`ToyConfig::wgan_gp`]) on `mixture` and
 /// scores 2,000 samples drawn after training. `progress` is called every `report_every` steps.
 pub fn train_toy_gan(
     mixture: &Mixture2d,
@@ -96,6 +106,7 @@ pub fn train_toy_gan(
     )?;
     let adam = AdamConfig {
         beta1: 0.5,
+        beta2: if cfg.wgan_gp.is_some() { 0.9 } else { 0.999 },
         ..AdamConfig::default()
     };
     let mut opt_g = Adam::with_lr(g.named_parameters(), cfg.lr, adam);
@@ -105,18 +116,42 @@ pub fn train_toy_gan(
     let noise = |rng: &mut Rng, n: usize| {
         Tensor::randn(&[n, cfg.latent], 0.0, 1.0, DType::F32, Device::Cpu, rng)
     };
+    let critic_steps = if cfg.wgan_gp.is_some() {
+        cfg.n_critic.max(1)
+    } else {
+        1
+    };
     for step in 1..=cfg.steps {
-        // D step: real -> 1, fake -> 0.
-        let real = mixture.sample(cfg.batch, DType::F32, &mut rng)?;
-        let fake = g.forward(&noise(&mut rng, cfg.batch)?)?.detach();
-        let loss_d = d
-            .forward(&real)?
-            .binary_cross_entropy_with_logits(&ones)?
-            .add(&d.forward(&fake)?.binary_cross_entropy_with_logits(&zeros)?)?;
-        opt_d.step(&loss_d.backward()?)?;
-        // G step (non-saturating): fake -> 1. Only G's parameters are updated.
-        let fake = g.forward(&noise(&mut rng, cfg.batch)?)?;
-        let loss_g = d.forward(&fake)?.binary_cross_entropy_with_logits(&ones)?;
+        let mut loss_d = None;
+        for _ in 0..critic_steps {
+            let real = mixture.sample(cfg.batch, DType::F32, &mut rng)?;
+            let fake = g.forward(&noise(&mut rng, cfg.batch)?)?.detach();
+            let loss = match cfg.wgan_gp {
+                // Critic: fake scores down, real scores up, unit gradient norm in between.
+                Some(weight) => {
+                    let gp = gradient_penalty(|x| d.forward(x), &real, &fake, &mut rng)?;
+                    d.forward(&fake)?
+                        .mean_all()?
+                        .sub(&d.forward(&real)?.mean_all()?)?
+                        .add(&gp.mul_scalar(weight)?)?
+                }
+                // D: real -> 1, fake -> 0.
+                None => d
+                    .forward(&real)?
+                    .binary_cross_entropy_with_logits(&ones)?
+                    .add(&d.forward(&fake)?.binary_cross_entropy_with_logits(&zeros)?)?,
+            };
+            opt_d.step(&loss.backward()?)?;
+            loss_d = Some(loss);
+        }
+        let loss_d = loss_d.expect("at least one D update");
+        // G step: the non-saturating fake -> 1, or the critic's score up. Only G's parameters
+        // are updated.
+        let scores = d.forward(&g.forward(&noise(&mut rng, cfg.batch)?)?)?;
+        let loss_g = match cfg.wgan_gp {
+            Some(_) => scores.mean_all()?.neg()?,
+            None => scores.binary_cross_entropy_with_logits(&ones)?,
+        };
         opt_g.step(&loss_g.backward()?)?;
         if report_every > 0 && (step % report_every == 0 || step == cfg.steps) {
             let (loss_d, loss_g) = (loss_d.to_scalar()?, loss_g.to_scalar()?);

@@ -131,6 +131,7 @@ pub mod init;
 mod layers;
 mod module;
 pub mod optim;
+pub mod penalty;
 mod standing_stats;
 
 pub use checkpoint::{Checkpoint, CheckpointError};

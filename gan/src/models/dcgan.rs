@@ -13,7 +13,7 @@ use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{
     init, Activation, BatchNorm, Conv2d, ConvTranspose2d, Module, ModuleExt, Sequential,
 };
-use saddle_nn::{Checkpoint, CheckpointError};
+use saddle_nn::{penalty, Checkpoint, CheckpointError};
 
 /// Sizes of a DCGAN: latent size, widths and image shape (square, 4·2^k pixels with k >= 1: 8, 16,
 /// 32, 64, ...; one up/down-sampling stage per doubling).
@@ -33,6 +33,29 @@ pub struct DcganConfig {
     pub lr: f64,
     /// Adam β1 (the paper: 0.5, down from the usual 0.9, which oscillated).
     pub beta1: f64,
+    /// Adam β2 (0.999; WGAN-GP's paper uses 0.9).
+    pub beta2: f64,
+    /// What D (a critic under WGAN-GP) and G are trained on.
+    pub loss: DcganLoss,
+    /// D updates per G update, each on its own part of the step's real batch (1 for the paper;
+    /// WGAN-GP's paper uses 5).
+    pub n_critic: usize,
+    /// R1's weight γ (Mescheder et al. 2018): `γ/2 · mean ‖∇D(x)‖²` on the real images is added
+    /// to D's loss; 0 turns it off.
+    pub r1_gamma: f64,
+}
+
+/// DCGAN's training objective.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DcganLoss {
+    /// The paper's: binary cross-entropy on D's logit, the non-saturating G loss.
+    Standard,
+    /// WGAN-GP (Gulrajani et al. 2017): D is a critic without batch norm, trained on
+    /// `D(fake) - D(real) + weight · (‖∇D(x̂)‖ - 1)²` at random interpolates `x̂`; G on `-D(G(z))`.
+    WganGp {
+        /// The penalty's weight (10 in the paper).
+        gp_weight: f64,
+    },
 }
 
 impl DcganConfig {
@@ -46,6 +69,10 @@ impl DcganConfig {
             image_size: 32,
             lr: 2e-4,
             beta1: 0.5,
+            beta2: 0.999,
+            loss: DcganLoss::Standard,
+            n_critic: 1,
+            r1_gamma: 0.0,
         }
     }
     /// The paper's 64×64 RGB model with ngf = ndf = 64: G widths 512-256-128-64.
@@ -58,6 +85,10 @@ impl DcganConfig {
             image_size: 64,
             lr: 2e-4,
             beta1: 0.5,
+            beta2: 0.999,
+            loss: DcganLoss::Standard,
+            n_critic: 1,
+            r1_gamma: 0.0,
         }
     }
     /// A small model for the 8×8 digits shown at 16×16: G widths 64-32 (66k parameters), D
@@ -71,6 +102,10 @@ impl DcganConfig {
             image_size: 16,
             lr: 2e-4,
             beta1: 0.5,
+            beta2: 0.999,
+            loss: DcganLoss::Standard,
+            n_critic: 1,
+            r1_gamma: 0.0,
         }
     }
     /// Width multipliers from the 4×4 stage outwards (2, 1 at 16 px; 4, 2, 1 at 32 px; 8, 4, 2,
@@ -158,7 +193,9 @@ pub fn discriminator(cfg: DcganConfig, rng: &mut Rng) -> Result<Sequential> {
         let conv = Conv2d::new(cin, w, 4, down, false, DType::F32, rng)?;
         reinit(&conv.weight, 0.0, rng)?;
         net = net.push(conv);
-        if i > 0 {
+        // A critic's penalty is per image, which batch statistics would couple: no batch norm
+        // under WGAN-GP (the paper's advice).
+        if i > 0 && cfg.loss == DcganLoss::Standard {
             let bn = BatchNorm::new_2d(w, true, DType::F32)?;
             reinit(bn.weight.as_ref().expect("affine"), 1.0, rng)?;
             net = net.push(bn);
@@ -214,8 +251,15 @@ impl DcganTrainer {
     pub fn new(cfg: DcganConfig, rng: &mut Rng) -> Result<Self> {
         let g = generator(cfg, rng)?;
         let d = discriminator(cfg, rng)?;
+        if cfg.n_critic == 0 {
+            return Err(Error::InvalidArgument {
+                op: "dcgan",
+                reason: "n_critic must be at least 1".into(),
+            });
+        }
         let adam = AdamConfig {
             beta1: cfg.beta1,
+            beta2: cfg.beta2,
             ..AdamConfig::default()
         };
         let opt_g = Adam::with_lr(g.named_parameters(), cfg.lr, adam);
@@ -239,42 +283,111 @@ impl DcganTrainer {
 
     /// [`DcganTrainer::step`] with the losses left unread on the trainer's device.
     pub fn step_unread(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
-        let n = real.shape()[0];
+        let report = self.step_report(real, rng)?;
+        Ok((report[0].1.clone(), report[1].1.clone()))
+    }
+
+    /// One training step on `real`: `n_critic` D updates, each on its part of the batch (the
+    /// rows divide evenly), then one G update. Returns the losses of the last D update and of
+    /// G, and the penalties when they are on, as scalar tensors on the trainer's device.
+    pub fn step_report(
+        &mut self,
+        real: &Tensor,
+        rng: &mut Rng,
+    ) -> Result<Vec<(&'static str, Tensor)>> {
+        let (n, k) = (real.shape()[0], self.cfg.n_critic);
+        if n == 0 || n % k != 0 {
+            return Err(Error::bad_shape(
+                "dcgan step",
+                real.shape(),
+                format!("{n} real images do not split into {k} equal D updates"),
+            ));
+        }
+        let part = n / k;
         let real = &real.to_device(self.device)?;
-        let ones = Tensor::ones(&[n, 1, 1, 1], DType::F32, self.device)?;
-        let zeros = Tensor::zeros(&[n, 1, 1, 1], DType::F32, self.device)?;
-        let z = Tensor::randn(
+        let mut report = Vec::new();
+        let mut fake = None;
+        for i in 0..k {
+            let x = real.narrow(0, i * part, part)?;
+            let z = self.latent(part, rng)?;
+            // With one D update G's step reuses these fakes (through G, unlike D's step).
+            let f = if k == 1 {
+                self.g.forward(&z)?
+            } else {
+                no_grad(|| self.g.forward(&z))?
+            };
+            report = self.d_update(&x, &f, rng)?;
+            fake = Some(f);
+        }
+        let fake = match fake {
+            Some(f) if k == 1 => f,
+            _ => self.g.forward(&self.latent(part, rng)?)?,
+        };
+        // G's step needs gradients through D, not for D's weights: frozen, D skips its weight
+        // gradients (PyTorch's reference example computes and discards them).
+        self.d.set_frozen(true)?;
+        let g_pass = self.d.forward(&fake).and_then(|scores| {
+            let loss = match self.cfg.loss {
+                DcganLoss::Standard => {
+                    scores.binary_cross_entropy_with_logits(&scores.ones_like()?)?
+                }
+                DcganLoss::WganGp { .. } => scores.mean_all()?.neg()?,
+            };
+            Ok((loss.backward()?, loss))
+        });
+        self.d.set_frozen(false)?;
+        let (grads_g, loss_g) = g_pass?;
+        self.opt_g.step(&grads_g)?;
+        report.insert(1, ("g_loss", loss_g.detach()));
+        Ok(report)
+    }
+
+    /// Latent codes for `n` images.
+    fn latent(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
+        Tensor::randn(
             &[n, self.cfg.nz, 1, 1],
             0.0,
             1.0,
             DType::F32,
             self.device,
             rng,
-        )?;
-        let fake = self.g.forward(&z)?;
-        let loss_d = self
-            .d
-            .forward(real)?
-            .binary_cross_entropy_with_logits(&ones)?
-            .add(
-                &self
-                    .d
-                    .forward(&fake.detach())?
-                    .binary_cross_entropy_with_logits(&zeros)?,
-            )?;
-        self.opt_d.step(&loss_d.backward()?)?;
-        // G's step needs gradients through D, not for D's weights: frozen, D skips its weight
-        // gradients (PyTorch's reference example computes and discards them).
-        self.d.set_frozen(true)?;
-        let g_pass = self
-            .d
-            .forward(&fake)
-            .and_then(|logits| logits.binary_cross_entropy_with_logits(&ones))
-            .and_then(|loss| Ok((loss.backward()?, loss)));
-        self.d.set_frozen(false)?;
-        let (grads_g, loss_g) = g_pass?;
-        self.opt_g.step(&grads_g)?;
-        Ok((loss_d.detach(), loss_g.detach()))
+        )
+    }
+
+    /// One D update on real images `x` and generated ones `fake` (detached here); returns D's
+    /// loss and the penalties that are on.
+    fn d_update(
+        &mut self,
+        x: &Tensor,
+        fake: &Tensor,
+        rng: &mut Rng,
+    ) -> Result<Vec<(&'static str, Tensor)>> {
+        let d = &self.d;
+        let critic = |t: &Tensor| d.forward(t);
+        let real_scores = critic(x)?;
+        let fake_scores = critic(&fake.detach())?;
+        let mut report = Vec::new();
+        let mut loss = match self.cfg.loss {
+            DcganLoss::Standard => real_scores
+                .binary_cross_entropy_with_logits(&real_scores.ones_like()?)?
+                .add(&fake_scores.binary_cross_entropy_with_logits(&fake_scores.zeros_like()?)?)?,
+            DcganLoss::WganGp { gp_weight } => {
+                let gp = penalty::gradient_penalty(critic, x, fake, rng)?;
+                report.push(("gradient_penalty", gp.detach()));
+                fake_scores
+                    .mean_all()?
+                    .sub(&real_scores.mean_all()?)?
+                    .add(&gp.mul_scalar(gp_weight)?)?
+            }
+        };
+        if self.cfg.r1_gamma > 0.0 {
+            let r1 = penalty::r1_penalty(critic, x)?;
+            report.push(("r1", r1.detach()));
+            loss = loss.add(&r1.mul_scalar(self.cfg.r1_gamma / 2.0)?)?;
+        }
+        self.opt_d.step(&loss.backward()?)?;
+        report.insert(0, ("d_loss", loss.detach()));
+        Ok(report)
     }
 }
 
@@ -299,8 +412,7 @@ impl GanModel for DcganTrainer {
         _labels: Option<&[usize]>,
         rng: &mut Rng,
     ) -> std::result::Result<Vec<(&'static str, Tensor)>, BoxError> {
-        let (d, g) = self.step_unread(real, rng)?;
-        Ok(vec![("d_loss", d), ("g_loss", g)])
+        Ok(self.step_report(real, rng)?)
     }
 
     fn sample_latent(&self, n: usize, rng: &mut Rng) -> std::result::Result<Tensor, BoxError> {
