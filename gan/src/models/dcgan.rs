@@ -416,14 +416,7 @@ impl GanModel for DcganTrainer {
     }
 
     fn sample_latent(&self, n: usize, rng: &mut Rng) -> std::result::Result<Tensor, BoxError> {
-        Ok(Tensor::randn(
-            &[n, self.cfg.nz, 1, 1],
-            0.0,
-            1.0,
-            DType::F32,
-            self.device,
-            rng,
-        )?)
+        Ok(self.latent(n, rng)?)
     }
 
     /// Samples with G in eval mode (batch norm from running statistics), so an image does not
