@@ -70,8 +70,9 @@ def conv_cases(layers):
         yield f"{kind}_{cin}x{h}x{h}_to_{cout}", step, 3 * 2.0 * macs
 
 
-def dcgan(nz, ngf, ndf, nc, size):
-    """PyTorch's reference DCGAN (examples/dcgan) at 32 or 64 pixels, D ending in a logit."""
+def dcgan(nz, ngf, ndf, nc, size, d_batch_norm=True):
+    """PyTorch's reference DCGAN (examples/dcgan) at 32 or 64 pixels, D ending in a logit (a
+    critic without batch norm for WGAN-GP when d_batch_norm is False)."""
     nn = torch.nn
     mults = [8, 4, 2, 1] if size == 64 else [4, 2, 1]
     g, cin = [], nz
@@ -83,7 +84,7 @@ def dcgan(nz, ngf, ndf, nc, size):
     d, cin = [], nc
     for i, m in enumerate(reversed(mults)):
         d += [nn.Conv2d(cin, ndf * m, 4, 2, 1, bias=False)]
-        if i > 0:
+        if i > 0 and d_batch_norm:
             d += [nn.BatchNorm2d(ndf * m)]
         d += [nn.LeakyReLU(0.2, inplace=True)]
         cin = ndf * m
@@ -113,8 +114,37 @@ def train_cases(batch):
             return loss_d.item(), loss_g.item()
 
         yield f"{name}_b{batch}", step, 0.0
+    yield wgan_gp_case(batch)
     yield gan2014_case()
     yield biggan_case(batch)
+
+
+def wgan_gp_case(batch):
+    """One WGAN-GP critic update (gradient penalty weight 10 through autograd.grad with
+    create_graph) and one G update, the 32x32 DCGAN without batch norm in the critic, Adam 1e-4
+    with betas (0, 0.9): `saddle bench train`'s train_dcgan32_wgangp with n_critic 1."""
+    g, d = dcgan(100, 64, 64, 1, 32, d_batch_norm=False)
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    real = torch.rand(batch, 1, 32, 32) * 2 - 1
+
+    def step():
+        fake = g(torch.randn(batch, 100, 1, 1))
+        d.zero_grad()
+        eps = torch.rand(batch, 1, 1, 1)
+        mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+        grad, = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+        gp = ((grad.flatten(1).square().sum(1) + 1e-12).sqrt() - 1).square().mean()
+        loss_d = d(fake.detach()).mean() - d(real).mean() + 10 * gp
+        loss_d.backward()
+        opt_d.step()
+        g.zero_grad()
+        loss_g = -d(fake).mean()
+        loss_g.backward()
+        opt_g.step()
+        return loss_d.item(), loss_g.item()
+
+    return f"train_dcgan32_wgangp_b{batch}", step, 0.0
 
 
 class MaxoutD(torch.nn.Module):

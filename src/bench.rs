@@ -156,13 +156,23 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
             report(&rows, opts.json);
         }
         Suite::Train { batch, only, opts } => {
-            use saddle_gan::models::dcgan::{DcganConfig, DcganTrainer};
+            use saddle_gan::models::dcgan::{DcganConfig, DcganLoss, DcganTrainer};
             use saddle_gan::models::gan2014::{Gan2014Config, Gan2014Trainer};
             let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
             let mut rows = Vec::new();
+            // WGAN-GP with one critic update per G update: the double-backward step
+            // (benches/torch_bench.py's wgan_gp_case).
+            let wgan_gp = DcganConfig {
+                loss: DcganLoss::WganGp { gp_weight: 10.0 },
+                lr: 1e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+                ..DcganConfig::mnist32()
+            };
             for (name, cfg) in [
                 ("train_dcgan32", DcganConfig::mnist32()),
                 ("train_dcgan64", DcganConfig::rgb64()),
+                ("train_dcgan32_wgangp", wgan_gp),
             ] {
                 if !wanted(name) {
                     continue;
