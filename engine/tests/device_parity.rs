@@ -779,3 +779,44 @@ fn device_errors_name_the_op_and_devices() {
     assert_eq!(p.to_vec::<f32>().unwrap(), vec![1.0; 4]);
     require::ran_on_gpu(name, &device);
 }
+
+// ------------------------------------------------------------------ agreed semantics (ties, ...)
+
+device_test!(
+    tied_maxima_share_the_gradient_on_every_device,
+    F32_TOL,
+    |g| {
+        // Values with ties in every group, plane and row.
+        let host = Tensor::from_vec(
+            (0..48).map(|i| ((i % 3) / 2) as f32).collect::<Vec<_>>(),
+            &[2, 6, 2, 2],
+            Device::Cpu,
+        )?;
+        let x = host.to_device(g.device)?.detach().with_requires_grad(true);
+        let mut out = Vec::new();
+        for y in [
+            x.maxout(3, 1)?,
+            x.global_max_pool2d()?,
+            x.max(&[1], false)?,
+            x.max_pool2d(2, 2, 0)?,
+        ] {
+            let grads = y.sum_all()?.backward()?;
+            out.push(y);
+            out.push(grads.get(&x).expect("a gradient").clone());
+        }
+        Ok(out)
+    }
+);
+
+device_test!(
+    l2_normalize_is_finite_at_a_zero_norm_on_every_device,
+    F32_TOL,
+    |g| {
+        let host = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 3.0, 4.0, 0.0], &[2, 3], Device::Cpu)?;
+        let x = host.to_device(g.device)?.detach().with_requires_grad(true);
+        let w = g.randn(&[2, 3]).detach();
+        let y = x.l2_normalize(1, 1e-3)?;
+        let grads = y.mul(&w)?.sum_all()?.backward()?;
+        Ok(vec![y, grads.get(&x).expect("a gradient").clone()])
+    }
+);

@@ -395,7 +395,7 @@ fn l2_normalize_matches_pytorch() {
 }
 
 #[test]
-fn maxout_takes_group_maxima_and_routes_gradient_to_the_winner() {
+fn maxout_takes_group_maxima_and_routes_gradient_to_the_maxima() {
     // [2, 4] with groups of 2 along dim 1 -> [2, 2].
     let x = t(&[1.0, 3.0, -2.0, -5.0, 0.0, 0.0, 7.0, 8.0], &[2, 4]).with_requires_grad(true);
     let y = x.maxout(2, 1).unwrap();
@@ -403,10 +403,10 @@ fn maxout_takes_group_maxima_and_routes_gradient_to_the_winner() {
     assert_eq!(y.to_vec::<f64>().unwrap(), vec![3.0, -2.0, 0.0, 8.0]);
     let w = t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
     let grads = y.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
-    // Ties go to the first of the group.
+    // Tied maxima share the group's gradient.
     assert_eq!(
         grads.get(&x).unwrap().to_vec::<f64>().unwrap(),
-        vec![0.0, 1.0, 2.0, 0.0, 3.0, 0.0, 0.0, 4.0]
+        vec![0.0, 1.0, 2.0, 0.0, 1.5, 1.5, 0.0, 4.0]
     );
     // Along a leading dimension: [4, 1] -> [2, 1].
     let z = t(&[1.0, 3.0, -2.0, -5.0], &[4, 1]).maxout(2, 0).unwrap();

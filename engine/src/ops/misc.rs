@@ -1,6 +1,6 @@
 //! Maxout, and the helper the fused nn ops share for reading two operands at once.
 
-use crate::{with_float, Element, Error, Float, Result, Tensor};
+use crate::{with_float, Element, Error, Result, Tensor};
 use saddle_kernels::cpu::maxout::{self, MaxoutDims};
 use std::sync::Arc;
 
@@ -21,9 +21,9 @@ pub(super) fn with_contiguous_pair<T: Element, R>(
 
 impl Tensor {
     /// Maxout: the maximum over groups of `pieces` consecutive entries along `dim`, so that
-    /// dimension shrinks from `size` to `size / pieces` (which must divide). The gradient goes to
-    /// the first maximum of each group (on a device, tied maxima share it). Fails when `dim` is
-    /// out of range or `pieces` is 0 or does not divide its size.
+    /// dimension shrinks from `size` to `size / pieces` (which must divide). Tied maxima share the
+    /// gradient equally, on every device (as a max reduction's). Fails when `dim` is out of
+    /// range or `pieces` is 0 or does not divide its size.
     ///
     /// ```
     /// # use saddle_engine::{Device, Tensor};
@@ -54,8 +54,8 @@ impl Tensor {
         };
         let mut out_shape = shape.to_vec();
         out_shape[dim] = dims.groups;
-        // On a device: a max over the pieces axis (tied maxima share the gradient there, where
-        // the CPU kernel gives it to the first).
+        // On a device: a max over the pieces axis, whose backward shares the gradient among
+        // tied maxima as the CPU kernel's does.
         on_cuda!(
             self.is_cuda(),
             self.reshape(&[dims.outer, dims.groups, dims.pieces, dims.inner])?
@@ -68,23 +68,20 @@ impl Tensor {
         });
         let in_shape = shape.to_vec();
         Ok(out.record_differentiable(OP, &[self], move |ctx| {
-            let g = ctx.g;
+            let (x, g) = (&ctx.inputs[0], ctx.g);
             if ctx.create_graph {
-                // The gradient lands on each group's winner: a constant 0/1 mask times the
-                // gradient repeated over the pieces.
-                let mask = with_float!(g, OP, |T| {
-                    let ones = vec![T::ONE; winners.len()];
-                    Tensor::from_data(maxout::maxout_backward(&ones, &winners, dims), &in_shape)
-                });
-                let spread = g
-                    .reshape(&[dims.outer, dims.groups, 1, dims.inner])?
-                    .broadcast_as(&[dims.outer, dims.groups, dims.pieces, dims.inner])?
-                    .reshape(&in_shape)?;
-                return Ok(vec![Some(spread.mul(&mask)?)]);
+                // The max reduction's formula: a constant mask of the maxima, the gradient
+                // shared among ties.
+                let grouped = [dims.outer, dims.groups, dims.pieces, dims.inner];
+                let kept = [dims.outer, dims.groups, 1, dims.inner];
+                let hit = x.reshape(&grouped)?.eq(&ctx.output.reshape(&kept)?)?;
+                let share = g.reshape(&kept)?.div(&hit.sum(&[2], true)?)?;
+                return Ok(vec![Some(hit.mul(&share)?.reshape(&in_shape)?)]);
             }
             let dx = with_float!(g, OP, |T| {
-                let dx =
-                    g.with_contiguous(OP, |gs: &[T]| maxout::maxout_backward(gs, &winners, dims))?;
+                let dx = with_contiguous_pair(x, g, OP, |xs: &[T], gs: &[T]| {
+                    maxout::maxout_backward(xs, gs, &winners, dims)
+                })?;
                 Tensor::from_data(dx, &in_shape)
             });
             Ok(vec![Some(dx)])

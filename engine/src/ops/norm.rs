@@ -338,7 +338,7 @@ impl Tensor {
     /// `gamma * (x - mean) / sqrt(var + eps) + beta` per channel (dimension 1). Differentiable
     /// with respect to `x`, `gamma` and `beta`; `mean` and `var` are treated as constants. The
     /// output has the input's shape. Fails for an input of rank below 2, a parameter that is
-    /// not `[C]`, a negative or non-finite `eps`, or (on the CPU) `var + eps <= 0`.
+    /// not `[C]`, a negative or non-finite `eps`, or `var + eps <= 0` (on every device).
     ///
     /// ```
     /// # use saddle_engine::{Device, Tensor};
@@ -369,9 +369,20 @@ impl Tensor {
             }
         }
         let c = geo.channels;
+        // var + eps must be positive on every device (C values read back: on a device this
+        // waits for the work that made them, acceptable in evaluation).
+        if let Some(v) = var
+            .to_vec_f64()?
+            .into_iter()
+            .find(|v| (v + eps).partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+        {
+            return Err(Error::arg(
+                OP,
+                format!("var + eps must be positive, got var {v} with eps {eps}"),
+            ));
+        }
         // On a device: the same per-channel affine map as dispatched broadcasting ops (mean and
-        // var detached: constants, as on the CPU). Unlike the CPU path it does not read `var`
-        // back to check var + eps > 0 (that would wait for the device).
+        // var detached: constants, as on the CPU).
         on_cuda!(self.is_cuda(), {
             let mut shape = vec![1; self.rank()];
             shape[1] = c;
@@ -390,15 +401,6 @@ impl Tensor {
         with_float!(self, OP, |T| {
             let mean = mean.to_vec::<T>()?;
             let var = var.to_vec::<T>()?;
-            if let Some(v) = var
-                .iter()
-                .find(|v| (v.to_f64() + eps).partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
-            {
-                return Err(Error::arg(
-                    OP,
-                    format!("var + eps must be positive, got var {v} with eps {eps}"),
-                ));
-            }
             let invstd: Vec<T> = var
                 .iter()
                 .map(|&v| T::ONE / (v + T::from_f64(eps)).sqrt())
@@ -473,26 +475,31 @@ impl Tensor {
                 format!("eps must be finite and >= 0, got {eps}"),
             ));
         }
-        // On a device: x / max(||x||, eps) from dispatched ops (the recorded backward is the
-        // fused one's formula; at an exactly zero norm it is NaN where the CPU's is finite).
-        on_cuda!(self.is_cuda(), {
-            let norm = self
-                .square()?
-                .sum(&[d], true)?
-                .sqrt()?
-                .clamp(eps, f64::INFINITY)?;
-            self.div(&norm)
-        });
+        // On a device: x / max(||x||, eps) from dispatched ops, values only; the recorded
+        // backward below is one formula for every device.
         let lanes = Lanes::along(self.shape(), d);
-        let out = with_float!(self, OP, |T| {
-            let y =
-                self.with_contiguous(OP, |x: &[T]| norm::l2_normalize(x, lanes, T::from_f64(eps)))?;
-            Tensor::from_data(y, self.shape())
-        });
+        let out = cuda_or!(
+            self.is_cuda(),
+            crate::no_grad(|| {
+                let norm = self
+                    .square()?
+                    .sum(&[d], true)?
+                    .sqrt()?
+                    .clamp(eps, f64::INFINITY)?;
+                self.div(&norm)
+            }),
+            with_float!(self, OP, |T| {
+                let y = self.with_contiguous(OP, |x: &[T]| {
+                    norm::l2_normalize(x, lanes, T::from_f64(eps))
+                })?;
+                Tensor::from_data(y, self.shape())
+            })
+        );
         Ok(out.record_differentiable(OP, &[self], move |ctx| {
             let (x, g) = (&ctx.inputs[0], ctx.g);
-            if ctx.create_graph {
-                // r = ||x||: dx = (g - y·Σ g·y) / r where r >= eps, g / eps below it.
+            if ctx.create_graph || g.is_cuda() {
+                // r = ||x||: dx = (g - y·Σ g·y) / r where r >= eps, g / eps below it (finite at a
+                // zero norm, as the CPU kernel's).
                 let r = x.square()?.sum(&[d], true)?.sqrt()?;
                 let above = r.rsub_scalar(eps)?.gt_scalar(0.0)?.rsub_scalar(1.0)?;
                 let y = ctx.output;

@@ -209,16 +209,17 @@ impl Tensor {
         let planes = n * c;
         let shape = out_shape.map_or(pooled_shape.to_vec(), |s| s.to_vec());
         let in_shape = self.shape().to_vec();
-        // On a device global pooling runs as reductions over H and W (a global max shares its
-        // gradient among tied maxima where the CPU kernel gives it to the first); windowed
-        // pooling runs the pooling kernels, max pooling keeping its arg-max on the device for
-        // the backward.
+        // On a device global sum pooling runs as a reduction over H and W (global max pooling is
+        // the max reduction on every device and does not come here); windowed pooling runs the
+        // pooling kernels, max pooling keeping its arg-max on the device for the backward.
         on_cuda!(self.is_cuda(), {
             use crate::cuda::ops as dev;
             let plan = dev::PoolPlan { planes, h, w, p };
             match (out_shape, mode) {
                 (Some(_), Mode::Sum { divisor }) => self.sum(&[2, 3], false)?.div_scalar(divisor),
-                (Some(_), Mode::Max) => self.max(&[2, 3], false),
+                (Some(_), Mode::Max) => {
+                    Err(Error::arg(op, "global max pooling is the max reduction"))
+                }
                 (None, Mode::Sum { divisor }) => {
                     let out = dev::sum_pool2d(op, self, plan, divisor, &shape)?;
                     Ok(out.record_differentiable(op, &[self], move |ctx| {
@@ -435,12 +436,12 @@ impl Tensor {
     }
 
     /// Maximum over H and W of an NCHW tensor: `[N, C, H, W] -> [N, C]`; the gradient goes to
-    /// the arg-max of each plane (on the CPU the first in row-major order on ties; on a device
-    /// tied maxima share it). Example:
+    /// the maximum of each plane, shared equally among tied maxima (on every device). Example:
     /// [`Tensor::global_avg_pool2d`].
     pub fn global_max_pool2d(&self) -> Result<Tensor> {
         const OP: &str = "global_max_pool2d";
-        let (p, nc) = Self::global_window(OP, self)?;
-        self.pool2d(OP, Mode::Max, p, Some(&nc))
+        Self::global_window(OP, self)?;
+        // The max reduction over the plane, on every device: tied maxima share the gradient.
+        self.max(&[2, 3], false)
     }
 }

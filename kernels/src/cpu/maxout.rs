@@ -96,35 +96,57 @@ pub fn maxout<T: Float>(x: &[T], d: MaxoutDims) -> (Vec<T>, Vec<u32>) {
     (out, win)
 }
 
-/// The input gradient: each output's gradient goes to its winning piece, the others get 0.
-pub fn maxout_backward<T: Float>(g: &[T], win: &[u32], d: MaxoutDims) -> Vec<T> {
+/// The input gradient: each output's gradient goes to the pieces equal to its group's
+/// maximum, shared equally among tied ones (as a max reduction's backward, on every device), 0
+/// to the others. `x` is the forward's input and `win` its winners (the first maximum of each
+/// group); a group whose maximum is NaN gives its gradient to its winner.
+pub fn maxout_backward<T: Float>(x: &[T], g: &[T], win: &[u32], d: MaxoutDims) -> Vec<T> {
     let (in_row, out_row) = (d.in_row(), d.out_row());
-    assert!(g.len() == d.outer * out_row && win.len() == g.len());
+    assert!(g.len() == d.outer * out_row && win.len() == g.len() && x.len() == d.outer * in_row);
     let mut dx = vec![T::ZERO; d.outer * in_row];
     if g.is_empty() {
         return dx;
     }
-    let row = |(dr, (gr, wr)): (&mut [T], (&[T], &[u32]))| {
+    type Row<'a, T> = (&'a mut [T], (&'a [T], (&'a [T], &'a [u32])));
+    let row = |(dr, (xr, (gr, wr))): Row<T>| {
         for (i, (&gv, &k)) in gr.iter().zip(wr).enumerate() {
             let (j, s) = (i / d.inner, i % d.inner);
-            dr[(j * d.pieces + k as usize) * d.inner + s] = gv;
+            let at = |p: usize| (j * d.pieces + p) * d.inner + s;
+            let best = xr[at(k as usize)];
+            let ties = (0..d.pieces).filter(|&p| xr[at(p)] == best).count();
+            if ties <= 1 {
+                dr[at(k as usize)] = gv;
+            } else {
+                let share = gv / T::from_usize(ties);
+                for p in (0..d.pieces).filter(|&p| xr[at(p)] == best) {
+                    dr[at(p)] = share;
+                }
+            }
         }
     };
     if dx.len() >= PAR_THRESHOLD {
         let per = rows_per_task(out_row);
         dx.par_chunks_mut(in_row * per)
             .zip(
-                g.par_chunks(out_row * per)
-                    .zip(win.par_chunks(out_row * per)),
+                x.par_chunks(in_row * per).zip(
+                    g.par_chunks(out_row * per)
+                        .zip(win.par_chunks(out_row * per)),
+                ),
             )
-            .for_each(|(ds, (gs, ws))| {
+            .for_each(|(ds, (xs, (gs, ws)))| {
                 ds.chunks_mut(in_row)
-                    .zip(gs.chunks(out_row).zip(ws.chunks(out_row)))
+                    .zip(
+                        xs.chunks(in_row)
+                            .zip(gs.chunks(out_row).zip(ws.chunks(out_row))),
+                    )
                     .for_each(row)
             });
     } else {
         dx.chunks_mut(in_row)
-            .zip(g.chunks(out_row).zip(win.chunks(out_row)))
+            .zip(
+                x.chunks(in_row)
+                    .zip(g.chunks(out_row).zip(win.chunks(out_row))),
+            )
             .for_each(row);
     }
     dx
@@ -135,7 +157,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn picks_the_first_maximum_and_routes_the_gradient_back() {
+    fn picks_the_first_maximum_and_shares_the_gradient_among_ties() {
         // [outer 2, 2 groups x 3 pieces, inner 1]
         let x = [
             1.0f32, 5.0, 5.0, -1.0, -2.0, -3.0, 0.0, 0.0, 0.5, 9.0, 1.0, 2.0,
@@ -149,10 +171,11 @@ mod tests {
         let (y, w) = maxout(&x, d);
         assert_eq!(y, vec![5.0, -1.0, 0.5, 9.0]);
         assert_eq!(w, vec![1, 0, 2, 0]);
-        let dx = maxout_backward(&[1.0f32, 2.0, 3.0, 4.0], &w, d);
+        // The tied 5s of the first group share its gradient.
+        let dx = maxout_backward(&x, &[1.0f32, 2.0, 3.0, 4.0], &w, d);
         assert_eq!(
             dx,
-            vec![0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0]
+            vec![0.0, 0.5, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0]
         );
         // inner 2: [1, 1 group x 2 pieces, 2]
         let d = MaxoutDims {
@@ -161,10 +184,11 @@ mod tests {
             pieces: 2,
             inner: 2,
         };
-        let (y, w) = maxout(&[1.0f64, 4.0, 3.0, 2.0], d);
+        let x = [1.0f64, 4.0, 3.0, 2.0];
+        let (y, w) = maxout(&x, d);
         assert_eq!((y, w.clone()), (vec![3.0, 4.0], vec![1, 0]));
         assert_eq!(
-            maxout_backward(&[7.0f64, 8.0], &w, d),
+            maxout_backward(&x, &[7.0f64, 8.0], &w, d),
             vec![0.0, 8.0, 7.0, 0.0]
         );
     }
@@ -172,7 +196,7 @@ mod tests {
     /// Both parallel paths (forward and backward split into tasks of several outer rows), with
     /// one value per position (`inner` 1) and with several: every maximum is its group's, and
     /// the backward writes each output's gradient (distinct values) at exactly its winner's
-    /// position and 0 elsewhere. Fails on the parallel backward routing every gradient to the
+    /// position, or shared among tied maxima, and 0 elsewhere. Fails on the parallel backward routing every gradient to the
     /// first piece of its group (its winners lost: a deliberate change), which the sum of the
     /// gradients, checked before, did not see; and on rows written at another row's offset.
     #[test]
@@ -200,10 +224,14 @@ mod tests {
                 assert_eq!(x[at(i, k as usize)], best);
             }
             let g: Vec<f32> = (0..y.len()).map(|i| i as f32 + 1.0).collect();
-            let dx = maxout_backward(&g, &w, d);
+            let dx = maxout_backward(&x, &g, &w, d);
             let mut want = vec![0.0f32; dx.len()];
             for (i, (&gv, &k)) in g.iter().zip(&w).enumerate() {
-                want[at(i, k as usize)] = gv;
+                let best = x[at(i, k as usize)];
+                let tied: Vec<usize> = (0..pieces).filter(|&p| x[at(i, p)] == best).collect();
+                for p in &tied {
+                    want[at(i, *p)] = gv / tied.len() as f32;
+                }
             }
             for (n, (a, b)) in dx.iter().zip(&want).enumerate() {
                 assert_eq!(a, b, "input {n} ({outer}, {groups}, {pieces}, {inner})");
