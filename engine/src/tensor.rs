@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use saddle_kernels::cpu::strided;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 fn encode_device(d: Device) -> usize {
     match d {
@@ -420,17 +420,30 @@ impl Tensor {
 
     // ---------------------------------------------------------------- data access
 
+    /// The storage behind this tensor, read-locked (an error naming `op` if a panic poisoned
+    /// the lock).
+    pub(crate) fn storage_read(&self, op: &'static str) -> Result<RwLockReadGuard<'_, Storage>> {
+        self.0
+            .storage
+            .read()
+            .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))
+    }
+
+    /// The storage behind this tensor, write-locked, as [`Tensor::storage_read`].
+    pub(crate) fn storage_write(&self, op: &'static str) -> Result<RwLockWriteGuard<'_, Storage>> {
+        self.0
+            .storage
+            .write()
+            .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))
+    }
+
     /// Runs `f` on the CPU storage behind this tensor (read lock held during `f`).
     pub(crate) fn with_storage<R>(
         &self,
         op: &'static str,
         f: impl FnOnce(&CpuStorage) -> Result<R>,
     ) -> Result<R> {
-        let guard = self
-            .0
-            .storage
-            .read()
-            .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
+        let guard = self.storage_read(op)?;
         match &*guard {
             Storage::Cpu(s) => f(s),
             #[cfg(feature = "cuda")]
@@ -618,11 +631,7 @@ impl Tensor {
                 "tensor must be contiguous to be written in place",
             ));
         }
-        let mut guard = self
-            .0
-            .storage
-            .write()
-            .map_err(|_| Error::arg(OP, "storage lock poisoned"))?;
+        let mut guard = self.storage_write(OP)?;
         // One arm without the `cuda` feature, two with it.
         #[allow(clippy::infallible_destructuring_match)]
         let s = match &mut *guard {
@@ -713,18 +722,10 @@ impl Tensor {
         }
         let moved = self.copy_to_device(device)?;
         let new = {
-            let mut g = moved
-                .0
-                .storage
-                .write()
-                .map_err(|_| Error::arg(OP, "storage lock poisoned"))?;
+            let mut g = moved.storage_write(OP)?;
             std::mem::replace(&mut *g, Storage::Cpu(CpuStorage::F32(Vec::new())))
         };
-        *self
-            .0
-            .storage
-            .write()
-            .map_err(|_| Error::arg(OP, "storage lock poisoned"))? = new;
+        *self.storage_write(OP)? = new;
         self.0
             .device
             .store(encode_device(device), Ordering::Relaxed);

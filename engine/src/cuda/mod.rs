@@ -227,11 +227,6 @@ pub(crate) fn view(l: &Layout) -> View<'_> {
     }
 }
 
-fn read<'a>(op: &'static str, t: &'a Tensor) -> Result<RwLockReadGuard<'a, Storage>> {
-    t.0.storage
-        .read()
-        .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))
-}
 
 fn storage_buf<'a, T: DevStore>(
     op: &'static str,
@@ -278,7 +273,7 @@ pub(crate) fn with_bufs<T: DevStore, R>(
     let mut guards: Vec<(&Arc<RwLock<Storage>>, RwLockReadGuard<Storage>)> = Vec::new();
     for t in ts {
         if !guards.iter().any(|(s, _)| Arc::ptr_eq(s, &t.0.storage)) {
-            guards.push((&t.0.storage, read(op, t)?));
+            guards.push((&t.0.storage, t.storage_read(op)?));
         }
     }
     let mut bufs = Vec::with_capacity(ts.len());
@@ -301,10 +296,7 @@ pub(crate) fn with_buf_mut<T: DevStore, R>(
     t: &Tensor,
     f: impl FnOnce(&Arc<CudaDevice>, &mut DeviceBuffer<T>) -> Result<R>,
 ) -> Result<R> {
-    let mut guard =
-        t.0.storage
-            .write()
-            .map_err(|_| Error::arg(op, "tensor storage lock poisoned"))?;
+    let mut guard = t.storage_write(op)?;
     match &mut *guard {
         Storage::Cuda(c) => {
             let dtype = c.dtype();
@@ -371,7 +363,7 @@ pub(crate) fn copy_into(op: &'static str, src: &Tensor, dst: &Tensor) -> Result<
     crate::with_float!(dst, op, |T| {
         let sl = src.layout().clone();
         let dl = dst.layout().clone();
-        let guard = read(op, &src)?;
+        let guard = src.storage_read(op)?;
         let (_, x) = storage_buf::<T>(op, &src, &guard)?;
         with_buf_mut::<T, _>(op, dst, |dev, y| {
             elementwise::strided_copy(dev, x, view(&sl), y, view(&dl)).map_err(cu(op))
