@@ -820,3 +820,37 @@ device_test!(
         Ok(vec![y, grads.get(&x).expect("a gradient").clone()])
     }
 );
+
+// ------------------------------------------------------------------ gradients of gradients
+
+device_test!(gradient_penalty_through_a_conv_critic, F32_TOL, |g| {
+    // WGAN-GP's penalty on a conv + batch-free critic, its value and the parameters' gradients
+    // (grad_with_graph's recorded backward, then backward through it).
+    let x = g.randn(&[2, 2, 6, 6]);
+    let w1 = g.randn(&[3, 2, 3, 3]);
+    let b1 = g.randn(&[3]);
+    let w2 = g.randn(&[1, 12]);
+    let down = saddle_engine::Conv2dParams::default()
+        .with_stride(2)
+        .with_padding(1);
+    let h = x
+        .conv2d(&w1, Some(&b1), down)?
+        .leaky_relu(0.2)?
+        .softplus()?;
+    let score = h.avg_pool2d(2, 1, 0)?.flatten(1, 3)?.linear(&w2, None)?;
+    let grad = score.sum_all()?.grad_with_graph(&[&x])?.remove(0);
+    let gp = grad
+        .flatten(1, 3)?
+        .square()?
+        .sum(&[1], false)?
+        .sqrt()?
+        .sub_scalar(1.0)?
+        .square()?
+        .mean_all()?;
+    let grads = gp.backward()?;
+    let mut out = vec![gp, grad.detach()];
+    for p in [&w1, &b1, &w2] {
+        out.push(grads.get(p).expect("a gradient").clone());
+    }
+    Ok(out)
+});

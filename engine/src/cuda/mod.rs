@@ -227,7 +227,6 @@ pub(crate) fn view(l: &Layout) -> View<'_> {
     }
 }
 
-
 fn storage_buf<'a, T: DevStore>(
     op: &'static str,
     t: &Tensor,
