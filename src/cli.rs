@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The commands' error type: any error, with its message for the user.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The commands' error type: the library's (any error, with its message for the user).
+pub use saddle_gan::run::BoxError;
 
 /// `--device auto|cpu|cuda[:N]`: `auto` takes the GPU when a driver, a device and NVRTC are
 /// present and the CPU otherwise, saying which and why in one line; `cuda[:N]` fails with the
