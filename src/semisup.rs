@@ -11,9 +11,8 @@ use crate::resume::{apply_given, Changes};
 use clap::Args;
 use saddle_engine::{DType, Device, Rng, Tensor};
 use saddle_gan::data::{ImageDataset, Loader, LoaderState, Scale, Split};
-use saddle_gan::models::ladder::{
-    EbganLnConfig, LadderConfig, SemiSupervised, SemiSupervisedConfig,
-};
+use saddle_gan::models::ebgan_ln::{EbganLnConfig, SemiSupervised, SemiSupervisedConfig};
+use saddle_gan::models::ladder::LadderConfig;
 use saddle_gan::plot::save_image_grid;
 use saddle_gan::run::{write_report, RunDir};
 use saddle_nn::Checkpoint;

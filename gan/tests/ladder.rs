@@ -5,9 +5,8 @@
 mod common;
 
 use saddle_gan::data::{ImageDataset, Loader, Scale};
-use saddle_gan::models::ladder::{
-    Combinator, EbganLnConfig, Ladder, LadderConfig, SemiSupervised, SemiSupervisedConfig,
-};
+use saddle_gan::models::ebgan_ln::{EbganLnConfig, SemiSupervised, SemiSupervisedConfig};
+use saddle_gan::models::ladder::{Combinator, Ladder, LadderConfig};
 use saddle_nn::engine::gradcheck::check_gradients;
 use saddle_nn::engine::{DType, Device, Rng, Tensor};
 use saddle_nn::{Module, ModuleExt};

@@ -159,6 +159,7 @@ pub mod biggan_trainer;
 pub mod classifier;
 pub mod dcgan;
 pub mod ebgan;
+pub mod ebgan_ln;
 pub mod gan2014;
 pub mod labeller;
 pub mod ladder;
