@@ -122,7 +122,7 @@ def train_cases(batch):
 def wgan_gp_case(batch):
     """One WGAN-GP critic update (gradient penalty weight 10 through autograd.grad with
     create_graph) and one G update, the 32x32 DCGAN without batch norm in the critic, Adam 1e-4
-    with betas (0, 0.9): `saddle bench train`'s train_dcgan32_wgangp with n_critic 1."""
+    with betas (0, 0.9): `saddle bench train`'s train_wgangp32 with n_critic 1."""
     g, d = dcgan(100, 64, 64, 1, 32, d_batch_norm=False)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.0, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.0, 0.9))
@@ -144,7 +144,7 @@ def wgan_gp_case(batch):
         opt_g.step()
         return loss_d.item(), loss_g.item()
 
-    return f"train_dcgan32_wgangp_b{batch}", step, 0.0
+    return f"train_wgangp32_b{batch}", step, 0.0
 
 
 class MaxoutD(torch.nn.Module):

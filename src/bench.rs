@@ -172,7 +172,7 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
             for (name, cfg) in [
                 ("train_dcgan32", DcganConfig::mnist32()),
                 ("train_dcgan64", DcganConfig::rgb64()),
-                ("train_dcgan32_wgangp", wgan_gp),
+                ("train_wgangp32", wgan_gp),
             ] {
                 if !wanted(name) {
                     continue;

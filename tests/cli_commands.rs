@@ -207,6 +207,12 @@ fn bench_reports_every_case_of_a_tiny_run() {
     let names: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
     assert_eq!(names.len(), 1, "{out}");
     assert!(names[0].contains("\"train_dcgan32_b2\""), "{out}");
+    // WGAN-GP's step: one critic update through the gradient penalty, one G update.
+    let out = Saddle::new("bench train --only wgangp --batch 2 --runs 1 --json").ok();
+    let rows = json_rows(&out);
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["name"], "train_wgangp32_b2", "{out}");
+    assert!(rows[0]["median_ms"].as_f64().unwrap() > 0.0, "{out}");
     // BigGAN's row carries the trained parameters of `saddle train biggan`'s default G and D
     // (the count benches/compare.sh checks against PyTorch's model).
     let out = Saddle::new("bench train --only biggan --batch 4 --runs 1 --json").ok();
