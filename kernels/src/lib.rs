@@ -43,6 +43,7 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod float;
+pub mod geometry;
 mod out_of_memory;
 pub mod require;
 

@@ -9,12 +9,8 @@
 #![cfg(feature = "cuda")]
 
 use saddle_kernels::cpu;
-use saddle_kernels::cpu::conv::Conv2dGeometry;
 use saddle_kernels::cpu::gemm::MatRef;
-use saddle_kernels::cpu::lanes::Lanes;
-use saddle_kernels::cpu::norm::Channels;
 use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
-use saddle_kernels::cpu::pool::Pool2d;
 use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp, View};
 use saddle_kernels::cuda::ops::gemm::{GemmPrecision, GemmShape};
 use saddle_kernels::cuda::ops::index::{self, DeviceIndices};
@@ -23,6 +19,10 @@ use saddle_kernels::cuda::ops::{
     conv, gemm, loss, norm, optim, pool, random, reduce, softmax, spectral,
 };
 use saddle_kernels::cuda::{Bf16, CudaDevice, CudaFloat, CudaHalf, DeviceBuffer, F16};
+use saddle_kernels::geometry::Channels;
+use saddle_kernels::geometry::Conv2dGeometry;
+use saddle_kernels::geometry::Lanes;
+use saddle_kernels::geometry::Pool2d;
 use saddle_kernels::require::{self, Requirement};
 use std::sync::{Arc, Mutex, MutexGuard};
 

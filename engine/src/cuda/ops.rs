@@ -7,18 +7,18 @@ use super::{
 };
 use crate::layout::{broadcast_shapes, Layout};
 use crate::{with_float, DType, Error, Result, Tensor};
-use saddle_kernels::cpu::attention::AttentionDims;
-use saddle_kernels::cpu::conv::Conv2dGeometry;
-use saddle_kernels::cpu::lanes::Lanes;
-use saddle_kernels::cpu::norm::Channels;
 use saddle_kernels::cpu::optim::{AdamStep, SgdStep};
-use saddle_kernels::cpu::pool::Pool2d;
 use saddle_kernels::cuda::ops::elementwise::{self, BinaryOp, UnaryOp};
 use saddle_kernels::cuda::ops::gemm::{self, GemmPrecision, GemmShape};
 use saddle_kernels::cuda::ops::index::{self, DeviceIndices, MaskOffsets};
 use saddle_kernels::cuda::ops::reduce::{self, ReduceOp};
 use saddle_kernels::cuda::ops::{attention, conv, loss, norm, optim, pool, softmax};
 use saddle_kernels::cuda::{Bf16, CudaHalf, DeviceBuffer, F16};
+use saddle_kernels::geometry::AttentionDims;
+use saddle_kernels::geometry::Channels;
+use saddle_kernels::geometry::Conv2dGeometry;
+use saddle_kernels::geometry::Lanes;
+use saddle_kernels::geometry::Pool2d;
 use std::sync::Arc;
 
 // ---------------------------------------------------------------------------- elementwise

@@ -55,7 +55,7 @@ impl Tensor {
         // scatter-add accumulates repeated indices by atomics.
         on_cuda!(self.is_cuda(), {
             use crate::cuda::ops as dev;
-            let lanes = saddle_kernels::cpu::lanes::Lanes { outer, n, inner };
+            let lanes = saddle_kernels::geometry::Lanes { outer, n, inner };
             let idx = dev::upload_indices(OP, self.device(), indices, n)?;
             let out = dev::index_select(OP, self, lanes, &idx, &shape)?;
             let in_shape = s.to_vec();

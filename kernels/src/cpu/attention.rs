@@ -17,69 +17,9 @@
 use super::gemm::{gemm, MatRef};
 use super::lanes::Lanes;
 use super::softmax::{logsumexp, softmax_backward};
+pub use crate::geometry::{AttentionDims, AttentionNeeds};
 use crate::Float;
 use rayon::prelude::*;
-
-/// Sizes of one attention call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttentionDims {
-    /// Independent attention problems (batch items, or batch × heads).
-    pub batch: usize,
-    /// Queries per item.
-    pub nq: usize,
-    /// Keys (and values) per item.
-    pub nk: usize,
-    /// Query/key width.
-    pub d: usize,
-    /// Value width.
-    pub dv: usize,
-}
-
-impl AttentionDims {
-    /// Elements of q `[batch, nq, d]`.
-    pub fn q_len(&self) -> usize {
-        self.batch * self.nq * self.d
-    }
-    /// Elements of k `[batch, nk, d]`.
-    pub fn k_len(&self) -> usize {
-        self.batch * self.nk * self.d
-    }
-    /// Elements of v `[batch, nk, dv]`.
-    pub fn v_len(&self) -> usize {
-        self.batch * self.nk * self.dv
-    }
-    /// Elements of the output `[batch, nq, dv]`.
-    pub fn out_len(&self) -> usize {
-        self.batch * self.nq * self.dv
-    }
-    /// Query rows over the batch: elements of the log-sum-exp `[batch, nq]`.
-    pub fn rows(&self) -> usize {
-        self.batch * self.nq
-    }
-    /// Shape of q, `[batch, nq, d]`.
-    pub fn q_shape(&self) -> [usize; 3] {
-        [self.batch, self.nq, self.d]
-    }
-    /// Shape of k, `[batch, nk, d]`.
-    pub fn k_shape(&self) -> [usize; 3] {
-        [self.batch, self.nk, self.d]
-    }
-    /// Shape of v, `[batch, nk, dv]`.
-    pub fn v_shape(&self) -> [usize; 3] {
-        [self.batch, self.nk, self.dv]
-    }
-    /// Shape of the output, `[batch, nq, dv]`.
-    pub fn out_shape(&self) -> [usize; 3] {
-        [self.batch, self.nq, self.dv]
-    }
-
-    fn check(&self, what: &str, buf_len: usize, need: usize) {
-        assert_eq!(
-            buf_len, need,
-            "attention: {what} holds {buf_len} elements, {self:?} needs {need}"
-        );
-    }
-}
 
 /// `S = scale · Q Kᵀ` for one item, then `P = exp(S − lse)` row by row. With `lse` empty the
 /// rows' log-sum-exps are computed (forward) and returned; otherwise the given ones are used
@@ -165,17 +105,6 @@ pub fn attention_forward<T: Float>(
         .collect();
     let (o, lse): (Vec<Vec<T>>, Vec<Vec<T>>) = items.into_iter().unzip();
     (o.concat(), lse.concat())
-}
-
-/// Which input gradients a backward pass computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttentionNeeds {
-    /// Compute the gradient of the queries.
-    pub q: bool,
-    /// Compute the gradient of the keys.
-    pub k: bool,
-    /// Compute the gradient of the values.
-    pub v: bool,
 }
 
 /// Input gradients of [`attention_forward`] from its saved `lse` and the output gradient `g`

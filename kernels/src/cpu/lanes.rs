@@ -9,40 +9,9 @@
 //! on the number of threads.
 
 use super::{strided, PAR_THRESHOLD};
+pub use crate::geometry::Lanes;
 use crate::Float;
 use rayon::prelude::*;
-
-/// Geometry of a lane map: `[outer, n, inner]` with the lanes along the middle axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lanes {
-    /// Product of the dimensions before the lane axis.
-    pub outer: usize,
-    /// Length of each lane (the size of the lane axis).
-    pub n: usize,
-    /// Product of the dimensions after the lane axis (1 for the last axis).
-    pub inner: usize,
-}
-
-impl Lanes {
-    /// The lanes along axis `dim` of a row-major tensor of `shape` (`dim < shape.len()`).
-    pub fn along(shape: &[usize], dim: usize) -> Lanes {
-        Lanes {
-            outer: shape[..dim].iter().product(),
-            n: shape[dim],
-            inner: shape[dim + 1..].iter().product(),
-        }
-    }
-
-    /// Elements of the whole buffer, `outer * n * inner`.
-    pub fn numel(&self) -> usize {
-        self.outer * self.n * self.inner
-    }
-
-    /// Number of lanes, `outer * inner`.
-    pub fn count(&self) -> usize {
-        self.outer * self.inner
-    }
-}
 
 /// Output of `f(inputs' lanes, output lane)` for every lane; each input is a row-major buffer of
 /// `lanes.numel()` elements.

@@ -5,30 +5,9 @@
 //! changing any result.
 
 use super::PAR_THRESHOLD;
+pub use crate::geometry::MaxoutDims;
 use crate::Float;
 use rayon::prelude::*;
-
-/// Sizes of a maxout: `x` is `[outer, groups * pieces, inner]`, the output `[outer, groups, inner]`.
-#[derive(Clone, Copy, Debug)]
-pub struct MaxoutDims {
-    /// Product of the dimensions before the maxout axis.
-    pub outer: usize,
-    /// Outputs along the maxout axis.
-    pub groups: usize,
-    /// Consecutive inputs each output takes the maximum of.
-    pub pieces: usize,
-    /// Product of the dimensions after the maxout axis.
-    pub inner: usize,
-}
-
-impl MaxoutDims {
-    fn in_row(&self) -> usize {
-        self.groups * self.pieces * self.inner
-    }
-    fn out_row(&self) -> usize {
-        self.groups * self.inner
-    }
-}
 
 /// Outer rows per parallel task so each task handles about `PAR_THRESHOLD / 8` outputs.
 fn rows_per_task(out_row: usize) -> usize {

@@ -10,38 +10,9 @@
 use super::lanes::{map_lanes, Lanes};
 use super::reduce::sum_slice;
 use super::PAR_THRESHOLD;
+pub use crate::geometry::Channels;
 use crate::Float;
 use rayon::prelude::*;
-
-/// Geometry of a batch-norm buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Channels {
-    /// Batch size, `N`.
-    pub outer: usize,
-    /// Channels, `C`.
-    pub channels: usize,
-    /// Values per channel per batch item (`H * W` for an image, 1 for `[N, C]`).
-    pub inner: usize,
-}
-
-impl Channels {
-    /// Channels along dimension 1 of a row-major tensor of `shape` (rank >= 2).
-    pub fn of_shape(shape: &[usize]) -> Channels {
-        Channels {
-            outer: shape[0],
-            channels: shape[1],
-            inner: shape[2..].iter().product(),
-        }
-    }
-    /// Number of values per channel.
-    pub fn per_channel(&self) -> usize {
-        self.outer * self.inner
-    }
-    /// Elements of the whole buffer.
-    pub fn numel(&self) -> usize {
-        self.outer * self.channels * self.inner
-    }
-}
 
 /// `(sum f(a), sum f(b))`-style per-channel reduction: `row(start)` reduces the `inner` values of
 /// one row starting at `start`; rows of a channel are added in order of the batch index.

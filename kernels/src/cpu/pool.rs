@@ -6,56 +6,9 @@
 //! plane (windows overlap when the stride is below the kernel size).
 
 use super::PAR_THRESHOLD;
+pub use crate::geometry::Pool2d;
 use crate::Float;
 use rayon::prelude::*;
-
-/// Window geometry of a 2-D pooling: kernel size, stride and zero padding per axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pool2d {
-    /// Kernel height.
-    pub kh: usize,
-    /// Kernel width.
-    pub kw: usize,
-    /// Vertical stride.
-    pub sh: usize,
-    /// Horizontal stride.
-    pub sw: usize,
-    /// Padding rows above and below.
-    pub ph: usize,
-    /// Padding columns left and right.
-    pub pw: usize,
-}
-
-impl Pool2d {
-    /// Output height and width for an `h × w` input (floor mode: windows never leave the
-    /// padded input). `None` when the padded input is smaller than the kernel or a stride is 0.
-    pub fn out_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
-        if self.sh == 0 || self.sw == 0 || self.kh == 0 || self.kw == 0 {
-            return None;
-        }
-        let (hp, wp) = (h + 2 * self.ph, w + 2 * self.pw);
-        if hp < self.kh || wp < self.kw {
-            return None;
-        }
-        Some(((hp - self.kh) / self.sh + 1, (wp - self.kw) / self.sw + 1))
-    }
-
-    /// The in-bounds rows and columns of the window of output `(oy, ox)`.
-    #[inline]
-    fn window(
-        &self,
-        oy: usize,
-        ox: usize,
-        h: usize,
-        w: usize,
-    ) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let y0 = oy * self.sh;
-        let x0 = ox * self.sw;
-        let rows = y0.saturating_sub(self.ph)..(y0 + self.kh).saturating_sub(self.ph).min(h);
-        let cols = x0.saturating_sub(self.pw)..(x0 + self.kw).saturating_sub(self.pw).min(w);
-        (rows, cols)
-    }
-}
 
 /// Runs `f(plane_index, out_plane)` over the planes of `out`, in parallel when `work` (a rough
 /// count of operations) is large enough to pay for it.

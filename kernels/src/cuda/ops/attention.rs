@@ -2,8 +2,8 @@
 //! and row log-sum-exp) and backward (recomputing the probabilities from the log-sum-exp).
 
 use super::{check_len, launch, scratch};
-use crate::cpu::attention::AttentionDims;
 use crate::cuda::{CudaDevice, CudaError, KernelModule};
+use crate::geometry::AttentionDims;
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
 /// Widest `d` or `dv` the kernels take: each lane keeps up to 8 columns of 32 in registers.

@@ -6,9 +6,9 @@
 use super::elementwise::fill;
 use super::reduce::{reduce, ReduceOp};
 use super::{check_len, launch, scratch, u32_size};
-use crate::cpu::conv::{conv_out_len, Conv2dGeometry};
-use crate::cpu::lanes::Lanes;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::geometry::Lanes;
+use crate::geometry::{conv_out_len, Conv2dGeometry};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 
 const TILE: usize = 64;

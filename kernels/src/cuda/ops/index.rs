@@ -7,8 +7,8 @@
 
 use super::elementwise::fill;
 use super::{check_len, launch, u32_size};
-use crate::cpu::lanes::Lanes;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, DeviceBuffer, KernelModule};
+use crate::geometry::Lanes;
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig};
 
 /// Dimensions gather takes (`MAX_RANK` in index.cu).

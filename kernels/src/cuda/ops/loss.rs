@@ -2,8 +2,8 @@
 
 use super::reduce::{reduce, ReduceOp};
 use super::{check_len, launch, scratch, u32_size};
-use crate::cpu::lanes::Lanes;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::geometry::Lanes;
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
 /// Elements per partial sum (`LOSS_CHUNK` in loss.cu).

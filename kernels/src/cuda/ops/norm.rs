@@ -2,8 +2,8 @@
 //! backward, on the CPU kernels' [`Channels`] geometry.
 
 use super::{check_len, launch, u32_size};
-use crate::cpu::norm::Channels;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::geometry::Channels;
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
 const THREADS: u32 = 256;

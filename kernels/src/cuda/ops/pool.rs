@@ -2,8 +2,8 @@
 //! `h × w` planes, forward and backward, on the CPU kernels' [`Pool2d`] geometry.
 
 use super::{check_len, launch, u32_size};
-use crate::cpu::pool::Pool2d;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::geometry::Pool2d;
 use cudarc::driver::{CudaSlice, DeviceRepr};
 
 /// `PoolArgs` of pool.cu.

@@ -2,8 +2,8 @@
 //! `[outer, n, inner]`.
 
 use super::{check_len, launch, scratch, u32_size};
-use crate::cpu::lanes::Lanes;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::geometry::Lanes;
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig};
 
 /// Elements per row of the first pass when one long row is split (a block's worth of work:

@@ -2,8 +2,8 @@
 //! `[outer, n, inner]`, forward and backward.
 
 use super::{check_len, launch, u32_size};
-use crate::cpu::lanes::Lanes;
 use crate::cuda::{CudaDevice, CudaError, CudaFloat, KernelModule};
+use crate::geometry::Lanes;
 use cudarc::driver::{CudaSlice, LaunchConfig};
 
 fn stem(log: bool) -> &'static str {
