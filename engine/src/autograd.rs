@@ -5,15 +5,15 @@
 //!
 //! Gradients of gradients: [`Tensor::grad_with_graph`] walks the same nodes with recording on,
 //! without freeing them, so the gradients it returns carry their own history (a gradient penalty
-//! can then be backpropagated). Only ops whose backward is written with recording ops
-//! ([`Backward::Differentiable`]) take part; any other op on the path is an error naming it.
+//! can then be backpropagated). Every backward is written for both walks: with the fastest
+//! formula (fused kernels) when [`GradCtx::create_graph`] is off, with ops that record when it
+//! is on; an op that cannot yet do the second says so in an error naming it.
 
 use crate::{Error, Result, Tensor, TensorId};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-type BackwardFn = Box<dyn FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 type GraphBackwardFn = Arc<dyn Fn(&GradCtx) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
 /// What a differentiable backward sees.
@@ -33,14 +33,9 @@ pub(crate) struct GradCtx<'a> {
     pub(crate) create_graph: bool,
 }
 
-/// How an op maps its output's gradient to its inputs'.
-pub(crate) enum Backward {
-    /// Values only (fused kernels): first derivatives, not differentiable again.
-    FirstOrder(BackwardFn),
-    /// Built from ops that record when [`GradCtx::create_graph`] is set, so the gradients it
-    /// returns can be differentiated again.
-    Differentiable(GraphBackwardFn),
-}
+/// How an op maps its output's gradient to its inputs': built from ops that record when
+/// [`GradCtx::create_graph`] is set, so the gradients it returns can be differentiated again.
+pub(crate) type Backward = GraphBackwardFn;
 
 pub(crate) struct Node {
     pub(crate) op: &'static str,
@@ -57,15 +52,11 @@ impl Node {
         }
     }
 
-    /// The inputs and, for a differentiable backward, a handle to it, leaving both in place.
-    fn peek(&self) -> Option<(Vec<Tensor>, Option<GraphBackwardFn>)> {
+    /// The inputs and a handle to the backward, leaving both in place.
+    fn peek(&self) -> Option<(Vec<Tensor>, Backward)> {
         let state = self.state.lock().ok()?;
         let (inputs, backward) = state.as_ref()?;
-        let graph = match backward {
-            Backward::Differentiable(f) => Some(f.clone()),
-            Backward::FirstOrder(_) => None,
-        };
-        Some((inputs.clone(), graph))
+        Some((inputs.clone(), backward.clone()))
     }
 
     fn inputs(&self) -> Option<Vec<Tensor>> {
@@ -269,16 +260,13 @@ impl Tensor {
                 continue;
             };
             let needs: Vec<bool> = inputs.iter().map(|i| i.requires_grad()).collect();
-            let input_grads = match backward {
-                Backward::FirstOrder(f) => f(&g, &needs)?,
-                Backward::Differentiable(f) => f(&GradCtx {
-                    g: &g,
-                    inputs: &inputs,
-                    output: &t,
-                    needs: &needs,
-                    create_graph: false,
-                })?,
-            };
+            let input_grads = backward(&GradCtx {
+                g: &g,
+                inputs: &inputs,
+                output: &t,
+                needs: &needs,
+                create_graph: false,
+            })?;
             drop(g);
             pending.accumulate_inputs(node.op, &inputs, &needs, input_grads)?;
         }
@@ -291,15 +279,14 @@ impl Tensor {
     /// tensor, in order; zeros for one that `self` does not depend on. `wrt` may hold computed
     /// tensors (an interpolate of real and generated images), not only leaves.
     ///
-    /// The graph is kept (a later [`Tensor::backward`] through the same ops works). Every op on a
-    /// path from `wrt` to `self` must have a differentiable backward; otherwise the error names
-    /// the first op that does not. The ops covered: elementwise arithmetic and every unary op
-    /// (the activations), views, concat and stack, reductions (sum, mean, var, max, min), matmul,
-    /// linear, conv2d and conv_transpose2d, batch norm (training and evaluation), maxout,
-    /// dropout, average / sum / max / global pooling (max pooling on the CPU only so far),
-    /// nearest upsampling, rot90, l2_normalize (so spectral norm), softmax and log-softmax,
-    /// attention, and the losses. Not yet: the index ops (index_select, gather, where_cond,
-    /// masked_select).
+    /// The graph is kept (a later [`Tensor::backward`] through the same ops works). Every op's
+    /// backward is differentiable: elementwise arithmetic and every unary op (the activations),
+    /// views, concat and stack, reductions (sum, mean, var, max, min), matmul, linear, conv2d and
+    /// conv_transpose2d, batch norm (training and evaluation), maxout, dropout, average / sum /
+    /// max / global pooling, nearest upsampling, rot90, l2_normalize (so spectral norm), softmax
+    /// and log-softmax, attention, the losses, and the index ops (index_select, gather,
+    /// where_cond, masked_select). One exception, an error naming it: max pooling's second
+    /// derivative on a CUDA device.
     ///
     /// ```
     /// # use saddle_engine::{Device, Tensor};
@@ -344,12 +331,6 @@ impl Tensor {
                 let (inputs, backward) = node.peek().ok_or_else(|| {
                     Error::Autograd(format!(
                         "grad_with_graph through op `{}` whose graph was already freed by backward",
-                        node.op
-                    ))
-                })?;
-                let backward = backward.ok_or_else(|| {
-                    Error::Autograd(format!(
-                        "op `{}` does not support gradients of gradients yet (grad_with_graph)",
                         node.op
                     ))
                 })?;

@@ -111,6 +111,8 @@ macro_rules! on_cuda {
 }
 
 mod autograd;
+mod backend;
+mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod device;

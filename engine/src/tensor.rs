@@ -367,36 +367,18 @@ impl Tensor {
         Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.device())
     }
 
-    /// Attaches an autodiff node to a freshly made `out` when grad mode is on and any input
-    /// requires a gradient. `backward(grad_out, needs)` returns one gradient per input (None
-    /// where `needs[i]` is false or the input has no gradient).
+    /// Attaches an autodiff node to a freshly made `self` when grad mode is on and any input
+    /// requires a gradient. `backward(ctx)` returns one gradient per input (None where
+    /// `ctx.needs[i]` is false): with ops that record when `ctx.create_graph` is set, so that
+    /// [`Tensor::grad_with_graph`] can go through the op, else with the fastest formula. The
+    /// closure reads the inputs and the output from `ctx` rather than keeping copies.
     pub(crate) fn record(
-        self,
-        op: &'static str,
-        inputs: &[&Tensor],
-        backward: impl FnOnce(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-    ) -> Tensor {
-        self.attach(
-            op,
-            inputs,
-            autograd::Backward::FirstOrder(Box::new(backward)),
-        )
-    }
-
-    /// As [`Tensor::record`], for a backward written with ops that record when
-    /// `ctx.create_graph` is set, so that [`Tensor::grad_with_graph`] can go through the op.
-    /// The closure reads the inputs and the output from `ctx` rather than keeping copies.
-    pub(crate) fn record_differentiable(
         self,
         op: &'static str,
         inputs: &[&Tensor],
         backward: impl Fn(&autograd::GradCtx) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
     ) -> Tensor {
-        self.attach(
-            op,
-            inputs,
-            autograd::Backward::Differentiable(Arc::new(backward)),
-        )
+        self.attach(op, inputs, Arc::new(backward))
     }
 
     fn attach(self, op: &'static str, inputs: &[&Tensor], backward: autograd::Backward) -> Tensor {
@@ -557,7 +539,7 @@ impl Tensor {
             self.cpu_copy("contiguous")?
         );
         // Gradient of a copy is the identity.
-        Ok(out.record_differentiable("contiguous", &[self], |ctx| Ok(vec![Some(ctx.g.clone())])))
+        Ok(out.record("contiguous", &[self], |ctx| Ok(vec![Some(ctx.g.clone())])))
     }
 
     /// A copy with its own storage and no history (`detach` shares storage; this does not).
@@ -573,27 +555,9 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        on_cuda!(
-            self.is_cuda(),
-            Ok(
-                crate::cuda::cast("to_dtype", self, dtype)?.record_differentiable(
-                    "to_dtype",
-                    &[self],
-                    {
-                        let src = self.dtype();
-                        move |ctx| Ok(vec![Some(ctx.g.to_dtype(src)?)])
-                    }
-                )
-            )
-        );
-        // Through f64, which holds every value of the other three exactly.
-        let values = self.to_vec_f64()?;
-        let out = Tensor::from_cpu(
-            CpuStorage::from_f64(dtype, values.into_iter()),
-            self.shape(),
-        );
+        let out = crate::backend::backend(self.device()).cast("to_dtype", self, dtype)?;
         let src = self.dtype();
-        Ok(out.record_differentiable("to_dtype", &[self], move |ctx| {
+        Ok(out.record("to_dtype", &[self], move |ctx| {
             Ok(vec![Some(ctx.g.to_dtype(src)?)])
         }))
     }
@@ -663,7 +627,7 @@ impl Tensor {
         }
         let out = self.copy_to_device(device)?;
         let src = self.device();
-        Ok(out.record_differentiable("to_device", &[self], move |ctx| {
+        Ok(out.record("to_device", &[self], move |ctx| {
             Ok(vec![Some(ctx.g.to_device(src)?)])
         }))
     }

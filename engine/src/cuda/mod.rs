@@ -9,6 +9,7 @@
 //! Layouts stay device-independent metadata: a view of a device tensor shares its buffer, and
 //! kernels that need dense operands get them from [`dense`] (a strided-copy kernel).
 
+pub(crate) mod backend;
 pub(crate) mod ops;
 
 use crate::dtype::{bf16_from_f64, f16_from_f64};

@@ -18,7 +18,6 @@ use saddle_kernels::geometry::AttentionDims;
 use saddle_kernels::geometry::Channels;
 use saddle_kernels::geometry::Conv2dGeometry;
 use saddle_kernels::geometry::Lanes;
-use saddle_kernels::geometry::Pool2d;
 use std::sync::Arc;
 
 // ---------------------------------------------------------------------------- elementwise
@@ -834,14 +833,7 @@ pub(crate) fn rot90(
 
 // -------------------------------------------------------------------------------- pooling
 
-/// Geometry of one pooling: `planes` planes of `h × w` under the window `p`.
-#[derive(Clone, Copy)]
-pub(crate) struct PoolPlan {
-    pub planes: usize,
-    pub h: usize,
-    pub w: usize,
-    pub p: Pool2d,
-}
+pub(crate) use crate::backend::PoolPlan;
 
 /// Window sums divided by `divisor`, shaped `out_shape`.
 pub(crate) fn sum_pool2d(
@@ -885,7 +877,7 @@ pub(crate) fn max_pool2d(
     x: &Tensor,
     plan: PoolPlan,
     out_shape: &[usize],
-) -> Result<(Tensor, Arc<DeviceBuffer<u32>>)> {
+) -> Result<(Tensor, DeviceBuffer<u32>)> {
     let xd = dense(op, x)?;
     let PoolPlan { planes, h, w, p } = plan;
     let n: usize = out_shape.iter().product();
@@ -893,7 +885,7 @@ pub(crate) fn max_pool2d(
         let mut y = alloc_out::<T>(op, dev, n)?;
         let mut arg = dev.alloc::<u32>(n.max(1)).map_err(cu(op))?;
         pool::max_pool2d(dev, b[0], planes, h, w, &p, &mut y, &mut arg).map_err(cu(op))?;
-        Ok((wrap(dev, y, out_shape), Arc::new(arg)))
+        Ok((wrap(dev, y, out_shape), arg))
     }))
 }
 

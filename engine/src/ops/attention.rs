@@ -1,7 +1,8 @@
 //! Fused scaled dot-product attention: `softmax(scale · q kᵀ) v` as one recorded op.
 
-use crate::{with_float, Element, Error, Float, Result, Tensor};
-use saddle_kernels::cpu::attention::{self, AttentionDims, AttentionNeeds};
+use crate::backend::backend;
+use crate::{Element, Error, Result, Tensor};
+use saddle_kernels::geometry::AttentionDims;
 use std::sync::Arc;
 
 /// Checks the operands of `attention` and returns their sizes.
@@ -38,7 +39,7 @@ fn attention_dims(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<AttentionDims> {
 /// Row-major tensors with the values of `ts`, no two sharing a storage (so all can be
 /// read-locked at once without a second read lock on one lock waiting behind a writer): each is
 /// the tensor itself (detached) when it already is one, else a copy.
-fn distinct_dense<T: Element>(op: &'static str, ts: &[&Tensor]) -> Result<Vec<Tensor>> {
+pub(crate) fn distinct_dense<T: Element>(op: &'static str, ts: &[&Tensor]) -> Result<Vec<Tensor>> {
     let mut out: Vec<Tensor> = Vec::with_capacity(ts.len());
     for t in ts {
         let shared = out.iter().any(|o| Arc::ptr_eq(&o.0.storage, &t.0.storage));
@@ -87,84 +88,29 @@ impl Tensor {
     pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
         const OP: &str = "attention";
         let dims = attention_dims(self, k, v)?;
-        on_cuda!(self.is_cuda(), {
-            match crate::cuda::ops::attention(OP, self, k, v, dims, scale)? {
-                Some((out, lse)) => {
-                    let saved = [self.detach(), k.detach(), v.detach(), out.detach(), lse];
-                    Ok(out.record_differentiable(OP, &[self, k, v], move |ctx| {
-                        if ctx.create_graph {
-                            return attention_graph_grads(ctx, scale);
-                        }
-                        let (g, needs) = (ctx.g, ctx.needs);
-                        let [q, k, v, o, lse] = &saved;
-                        crate::cuda::ops::attention_backward(
-                            OP, q, k, v, o, lse, g, dims, scale, needs,
-                        )
-                    }))
-                }
-                None => self
-                    .matmul(&k.transpose(1, 2)?)?
-                    .mul_scalar(scale)?
-                    .softmax(-1)?
-                    .matmul(v),
-            }
-        });
-        let (out, saved) = with_float!(self, OP, |T| {
-            let ops = distinct_dense::<T>(OP, &[self, k, v])?;
-            let (o, lse) = ops[0].with_contiguous(OP, |q: &[T]| {
-                ops[1].with_contiguous(OP, |k: &[T]| {
-                    ops[2].with_contiguous(OP, |v: &[T]| {
-                        attention::attention_forward(q, k, v, dims, T::from_f64(scale))
-                    })
-                })
-            })???;
-            let out = Tensor::from_data(o, &dims.out_shape());
-            (out, (ops, Tensor::from_data(lse, &[dims.batch, dims.nq])))
-        });
-        Ok(out.record_differentiable(OP, &[self, k, v], move |ctx| {
+        let Some((out, lse)) = backend(self.device()).attention(OP, self, k, v, dims, scale)?
+        else {
+            // No fused kernel for these operands on this device: the same values from ops.
+            return self
+                .matmul(&k.transpose(1, 2)?)?
+                .mul_scalar(scale)?
+                .softmax(-1)?
+                .matmul(v);
+        };
+        let saved = [self.detach(), k.detach(), v.detach(), out.detach(), lse];
+        Ok(out.record(OP, &[self, k, v], move |ctx| {
             if ctx.create_graph {
                 return attention_graph_grads(ctx, scale);
             }
-            let (g, needs) = (ctx.g, ctx.needs);
-            let (ops, lse) = &saved;
-            let needs = AttentionNeeds {
-                q: needs[0],
-                k: needs[1],
-                v: needs[2],
-            };
-            with_float!(g, OP, |T| {
-                // `g` may be a view of anything, even of an input: read it from its own storage.
-                let g = distinct_dense::<T>(OP, &[&ops[0], &ops[1], &ops[2], lse, g])?
-                    .pop()
-                    .expect("five operands");
-                let (dq, dk, dv) = ops[0].with_contiguous(OP, |q: &[T]| {
-                    ops[1].with_contiguous(OP, |k: &[T]| {
-                        ops[2].with_contiguous(OP, |v: &[T]| {
-                            lse.with_contiguous(OP, |l: &[T]| {
-                                g.with_contiguous(OP, |g: &[T]| {
-                                    attention::attention_backward(
-                                        q,
-                                        k,
-                                        v,
-                                        l,
-                                        g,
-                                        dims,
-                                        T::from_f64(scale),
-                                        needs,
-                                    )
-                                })
-                            })
-                        })
-                    })
-                })?????;
-                let wrap =
-                    |x: Option<Vec<T>>, shape: [usize; 3]| x.map(|x| Tensor::from_data(x, &shape));
-                Ok(vec![
-                    wrap(dq, dims.q_shape()),
-                    wrap(dk, dims.k_shape()),
-                    wrap(dv, dims.v_shape()),
-                ])
-            })
+            let [q, k, v, o, lse] = &saved;
+            backend(q.device()).attention_backward(
+                OP,
+                [q, k, v, o, lse],
+                ctx.g,
+                dims,
+                scale,
+                ctx.needs,
+            )
         }))
     }
 }

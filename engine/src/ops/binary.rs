@@ -25,7 +25,7 @@ impl Tensor {
             + 'static,
     ) -> Tensor {
         // `grads` is written with ops, so it is differentiable as it stands.
-        out.record_differentiable(op, &[a, b], move |ctx| {
+        out.record(op, &[a, b], move |ctx| {
             let [sa, sb] = ctx.inputs else {
                 unreachable!("a binary op records two inputs")
             };

@@ -314,7 +314,7 @@ impl Tensor {
         );
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Ok(out.record_differentiable(OP, &inputs, move |ctx| {
+        Ok(out.record(OP, &inputs, move |ctx| {
             let (x, w, gy, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
             if ctx.create_graph {
                 // The input's gradient is the adjoint op; the weight's an op of its own.
@@ -445,7 +445,7 @@ impl Tensor {
         );
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Ok(out.record_differentiable(OP, &inputs, move |ctx| {
+        Ok(out.record(OP, &inputs, move |ctx| {
             let (x, w, gy, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
             if ctx.create_graph {
                 // `g` is the convolution this op is the adjoint of: its input is `gy`'s shape
@@ -538,7 +538,7 @@ fn conv2d_weight_grad(x: &Tensor, gy: &Tensor, w: &Tensor, g: Conv2dGeometry) ->
             Tensor::from_data(gw, w.shape())
         })
     );
-    Ok(gw.record_differentiable(OP, &[x, gy], move |ctx| {
+    Ok(gw.record(OP, &[x, gy], move |ctx| {
         let (x, gy, ggw) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g);
         let gx = ctx.needs[0]
             .then(|| gy.conv_transpose2d(ggw, None, transposed_params(&g)))

@@ -1,24 +1,7 @@
 //! Inverted dropout with a mask drawn from the engine's seeded generator.
 
-use crate::{with_float, Element, Error, Result, Rng, Tensor};
-use saddle_kernels::cpu::elementwise;
-
-/// The dropout mask for `n` elements: `1 / (1 - p)` where kept, 0 where dropped. One 32-bit draw
-/// per element, in row-major order, so a seed fixes the mask.
-fn mask_values<T: Element>(n: usize, p: f64, rng: &mut Rng) -> Vec<T> {
-    // Keep when the draw is at or above p * 2^32: probability 1 - p up to 2^-32.
-    let threshold = (p * 4_294_967_296.0).ceil() as u64;
-    let keep = T::from_f64(1.0 / (1.0 - p));
-    let mut bits = vec![0u32; n];
-    rng.fill_u32(&mut bits);
-    elementwise::map(&bits, move |b| {
-        if u64::from(b) >= threshold {
-            keep
-        } else {
-            T::ZERO
-        }
-    })
-}
+use crate::backend::backend;
+use crate::{Error, Result, Rng, Tensor};
 
 impl Tensor {
     /// Inverted dropout: in training, zeroes each element with probability `p` and scales the
@@ -51,34 +34,16 @@ impl Tensor {
         if !train || p == 0.0 {
             return Ok(self.clone());
         }
-        on_cuda!(self.is_cuda(), {
-            // The mask drawn on the device from the same stream (see `cuda::random`).
-            let mask = crate::cuda::random(
-                OP,
-                self.device(),
-                self.shape(),
-                self.dtype(),
-                crate::cuda::Draw::DropoutMask { p },
-                rng,
-            )?;
-            let out = crate::cuda::ops::binary(
-                OP,
-                self,
-                &mask,
-                saddle_kernels::cuda::ops::elementwise::BinaryOp::Mul,
-            )?;
-            Ok(
-                out.record_differentiable(OP, &[self], move |ctx| {
-                    Ok(vec![Some(ctx.g.mul(&mask)?)])
-                }),
-            )
-        });
-        let mask = with_float!(self, OP, |T| Tensor::from_data(
-            mask_values::<T>(self.numel(), p, rng),
-            self.shape()
-        ));
-        let out = with_float!(self, OP, |T| self
-            .zip_values::<T>(&mask, OP, |x, m| x * m)?);
-        Ok(out.record_differentiable(OP, &[self], move |ctx| Ok(vec![Some(ctx.g.mul(&mask)?)])))
+        let mask = backend(self.device()).dropout_mask(
+            OP,
+            self.device(),
+            self.shape(),
+            self.dtype(),
+            p,
+            rng,
+        )?;
+        // The masked values, without history: the one backward is recorded below.
+        let out = self.detach().mul(&mask)?;
+        Ok(out.record(OP, &[self], move |ctx| Ok(vec![Some(ctx.g.mul(&mask)?)])))
     }
 }

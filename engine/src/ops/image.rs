@@ -124,7 +124,7 @@ impl Tensor {
             Tensor::from_data(data, &shape)
         });
         let in_shape = self.shape().to_vec();
-        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+        Ok(out.record(OP, &[self], move |ctx| {
             let g = ctx.g;
             if ctx.create_graph {
                 // Summing each scale x scale block is sum pooling, whose own backward spreads
@@ -180,7 +180,7 @@ impl Tensor {
                 Tensor::from_data(data, &shape)
             })
         );
-        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+        Ok(out.record(OP, &[self], move |ctx| {
             Ok(vec![Some(ctx.g.rot90(-k.rem_euclid(4))?)])
         }))
     }

@@ -2,9 +2,11 @@
 //! masked_select. Indices are plain `usize` slices checked against the axis they index; masks and
 //! conditions are float tensors where any non-zero value means true.
 
+use crate::backend::{backend, Indices};
 use crate::layout::broadcast_shapes;
-use crate::{with_float, Error, Float, Result, Tensor};
-use saddle_kernels::cpu::index;
+use crate::{Error, Result, Tensor};
+use saddle_kernels::geometry::Lanes;
+use std::sync::Arc;
 
 /// Fails with an error naming `op`, the first out-of-range index and the axis size.
 fn check_indices(
@@ -51,34 +53,13 @@ impl Tensor {
             (s[..dim].iter().product(), s[dim + 1..].iter().product());
         let mut shape = s.to_vec();
         shape[dim] = indices.len();
-        // On a device the indices are uploaded once and shared with the backward, whose
-        // scatter-add accumulates repeated indices by atomics.
-        on_cuda!(self.is_cuda(), {
-            use crate::cuda::ops as dev;
-            let lanes = saddle_kernels::geometry::Lanes { outer, n, inner };
-            let idx = dev::upload_indices(OP, self.device(), indices, n)?;
-            let out = dev::index_select(OP, self, lanes, &idx, &shape)?;
-            let in_shape = s.to_vec();
-            Ok(out.record(OP, &[self], move |g, _| {
-                Ok(vec![Some(dev::index_add(OP, g, lanes, &idx, &in_shape)?)])
-            }))
-        });
-        let out = with_float!(self, OP, |T| {
-            let data = self.with_contiguous(OP, |x: &[T]| {
-                index::index_select(x, outer, n, inner, indices)
-            })?;
-            Tensor::from_data(data, &shape)
-        });
-        let idx = indices.to_vec();
-        let in_shape = s.to_vec();
-        Ok(out.record(OP, &[self], move |g, _| {
-            let dx = with_float!(g, OP, |T| {
-                let data =
-                    g.with_contiguous(OP, |gs: &[T]| index::index_add(gs, outer, n, inner, &idx))?;
-                Tensor::from_data(data, &in_shape)
-            });
-            Ok(vec![Some(dx)])
-        }))
+        let gather = IndexSelect {
+            idx: Arc::new(Indices::new(indices, n)),
+            lanes: Lanes { outer, n, inner },
+            in_shape: s.to_vec(),
+            out_shape: shape,
+        };
+        gather.select(self)
     }
 
     /// `torch.gather(self, dim, index)`: `index` (row-major values) has shape `index_shape`, of
@@ -126,30 +107,13 @@ impl Tensor {
             ));
         }
         check_indices(OP, index, n, s, dim)?;
-        on_cuda!(self.is_cuda(), {
-            use crate::cuda::ops as dev;
-            let idx = dev::upload_indices(OP, self.device(), index, n)?;
-            let out = dev::gather(OP, self, dim, &idx, index_shape)?;
-            let in_shape = s.to_vec();
-            Ok(out.record(OP, &[self], move |g, _| {
-                Ok(vec![Some(dev::scatter_add(OP, g, &in_shape, dim, &idx)?)])
-            }))
-        });
-        let out = with_float!(self, OP, |T| {
-            let data =
-                self.with_contiguous(OP, |x: &[T]| index::gather(x, s, dim, index, index_shape))?;
-            Tensor::from_data(data, index_shape)
-        });
-        let (idx, idx_shape, in_shape) = (index.to_vec(), index_shape.to_vec(), s.to_vec());
-        Ok(out.record(OP, &[self], move |g, _| {
-            let dx = with_float!(g, OP, |T| {
-                let data = g.with_contiguous(OP, |gs: &[T]| {
-                    index::scatter_add(gs, &in_shape, dim, &idx, &idx_shape)
-                })?;
-                Tensor::from_data(data, &in_shape)
-            });
-            Ok(vec![Some(dx)])
-        }))
+        let gather = Gather {
+            idx: Arc::new(Indices::new(index, n)),
+            dim,
+            in_shape: s.to_vec(),
+            index_shape: index_shape.to_vec(),
+        };
+        gather.gather(self)
     }
 
     /// `cond ? a : b` elementwise, with `cond`, `a` and `b` broadcast together (`cond` is a 0/1
@@ -182,66 +146,14 @@ impl Tensor {
         }
         let ab = broadcast_shapes(OP, a.shape(), b.shape())?;
         let shape = broadcast_shapes(OP, cond.shape(), &ab)?;
-        // On a device: a dense mask of the operands' dtype, selected from by one kernel; the
-        // backward selects between the gradient and a broadcast zero with the same mask.
-        on_cuda!(a.is_cuda(), {
-            use crate::cuda::ops as dev;
-            let mask = dev::mask_as(OP, cond, &shape, a.dtype())?;
-            let out = dev::select(OP, &mask, a, b, &shape)?;
-            let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-            Ok(out.record(OP, &[cond, a, b], move |g, needs| {
-                let zero = Tensor::zeros(&[], g.dtype(), g.device())?;
-                let ga = if needs[1] {
-                    Some(dev::select(OP, &mask, g, &zero, g.shape())?.sum_to_shape(&sa)?)
-                } else {
-                    None
-                };
-                let gb = if needs[2] {
-                    Some(dev::select(OP, &mask, &zero, g, g.shape())?.sum_to_shape(&sb)?)
-                } else {
-                    None
-                };
-                Ok(vec![None, ga, gb])
-            }))
-        });
-        let mask = cond.mask_as(OP, &shape)?;
-        let out = with_float!(a, OP, |T| {
-            let x = a.detach().broadcast_as(&shape)?.to_vec::<T>()?;
-            let y = b.detach().broadcast_as(&shape)?.to_vec::<T>()?;
-            let data: Vec<T> = mask
-                .iter()
-                .zip(x.into_iter().zip(y))
-                .map(|(&c, (u, v))| if c { u } else { v })
-                .collect();
-            Tensor::from_data(data, &shape)
-        });
-        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(out.record(OP, &[cond, a, b], move |g, needs| {
-            // The gradient where the mask equals `side`, zeros elsewhere, summed to `to`.
-            let part = |side: bool, to: &[usize]| -> Result<Tensor> {
-                let kept = with_float!(g, OP, |T| {
-                    let gs = g.to_vec::<T>()?;
-                    let data: Vec<T> = gs
-                        .into_iter()
-                        .zip(&mask)
-                        .map(|(v, &c)| if c == side { v } else { T::ZERO })
-                        .collect();
-                    Tensor::from_data(data, g.shape())
-                });
-                kept.sum_to_shape(to)
-            };
-            let ga = if needs[1] {
-                Some(part(true, &sa)?)
-            } else {
-                None
-            };
-            let gb = if needs[2] {
-                Some(part(false, &sb)?)
-            } else {
-                None
-            };
-            Ok(vec![None, ga, gb])
-        }))
+        // A dense 0/1 mask of the operands' dtype, selected from by one kernel; the backward
+        // selects between the gradient and a zero with the same mask.
+        let mask = backend(a.device()).mask_as(OP, cond, &shape, a.dtype())?;
+        let select = Select {
+            mask: Arc::new(mask),
+            shape,
+        };
+        select.select(a, b)
     }
 
     /// The values of `self` where `mask` (a 0/1 float tensor; non-zero selects) is set, in
@@ -266,67 +178,141 @@ impl Tensor {
             });
         }
         let shape = broadcast_shapes(OP, self.shape(), mask.shape())?;
-        // On a device: a count pass, one read of the per-chunk counts back to the host (the
-        // output's length depends on the mask's values), then an ordered compaction. The
-        // counts' prefix sums are kept for the backward, which needs no host read.
-        on_cuda!(self.is_cuda(), {
-            use crate::cuda::ops as dev;
-            let m = dev::mask_as(OP, mask, &shape, self.dtype())?;
-            let at = dev::mask_offsets(OP, &m)?;
-            let out = dev::mask_compact(OP, &at, &m, self)?;
-            let in_shape = self.shape().to_vec();
-            Ok(out.record(OP, &[self, mask], move |g, needs| {
-                if !needs[0] {
-                    return Ok(vec![None, None]);
-                }
-                let full = dev::mask_expand(OP, &at, &m, g)?;
-                Ok(vec![Some(full.sum_to_shape(&in_shape)?), None])
-            }))
-        });
-        let m = mask.mask_as(OP, &shape)?;
-        let out = with_float!(self, OP, |T| {
-            let values = self
-                .detach()
-                .broadcast_as(&shape)?
-                .with_contiguous(OP, |x: &[T]| {
-                    x.iter()
-                        .zip(&m)
-                        .filter(|(_, keep)| **keep)
-                        .map(|(&v, _)| v)
-                        .collect::<Vec<T>>()
-                })?;
-            let n = values.len();
-            Tensor::from_data(values, &[n])
-        });
-        let in_shape = self.shape().to_vec();
-        Ok(out.record(OP, &[self, mask], move |g, needs| {
-            if !needs[0] {
-                return Ok(vec![None, None]);
-            }
-            let full = with_float!(g, OP, |T| {
-                let gs = g.to_vec::<T>()?;
-                let mut buf = vec![T::ZERO; m.len()];
-                for (slot, v) in buf
-                    .iter_mut()
-                    .zip(&m)
-                    .filter(|(_, keep)| **keep)
-                    .map(|(s, _)| s)
-                    .zip(gs)
-                {
-                    *slot = v;
-                }
-                Tensor::from_data(buf, &shape)
-            });
-            Ok(vec![Some(full.sum_to_shape(&in_shape)?), None])
+        // On a device the output's length is read back to the host (it depends on the mask's
+        // values); the backward needs no host read.
+        let mask = backend(self.device()).mask_as(OP, mask, &shape, self.dtype())?;
+        let (out, at) = backend(self.device()).mask_compact(OP, &mask, self)?;
+        let compaction = Compaction {
+            mask: Arc::new(mask),
+            at: Arc::new(at),
+            in_shape: self.shape().to_vec(),
+        };
+        Ok(compaction.record_compact(out, self))
+    }
+}
+
+/// `index_select` along the middle axis of `lanes` and its adjoint, the index-add: each
+/// recorded with the other as its backward, so both differentiate any number of times.
+#[derive(Clone)]
+struct IndexSelect {
+    idx: Arc<Indices>,
+    lanes: Lanes,
+    in_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+}
+
+impl IndexSelect {
+    const OP: &'static str = "index_select";
+
+    fn select(&self, x: &Tensor) -> Result<Tensor> {
+        let out = backend(x.device()).index_select(
+            Self::OP,
+            x,
+            self.lanes,
+            &self.idx,
+            &self.out_shape,
+        )?;
+        let this = self.clone();
+        Ok(out.record(Self::OP, &[x], move |ctx| Ok(vec![Some(this.add(ctx.g)?)])))
+    }
+
+    fn add(&self, g: &Tensor) -> Result<Tensor> {
+        let out =
+            backend(g.device()).index_add(Self::OP, g, self.lanes, &self.idx, &self.in_shape)?;
+        let this = self.clone();
+        Ok(out.record("index_select_backward", &[g], move |ctx| {
+            Ok(vec![Some(this.select(ctx.g)?)])
+        }))
+    }
+}
+
+/// `gather` and its adjoint, the scatter-add, each the other's backward.
+#[derive(Clone)]
+struct Gather {
+    idx: Arc<Indices>,
+    dim: usize,
+    in_shape: Vec<usize>,
+    index_shape: Vec<usize>,
+}
+
+impl Gather {
+    const OP: &'static str = "gather";
+
+    fn gather(&self, x: &Tensor) -> Result<Tensor> {
+        let out =
+            backend(x.device()).gather(Self::OP, x, self.dim, &self.idx, &self.index_shape)?;
+        let this = self.clone();
+        Ok(out.record(Self::OP, &[x], move |ctx| {
+            Ok(vec![Some(this.scatter(ctx.g)?)])
         }))
     }
 
-    /// This tensor broadcast to `shape` as booleans (non-zero is true).
-    fn mask_as(&self, op: &'static str, shape: &[usize]) -> Result<Vec<bool>> {
-        let view = self.detach().broadcast_as(shape)?;
-        with_float!(self, op, |T| view.with_contiguous(op, |x: &[T]| x
-            .iter()
-            .map(|&v| v != T::ZERO)
-            .collect()))
+    fn scatter(&self, g: &Tensor) -> Result<Tensor> {
+        let out =
+            backend(g.device()).scatter_add(Self::OP, g, &self.in_shape, self.dim, &self.idx)?;
+        let this = self.clone();
+        Ok(out.record("gather_backward", &[g], move |ctx| {
+            Ok(vec![Some(this.gather(ctx.g)?)])
+        }))
+    }
+}
+
+/// `mask ? a : b` over a fixed dense mask; its backward is two more selections with a zero, so
+/// it differentiates any number of times.
+#[derive(Clone)]
+struct Select {
+    mask: Arc<Tensor>,
+    shape: Vec<usize>,
+}
+
+impl Select {
+    const OP: &'static str = "where_cond";
+
+    fn select(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let out = backend(a.device()).select(Self::OP, &self.mask, a, b, &self.shape)?;
+        let this = self.clone();
+        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+        Ok(out.record(Self::OP, &[a, b], move |ctx| {
+            let (g, needs) = (ctx.g, ctx.needs);
+            let zero = Tensor::zeros(&[], g.dtype(), g.device())?;
+            let ga = needs[0]
+                .then(|| this.select(g, &zero)?.sum_to_shape(&sa))
+                .transpose()?;
+            let gb = needs[1]
+                .then(|| this.select(&zero, g)?.sum_to_shape(&sb))
+                .transpose()?;
+            Ok(vec![ga, gb])
+        }))
+    }
+}
+
+/// `masked_select`'s compaction and its adjoint, the expansion back to the mask's shape, each
+/// the other's backward.
+#[derive(Clone)]
+struct Compaction {
+    mask: Arc<Tensor>,
+    at: Arc<crate::backend::Compaction>,
+    /// The shape of `masked_select`'s input (the mask's shape is the broadcast one).
+    in_shape: Vec<usize>,
+}
+
+impl Compaction {
+    const OP: &'static str = "masked_select";
+
+    fn record_compact(&self, out: Tensor, x: &Tensor) -> Tensor {
+        let this = self.clone();
+        out.record(Self::OP, &[x], move |ctx| {
+            Ok(vec![Some(this.expand(ctx.g)?)])
+        })
+    }
+
+    fn expand(&self, g: &Tensor) -> Result<Tensor> {
+        let full = backend(g.device()).mask_expand(Self::OP, &self.at, &self.mask, g)?;
+        let this = self.clone();
+        let full = full.record("masked_select_backward", &[g], move |ctx| {
+            let (out, _) = backend(ctx.g.device()).mask_compact(Self::OP, &this.mask, ctx.g)?;
+            Ok(vec![Some(this.record_compact(out, ctx.g))])
+        });
+        full.sum_to_shape(&self.in_shape)
     }
 }

@@ -61,7 +61,7 @@ impl Tensor {
                 OP, tensors, dim, &shape
             )?)
         );
-        Ok(out.record_differentiable(OP, tensors, move |ctx| {
+        Ok(out.record(OP, tensors, move |ctx| {
             let mut start = 0;
             let mut grads = Vec::with_capacity(lens.len());
             for (&len, &need) in lens.iter().zip(ctx.needs) {
@@ -112,7 +112,7 @@ impl Tensor {
                 OP, tensors, dim, &shape
             )?)
         );
-        Ok(out.record_differentiable(OP, tensors, move |ctx| {
+        Ok(out.record(OP, tensors, move |ctx| {
             let g = ctx.g;
             ctx.needs
                 .iter()

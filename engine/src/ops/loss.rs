@@ -3,6 +3,7 @@
 //! losses GANs use (compositions).
 
 use super::misc::with_contiguous_pair;
+use crate::backend::backend;
 use crate::{with_float, Element, Error, Float, Result, Tensor};
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::{elementwise, loss, softmax};
@@ -78,7 +79,7 @@ impl Tensor {
         })?;
         let out = Tensor::scalar(sum / T::from_usize(n));
         let Pointwise { dx, dt, graph, .. } = f;
-        Ok(out.record_differentiable(op, &[self, target], move |ctx| {
+        Ok(out.record(op, &[self, target], move |ctx| {
             if ctx.create_graph {
                 return graph_loss_grads(graph, ctx);
             }
@@ -119,39 +120,23 @@ impl Tensor {
     /// ```
     pub fn binary_cross_entropy_with_logits(&self, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "binary_cross_entropy_with_logits";
-        on_cuda!(self.is_cuda() || target.is_cuda(), {
-            self.check_pointwise_operands(OP, target)?;
-            let out = crate::cuda::ops::bce_with_logits(OP, self, target)?;
-            let n = self.numel() as f64;
-            Ok(out.record_differentiable(OP, &[self, target], move |ctx| {
-                if ctx.create_graph {
-                    return graph_loss_grads(bce_with_logits_graph, ctx);
-                }
-                let (xs, ts, g, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
-                let gx = if needs[0] {
-                    Some(crate::cuda::ops::bce_with_logits_grad(OP, xs, ts, g)?)
-                } else {
-                    None
-                };
-                // d/dt = -x per element, times g / n.
-                let gt = if needs[1] {
-                    Some(xs.mul(g)?.mul_scalar(-1.0 / n)?)
-                } else {
-                    None
-                };
-                Ok(vec![gx, gt])
-            }))
-        });
-        with_float!(self, OP, |T| self.pointwise_loss::<T, _, _, _>(
-            target,
-            OP,
-            Pointwise {
-                value: loss::bce_with_logits,
-                dx: loss::bce_with_logits_dx,
-                dt: |x: T, _| loss::bce_with_logits_dt(x),
-                graph: bce_with_logits_graph,
+        self.check_pointwise_operands(OP, target)?;
+        let out = backend(self.device()).bce_with_logits(OP, self, target)?;
+        let n = self.numel() as f64;
+        Ok(out.record(OP, &[self, target], move |ctx| {
+            if ctx.create_graph {
+                return graph_loss_grads(bce_with_logits_graph, ctx);
             }
-        ))
+            let (xs, ts, g, needs) = (&ctx.inputs[0], &ctx.inputs[1], ctx.g, ctx.needs);
+            let gx = needs[0]
+                .then(|| backend(xs.device()).bce_with_logits_grad(OP, xs, ts, g))
+                .transpose()?;
+            // d/dt = -x per element, times g / n.
+            let gt = needs[1]
+                .then(|| xs.mul(g)?.mul_scalar(-1.0 / n))
+                .transpose()?;
+            Ok(vec![gx, gt])
+        }))
     }
 
     /// Mean squared error `mean((self - target)^2)` (same shapes), as a 0-d tensor.
@@ -292,7 +277,7 @@ impl Tensor {
                 .enumerate()
                 .fold(T::ZERO, |s, (row, &l)| s - logp[row * c + l]);
             let out = Tensor::scalar(total / T::from_usize(n));
-            Ok(out.record_differentiable(OP, &[self], move |ctx| {
+            Ok(out.record(OP, &[self], move |ctx| {
                 let g = ctx.g;
                 if ctx.create_graph {
                     // (softmax(x) - onehot) · g / N

@@ -71,7 +71,7 @@ impl Tensor {
                     .matmul_values::<T>(rhs, &batch, m, k, n)?)
             }
         );
-        Ok(out.record_differentiable(OP, &[self, rhs], move |ctx| {
+        Ok(out.record(OP, &[self, rhs], move |ctx| {
             let ([a, b], g, needs) = (ctx.inputs, ctx.g, ctx.needs) else {
                 unreachable!("matmul records two inputs")
             };
@@ -260,7 +260,7 @@ impl Tensor {
         let x2 = x.reshape(&[rows, in_f])?;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Ok(out.record_differentiable(OP, &inputs, move |ctx| {
+        Ok(out.record(OP, &inputs, move |ctx| {
             let (g, needs, w) = (ctx.g, ctx.needs, &ctx.inputs[1]);
             let g2 = g.reshape(&[rows, out_f])?;
             let gx = if needs[0] {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 /// Runs `f` on the row-major values of `a` and `b` (each borrowed when contiguous). When both
 /// share storage, `a` is copied first: a second read lock on one RwLock could wait behind a writer.
-pub(super) fn with_contiguous_pair<T: Element, R>(
+pub(crate) fn with_contiguous_pair<T: Element, R>(
     a: &Tensor,
     b: &Tensor,
     op: &'static str,
@@ -67,7 +67,7 @@ impl Tensor {
             (Tensor::from_data(values, &out_shape), winners)
         });
         let in_shape = shape.to_vec();
-        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+        Ok(out.record(OP, &[self], move |ctx| {
             let (x, g) = (&ctx.inputs[0], ctx.g);
             if ctx.create_graph {
                 // The max reduction's formula: a constant mask of the maxima, the gradient

@@ -22,6 +22,9 @@ mod softmax;
 mod unary;
 mod views;
 
+pub(crate) use attention::distinct_dense;
+pub(crate) use misc::with_contiguous_pair;
+
 pub use norm::BatchNormOutput;
 
 use crate::layout::broadcast_shapes;

@@ -3,6 +3,7 @@
 
 use super::axis;
 use super::misc::with_contiguous_pair;
+use crate::backend::backend;
 use crate::{with_float, Element, Error, Float, Result, Tensor};
 use saddle_kernels::cpu::lanes::Lanes;
 use saddle_kernels::cpu::norm::{self, Channels};
@@ -99,7 +100,7 @@ fn differentiable_stats(
     let shape = x.shape().to_vec();
     let mean_grad = {
         let (channel_shape, shape) = (channel_shape.clone(), shape.clone());
-        mean.record_differentiable(OP, &[x], move |ctx| {
+        mean.record(OP, &[x], move |ctx| {
             let dx = ctx
                 .g
                 .reshape(&channel_shape)?
@@ -111,7 +112,7 @@ fn differentiable_stats(
     };
     let saved_mean = mean_grad.detach();
     let dims: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();
-    let var_grad = var.record_differentiable(OP, &[x], move |ctx| {
+    let var_grad = var.record(OP, &[x], move |ctx| {
         let x = &ctx.inputs[0];
         let mean = if ctx.create_graph {
             x.mean(&dims, true)?
@@ -228,109 +229,43 @@ impl Tensor {
                 format!("needs more than 1 value per channel, got {m}"),
             ));
         }
-        let c = geo.channels;
-        on_cuda!(self.is_cuda(), {
-            let (output, mean, var, invstd) =
-                crate::cuda::ops::batch_norm(OP, self, gamma, beta, eps, geo)?;
-            let var_unbiased = var.mul_scalar(m as f64 / (m - 1) as f64)?;
-            let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
-            let (saved_mean, gamma_values) = (mean.clone(), gamma.map(Tensor::detach));
-            let output = output.record_differentiable(OP, &inputs, move |ctx| {
-                if ctx.create_graph {
-                    return batch_norm_graph_grads(ctx, eps, (gi, bi), None);
-                }
-                let (xs, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
-                let (dx, sum_dy, sum_dy_xhat) = crate::cuda::ops::batch_norm_backward(
-                    OP,
-                    xs,
-                    dy,
-                    &saved_mean,
-                    &invstd,
-                    gamma_values.as_ref(),
-                    geo,
-                    needs[0],
-                )?;
-                let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
-                grads[0] = dx;
-                if let Some(i) = gi.filter(|&i| needs[i]) {
-                    grads[i] = Some(sum_dy_xhat);
-                }
-                if let Some(i) = bi.filter(|&i| needs[i]) {
-                    grads[i] = Some(sum_dy);
-                }
-                Ok(grads)
-            });
-            let (mean, var) = differentiable_stats(self, mean, var, geo)?;
-            Ok(BatchNormOutput {
-                output,
-                mean,
-                var,
-                var_unbiased,
-            })
-        });
-        with_float!(self, OP, |T| {
-            let (mean, var) = self.with_contiguous(OP, |x: &[T]| norm::channel_mean_var(x, geo))?;
-            let invstd: Vec<T> = var
-                .iter()
-                .map(|&v| T::ONE / (v + T::from_f64(eps)).sqrt())
-                .collect();
-            let g = param_values::<T>(gamma, c, T::ONE)?;
-            let scale: Vec<T> = invstd.iter().zip(&g).map(|(&s, &g)| s * g).collect();
-            let shift = param_values::<T>(beta, c, T::ZERO)?;
-            let y = self.with_contiguous(OP, |x: &[T]| {
-                norm::channel_affine(x, geo, &mean, &scale, &shift)
-            })?;
-            let output = Tensor::from_data(y, self.shape());
-            let unbias = T::from_usize(m) / T::from_usize(m - 1);
-            let var_unbiased: Vec<T> = var.iter().map(|&v| v * unbias).collect();
-
-            let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
-            let (saved_mean, gamma_values) = (mean.clone(), gamma.map(|_| g));
-            let output = output.record_differentiable(OP, &inputs, move |ctx| {
-                if ctx.create_graph {
-                    return batch_norm_graph_grads(ctx, eps, (gi, bi), None);
-                }
-                let (xs, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
-                let (sum_dy, sum_dy_xhat) =
-                    with_contiguous_pair(xs, dy, OP, |x: &[T], dy: &[T]| {
-                        norm::channel_grad_sums(x, dy, geo, &saved_mean, &invstd)
-                    })?;
-                let mut grads: Vec<Option<Tensor>> = vec![None; needs.len()];
-                if needs[0] {
-                    let dx = with_contiguous_pair(xs, dy, OP, |x: &[T], dy: &[T]| {
-                        norm::batch_norm_input_grad(
-                            x,
-                            dy,
-                            geo,
-                            &saved_mean,
-                            &invstd,
-                            gamma_values.as_deref(),
-                            &sum_dy,
-                            &sum_dy_xhat,
-                        )
-                    })?;
-                    grads[0] = Some(Tensor::from_data(dx, xs.shape()));
-                }
-                if let Some(i) = gi.filter(|&i| needs[i]) {
-                    grads[i] = Some(Tensor::from_data(sum_dy_xhat, &[c]));
-                }
-                if let Some(i) = bi.filter(|&i| needs[i]) {
-                    grads[i] = Some(Tensor::from_data(sum_dy, &[c]));
-                }
-                Ok(grads)
-            });
-            let (mean, var) = differentiable_stats(
-                self,
-                Tensor::from_data(mean, &[c]),
-                Tensor::from_data(var, &[c]),
+        let device = backend(self.device());
+        let values = device.batch_norm(OP, self, gamma, beta, eps, geo)?;
+        let var_unbiased = values.var.mul_scalar(m as f64 / (m - 1) as f64)?;
+        let (inputs, gi, bi) = recorded_inputs(self, gamma, beta);
+        let (saved_mean, invstd) = (values.mean.clone(), values.invstd);
+        let gamma_values = gamma.map(Tensor::detach);
+        let output = values.output.record(OP, &inputs, move |ctx| {
+            if ctx.create_graph {
+                return batch_norm_graph_grads(ctx, eps, (gi, bi), None);
+            }
+            let (xs, dy, needs) = (&ctx.inputs[0], ctx.g, ctx.needs);
+            let grads = backend(xs.device()).batch_norm_backward(
+                OP,
+                xs,
+                dy,
+                &saved_mean,
+                &invstd,
+                gamma_values.as_ref(),
                 geo,
+                needs[0],
             )?;
-            Ok(BatchNormOutput {
-                output,
-                mean,
-                var,
-                var_unbiased: Tensor::from_data(var_unbiased, &[c]),
-            })
+            let mut out: Vec<Option<Tensor>> = vec![None; needs.len()];
+            out[0] = grads.dx;
+            if let Some(i) = gi.filter(|&i| needs[i]) {
+                out[i] = Some(grads.sum_dy_xhat);
+            }
+            if let Some(i) = bi.filter(|&i| needs[i]) {
+                out[i] = Some(grads.sum_dy);
+            }
+            Ok(out)
+        });
+        let (mean, var) = differentiable_stats(self, values.mean, values.var, geo)?;
+        Ok(BatchNormOutput {
+            output,
+            mean,
+            var,
+            var_unbiased,
         })
     }
 
@@ -417,7 +352,7 @@ impl Tensor {
                 Tensor::from_data(var.clone(), &[c]),
             );
             Ok(
-                Tensor::from_data(y, self.shape()).record_differentiable(OP, &inputs, move |ctx| {
+                Tensor::from_data(y, self.shape()).record(OP, &inputs, move |ctx| {
                     if ctx.create_graph {
                         return batch_norm_graph_grads(
                             ctx,
@@ -495,7 +430,7 @@ impl Tensor {
                 Tensor::from_data(y, self.shape())
             })
         );
-        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+        Ok(out.record(OP, &[self], move |ctx| {
             let (x, g) = (&ctx.inputs[0], ctx.g);
             if ctx.create_graph || g.is_cuda() {
                 // r = ||x||: dx = (g - y·Σ g·y) / r where r >= eps, g / eps below it (finite at a

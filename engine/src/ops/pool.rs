@@ -2,8 +2,9 @@
 //! pooling over the whole plane. Kernels in `saddle_kernels::cpu::pool` run one thread per
 //! `(n, c)` plane, so results are deterministic for any thread count.
 
-use crate::{with_float, Error, Float, Result, Tensor};
-use saddle_kernels::cpu::pool::{self, Pool2d};
+use crate::backend::{backend, ArgMax, PoolPlan};
+use crate::{Error, Result, Tensor};
+use saddle_kernels::geometry::Pool2d;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -64,52 +65,36 @@ impl SumPoolAdjoint {
         let [n, c, h, w] = self.in_shape[..] else {
             unreachable!("pooling checked its input is NCHW")
         };
-        let dx = cuda_or!(
-            g.is_cuda(),
-            crate::cuda::ops::sum_pool2d_backward(
-                op,
-                g,
-                crate::cuda::ops::PoolPlan {
-                    planes: n * c,
-                    h,
-                    w,
-                    p
-                },
-                divisor,
-                &self.in_shape
-            ),
-            with_float!(g, op, |T| {
-                let data = g.with_contiguous(op, |gs: &[T]| {
-                    pool::sum_pool2d_backward(gs, n * c, h, w, &p, divisor as T)
-                })?;
-                Tensor::from_data(data, &self.in_shape)
-            })
-        );
+        let plan = PoolPlan {
+            planes: n * c,
+            h,
+            w,
+            p,
+        };
+        let dx = backend(g.device()).sum_pool2d_backward(op, g, plan, divisor, &self.in_shape)?;
         let this = self.clone();
-        Ok(
-            dx.record_differentiable("sum_pool2d_backward", &[g], move |ctx| {
-                let pooled = ctx.g.pool2d(
-                    this.op,
-                    Mode::Sum {
-                        divisor: this.divisor,
-                    },
-                    this.p,
-                    this.out_shape.as_deref(),
-                )?;
-                Ok(vec![Some(pooled)])
-            }),
-        )
+        Ok(dx.record("sum_pool2d_backward", &[g], move |ctx| {
+            let pooled = ctx.g.pool2d(
+                this.op,
+                Mode::Sum {
+                    divisor: this.divisor,
+                },
+                this.p,
+                this.out_shape.as_deref(),
+            )?;
+            Ok(vec![Some(pooled)])
+        }))
     }
 }
 
-/// Where max pooling took each output from (the arg-max within each plane; `usize::MAX` for
-/// a window with nothing to take). Its two linear maps, each recorded with the other as its
-/// backward: `scatter` (the pooling's backward: each output's gradient to its source) and
-/// `gather` (the value at each source, the pooling of a tensor with the same routes).
+/// Where max pooling took each output from (the arg-max within each plane). Its two linear
+/// maps, each recorded with the other as its backward: `scatter` (the pooling's backward: each
+/// output's gradient to its source) and `gather` (the value at each source: the pooling of a
+/// tensor along the same routes).
 #[derive(Clone)]
 struct MaxPoolRoute {
-    arg: Arc<Vec<usize>>,
-    planes: usize,
+    arg: Arc<ArgMax>,
+    plan: PoolPlan,
     /// The pooling's input `[N, C, H, W]`.
     in_shape: Vec<usize>,
     /// The pooling's output.
@@ -119,46 +104,30 @@ struct MaxPoolRoute {
 impl MaxPoolRoute {
     const OP: &'static str = "max_pool2d";
 
-    fn plane_len(&self) -> usize {
-        self.in_shape[2] * self.in_shape[3]
-    }
-
     fn scatter(&self, g: &Tensor) -> Result<Tensor> {
-        let (h, w) = (self.in_shape[2], self.in_shape[3]);
-        let dx = with_float!(g, Self::OP, |T| {
-            let data = g.with_contiguous(Self::OP, |gs: &[T]| {
-                pool::max_pool2d_backward(gs, &self.arg, self.planes, h, w)
-            })?;
-            Tensor::from_data(data, &self.in_shape)
-        });
+        let dx = backend(g.device()).max_pool2d_scatter(
+            Self::OP,
+            g,
+            &self.arg,
+            self.plan,
+            &self.in_shape,
+        )?;
         let this = self.clone();
-        Ok(
-            dx.record_differentiable("max_pool2d_backward", &[g], move |ctx| {
-                Ok(vec![Some(this.gather(ctx.g)?)])
-            }),
-        )
+        Ok(dx.record("max_pool2d_backward", &[g], move |ctx| {
+            Ok(vec![Some(this.gather(ctx.g)?)])
+        }))
     }
 
     fn gather(&self, x: &Tensor) -> Result<Tensor> {
-        let (plane_in, plane_out) = (self.plane_len(), self.arg.len() / self.planes.max(1));
-        let y = with_float!(x, Self::OP, |T| {
-            let data = x.with_contiguous(Self::OP, |xs: &[T]| {
-                self.arg
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &a)| {
-                        if a < plane_in {
-                            xs[(i / plane_out) * plane_in + a]
-                        } else {
-                            T::ZERO
-                        }
-                    })
-                    .collect::<Vec<T>>()
-            })?;
-            Tensor::from_data(data, &self.out_shape)
-        });
+        let y = backend(x.device()).max_pool2d_gather(
+            Self::OP,
+            x,
+            &self.arg,
+            self.plan,
+            &self.out_shape,
+        )?;
         let this = self.clone();
-        Ok(y.record_differentiable(Self::OP, &[x], move |ctx| {
+        Ok(y.record(Self::OP, &[x], move |ctx| {
             Ok(vec![Some(this.scatter(ctx.g)?)])
         }))
     }
@@ -209,52 +178,11 @@ impl Tensor {
         let planes = n * c;
         let shape = out_shape.map_or(pooled_shape.to_vec(), |s| s.to_vec());
         let in_shape = self.shape().to_vec();
-        // On a device global sum pooling runs as a reduction over H and W (global max pooling is
-        // the max reduction on every device and does not come here); windowed pooling runs the
-        // pooling kernels, max pooling keeping its arg-max on the device for the backward.
-        on_cuda!(self.is_cuda(), {
-            use crate::cuda::ops as dev;
-            let plan = dev::PoolPlan { planes, h, w, p };
-            match (out_shape, mode) {
-                (Some(_), Mode::Sum { divisor }) => self.sum(&[2, 3], false)?.div_scalar(divisor),
-                (Some(_), Mode::Max) => {
-                    Err(Error::arg(op, "global max pooling is the max reduction"))
-                }
-                (None, Mode::Sum { divisor }) => {
-                    let out = dev::sum_pool2d(op, self, plan, divisor, &shape)?;
-                    Ok(out.record_differentiable(op, &[self], move |ctx| {
-                        let adjoint = SumPoolAdjoint {
-                            op,
-                            p,
-                            divisor,
-                            in_shape: in_shape.clone(),
-                            out_shape: None,
-                        };
-                        Ok(vec![Some(adjoint.apply(ctx.g)?)])
-                    }))
-                }
-                (None, Mode::Max) => {
-                    let (out, arg) = dev::max_pool2d(op, self, plan, &shape)?;
-                    Ok(out.record_differentiable(op, &[self], move |ctx| {
-                        if ctx.create_graph {
-                            return Err(Error::Autograd(format!(
-                                "op `{op}` on a device does not support gradients of gradients yet (grad_with_graph)"
-                            )));
-                        }
-                        let dx = dev::max_pool2d_backward(op, ctx.g, &arg, plan, &in_shape)?;
-                        Ok(vec![Some(dx)])
-                    }))
-                }
-            }
-        });
+        let plan = PoolPlan { planes, h, w, p };
+        let device = backend(self.device());
         match mode {
             Mode::Sum { divisor } => {
-                let out = with_float!(self, op, |T| {
-                    let data = self.with_contiguous(op, |x: &[T]| {
-                        pool::sum_pool2d(x, planes, h, w, &p, divisor as T)
-                    })?;
-                    Tensor::from_data(data, &shape)
-                });
+                let out = device.sum_pool2d(op, self, plan, divisor, &shape)?;
                 let adjoint = SumPoolAdjoint {
                     op,
                     p,
@@ -262,26 +190,22 @@ impl Tensor {
                     in_shape,
                     out_shape: out_shape.map(|s| s.to_vec()),
                 };
-                Ok(out.record_differentiable(op, &[self], move |ctx| {
+                Ok(out.record(op, &[self], move |ctx| {
                     Ok(vec![Some(adjoint.apply(ctx.g)?)])
                 }))
             }
             Mode::Max => {
-                let (out, arg) = with_float!(self, op, |T| {
-                    let (data, arg) =
-                        self.with_contiguous(op, |x: &[T]| pool::max_pool2d(x, planes, h, w, &p))?;
-                    (Tensor::from_data(data, &shape), arg)
-                });
+                let (out, arg) = device.max_pool2d(op, self, plan, &shape)?;
                 if !crate::is_grad_enabled() || !self.requires_grad() {
                     return Ok(out); // no backward: drop the arg-max
                 }
                 let route = MaxPoolRoute {
                     arg: Arc::new(arg),
-                    planes,
+                    plan,
                     in_shape,
                     out_shape: shape,
                 };
-                Ok(out.record_differentiable(op, &[self], move |ctx| {
+                Ok(out.record(op, &[self], move |ctx| {
                     Ok(vec![Some(route.scatter(ctx.g)?)])
                 }))
             }

@@ -105,7 +105,7 @@ impl Tensor {
             )?)
         );
         let (in_shape, keep_shape) = (self.shape().to_vec(), p.keep_shape);
-        Ok(out.record_differentiable("sum", &[self], move |ctx| {
+        Ok(out.record("sum", &[self], move |ctx| {
             Ok(vec![Some(
                 ctx.g.reshape(&keep_shape)?.broadcast_as(&in_shape)?,
             )])
@@ -167,7 +167,7 @@ impl Tensor {
         )?);
         let keep_shape = p.keep_shape;
         let (dims, denom) = (dims.to_vec(), (p.reduced - correction) as f64);
-        Ok(out.record_differentiable("var", &[self], move |ctx| {
+        Ok(out.record("var", &[self], move |ctx| {
             // d var / dx = 2 (x - mean) / (n - correction)
             let x = &ctx.inputs[0];
             let centred = x.sub(&x.mean(&dims, true)?)?;
@@ -241,7 +241,7 @@ impl Tensor {
         keep_shape: Vec<usize>,
     ) -> Tensor {
         let dims = dims.to_vec();
-        out.record_differentiable(op, &[self], move |ctx| {
+        out.record(op, &[self], move |ctx| {
             // The mask of the maxima (a constant) shares the gradient among ties.
             let hit = ctx.inputs[0].eq(&ctx.output.reshape(&keep_shape)?)?;
             let count = hit.sum(&dims, true)?;

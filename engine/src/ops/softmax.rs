@@ -36,7 +36,7 @@ impl Tensor {
                 )
             })
         );
-        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+        Ok(out.record(OP, &[self], move |ctx| {
             let (y, g) = (ctx.output, ctx.g);
             if ctx.create_graph {
                 // dx = y · (g - Σ g·y) along the axis.
@@ -74,7 +74,7 @@ impl Tensor {
                 )
             })
         );
-        Ok(out.record_differentiable(OP, &[self], move |ctx| {
+        Ok(out.record(OP, &[self], move |ctx| {
             let (y, g) = (ctx.output, ctx.g);
             if ctx.create_graph {
                 // dx = g - e^y · Σ g along the axis.

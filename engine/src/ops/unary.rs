@@ -26,7 +26,7 @@ macro_rules! unary_op {
                 crate::cuda::ops::unary(OP, self, $cuda),
                 with_float!(self, OP, |T| self.map_values::<T>(OP, move |$x: T| $fwd)?)
             );
-            Ok(y.record_differentiable(OP, &[self], move |ctx| {
+            Ok(y.record(OP, &[self], move |ctx| {
                 let (xs, ys, g) = (&ctx.inputs[0], ctx.output, ctx.g);
                 if ctx.create_graph {
                     let ($gx, $gy, $gg) = (xs, ys, g);

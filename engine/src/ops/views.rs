@@ -45,7 +45,7 @@ impl Tensor {
             src.layout().offset(),
         ));
         let in_shape = self.shape().to_vec();
-        Ok(out.record_differentiable("reshape", &[self], move |ctx| {
+        Ok(out.record("reshape", &[self], move |ctx| {
             Ok(vec![Some(ctx.g.reshape(&in_shape)?)])
         }))
     }
@@ -87,7 +87,7 @@ impl Tensor {
         for (i, &d) in dims.iter().enumerate() {
             inverse[d] = i;
         }
-        Ok(out.record_differentiable("permute", &[self], move |ctx| {
+        Ok(out.record("permute", &[self], move |ctx| {
             Ok(vec![Some(ctx.g.permute(&inverse)?)])
         }))
     }
@@ -132,7 +132,7 @@ impl Tensor {
     pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Tensor> {
         let out = self.view_with(self.layout().narrow("narrow", dim, start, len)?);
         let in_shape = self.shape().to_vec();
-        Ok(out.record_differentiable("narrow", &[self], move |ctx| {
+        Ok(out.record("narrow", &[self], move |ctx| {
             let g = ctx.g;
             if ctx.create_graph {
                 // The window between zeros, as a concatenation (which records).
@@ -276,11 +276,9 @@ impl Tensor {
         }
         let out = self.view_with(self.layout().broadcast_to("broadcast_as", shape)?);
         let in_shape = self.shape().to_vec();
-        Ok(
-            out.record_differentiable("broadcast_as", &[self], move |ctx| {
-                Ok(vec![Some(ctx.g.sum_to_shape(&in_shape)?)])
-            }),
-        )
+        Ok(out.record("broadcast_as", &[self], move |ctx| {
+            Ok(vec![Some(ctx.g.sum_to_shape(&in_shape)?)])
+        }))
     }
 
     /// Alias of [`Tensor::broadcast_as`] (whose example shows it), as in PyTorch.
