@@ -129,6 +129,11 @@ fn report(rows: &[Measurement], json: bool) {
         }
         return;
     }
+    let isa = saddle_kernels::cpu::gemm::isa();
+    println!(
+        "CPU GEMM kernels: {} (SADDLE_CPU_ISA=avx2 or portable narrows them)",
+        isa.name()
+    );
     println!("{:<40} {:>12} {:>10}", "case", "median ms", "GFLOP/s");
     for r in rows {
         println!("{:<40} {:>12.3} {:>10.1}", r.name, r.median_ms, r.gflops);
@@ -150,6 +155,17 @@ pub fn run(suite: Suite) -> Result<(), Box<dyn std::error::Error>> {
                     name: format!("sgemm_{n}"),
                     median_ms: ms,
                     gflops: flops / ms / 1e6,
+                    params: None,
+                });
+            }
+            // The yardstick: the FMA peak of the GEMM's instruction set, on every thread at
+            // once (the GEMM's threads), measured in the same run.
+            let peaks = rayon::broadcast(|_| saddle_kernels::cpu::gemm::fma_peak_gflops(300));
+            if peaks.iter().all(Option::is_some) {
+                rows.push(Measurement {
+                    name: format!("fma_peak_{}threads", peaks.len()),
+                    median_ms: 0.0,
+                    gflops: peaks.into_iter().flatten().sum(),
                     params: None,
                 });
             }

@@ -4,7 +4,7 @@ use super::{pack, MatRef};
 use crate::Float;
 
 /// Largest `MR·NR` of any micro-kernel (the size of the scratch tile for edge tiles).
-pub(super) const MAX_TILE: usize = 6 * 16;
+pub(super) const MAX_TILE: usize = 6 * 32;
 
 /// A register-blocked micro-kernel with its cache-blocking parameters.
 pub(super) trait MicroKernel<T> {

@@ -18,9 +18,9 @@
 //! place instead (packing it would be a larger share of the work) and the threads split the
 //! columns, each running the loops above on its own B panel with no synchronisation at all.
 //!
-//! The micro-kernel is an AVX2+FMA one (f32 6×16, f64 6×8; k loop in inline assembly) when the
-//! CPU has those features (detected once at run time), otherwise a portable one written in plain
-//! Rust that the compiler vectorises.
+//! The micro-kernel is chosen once at run time from the CPU's features ([`isa`]): AVX-512F
+//! (f32 6×32), AVX2+FMA (f32 6×16, f64 6×8; k loops in inline assembly), otherwise a portable
+//! one written in plain Rust that the compiler vectorises. `SADDLE_CPU_ISA` caps the choice.
 //!
 //! Determinism: the k-blocking depends only on `k` (never on the number of threads), every C
 //! element is accumulated over one k-block in increasing order by one micro-kernel call, and the
@@ -154,14 +154,117 @@ pub fn gemm_uninit<T: Float>(a: MatRef<T>, b: MatRef<T>, c: &mut [MaybeUninit<T>
     }
 }
 
-/// Which micro-kernel to use (tests force the portable one to cover it on AVX2 machines).
+/// Which micro-kernel to use: the tests force each one this CPU has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
-    /// The fastest one this CPU supports.
+    /// The widest one this CPU supports, capped by `SADDLE_CPU_ISA` (see [`isa`]).
     Auto,
     /// The plain-Rust micro-kernel.
     #[cfg_attr(not(test), allow(dead_code))]
     Portable,
+    /// AVX2 + FMA (when the CPU has them; otherwise portable).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Avx2,
+}
+
+impl Path {
+    /// The kernels this path runs on this CPU.
+    fn isa(self) -> Isa {
+        match self {
+            Path::Auto => isa(),
+            Path::Avx2 => Isa::Avx2.min(Isa::detected()),
+            Path::Portable => Isa::Portable,
+        }
+    }
+}
+
+/// The instruction sets the GEMM micro-kernels come in, narrowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Plain Rust, vectorised by the compiler for the build's target (any CPU).
+    Portable,
+    /// x86-64 AVX2 + FMA: f32 6×16 and f64 6×8 tiles.
+    Avx2,
+    /// x86-64 AVX-512F: f32 6×32 tiles (f64 stays on AVX2).
+    Avx512,
+}
+
+impl Isa {
+    /// The name `SADDLE_CPU_ISA` takes: `portable`, `avx2` or `avx512`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// The widest set this CPU has (detected once).
+    pub fn detected() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if x86::has_avx512f() {
+                return Isa::Avx512;
+            }
+            if x86::has_avx2_fma() {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+}
+
+/// The f32 multiply-add peak of the calling thread in GFLOP/s on the kernels' instruction set
+/// ([`isa`]): twelve independent vector FMA chains for about `millis` milliseconds, the best of
+/// five tries. The yardstick for the GEMM's efficiency (`saddle bench gemm` reports both).
+/// `None` where the GEMM runs the portable kernel (no fixed vector width to probe).
+pub fn fma_peak_gflops(millis: u64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if isa() >= Isa::Avx2 {
+        let avx512 = isa() == Isa::Avx512;
+        // Calibrate the rounds to the wanted time on a short run, then take the best of five.
+        let t = Instant::now();
+        x86::fma_probe(avx512, 100_000);
+        let per_round = t.elapsed().as_secs_f64().max(1e-9) / 100_000.0;
+        let iters = ((millis as f64 / 1000.0) / per_round).clamp(1e4, 1e10) as usize;
+        let mut best: f64 = 0.0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let flops = x86::fma_probe(avx512, iters);
+            best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
+        }
+        return Some(best);
+    }
+    let _ = millis;
+    None
+}
+
+/// The instruction set the GEMM runs with: the widest this CPU has, or narrower when the
+/// environment variable `SADDLE_CPU_ISA` (`portable`, `avx2` or `avx512`) asks for it, so that
+/// the narrower paths can be tested and timed on a wider machine. Read once; an unknown value
+/// or one the CPU lacks is capped at what the CPU has. Results are deterministic on each path,
+/// and the AVX2 and AVX-512 f32 kernels give identical bits (one FMA chain per element, in
+/// increasing k, with the same k-blocking): before the AVX-512 kernel is first chosen a few
+/// products check that, falling back to AVX2 (with a warning) where they differ.
+pub fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        let detected = Isa::detected();
+        let wanted = match std::env::var("SADDLE_CPU_ISA").as_deref() {
+            Ok("portable") => Isa::Portable,
+            Ok("avx2") => Isa::Avx2,
+            _ => Isa::Avx512,
+        };
+        let chosen = wanted.min(detected);
+        #[cfg(target_arch = "x86_64")]
+        if chosen == Isa::Avx512 && !x86::avx512_agrees_with_avx2() {
+            eprintln!(
+                "saddle: the AVX-512 GEMM kernel disagrees with the AVX2 one on this CPU; using AVX2"
+            );
+            return Isa::Avx2;
+        }
+        chosen
+    })
 }
 
 fn gemm_impl<T: Float>(a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize, path: Path) {
@@ -210,8 +313,10 @@ unsafe fn gemm_raw<T: Float>(
         );
         let beta = beta.to_f64() as f32;
         #[cfg(target_arch = "x86_64")]
-        if path == Path::Auto && x86::has_avx2_fma() {
-            return driver::<f32, x86::Avx2F32>(a, b, beta, c, ldc);
+        match path.isa() {
+            Isa::Avx512 => return driver::<f32, x86::Avx512F32>(a, b, beta, c, ldc),
+            Isa::Avx2 => return driver::<f32, x86::Avx2F32>(a, b, beta, c, ldc),
+            Isa::Portable => {}
         }
         driver::<f32, Portable<4, 8>>(a, b, beta, c, ldc);
     } else if TypeId::of::<T>() == TypeId::of::<f64>() {
@@ -223,7 +328,7 @@ unsafe fn gemm_raw<T: Float>(
         );
         let beta = beta.to_f64();
         #[cfg(target_arch = "x86_64")]
-        if path == Path::Auto && x86::has_avx2_fma() {
+        if path.isa() >= Isa::Avx2 {
             return driver::<f64, x86::Avx2F64>(a, b, beta, c, ldc);
         }
         driver::<f64, Portable<4, 4>>(a, b, beta, c, ldc);

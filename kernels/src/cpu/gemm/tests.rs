@@ -198,6 +198,82 @@ fn f64_matches_naive() {
 }
 
 #[test]
+fn f32_avx2_kernel_matches_naive() {
+    // On an AVX-512 machine `Path::Auto` runs the 6×32 kernel: this covers the 6×16 one too.
+    if Isa::detected() < Isa::Avx2 {
+        println!("skipped: this CPU has no AVX2 + FMA");
+        return;
+    }
+    check_all::<f32>(Path::Avx2);
+    check_all::<f64>(Path::Avx2);
+}
+
+/// The widest kernel and the AVX2 one sum each element in the same order (one FMA chain in
+/// increasing k, the same k-blocking), so they must agree bit for bit, on every layout, edge
+/// tile and beta.
+#[test]
+fn the_kernels_of_every_width_give_identical_bits() {
+    if Isa::detected() < Isa::Avx2 {
+        println!("skipped: this CPU has no AVX2 + FMA");
+        return;
+    }
+    if isa() < Isa::Avx512 {
+        println!(
+            "only AVX2 compared with itself: this CPU (or SADDLE_CPU_ISA) gives {}",
+            isa().name()
+        );
+    }
+    let layouts = [
+        Layout::Rows(0),
+        Layout::Cols(3),
+        Layout::Strided,
+        Layout::Rows(5),
+    ];
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (7, 33, 5),
+        (13, 65, 300),
+        (64, 1000, 576),
+        (37, 31, 513),
+    ] {
+        for (idx, &la) in layouts.iter().enumerate() {
+            let lb = layouts[(idx + 1) % layouts.len()];
+            let (ad, ars, acs) = make::<f32>(m, k, la, 7 + idx as u64);
+            let (bd, brs, bcs) = make::<f32>(k, n, lb, 8 + idx as u64);
+            let a = MatRef {
+                data: &ad,
+                rows: m,
+                cols: k,
+                rs: ars,
+                cs: acs,
+            };
+            let b = MatRef {
+                data: &bd,
+                rows: k,
+                cols: n,
+                rs: brs,
+                cs: bcs,
+            };
+            for beta in [0.0f32, 1.0, -0.75] {
+                let start: Vec<f32> = values(m * n, 9).into_iter().map(|v| v as f32).collect();
+                let (mut wide, mut avx2) = (start.clone(), start);
+                gemm_impl(a, b, beta, &mut wide, n, Path::Auto);
+                gemm_impl(a, b, beta, &mut avx2, n, Path::Avx2);
+                let same = wide
+                    .iter()
+                    .zip(&avx2)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{m}x{k}x{n} {la:?} {lb:?} beta {beta}: {} vs avx2",
+                    isa().name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn f32_portable_kernel_matches_naive() {
     check_all::<f32>(Path::Portable);
 }
@@ -488,5 +564,42 @@ fn uninit_output_is_overwritten_not_read() {
         let got = unsafe { crate::cpu::assume_init(got) };
         assert_eq!(got, want, "{m}x{k}x{n} ta {ta} tb {tb}");
         assert!(got.iter().all(|v| v.is_finite()));
+    }
+}
+
+/// The AVX-512 kernel's 32-column B slivers are packed by AVX2 code (8×8 transposes for a
+/// transposed B): checked against the portable packer on every machine with AVX2, whether or not
+/// it can run the AVX-512 kernel itself.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn thirty_two_column_slivers_pack_like_the_portable_packer() {
+    if Isa::detected() < Isa::Avx2 {
+        println!("skipped: this CPU has no AVX2 + FMA");
+        return;
+    }
+    for &(kc, nc, layout) in &[
+        (256, 70, Layout::Cols(0)),
+        (13, 64, Layout::Cols(2)),
+        (9, 33, Layout::Rows(1)),
+        (40, 5, Layout::Strided),
+    ] {
+        let (data, rs, cs) = make::<f32>(kc + 3, nc + 4, layout, 11);
+        let b = MatRef {
+            data: &data,
+            rows: kc + 3,
+            cols: nc + 4,
+            rs,
+            cs,
+        };
+        let len = nc.div_ceil(32) * 32 * kc;
+        let (mut fast, mut portable) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+        // SAFETY: the CPU has AVX2 and FMA; the block is inside B.
+        unsafe { super::x86::pack_b_f32::<32>(b, 2, kc, 3, nc, &mut fast) };
+        pack::pack_b_nr::<f32, 32>(b, 2, kc, 3, nc, &mut portable);
+        let same = fast
+            .iter()
+            .zip(&portable)
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "kc {kc} nc {nc} {layout:?}");
     }
 }
