@@ -182,7 +182,16 @@ fn json_rows(out: &str) -> Vec<serde_json::Value> {
 #[test]
 fn bench_reports_every_case_of_a_tiny_run() {
     let out = Saddle::new("bench gemm --sizes 8,24 --runs 3 --json").ok();
-    let rows = json_rows(&out);
+    let mut rows = json_rows(&out);
+    // After the products, where the CPU has AVX2: the FMA peak of all threads, as a rate.
+    if rows.len() == 3 {
+        let peak = rows.pop().unwrap();
+        assert!(
+            peak["name"].as_str().unwrap().starts_with("fma_peak_"),
+            "{out}"
+        );
+        assert!(peak["gflops"].as_f64().unwrap() > 0.0, "{out}");
+    }
     assert_eq!(rows.len(), 2, "{out}");
     for (row, n) in rows.iter().zip([8.0f64, 24.0]) {
         assert_eq!(row["name"], format!("sgemm_{n}"));
@@ -196,6 +205,10 @@ fn bench_reports_every_case_of_a_tiny_run() {
     }
     let out = Saddle::new("bench conv --batch 1 --runs 1").ok();
     let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    assert!(
+        lines.next().unwrap().starts_with("CPU GEMM kernels: "),
+        "{out}"
+    );
     assert!(lines.next().unwrap().contains("median ms"), "{out}");
     let table: Vec<&str> = lines.collect();
     assert_eq!(table.len(), 6, "{out}");

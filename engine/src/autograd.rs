@@ -285,8 +285,7 @@ impl Tensor {
     /// conv_transpose2d, batch norm (training and evaluation), maxout, dropout, average / sum /
     /// max / global pooling, nearest upsampling, rot90, l2_normalize (so spectral norm), softmax
     /// and log-softmax, attention, the losses, and the index ops (index_select, gather,
-    /// where_cond, masked_select). One exception, an error naming it: max pooling's second
-    /// derivative on a CUDA device.
+    /// where_cond, masked_select), on every device.
     ///
     /// ```
     /// # use saddle_engine::{Device, Tensor};

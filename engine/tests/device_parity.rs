@@ -823,6 +823,21 @@ device_test!(
 
 // ------------------------------------------------------------------ gradients of gradients
 
+device_test!(max_pooling_second_derivatives, F32_TOL, |g| {
+    // The gradient of a pooled score, then a penalty on it backpropagated: runs max pooling's
+    // backward (the arg-max scatter) and its backward (the gather at the arg-maxes).
+    let x = g.randn(&[2, 3, 5, 5]).detach().with_requires_grad(true);
+    let w = g.randn(&[2, 3, 4, 4]).detach();
+    let score = x.max_pool2d(2, 1, 0)?.tanh()?.mul(&w)?.sum_all()?;
+    let grad = score.grad_with_graph(&[&x])?.remove(0);
+    let penalty = grad.square()?.mul(&x)?.sum_all()?;
+    let grads = penalty.backward()?;
+    Ok(vec![
+        grad.detach(),
+        grads.get(&x).expect("a gradient").clone(),
+    ])
+});
+
 device_test!(gradient_penalty_through_a_conv_critic, F32_TOL, |g| {
     // WGAN-GP's penalty on a conv + batch-free critic, its value and the parameters' gradients
     // (grad_with_graph's recorded backward, then backward through it).

@@ -131,6 +131,19 @@ __device__ __forceinline__ void max_pool_bwd_body(PoolArgs a, const T* __restric
     }
 }
 
+// y[o] = x at window o's arg-max (0 for a window with none): the adjoint of the backward above,
+// which max pooling's second derivative needs.
+template <typename T>
+__device__ __forceinline__ void max_pool_gather_body(PoolArgs a, const T* __restrict__ x,
+                                                     const unsigned* __restrict__ arg,
+                                                     T* __restrict__ y) {
+    const unsigned total = a.planes * a.oh * a.ow;
+    GRID_STRIDE(p, total) {
+        const unsigned plane = p / (a.oh * a.ow), at = arg[p];
+        y[p] = at == NO_ARG ? T(0) : x[plane * a.h * a.w + at];
+    }
+}
+
 #define POOL_KERNELS(T, suffix)                                                                 \
     extern "C" __global__ void sum_pool2d_##suffix(PoolArgs a, const T* x, T* y, T divisor) {   \
         sum_pool_body<T>(a, x, y, divisor);                                                     \
@@ -146,6 +159,10 @@ __device__ __forceinline__ void max_pool_bwd_body(PoolArgs a, const T* __restric
     extern "C" __global__ void max_pool2d_bwd_##suffix(PoolArgs a, const T* g,                  \
                                                        const unsigned* arg, T* dx) {            \
         max_pool_bwd_body<T>(a, g, arg, dx);                                                    \
+    }                                                                                           \
+    extern "C" __global__ void max_pool2d_gather_##suffix(PoolArgs a, const T* x,               \
+                                                          const unsigned* arg, T* y) {          \
+        max_pool_gather_body<T>(a, x, arg, y);                                                  \
     }
 
 POOL_KERNELS(float, f32)

@@ -178,6 +178,7 @@ fn launcher_kernels(module: KernelModule) -> Vec<String> {
             "sum_pool2d_bwd",
             "max_pool2d",
             "max_pool2d_bwd",
+            "max_pool2d_gather",
         ]),
         KernelModule::Attention => {
             let mut names = vec!["attn_bwd_delta_f32".to_string()];

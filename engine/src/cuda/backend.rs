@@ -5,7 +5,7 @@ use super::ops as dev;
 use crate::backend::{
     foreign_state, ArgMax, Backend, BatchNormGrads, BatchNormValues, Compaction, Indices, PoolPlan,
 };
-use crate::{DType, Device, Error, Result, Rng, Tensor};
+use crate::{DType, Device, Result, Rng, Tensor};
 use saddle_kernels::cuda::ops::index::DeviceIndices;
 use saddle_kernels::geometry::{AttentionDims, Channels, Lanes};
 use std::sync::Arc;
@@ -212,15 +212,12 @@ impl Backend for Cuda {
     fn max_pool2d_gather(
         &self,
         op: &'static str,
-        _x: &Tensor,
-        _arg: &ArgMax,
-        _plan: PoolPlan,
-        _out_shape: &[usize],
+        x: &Tensor,
+        arg: &ArgMax,
+        plan: PoolPlan,
+        out_shape: &[usize],
     ) -> Result<Tensor> {
-        Err(Error::Autograd(format!(
-            "op `{op}` on a device does not support gradients of gradients yet (grad_with_graph): \
-             it has no kernel reading values at the arg-maxes"
-        )))
+        dev::max_pool2d_gather(op, x, device_arg(op, arg)?, plan, out_shape)
     }
 
     fn batch_norm(

@@ -906,6 +906,24 @@ pub(crate) fn max_pool2d_backward(
     }))
 }
 
+/// Max pooling's route applied to `x` (shaped like the pooling's input): the value at each
+/// window's arg-max, shaped `out_shape`.
+pub(crate) fn max_pool2d_gather(
+    op: &'static str,
+    x: &Tensor,
+    arg: &DeviceBuffer<u32>,
+    plan: PoolPlan,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let xd = dense(op, x)?;
+    let PoolPlan { planes, h, w, p } = plan;
+    with_float!(x, op, |T| with_bufs::<T, _>(op, &[&xd], |dev, b| {
+        let mut y = alloc_out::<T>(op, dev, out_shape.iter().product())?;
+        pool::max_pool2d_gather(dev, b[0], arg, planes, h, w, &p, &mut y).map_err(cu(op))?;
+        Ok(wrap(dev, y, out_shape))
+    }))
+}
+
 // ------------------------------------------------------------------------------ attention
 
 /// Fused attention's output and row log-sum-exp, or `None` when the fused kernels do not take

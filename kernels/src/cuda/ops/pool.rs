@@ -162,6 +162,34 @@ pub fn max_pool2d_backward<T: CudaFloat>(
     launch!(dev, f, dev.grid_1d(nx, 256), OP; &args, g, arg, dx)
 }
 
+/// `y[o]` = `x` at window `o`'s arg-max from [`max_pool2d`] (0 for an empty window): the adjoint
+/// of [`max_pool2d_backward`], for max pooling's second derivative.
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d_gather<T: CudaFloat>(
+    dev: &CudaDevice,
+    x: &CudaSlice<T>,
+    arg: &CudaSlice<u32>,
+    planes: usize,
+    h: usize,
+    w: usize,
+    p: &Pool2d,
+    y: &mut CudaSlice<T>,
+) -> Result<(), CudaError> {
+    const OP: &str = "cuda max_pool2d gather";
+    let (args, nx, ny) = pool_args(OP, planes, h, w, p)?;
+    check_len(OP, "input", x, nx)?;
+    check_len(OP, "arg-max", arg, ny)?;
+    check_len(OP, "output", y, ny)?;
+    if ny == 0 {
+        return Ok(());
+    }
+    let f = dev.function(
+        KernelModule::Pool,
+        &format!("max_pool2d_gather_{}", T::SUFFIX),
+    )?;
+    launch!(dev, f, dev.grid_1d(ny, 256), OP; &args, x, arg, y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
