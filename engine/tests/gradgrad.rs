@@ -266,7 +266,9 @@ proptest! {
         check(|x| x[0].index_select(1, &cols_picked)?.tanh(), &[x.clone()])?;
         let index: Vec<usize> = (0..rows).map(|r| picks[r % picks.len()] % cols).collect();
         check(|x| x[0].gather(1, &index, &[rows, 1])?.square(), &[x.clone()])?;
-        let cond_values: Vec<f64> = (0..rows * cols).map(|i| ((i + picks[0]) % 2) as f64).collect();
+        // Alternating, with the first element always set: masked_select keeps at least one.
+        let cond_values: Vec<f64> =
+            (0..rows * cols).map(|i| if i == 0 { 1.0 } else { ((i + picks[0]) % 2) as f64 }).collect();
         let cond = Tensor::from_vec(cond_values, &[rows, cols], Device::Cpu)?;
         let b = leaf(&[1, cols], seed + 1);
         check(|x| Tensor::where_cond(&cond, &x[0], &x[1])?.square(), &[x.clone(), b.clone()])?;
