@@ -13,6 +13,15 @@ use super::read_scalars;
 use saddle_nn::engine::{no_grad, DType, Device, Error, Result, Rng, Tensor};
 use saddle_nn::optim::{Adam, AdamConfig, Optimizer};
 use saddle_nn::{Checkpoint, CheckpointError, Module, ModuleExt, Sequential};
+
+/// The error of a generator asked of a plain ladder network (one built without EBGAN-LN's
+/// settings, or whose G was not restored).
+fn no_generator() -> Error {
+    Error::InvalidArgument {
+        op: "EBGAN-LN",
+        reason: "this model is a ladder network without EBGAN-LN's generator".into(),
+    }
+}
 /// EBGAN-LN's generator and margin.
 #[derive(Clone, Copy, Debug)]
 pub struct EbganLnConfig {
@@ -204,14 +213,14 @@ impl SemiSupervised {
 
     /// `n` latent vectors of G, N(0, 1), drawn on the host from the model's generator.
     fn latent(&mut self, n: usize) -> Result<Tensor> {
-        let e = self.cfg.ebgan.expect("EBGAN-LN only");
+        let e = self.cfg.ebgan.ok_or_else(no_generator)?;
         Tensor::randn(&[n, e.nz], 0.0, 1.0, DType::F32, Device::Cpu, &mut self.rng)
     }
 
     /// G's images in [0, 1] of the latent vectors `z` (any device), on the model's device.
     fn generate_from(&self, z: &Tensor, track: bool) -> Result<Tensor> {
         let z = z.to_device(self.device)?;
-        let (g, _) = self.g.as_ref().expect("EBGAN-LN has G");
+        let (g, _) = self.g.as_ref().ok_or_else(no_generator)?;
         let run = || g.forward(&z)?.add_scalar(1.0)?.mul_scalar(0.5);
         if track {
             run()
@@ -277,7 +286,7 @@ impl SemiSupervised {
         self.opt.step(&loss.backward()?)?;
         let mut g_loss = None;
         if margin.is_some() {
-            let e = self.cfg.ebgan.expect("margin only with EBGAN-LN");
+            let e = self.cfg.ebgan.ok_or_else(no_generator)?;
             let n = unlabelled.shape()[0].max(2);
             self.ladder.set_frozen(true)?;
             let g_step = (|| -> Result<_> {
@@ -288,7 +297,7 @@ impl SemiSupervised {
             })();
             self.ladder.set_frozen(false)?;
             let (loss_g, grads) = g_step?;
-            let (_, opt_g) = self.g.as_mut().expect("EBGAN-LN has G");
+            let (_, opt_g) = self.g.as_mut().ok_or_else(no_generator)?;
             opt_g.set_lr(0, self.cfg.lr_at(e.lr_g, self.steps));
             opt_g.step(&grads)?;
             g_loss = Some(loss_g.detach());

@@ -349,79 +349,60 @@ fma_kernel!(
     _mm512_set1_ps
 );
 
-/// f32 6×32 micro-kernel: 12 zmm accumulators, per k step two B loads and six broadcasts of A
-/// for twice the multiply-adds of [`Avx2F32`]'s step. The packing is shared with it (A: the
-/// same 6-row slivers; B: 32-column slivers through the same 8×8 transposes).
-pub(super) struct Avx512F32;
+/// Declares an f32 6-row micro-kernel type over the kernel function `$run` (`$nr` columns),
+/// selected only when `$has()` holds. Both widths share the packing: A in the same 6-row
+/// slivers, B in `$nr`-column slivers through the same 8×8 transposes.
+macro_rules! f32_kernel {
+    ($(#[$doc:meta])* $name:ident, $run:ident, $nr:literal, $nc:literal, $has:ident) => {
+        $(#[$doc])*
+        pub(super) struct $name;
 
-impl MicroKernel<f32> for Avx512F32 {
-    const MR: usize = 6;
-    const NR: usize = 32;
-    const MC: usize = 144;
-    const KC: usize = 256;
-    const NC: usize = 4064;
+        impl MicroKernel<f32> for $name {
+            const MR: usize = 6;
+            const NR: usize = $nr;
+            const MC: usize = 144;
+            const KC: usize = 256;
+            const NC: usize = $nc;
 
-    #[inline]
-    unsafe fn run(
-        kc: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        beta: f32,
-    ) {
-        debug_assert!(has_avx512f());
-        f32_6x32(kc, a, rsa, csa, b, c, rsc, beta)
-    }
+            #[inline]
+            unsafe fn run(
+                kc: usize,
+                a: *const f32,
+                rsa: usize,
+                csa: usize,
+                b: *const f32,
+                c: *mut f32,
+                rsc: usize,
+                beta: f32,
+            ) {
+                debug_assert!($has());
+                $run(kc, a, rsa, csa, b, c, rsc, beta)
+            }
 
-    fn pack_a(a: MatRef<f32>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
-        // SAFETY: this kernel is only selected when the CPU has AVX-512F (and so AVX2 and FMA).
-        unsafe { pack_a_f32(a, i0, mc, p0, kc, dst) }
-    }
+            fn pack_a(a: MatRef<f32>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+                // SAFETY: this kernel is only selected when `$has()` holds, which implies AVX2
+                // and FMA.
+                unsafe { pack_a_f32(a, i0, mc, p0, kc, dst) }
+            }
 
-    fn pack_b(b: MatRef<f32>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-        // SAFETY: as above.
-        unsafe { pack_b_f32::<32>(b, p0, kc, j0, nc, dst) }
-    }
+            fn pack_b(b: MatRef<f32>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
+                // SAFETY: as above.
+                unsafe { pack_b_f32::<$nr>(b, p0, kc, j0, nc, dst) }
+            }
+        }
+    };
 }
 
-/// f32 6×16 micro-kernel: 12 ymm accumulators, per k step two B loads and six broadcasts of A.
-pub(super) struct Avx2F32;
-
-impl MicroKernel<f32> for Avx2F32 {
-    const MR: usize = 6;
-    const NR: usize = 16;
-    const MC: usize = 144;
-    const KC: usize = 256;
-    const NC: usize = 4080;
-
-    #[inline]
-    unsafe fn run(
-        kc: usize,
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        beta: f32,
-    ) {
-        debug_assert!(has_avx2_fma());
-        f32_6x16(kc, a, rsa, csa, b, c, rsc, beta)
-    }
-
-    fn pack_a(a: MatRef<f32>, i0: usize, mc: usize, p0: usize, kc: usize, dst: &mut [f32]) {
-        // SAFETY: this kernel is only selected when the CPU has AVX2 and FMA.
-        unsafe { pack_a_f32(a, i0, mc, p0, kc, dst) }
-    }
-
-    fn pack_b(b: MatRef<f32>, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-        // SAFETY: as above.
-        unsafe { pack_b_f32::<16>(b, p0, kc, j0, nc, dst) }
-    }
-}
+f32_kernel!(
+    /// f32 6×32 micro-kernel: 12 zmm accumulators, per k step two B loads and six broadcasts
+    /// of A for twice the multiply-adds of [`Avx2F32`]'s step.
+    Avx512F32, f32_6x32, 32, 4064, has_avx512f
+);
+f32_kernel!(
+    /// f32 6×16 micro-kernel: 12 ymm accumulators, per k step two B loads and six broadcasts
+    /// of A.
+    Avx2F32, f32_6x16, 16, 4080, has_avx2_fma
+);
 
 /// `out[q][j] = r[j][q]`: transposes an 8×8 block of f32 held as eight rows.
 #[target_feature(enable = "avx2,fma")]
